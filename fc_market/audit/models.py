@@ -1,0 +1,31 @@
+"""The audit log: who did what, when, on which object, with the changed values."""
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fc_market.extensions import db
+from fc_market.market.models import utcnow
+
+
+class AuditEntry(db.Model):
+    __tablename__ = "audit_entries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    #: The acting user; empty for the system (scheduled jobs, command line)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    #: Name of the actor when not a user (e.g. "cli", "scheduler")
+    actor: Mapped[str | None] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    object_type: Mapped[str] = mapped_column(sa.String(64))
+    object_id: Mapped[str | None] = mapped_column(sa.String(64))
+    #: Lot concerned, so a lot's history can be read on its own
+    lot_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lots.id"), index=True)
+    summary: Mapped[str] = mapped_column(sa.String(500))
+    #: {"field": [old, new], ...} or any JSON detail
+    changes: Mapped[dict | None] = mapped_column(sa.JSON)
+
+    user = relationship("User")
+    lot = relationship("Lot")
+
+    __table_args__ = (sa.Index("ix_audit_entries_object", "object_type", "object_id"),)

@@ -1,0 +1,92 @@
+"""Authentication rules: throttling per address, lockout per account, password policy."""
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from fc_market.audit import service as audit
+from fc_market.auth.models import LoginAttempt, User
+from fc_market.extensions import db
+from fc_market.market.models import utcnow
+
+MIN_PASSWORD_LENGTH = 12
+
+
+class LoginRefused(Exception):
+    def __init__(self, message):
+        self.message = message
+        super().__init__(message)
+
+
+def password_problems(password):
+    """French messages for a password that does not meet the policy (empty list: fine)."""
+    problems = []
+    if len(password) < MIN_PASSWORD_LENGTH:
+        problems.append(f"au moins {MIN_PASSWORD_LENGTH} caractères")
+    classes = sum(any(test(ch) for ch in password)
+                  for test in (str.islower, str.isupper, str.isdigit, lambda ch: not ch.isalnum()))
+    if classes < 3:
+        problems.append("au moins trois types de caractères parmi minuscules, majuscules, chiffres et symboles")
+    return problems
+
+
+def authenticate(email, password, ip):
+    """The user for these credentials, or LoginRefused with a French message.
+
+    Each attempt is recorded and committed, so throttling holds across web workers.
+    """
+    cfg = current_app.config
+    now = utcnow()
+    email = (email or "").strip().lower()
+    window_start = now - timedelta(minutes=cfg["LOGIN_IP_WINDOW_MINUTES"])
+    recent_failures = db.session.scalar(
+        sa.select(sa.func.count()).select_from(LoginAttempt)
+        .where(LoginAttempt.ip == ip, LoginAttempt.at >= window_start,
+               LoginAttempt.success.is_(False)))
+    if recent_failures >= cfg["LOGIN_MAX_ATTEMPTS_PER_IP"]:
+        raise LoginRefused("Trop de tentatives de connexion depuis votre adresse. "
+                           f"Réessayez dans {cfg['LOGIN_IP_WINDOW_MINUTES']} minutes.")
+    user = db.session.scalar(sa.select(User).where(User.email == email))
+    if user is not None and user.locked_until and user.locked_until > now:
+        _attempt(ip, email, False)
+        raise LoginRefused("Ce compte est temporairement verrouillé après plusieurs échecs. "
+                           "Réessayez plus tard ou contactez l'administrateur.")
+    if user is None or not user.check_password(password) or not user.active:
+        if user is not None:
+            user.failed_logins += 1
+            if user.failed_logins >= cfg["LOGIN_MAX_FAILURES"]:
+                user.locked_until = now + timedelta(minutes=cfg["LOGIN_LOCKOUT_MINUTES"])
+                user.failed_logins = 0
+                audit.record("user.locked", user, summary=f"Compte {user.email} verrouillé "
+                             "après des échecs de connexion répétés", actor="système", user=None)
+        _attempt(ip, email, False)
+        raise LoginRefused("Identifiant ou mot de passe incorrect.")
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    _attempt(ip, email, True)
+    return user
+
+
+def _attempt(ip, email, success):
+    db.session.add(LoginAttempt(ip=ip or "?", email=email[:254], success=success))
+    db.session.commit()
+
+
+def create_user(email, full_name, role, password, lot=None, *, by=None):
+    problems = password_problems(password)
+    if problems:
+        raise ValueError("Mot de passe trop faible : " + ", ".join(problems) + ".")
+    email = email.strip().lower()
+    if db.session.scalar(sa.select(User.id).where(User.email == email)):
+        raise ValueError(f"Un compte existe déjà pour {email}.")
+    if (role == "mandataire") != (lot is not None):
+        raise ValueError("Un mandataire est rattaché à un lot, et seulement lui.")
+    user = User(email=email, full_name=full_name.strip(), role=role, lot=lot)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user.create", user, summary=f"Compte {email} créé ({user.role_label})",
+                 changes={"role": role, "lot": lot.code if lot else None}, user=by,
+                 lot_id=lot.id if lot else None)
+    return user

@@ -1,0 +1,13 @@
+"""HTTP responses for Excel exports (every table on screen has one)."""
+from io import BytesIO
+
+from flask import send_file
+
+from fc_market.excel.writer import Column, Sheet, build_workbook  # noqa: F401  (re-exported)
+
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def xlsx_response(filename, sheets):
+    return send_file(BytesIO(build_workbook(sheets)), mimetype=XLSX_MIMETYPE, as_attachment=True,
+                     download_name=filename)

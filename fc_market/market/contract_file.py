@@ -1,0 +1,623 @@
+"""Read, validate and load a market definition file (TOML) from ``contracts/``.
+
+The file is validated whole before anything is written; every problem is reported with
+the key it concerns.  Loading is idempotent: a second load of the same file changes
+nothing; a price from a later date becomes a new price line; a price already in force is
+never changed.
+"""
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from fc_market.audit import service as audit
+from fc_market.extensions import db
+from fc_market.market.models import (Amendment, FlagRule, Lot, LotContract, LotTarget, Market,
+                                     Price, UnitOfWork, utcnow)
+
+REGION_CODES = {"11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94",
+                "01", "02", "03", "04", "06"}
+OVERSEAS = {"01", "02", "03", "04", "06"}
+ROUNDING_MODES = {"half_up", "half_even", "down"}
+FLAG_CATEGORIES = {"quality", "access", "volume", "reporting", "finance"}
+
+
+class ContractFileError(Exception):
+    """The file is invalid; ``errors`` lists every problem as ``(key, French message)``."""
+
+    def __init__(self, errors):
+        self.errors = errors
+        super().__init__("\n".join(f"{key} : {message}" for key, message in errors))
+
+
+@dataclass
+class LoadReport:
+    created: dict = field(default_factory=dict)
+    updated: dict = field(default_factory=dict)
+
+    def add(self, kind, what="created"):
+        counter = self.created if what == "created" else self.updated
+        counter[kind] = counter.get(kind, 0) + 1
+
+    @property
+    def changed(self):
+        return bool(self.created or self.updated)
+
+    def summary_fr(self):
+        if not self.changed:
+            return "Aucun changement : le marché est déjà à jour."
+        parts = [f"{n} {k} créé(s)" for k, n in sorted(self.created.items())]
+        parts += [f"{n} {k} mis à jour" for k, n in sorted(self.updated.items())]
+        return "Chargé : " + ", ".join(parts) + "."
+
+
+# --------------------------------------------------------------------------- validation
+class _Checker:
+    """Collects errors while reading typed values from the parsed TOML."""
+
+    def __init__(self):
+        self.errors = []
+
+    def err(self, key, message):
+        self.errors.append((key, message))
+
+    def get(self, table, name, key, kind, required=True, default=None, choices=None,
+            minimum=None, maximum=None):
+        full = f"{key}.{name}" if key else name
+        if not isinstance(table, dict) or name not in table:
+            if required:
+                self.err(full, "clé obligatoire absente")
+            return default
+        value = table[name]
+        if kind == "str":
+            if not isinstance(value, str) or not value.strip():
+                self.err(full, f"texte non vide attendu, trouvé « {value!r} »")
+                return default
+            value = value.strip()
+        elif kind == "int":
+            if not isinstance(value, int) or isinstance(value, bool):
+                self.err(full, f"nombre entier attendu, trouvé « {value!r} »")
+                return default
+        elif kind == "bool":
+            if not isinstance(value, bool):
+                self.err(full, f"true ou false attendu, trouvé « {value!r} »")
+                return default
+        elif kind == "date":
+            if not isinstance(value, date) or hasattr(value, "hour"):
+                self.err(full, f"date attendue au format AAAA-MM-JJ, trouvé « {value!r} »")
+                return default
+        elif kind == "decimal":
+            value = self.decimal(value, full)
+            if value is None:
+                return default
+        if choices is not None and value not in choices:
+            self.err(full, f"valeur « {value} » non permise (valeurs possibles : "
+                           f"{', '.join(sorted(map(str, choices)))})")
+            return default
+        if minimum is not None and value < minimum:
+            self.err(full, f"valeur {value} inférieure au minimum {minimum}")
+            return default
+        if maximum is not None and value > maximum:
+            self.err(full, f"valeur {value} supérieure au maximum {maximum}")
+            return default
+        return value
+
+    def decimal(self, value, key):
+        """Amounts and rates are written as strings or integers, never binary floats."""
+        if isinstance(value, float):
+            self.err(key, f"montant écrit comme nombre décimal binaire ({value!r}) : écrivez-le "
+                          f"entre guillemets, ex. \"{value}\", pour éviter toute erreur d'arrondi")
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            self.err(key, f"montant attendu, trouvé « {value!r} »")
+            return None
+        try:
+            number = Decimal(str(value).strip().replace(" ", ""))
+        except InvalidOperation:
+            self.err(key, f"montant invalide « {value} »")
+            return None
+        if not number.is_finite():
+            self.err(key, f"montant invalide « {value} »")
+            return None
+        return number
+
+
+def parse_file(path):
+    """Parse and validate a contract file; returns a normalised dict or raises ContractFileError."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ContractFileError([(str(path), f"fichier illisible ({exc.strerror})")]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ContractFileError([(str(path), "le fichier doit être encodé en UTF-8")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ContractFileError([(str(path), f"syntaxe TOML invalide : {exc}")]) from None
+    spec = validate(data)
+    spec["sha256"] = hashlib.sha256(raw).hexdigest()
+    spec["source_file"] = path.name
+    return spec
+
+
+def validate(data):
+    c = _Checker()
+    m = data.get("market")
+    if not isinstance(m, dict):
+        raise ContractFileError([("market", "table [market] obligatoire absente")])
+    market = {
+        "reference": c.get(m, "reference", "market", "str"),
+        "title": c.get(m, "title", "market", "str"),
+        "buyer": c.get(m, "buyer", "market", "str", required=False, default="France compétences"),
+        "start_date": c.get(m, "start_date", "market", "date"),
+        "end_date": c.get(m, "end_date", "market", "date"),
+        "max_renewals": c.get(m, "renewals", "market", "int", required=False, default=0, minimum=0),
+        "renewal_months": c.get(m, "renewal_months", "market", "int", required=False, default=0,
+                                minimum=0),
+        "illustrative": c.get(m, "illustrative", "market", "bool", required=False, default=False),
+        "notice": c.get(m, "notice", "market", "str", required=False),
+    }
+    if market["start_date"] and market["end_date"] and market["end_date"] <= market["start_date"]:
+        c.err("market.end_date", "la date de fin doit suivre la date de début")
+    if market["illustrative"] and not market["notice"]:
+        c.err("market.notice", "un fichier illustratif doit le dire dans « notice »")
+
+    units = _validate_units(c, data.get("uo"))
+    unit_codes = {u["code"] for u in units}
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        c.err("defaults", "table attendue")
+        defaults = {}
+
+    lots = []
+    raw_lots = data.get("lots")
+    if not isinstance(raw_lots, list) or not raw_lots:
+        c.err("lots", "au moins un lot [[lots]] est obligatoire")
+        raw_lots = []
+    seen_codes, seen_regions, seen_numbers = set(), set(), set()
+    for i, raw in enumerate(raw_lots):
+        key = f"lots[{i + 1}]"
+        if not isinstance(raw, dict):
+            c.err(key, "table attendue")
+            continue
+        code = c.get(raw, "code", key, "str")
+        if code:
+            key = f"lots.{code}"
+            if not code.isalnum() or not code.isupper() or len(code) > 16:
+                c.err(f"{key}.code", "code en majuscules et chiffres, 16 caractères au plus")
+        lot = {
+            "code": code,
+            "number": c.get(raw, "number", key, "int", minimum=1, maximum=99),
+            "region_code": c.get(raw, "region", key, "str", choices=REGION_CODES),
+            "name": c.get(raw, "name", key, "str"),
+            "population": c.get(raw, "population", key, "int", required=False, minimum=0),
+        }
+        for name, seen in (("code", seen_codes), ("region_code", seen_regions),
+                           ("number", seen_numbers)):
+            if lot[name] is not None:
+                if lot[name] in seen:
+                    c.err(f"{key}.{name}", f"« {lot[name]} » figure deux fois")
+                seen.add(lot[name])
+        lot["overseas"] = lot["region_code"] in OVERSEAS
+        lot["contract"] = _validate_contract(c, defaults, raw.get("contract", {}), key)
+        lot["amendments"] = _validate_amendments(c, raw.get("amendments", []), key)
+        lot["prices"] = _validate_prices(c, raw.get("prices"), key, unit_codes,
+                                         {a["number"] for a in lot["amendments"]})
+        lot["targets"] = _validate_targets(c, raw.get("targets", {}), key)
+        lots.append(lot)
+
+    flags = _validate_flags(c, data.get("flags", []))
+    if c.errors:
+        raise ContractFileError(c.errors)
+    return {"market": market, "units": units, "lots": lots, "flags": flags}
+
+
+def _validate_units(c, raw_units):
+    units = []
+    if not isinstance(raw_units, list) or not raw_units:
+        c.err("uo", "le catalogue [[uo]] est obligatoire")
+        return units
+    codes = set()
+    for i, raw in enumerate(raw_units):
+        key = f"uo[{i + 1}]"
+        code = c.get(raw, "code", key, "str")
+        if code:
+            key = f"uo.{code}"
+            if code in codes:
+                c.err(key, "code en double dans le catalogue")
+            codes.add(code)
+        kind = c.get(raw, "kind", key, "str", choices={"beneficiary", "lump_sum"})
+        units.append({
+            "code": code, "kind": kind, "sort_order": i,
+            "label": c.get(raw, "label", key, "str"),
+            "level": c.get(raw, "level", key, "int", required=kind == "beneficiary",
+                           choices={0, 1, 2}),
+            "description": c.get(raw, "description", key, "str", required=False),
+            "proof_label": c.get(raw, "proof", key, "str", required=False),
+            "proof_required": c.get(raw, "proof_required", key, "bool", required=False,
+                                    default=False),
+            "max_per_beneficiary": c.get(raw, "max_per_beneficiary", key, "int", required=False,
+                                         minimum=1),
+            "window_months": c.get(raw, "window_months", key, "int", required=False, minimum=1),
+            "expects_prior_code": c.get(raw, "expects_prior", key, "str", required=False),
+        })
+    for unit in units:
+        if unit["expects_prior_code"] and unit["expects_prior_code"] not in codes:
+            c.err(f"uo.{unit['code']}.expects_prior",
+                  f"UO « {unit['expects_prior_code']} » absente du catalogue")
+        if (unit["max_per_beneficiary"] is None) != (unit["window_months"] is None):
+            c.err(f"uo.{unit['code']}", "max_per_beneficiary et window_months vont ensemble")
+    return units
+
+
+
+
+def _validate_contract(c, defaults, overrides, key):
+    if not isinstance(overrides, dict):
+        c.err(f"{key}.contract", "table attendue")
+        overrides = {}
+    merged = {**defaults, **overrides}
+    for sub in ("penalties", "revision", "controls"):
+        merged[sub] = {**defaults.get(sub, {}), **overrides.get(sub, {})}
+    k = f"{key}.contract"
+    out = {
+        "reference": c.get(merged, "reference", k, "str", required=False),
+        "notification_date": c.get(merged, "notification_date", k, "date"),
+        "start_date": c.get(merged, "start_date", k, "date"),
+        "duration_months": c.get(merged, "duration_months", k, "int", minimum=1),
+        "min_amount": c.get(merged, "min_amount", k, "decimal", required=False, minimum=0),
+        "max_amount": c.get(merged, "max_amount", k, "decimal", required=False, minimum=0),
+        "vat_rate": c.get(merged, "vat_rate", k, "decimal", minimum=0, maximum=Decimal("0.99")),
+        "payment_term_days": c.get(merged, "payment_term_days", k, "int", minimum=1, maximum=90),
+        "reporting_deadline_day": c.get(merged, "reporting_deadline_day", k, "int", minimum=1,
+                                        maximum=28),
+        "late_acts_grace_days": c.get(merged, "late_acts_grace_days", k, "int", required=False,
+                                      default=0, minimum=0),
+        "rounding": c.get(merged, "rounding", k, "str", required=False, default="half_up",
+                          choices=ROUNDING_MODES),
+        "price_decimals": c.get(merged, "price_decimals", k, "int", required=False, default=2,
+                                minimum=0, maximum=4),
+    }
+    if out["min_amount"] is not None and out["max_amount"] is not None \
+            and out["max_amount"] < out["min_amount"]:
+        c.err(f"{k}.max_amount", "le maximum est inférieur au minimum")
+    p, kp = merged["penalties"], f"{k}.penalties"
+    out["late_reporting_penalty_per_day"] = c.get(p, "late_reporting_per_day", kp, "decimal",
+                                                  required=False, default=Decimal("0"), minimum=0)
+    out["late_reporting_penalty_cap"] = c.get(p, "late_reporting_cap", kp, "decimal",
+                                              required=False, minimum=0)
+    r, kr = merged["revision"], f"{k}.revision"
+    if r:
+        out.update({
+            "revision_index_name": c.get(r, "index_name", kr, "str"),
+            "revision_base_value": c.get(r, "base_value", kr, "decimal", minimum=Decimal("0.0001")),
+            "revision_base_date": c.get(r, "base_date", kr, "date"),
+            "revision_fixed_part": c.get(r, "fixed_part", kr, "decimal", minimum=0, maximum=1),
+            "revision_variable_part": c.get(r, "variable_part", kr, "decimal", minimum=0,
+                                            maximum=1),
+            "revision_first_date": c.get(r, "first_revision_date", kr, "date", required=False),
+        })
+        if out["revision_fixed_part"] is not None and out["revision_variable_part"] is not None \
+                and out["revision_fixed_part"] + out["revision_variable_part"] != 1:
+            c.err(kr, "fixed_part + variable_part doit valoir 1")
+    else:
+        out.update({name: None for name in (
+            "revision_index_name", "revision_base_value", "revision_base_date",
+            "revision_fixed_part", "revision_variable_part", "revision_first_date")})
+    ct, kc = merged["controls"], f"{k}.controls"
+    out.update({
+        "control_confidence": c.get(ct, "confidence", kc, "decimal", required=False,
+                                    default=Decimal("0.95"), minimum=Decimal("0.5"),
+                                    maximum=Decimal("0.999")),
+        "control_margin": c.get(ct, "margin", kc, "decimal", required=False,
+                                default=Decimal("0.10"), minimum=Decimal("0.01"),
+                                maximum=Decimal("0.5")),
+        "control_expected_rate": c.get(ct, "expected_rate", kc, "decimal", required=False,
+                                       default=Decimal("0.5"), minimum=Decimal("0.01"),
+                                       maximum=Decimal("0.99")),
+        "control_min_per_stratum": c.get(ct, "min_per_stratum", kc, "int", required=False,
+                                         default=5, minimum=0),
+        "control_extrapolate": c.get(ct, "extrapolate", kc, "bool", required=False, default=False),
+        "control_response_days": c.get(ct, "response_days", kc, "int", required=False, default=30,
+                                       minimum=1),
+    })
+    return out
+
+
+def _validate_amendments(c, raw, key):
+    out = []
+    if not isinstance(raw, list):
+        c.err(f"{key}.amendments", "liste [[lots.amendments]] attendue")
+        return out
+    for i, a in enumerate(raw):
+        k = f"{key}.amendments[{i + 1}]"
+        out.append({
+            "number": c.get(a, "number", k, "int", minimum=1),
+            "signed_on": c.get(a, "signed_on", k, "date"),
+            "effective_on": c.get(a, "effective_on", k, "date"),
+            "object": c.get(a, "object", k, "str"),
+            "effect": c.get(a, "effect", k, "str"),
+        })
+    numbers = [a["number"] for a in out if a["number"] is not None]
+    if len(numbers) != len(set(numbers)):
+        c.err(f"{key}.amendments", "numéro d'avenant en double")
+    return out
+
+
+def _validate_prices(c, raw, key, unit_codes, amendment_numbers):
+    out = []
+    if not isinstance(raw, list) or not raw:
+        c.err(f"{key}.prices", "au moins une grille [[lots.prices]] est obligatoire")
+        return out
+    seen = set()
+    for i, schedule in enumerate(raw):
+        k = f"{key}.prices[{i + 1}]"
+        valid_from = c.get(schedule, "valid_from", k, "date")
+        amendment = c.get(schedule, "amendment", k, "int", required=False)
+        origin = c.get(schedule, "origin", k, "str", required=False,
+                       default="amendment" if amendment else ("initial" if i == 0 else "revision"),
+                       choices={"initial", "amendment", "revision"})
+        if amendment is not None and amendment not in amendment_numbers:
+            c.err(f"{k}.amendment", f"avenant n° {amendment} non décrit dans lots.amendments")
+        for name, value in schedule.items() if isinstance(schedule, dict) else ():
+            if name in ("valid_from", "amendment", "origin"):
+                continue
+            if name not in unit_codes:
+                c.err(f"{k}.{name}", f"UO « {name} » inconnue du catalogue")
+                continue
+            price = c.decimal(value, f"{k}.{name}")
+            if price is None:
+                continue
+            if price < 0:
+                c.err(f"{k}.{name}", "un prix ne peut pas être négatif")
+                continue
+            if valid_from and (name, valid_from) in seen:
+                c.err(f"{k}.{name}", f"deux prix pour la même UO au {valid_from.isoformat()}")
+            seen.add((name, valid_from))
+            out.append({"uo": name, "valid_from": valid_from, "unit_price": price,
+                        "amendment": amendment, "origin": origin})
+    return out
+
+
+def _validate_targets(c, raw, key):
+    out = {}
+    if not isinstance(raw, dict):
+        c.err(f"{key}.targets", "table attendue (année = nombre d'entrées)")
+        return out
+    for year, value in raw.items():
+        k = f"{key}.targets.{year}"
+        if not str(year).isdigit() or not 2000 <= int(year) <= 2100:
+            c.err(k, "l'année doit être un nombre à quatre chiffres")
+            continue
+        if isinstance(value, dict):
+            entries = c.get(value, "entries", k, "int", minimum=0)
+            profile = value.get("monthly_profile")
+            if profile is not None and (not isinstance(profile, list) or len(profile) != 12 or
+                                        not all(isinstance(x, int) and x >= 0 for x in profile)
+                                        or sum(profile) == 0):
+                c.err(f"{k}.monthly_profile", "12 poids entiers positifs attendus")
+                profile = None
+        else:
+            entries = c.get(raw, year, f"{key}.targets", "int", minimum=0)
+            profile = None
+        out[int(year)] = {"entries": entries, "monthly_profile": profile}
+    return out
+
+
+def _validate_flags(c, raw):
+    out = []
+    if not isinstance(raw, list):
+        c.err("flags", "liste [[flags]] attendue")
+        return out
+    codes = set()
+    for i, f in enumerate(raw):
+        k = f"flags[{i + 1}]"
+        code = c.get(f, "code", k, "str")
+        if code:
+            k = f"flags.{code}"
+            if code in codes:
+                c.err(k, "code de règle en double")
+            codes.add(code)
+        out.append({
+            "code": code,
+            "category": c.get(f, "category", k, "str", choices=FLAG_CATEGORIES),
+            "label": c.get(f, "label", k, "str"),
+            "indicator": c.get(f, "indicator", k, "str"),
+            "comparison": c.get(f, "comparison", k, "str", choices={"below", "above"}),
+            "threshold": c.get(f, "threshold", k, "decimal"),
+            "min_sample": c.get(f, "min_sample", k, "int", required=False, default=0, minimum=0),
+        })
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+def load_file(path, *, user=None):
+    """Validate then load ``path`` in the current transaction; the caller commits."""
+    return load_spec(parse_file(path), user=user)
+
+
+def load_spec(spec, *, user=None):
+    report = LoadReport()
+    session = db.session
+    m = spec["market"]
+    market = session.scalar(sa.select(Market).where(Market.reference == m["reference"]))
+    values = {k: m[k] for k in ("title", "buyer", "start_date", "end_date", "max_renewals",
+                                "renewal_months", "illustrative", "notice")}
+    if market is None:
+        market = Market(reference=m["reference"], **values)
+        session.add(market)
+        session.flush()
+        report.add("marché")
+        audit.record("market.create", market, summary=f"Marché {market.reference} créé",
+                     changes=values, user=user)
+    else:
+        changed = audit.diff(market, values)
+        if changed:
+            report.add("marché", "updated")
+            audit.record("market.update", market, summary=f"Marché {market.reference} modifié",
+                         changes=changed, user=user)
+    if market.source_sha256 != spec["sha256"]:
+        market.source_sha256 = spec["sha256"]
+        market.source_file = spec["source_file"]
+        market.loaded_at = utcnow()
+
+    units = {u.code: u for u in market.units}
+    for u in spec["units"]:
+        fields = {k: u[k] for k in u if k != "code"}
+        unit = units.get(u["code"])
+        if unit is None:
+            unit = UnitOfWork(market=market, code=u["code"], **fields)
+            session.add(unit)
+            units[u["code"]] = unit
+            report.add("UO")
+            audit.record("uo.create", unit, summary=f"UO {u['code']} ajoutée au catalogue",
+                         changes=fields, user=user, object_id=u["code"])
+        else:
+            changed = audit.diff(unit, fields)
+            if changed:
+                report.add("UO", "updated")
+                audit.record("uo.update", unit, summary=f"UO {u['code']} modifiée",
+                             changes=changed, user=user)
+    session.flush()
+
+    existing_lots = {lot.code: lot for lot in session.scalars(sa.select(Lot))}
+    for spec_lot in spec["lots"]:
+        _load_lot(spec_lot, market, existing_lots.get(spec_lot["code"]), units, report, user)
+
+    rules = {r.code: r for r in market.flag_rules}
+    for f in spec["flags"]:
+        fields = {k: f[k] for k in f if k != "code"}
+        rule = rules.get(f["code"])
+        if rule is None:
+            rule = FlagRule(market=market, code=f["code"], **fields)
+            session.add(rule)
+            report.add("règle de signalement")
+            audit.record("flag_rule.create", rule, summary=f"Règle {f['code']} créée",
+                         changes=fields, user=user, object_id=f["code"])
+        else:
+            changed = audit.diff(rule, fields)
+            if changed:
+                report.add("règle de signalement", "updated")
+                audit.record("flag_rule.update", rule, summary=f"Règle {f['code']} modifiée",
+                             changes=changed, user=user)
+    session.flush()
+    return report
+
+
+def _load_lot(spec_lot, market, lot, units, report, user):
+    session = db.session
+    values = {k: spec_lot[k] for k in ("number", "region_code", "name", "population", "overseas")}
+    if lot is None:
+        lot = Lot(market=market, code=spec_lot["code"], **values)
+        session.add(lot)
+        session.flush()
+        report.add("lot")
+        audit.record("lot.create", lot, summary=f"Lot {lot.code} ({lot.name}) créé",
+                     changes=values, user=user, lot_id=lot.id)
+    else:
+        if lot.market_id != market.id:
+            raise ContractFileError([(f"lots.{lot.code}", "ce code de lot appartient à un autre marché")])
+        changed = audit.diff(lot, values)
+        if changed:
+            report.add("lot", "updated")
+            audit.record("lot.update", lot, summary=f"Lot {lot.code} modifié", changes=changed,
+                         user=user, lot_id=lot.id)
+
+    terms = dict(spec_lot["contract"])
+    terms["reference"] = terms["reference"] or f"{market.reference}-{lot.code}"
+    contract = lot.contract
+    if contract is None:
+        contract = LotContract(lot=lot, **terms)
+        session.add(contract)
+        report.add("contrat")
+        audit.record("contract.create", contract, summary=f"Contrat du lot {lot.code} créé",
+                     changes=terms, user=user, lot_id=lot.id, object_id=str(lot.id))
+    else:
+        changed = audit.diff(contract, terms)
+        if changed:
+            report.add("contrat", "updated")
+            audit.record("contract.update", contract, summary=f"Contrat du lot {lot.code} modifié",
+                         changes=changed, user=user, lot_id=lot.id)
+
+    amendments = {a.number: a for a in lot.amendments}
+    for a in spec_lot["amendments"]:
+        fields = {k: a[k] for k in a if k != "number"}
+        amendment = amendments.get(a["number"])
+        if amendment is None:
+            amendment = Amendment(lot=lot, number=a["number"], **fields)
+            session.add(amendment)
+            amendments[a["number"]] = amendment
+            report.add("avenant")
+            audit.record("amendment.create", amendment,
+                         summary=f"Avenant n° {a['number']} du lot {lot.code} enregistré",
+                         changes=fields, user=user, lot_id=lot.id)
+        else:
+            changed = audit.diff(amendment, fields)
+            if changed:
+                report.add("avenant", "updated")
+                audit.record("amendment.update", amendment,
+                             summary=f"Avenant n° {a['number']} du lot {lot.code} modifié",
+                             changes=changed, user=user, lot_id=lot.id)
+    session.flush()
+    _load_prices(spec_lot, lot, units, amendments, report, user)
+
+    targets = {t.year: t for t in lot.targets}
+    for year, t in spec_lot["targets"].items():
+        target = targets.get(year)
+        if target is None:
+            session.add(LotTarget(lot=lot, year=year, **t))
+            report.add("objectif")
+            audit.record("target.create", None, summary=f"Objectif {year} du lot {lot.code} : "
+                         f"{t['entries']} entrées", changes=t, user=user, lot_id=lot.id,
+                         object_type="LotTarget", object_id=f"{lot.code}-{year}")
+        else:
+            changed = audit.diff(target, t)
+            if changed:
+                report.add("objectif", "updated")
+                audit.record("target.update", target, summary=f"Objectif {year} du lot "
+                             f"{lot.code} modifié", changes=changed, user=user, lot_id=lot.id)
+
+
+def _load_prices(spec_lot, lot, units, amendments, report, user):
+    session = db.session
+    existing = {}
+    for p in session.scalars(sa.select(Price).where(Price.lot_id == lot.id)):
+        existing[(p.uo_id, p.valid_from)] = p
+    latest = {}
+    for (uo_id, valid_from) in existing:
+        latest[uo_id] = max(latest.get(uo_id, valid_from), valid_from)
+    errors = []
+    for p in sorted(spec_lot["prices"], key=lambda p: p["valid_from"]):
+        uo = units[p["uo"]]
+        key = f"lots.{lot.code}.prices.{p['uo']}@{p['valid_from'].isoformat()}"
+        line = existing.get((uo.id, p["valid_from"]))
+        if line is not None:
+            if line.unit_price != p["unit_price"]:
+                errors.append((key, f"le prix en vigueur au {p['valid_from']:%d/%m/%Y} est déjà "
+                                    f"{line.unit_price} ; un prix ne se modifie jamais : ajoutez une "
+                                    f"ligne de prix à partir d'une date ultérieure"))
+            continue
+        if uo.id in latest and p["valid_from"] < latest[uo.id]:
+            errors.append((key, f"nouvelle ligne antérieure au prix déjà en vigueur depuis le "
+                                f"{latest[uo.id]:%d/%m/%Y} : elle changerait ce qui a déjà été tarifé"))
+            continue
+        amendment = amendments.get(p["amendment"]) if p["amendment"] else None
+        line = Price(lot=lot, uo=uo, valid_from=p["valid_from"], unit_price=p["unit_price"],
+                     amendment=amendment, origin=p["origin"])
+        session.add(line)
+        existing[(uo.id, p["valid_from"])] = line
+        latest[uo.id] = p["valid_from"]
+        report.add("ligne de prix")
+        audit.record("price.create", None, summary=f"Prix {p['uo']} du lot {lot.code} : "
+                     f"{p['unit_price']} à partir du {p['valid_from']:%d/%m/%Y}",
+                     changes={"unit_price": p["unit_price"], "valid_from": p["valid_from"],
+                              "origin": p["origin"], "amendment": p["amendment"]},
+                     user=user, lot_id=lot.id, object_type="Price",
+                     object_id=f"{lot.code}-{p['uo']}-{p['valid_from'].isoformat()}")
+    if errors:
+        raise ContractFileError(errors)

@@ -1,0 +1,71 @@
+from datetime import date
+
+from flask import Blueprint, render_template
+
+from fc_market.access import lot_by_code, roles, visible_lots
+from fc_market.auth.models import Role
+from fc_market.exports import Column, Sheet, xlsx_response
+from fc_market.market import service
+
+bp = Blueprint("market", __name__)
+
+
+@bp.get("/lots")
+@roles(*Role.FC)
+def lots():
+    market = service.current_market()
+    rows = service.lots_overview(visible_lots())
+    units = service.units_of(market) if market else []
+    return render_template("market/lots.html", market=market, rows=rows, units=units,
+                           today=date.today())
+
+
+@bp.get("/lots.xlsx")
+@roles(*Role.FC)
+def lots_export():
+    market = service.current_market()
+    rows = service.lots_overview(visible_lots())
+    units = service.units_of(market) if market else []
+    columns = [Column("number", "N°", "int"), Column("code", "Code", "text"),
+               Column("name", "Région", "text"), Column("region", "Code INSEE", "text"),
+               Column("population", "Population", "int"), Column("operator", "Titulaire", "text"),
+               Column("mandataire", "Mandataire", "text"), Column("members", "Membres", "int"),
+               Column("start_date", "Début", "date"), Column("end_date", "Fin", "date"),
+               Column("max_amount", "Montant maximum HT", "decimal"),
+               Column("target", f"Objectif {date.today().year} (entrées)", "int")]
+    columns += [Column(lambda r, c=u.code: r["prices"].get(c), f"Prix {u.code} HT", "decimal")
+                for u in units]
+    return xlsx_response("lots.xlsx", [Sheet("Lots", columns, rows)])
+
+
+@bp.get("/lots/<code>")
+@roles(*Role.ALL)
+def lot(code):
+    lot = lot_by_code(code)
+    return render_template("market/lot.html", lot=lot, contract=lot.contract,
+                           operator=lot.operator, history=service.price_history(lot),
+                           today=date.today())
+
+
+@bp.get("/lots/<code>/prix.xlsx")
+@roles(*Role.ALL)
+def prices_export(code):
+    lot = lot_by_code(code)
+    rows = [{"uo": uo.code, "label": uo.label, "kind": "Forfait annuel" if uo.is_lump_sum else
+             "Par bénéficiaire", "valid_from": line.valid_from, "valid_to": valid_to,
+             "price": line.unit_price, "origin": line.origin,
+             "amendment": line.amendment.number if line.amendment else None}
+            for uo, lines in service.price_history(lot) for line, valid_to in lines]
+    columns = [Column("uo", "UO", "text"), Column("label", "Libellé", "text"),
+               Column("kind", "Nature", "text"), Column("valid_from", "En vigueur du", "date"),
+               Column("valid_to", "au", "date"), Column("price", "Prix HT", "decimal"),
+               Column("origin", "Origine", "text"), Column("amendment", "Avenant n°", "int")]
+    return xlsx_response(f"prix-{lot.code}.xlsx", [Sheet(f"Prix {lot.code}", columns, rows)])
+
+
+@bp.get("/catalogue")
+@roles(*Role.ALL)
+def catalogue():
+    market = service.current_market()
+    return render_template("market/catalogue.html", market=market,
+                           units=service.units_of(market) if market else [])

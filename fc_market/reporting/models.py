@@ -1,0 +1,169 @@
+"""Monthly reporting: one report per lot and period, in versions; acts and lot figures."""
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fc_market.extensions import db
+from fc_market.market.models import utcnow
+
+DELIVERY_MODES = {"presentiel": "Présentiel", "telephone": "Téléphone", "visio": "Visioconférence"}
+
+
+class VersionStatus:
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    VALIDATED = "validated"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+    LABELS = {DRAFT: "Brouillon", SUBMITTED: "Déposé", VALIDATED: "Validé",
+              REJECTED: "Rejeté", SUPERSEDED: "Remplacé"}
+    #: Allowed moves; anything else raises
+    TRANSITIONS = {DRAFT: {SUBMITTED}, SUBMITTED: {VALIDATED, REJECTED},
+                   VALIDATED: {SUPERSEDED}, REJECTED: {SUPERSEDED}, SUPERSEDED: set()}
+
+    @classmethod
+    def check(cls, current, new):
+        if new not in cls.TRANSITIONS.get(current, set()):
+            raise ValueError(f"Passage de « {cls.LABELS.get(current, current)} » à "
+                             f"« {cls.LABELS.get(new, new)} » impossible.")
+        return new
+
+
+class Report(db.Model):
+    """A lot's report for one month.  Its content lives in versions."""
+    __tablename__ = "reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"))
+    #: ``YYYY-MM``
+    period: Mapped[str] = mapped_column(sa.String(7))
+    period_start: Mapped[date]
+    #: Deadline from the contract's reporting day in the following month
+    due_on: Mapped[date]
+    #: Set by the deadline job when nothing was submitted on time
+    late_since: Mapped[date | None]
+
+    lot = relationship("Lot")
+    versions = relationship("ReportVersion", back_populates="report",
+                            order_by="ReportVersion.number", foreign_keys="ReportVersion.report_id")
+
+    __table_args__ = (sa.UniqueConstraint("lot_id", "period"),
+                      sa.CheckConstraint("due_on > period_start", name="due"))
+
+    @property
+    def latest(self):
+        return self.versions[-1] if self.versions else None
+
+
+class ReportVersion(db.Model):
+    """One version of a report; immutable once submitted."""
+    __tablename__ = "report_versions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("reports.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"), index=True)
+    number: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(16), default=VersionStatus.DRAFT)
+    #: excel or web
+    source: Mapped[str] = mapped_column(sa.String(8), default="web")
+    file_name: Mapped[str | None] = mapped_column(sa.String(255))
+    file_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    submitted_at: Mapped[datetime | None]
+    submitted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    decision_comment: Mapped[str | None] = mapped_column(sa.Text)
+    #: Calendar days past the deadline at submission (feeds the late-reporting penalty)
+    days_late: Mapped[int] = mapped_column(default=0)
+    act_count: Mapped[int] = mapped_column(default=0)
+    #: Warnings found at import, kept so both sides read the same list
+    warnings: Mapped[list | None] = mapped_column(sa.JSON)
+    #: Version a correction replaces
+    supersedes_id: Mapped[int | None] = mapped_column(sa.ForeignKey("report_versions.id"))
+    #: Optimistic lock so two reviewers cannot both decide
+    version_counter: Mapped[int] = mapped_column(default=1)
+
+    report = relationship("Report", back_populates="versions", foreign_keys=[report_id])
+    figures = relationship("LotFigures", back_populates="version", uselist=False)
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    submitted_by = relationship("User", foreign_keys=[submitted_by_id])
+    decided_by = relationship("User", foreign_keys=[decided_by_id])
+    supersedes = relationship("ReportVersion", remote_side=[id])
+
+    __mapper_args__ = {"version_id_col": version_counter}
+    __table_args__ = (
+        sa.UniqueConstraint("report_id", "number"),
+        sa.CheckConstraint("status IN ('draft', 'submitted', 'validated', 'rejected', 'superseded')",
+                           name="status"),
+        sa.CheckConstraint("source IN ('excel', 'web')", name="source"),
+        sa.CheckConstraint("days_late >= 0 AND act_count >= 0 AND number > 0", name="counts"),
+        sa.CheckConstraint("status = 'draft' OR submitted_at IS NOT NULL", name="submitted"),
+    )
+
+    @property
+    def status_label(self):
+        return VersionStatus.LABELS.get(self.status, self.status)
+
+    @property
+    def is_editable(self):
+        return self.status == VersionStatus.DRAFT
+
+
+class Act(db.Model):
+    """One billed act for one pseudonymised beneficiary, as reported."""
+    __tablename__ = "acts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(sa.ForeignKey("report_versions.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"))
+    #: Pseudonymised identifier (keyed hash computed by operators); never a name
+    beneficiary_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    uo_id: Mapped[int] = mapped_column(sa.ForeignKey("units_of_work.id"))
+    act_date: Mapped[date]
+    #: presentiel, telephone, visio
+    mode: Mapped[str] = mapped_column(sa.String(12))
+    site_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sites.id"))
+    #: Reference of the proof (document de synthèse, appointment record…)
+    proof_ref: Mapped[str | None] = mapped_column(sa.String(100))
+    sex: Mapped[str | None] = mapped_column(sa.String(1))
+    age_band: Mapped[str | None] = mapped_column(sa.String(8))
+    csp: Mapped[str | None] = mapped_column(sa.String(32))
+    employment_status: Mapped[str | None] = mapped_column(sa.String(32))
+    sector: Mapped[str | None] = mapped_column(sa.String(32))
+    #: Row of the uploaded sheet, to point back at the source
+    source_row: Mapped[int | None]
+
+    uo = relationship("UnitOfWork")
+    site = relationship("Site")
+
+    __table_args__ = (
+        sa.CheckConstraint("mode IN ('presentiel', 'telephone', 'visio')", name="mode"),
+        sa.CheckConstraint("mode <> 'presentiel' OR site_id IS NOT NULL", name="site_in_person"),
+        sa.Index("ix_acts_lot_date", "lot_id", "act_date"),
+    )
+
+
+class LotFigures(db.Model):
+    """Lot-level figures of a report version: surveys, complaints, UO4 actions."""
+    __tablename__ = "lot_figures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(sa.ForeignKey("report_versions.id"), unique=True)
+    l1_respondents: Mapped[int] = mapped_column(default=0)
+    l1_satisfied: Mapped[int] = mapped_column(default=0)
+    l2_respondents: Mapped[int] = mapped_column(default=0)
+    l2_satisfied: Mapped[int] = mapped_column(default=0)
+    #: Survey six months after: respondents and those who found the CEP useful
+    usefulness_respondents: Mapped[int] = mapped_column(default=0)
+    usefulness_useful: Mapped[int] = mapped_column(default=0)
+    complaints: Mapped[int] = mapped_column(default=0)
+    uo4_actions: Mapped[str | None] = mapped_column(sa.Text)
+
+    version = relationship("ReportVersion", back_populates="figures")
+
+    __table_args__ = (
+        sa.CheckConstraint("l1_satisfied BETWEEN 0 AND l1_respondents", name="l1"),
+        sa.CheckConstraint("l2_satisfied BETWEEN 0 AND l2_respondents", name="l2"),
+        sa.CheckConstraint("usefulness_useful BETWEEN 0 AND usefulness_respondents",
+                           name="usefulness"),
+        sa.CheckConstraint("complaints >= 0", name="complaints"),
+    )

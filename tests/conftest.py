@@ -1,0 +1,127 @@
+"""Shared fixtures.
+
+The suite runs on SQLite by default and on PostgreSQL when ``TEST_DATABASE_URL`` (or
+``DATABASE_URL``) points at one.  The schema is created once per session with
+``create_all`` (tests only; the migrations are checked separately in test_migrations.py)
+and every table is emptied after each test.
+"""
+import contextvars
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from flask.testing import FlaskClient
+
+import config
+from fc_market import create_app
+from fc_market.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_CONTRACT = ROOT / "contracts" / "cep-demo.toml"
+PASSWORD = "Test-Password-123"
+
+
+class IsolatedClient(FlaskClient):
+    """Each request runs in its own context, as in production: its own app context, ``g``
+    and database session, not the test's.  The test's session is expired afterwards so it
+    reads what the request committed."""
+
+    def open(self, *args, **kwargs):
+        parent_open = super().open
+        response = contextvars.Context().run(parent_open, *args, **kwargs)
+        db.session.expire_all()
+        return response
+
+
+@pytest.fixture(scope="session")
+def app():
+    tmp = tempfile.mkdtemp(prefix="fc_market_test_")
+    url = config.TestConfig.SQLALCHEMY_DATABASE_URI
+    if url in ("sqlite://", "sqlite:///:memory:"):
+        url = f"sqlite:///{tmp}/test.db"
+    app = create_app(config.TestConfig, SQLALCHEMY_DATABASE_URI=url,
+                     UPLOAD_FOLDER=os.path.join(tmp, "files"))
+    app.test_client_class = IsolatedClient
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(app):
+    ctx = app.app_context()
+    ctx.push()
+    yield
+    db.session.rollback()
+    db.session.remove()
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
+                                 + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(sa.text(f'DELETE FROM "{table}"'))
+    ctx.pop()
+
+
+@pytest.fixture
+def market():
+    from fc_market.market.contract_file import load_file
+    load_file(DEMO_CONTRACT)
+    db.session.commit()
+    from fc_market.market.service import current_market
+    return current_market()
+
+
+def lot(code):
+    from fc_market.market.models import Lot
+    return db.session.scalar(sa.select(Lot).where(Lot.code == code))
+
+
+@pytest.fixture
+def users(market):
+    """One user per role; mandataires for lots IDF and BRE."""
+    from fc_market.auth.service import create_user
+    out = {
+        "manager": create_user("manager@test.fr", "Manager", "manager", PASSWORD),
+        "finance": create_user("finance@test.fr", "Finance", "finance", PASSWORD),
+        "admin": create_user("admin@test.fr", "Admin", "admin", PASSWORD),
+        "mandataire": create_user("m.idf@test.fr", "Mandataire IDF", "mandataire", PASSWORD,
+                                  lot("IDF")),
+        "other_mandataire": create_user("m.bre@test.fr", "Mandataire BRE", "mandataire", PASSWORD,
+                                        lot("BRE")),
+    }
+    db.session.commit()
+    return out
+
+
+class Browser:
+    """A test client logged in as one user."""
+
+    def __init__(self, app, user):
+        self.client = app.test_client()
+        self.user = user
+        response = self.client.post("/connexion", data={"email": user.email, "password": PASSWORD})
+        assert response.status_code == 302, response.get_data(as_text=True)
+
+    def get(self, *args, **kwargs):
+        return self.client.get(*args, **kwargs)
+
+    def post(self, *args, **kwargs):
+        return self.client.post(*args, **kwargs)
+
+
+@pytest.fixture
+def login(app, users):
+    def _login(role):
+        return Browser(app, users[role])
+    return _login

@@ -1,0 +1,162 @@
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from fc_market.audit.models import AuditEntry
+from fc_market.extensions import db
+from fc_market.market.contract_file import ContractFileError, load_file, parse_file
+from fc_market.market.models import (Amendment, FlagRule, Lot, LotContract, LotTarget, Market,
+                                     Price, UnitOfWork)
+from tests.conftest import DEMO_CONTRACT
+
+TEXT = DEMO_CONTRACT.read_text(encoding="utf-8")
+
+
+def count(model):
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def write(tmp_path, text, name="market.toml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_demo_file_loads_the_whole_market(market):
+    assert market.reference == "FC-CEP-AO-DEMO-2024"
+    assert market.illustrative and "illustratives" in market.notice
+    lots = db.session.scalars(sa.select(Lot).order_by(Lot.number)).all()
+    assert len(lots) == 18
+    assert {lot.region_code for lot in lots} == {
+        "11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94",
+        "01", "02", "03", "04", "06"}
+    assert sum(1 for lot in lots if lot.overseas) == 5
+    assert [u.code for u in market.units] == ["UO0", "UO1", "UO2.1", "UO2.2", "UO4"]
+    assert db.session.scalar(sa.select(UnitOfWork).where(UnitOfWork.code == "UO4")).kind == "lump_sum"
+    assert count(LotContract) == 18
+    # 5 initial prices per lot + ARA and GUY amendments
+    assert count(Price) == 18 * 5 + 2
+    assert count(LotTarget) == 18 * 4
+    assert count(FlagRule) >= 10
+    # targets are about 155,000 entries a year nationally
+    total_2024 = db.session.scalar(sa.select(sa.func.sum(LotTarget.entries)).where(LotTarget.year == 2024))
+    assert 150_000 <= total_2024 <= 160_000
+
+
+def test_contract_terms_merge_defaults_and_lot_overrides(market):
+    guy = db.session.scalar(sa.select(Lot).where(Lot.code == "GUY")).contract
+    idf = db.session.scalar(sa.select(Lot).where(Lot.code == "IDF")).contract
+    assert idf.late_reporting_penalty_per_day == Decimal("100.00")
+    assert guy.late_reporting_penalty_per_day == Decimal("80.00")  # overseas override
+    assert guy.late_reporting_penalty_cap == Decimal("3000.00")   # default kept
+    assert idf.vat_rate == Decimal("0.2000") and idf.payment_term_days == 30
+    assert idf.revision_fixed_part + idf.revision_variable_part == 1
+    assert idf.end_date == date(2027, 12, 31)
+    assert idf.reference == "AC-CEP-2024-01"
+
+
+def test_loading_twice_changes_nothing(market):
+    before = {m: count(m) for m in (Market, Lot, Price, AuditEntry, LotTarget, Amendment)}
+    report = load_file(DEMO_CONTRACT)
+    db.session.commit()
+    assert not report.changed
+    assert "Aucun changement" in report.summary_fr()
+    assert {m: count(m) for m in before} == before
+
+
+def test_a_later_price_becomes_a_new_line_and_never_rewrites_the_past(market, tmp_path):
+    text = TEXT.replace('[[lots.prices]]\nvalid_from = 2025-04-15\namendment = 1\n"UO2.1" = "620.00"\n',
+                        '[[lots.prices]]\nvalid_from = 2025-04-15\namendment = 1\n"UO2.1" = "620.00"\n\n'
+                        '[[lots.prices]]\nvalid_from = 2026-01-01\norigin = "revision"\n"UO2.1" = "641.70"\n')
+    assert text != TEXT
+    report = load_file(write(tmp_path, text))
+    db.session.commit()
+    assert report.created == {"ligne de prix": 1}
+    ara = db.session.scalar(sa.select(Lot).where(Lot.code == "ARA"))
+    lines = [(p.valid_from, p.unit_price, p.origin) for p in ara.prices if p.uo.code == "UO2.1"]
+    assert lines == [(date(2024, 1, 1), Decimal("600.0000"), "initial"),
+                     (date(2025, 4, 15), Decimal("620.0000"), "amendment"),
+                     (date(2026, 1, 1), Decimal("641.7000"), "revision")]
+    entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "price.create")
+                               .order_by(AuditEntry.id.desc())).first()
+    assert entry.changes["unit_price"] == "641.70" and entry.lot_id == ara.id
+
+
+def test_changing_a_price_in_force_is_refused_and_loads_nothing(market, tmp_path):
+    audit_before = count(AuditEntry)
+    text = TEXT.replace('"UO2.1" = "620.00"', '"UO2.1" = "625.00"').replace(
+        'title = "Conseil', 'title = "CHANGED Conseil')
+    with pytest.raises(ContractFileError) as exc:
+        load_file(write(tmp_path, text))
+    db.session.rollback()
+    key, message = exc.value.errors[0]
+    assert key == "lots.ARA.prices.UO2.1@2025-04-15"
+    assert "ne se modifie jamais" in message
+    assert count(AuditEntry) == audit_before
+    assert not db.session.scalar(sa.select(Market.title).where(Market.title.like("CHANGED%")))
+
+
+def test_a_line_dated_before_the_price_in_force_is_refused(market, tmp_path):
+    text = TEXT.replace('[[lots.prices]]\nvalid_from = 2025-04-15\namendment = 1\n"UO2.1" = "620.00"\n',
+                        '[[lots.prices]]\nvalid_from = 2025-04-15\namendment = 1\n"UO2.1" = "620.00"\n\n'
+                        '[[lots.prices]]\nvalid_from = 2025-02-01\n"UO2.1" = "610.00"\n')
+    with pytest.raises(ContractFileError) as exc:
+        load_file(write(tmp_path, text))
+    assert "changerait ce qui a déjà été tarifé" in exc.value.errors[0][1]
+
+
+@pytest.mark.parametrize("old, new, key, words", [
+    ('UO0 = "30.00"', 'UO0 = 30.5', "lots.IDF.prices[1].UO0", "entre guillemets"),
+    ('UO0 = "30.00"', 'UO0 = "trente"', "lots.IDF.prices[1].UO0", "montant invalide"),
+    ('UO0 = "30.00"', 'UO9 = "30.00"', "lots.IDF.prices[1].UO9", "inconnue du catalogue"),
+    ('UO0 = "30.00"', 'UO0 = "-1"', "lots.IDF.prices[1].UO0", "négatif"),
+    ('region = "11"', 'region = "99"', "lots.IDF.region", "non permise"),
+    ('code = "BRE"', 'code = "IDF"', "lots.IDF.code", "deux fois"),
+    ('vat_rate = "0.20"', 'vat_rate = "1.5"', "lots.IDF.contract.vat_rate", "supérieure au maximum"),
+    ('reporting_deadline_day = 10', 'reporting_deadline_day = 31',
+     "lots.IDF.contract.reporting_deadline_day", "supérieure au maximum"),
+    ('fixed_part = "0.15"', 'fixed_part = "0.25"', "lots.IDF.contract.revision", "doit valoir 1"),
+    ('start_date = 2024-01-01\nend_date = 2027-12-31', 'start_date = 2024-01-01\nend_date = 2023-12-31',
+     "market.end_date", "suivre"),
+    ('expects_prior = "UO2.1"', 'expects_prior = "UO3"', "uo.UO2.2.expects_prior", "absente"),
+    ('comparison = "below"', 'comparison = "under"', "flags.satisfaction_l1_floor.comparison",
+     "non permise"),
+    ('2024 = 28180', '2024 = "beaucoup"', "lots.IDF.targets", "entier"),
+])
+def test_invalid_files_name_the_key_and_load_nothing(tmp_path, old, new, key, words):
+    assert old in TEXT, old
+    with pytest.raises(ContractFileError) as exc:
+        load_file(write(tmp_path, TEXT.replace(old, new, 1)))
+    db.session.rollback()
+    messages = dict(exc.value.errors)
+    assert any(k.startswith(key) and words in m for k, m in messages.items()), exc.value.errors
+    assert count(Market) == 0 and count(Lot) == 0 and count(AuditEntry) == 0
+
+
+def test_syntax_errors_and_missing_tables(tmp_path):
+    with pytest.raises(ContractFileError) as exc:
+        parse_file(write(tmp_path, "[market\nreference = 1"))
+    assert "syntaxe TOML invalide" in exc.value.errors[0][1]
+    with pytest.raises(ContractFileError) as exc:
+        parse_file(write(tmp_path, "[other]\nx = 1"))
+    assert exc.value.errors == [("market", "table [market] obligatoire absente")]
+    with pytest.raises(ContractFileError) as exc:
+        parse_file(tmp_path / "absent.toml")
+    assert "illisible" in exc.value.errors[0][1]
+
+
+def test_an_illustrative_market_must_say_so(tmp_path):
+    text = TEXT.replace('notice = "Données illustratives', 'notes = "Données illustratives')
+    with pytest.raises(ContractFileError) as exc:
+        parse_file(write(tmp_path, text))
+    assert ("market.notice", "un fichier illustratif doit le dire dans « notice »") in exc.value.errors
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    text = TEXT.replace('UO0 = "30.00"', 'UO0 = 30.5', 1).replace('region = "53"', 'region = "5"')
+    with pytest.raises(ContractFileError) as exc:
+        parse_file(write(tmp_path, text))
+    keys = [k for k, _ in exc.value.errors]
+    assert "lots.IDF.prices[1].UO0" in keys and "lots.BRE.region" in keys

@@ -1,0 +1,42 @@
+import sqlalchemy as sa
+from openpyxl import load_workbook
+from io import BytesIO
+
+from fc_market.audit.models import AuditEntry
+from fc_market.extensions import db
+
+
+def test_contract_load_is_audited_with_values(market):
+    entries = db.session.scalars(sa.select(AuditEntry)).all()
+    actions = {e.action for e in entries}
+    assert {"market.create", "lot.create", "contract.create", "price.create", "uo.create"} <= actions
+    price = next(e for e in entries if e.action == "price.create" and e.object_id == "IDF-UO1-2024-01-01")
+    assert price.changes["unit_price"] == "150.00"
+    assert price.actor == "système" and price.user_id is None
+    assert price.lot.code == "IDF"
+
+
+def test_user_actions_are_audited_with_their_author(app, users, login):
+    admin = login("admin")
+    target = users["other_mandataire"]
+    admin.post(f"/admin/utilisateurs/{target.id}/activation")
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "user.deactivate"))
+    assert entry.user.email == "admin@test.fr"
+    assert entry.object_id == str(target.id) and entry.lot.code == "BRE"
+
+
+def test_fc_users_read_the_log_and_filter_it(login):
+    manager = login("manager")
+    page = manager.get("/audit/?lot=ARA&type=Price").get_data(as_text=True)
+    assert "Prix UO2.1 du lot ARA : 620.00" in page
+    assert "du lot IDF" not in page
+    export = manager.get("/audit/export.xlsx?lot=ARA")
+    assert export.status_code == 200
+    sheet = load_workbook(BytesIO(export.data)).active
+    assert sheet["A1"].value == "Date (UTC)"
+    assert sheet.max_row > 5
+    assert all(row[5].value == "ARA" for row in sheet.iter_rows(min_row=2))
+
+
+def test_mandataires_cannot_read_the_log(login):
+    assert login("mandataire").get("/audit/").status_code == 403
