@@ -6,3 +6,5 @@ from fc_market.market.models import (  # noqa: F401
     UnitOfWork)
 from fc_market.reporting.models import Act, LotFigures, Report, ReportVersion  # noqa: F401
 from fc_market.territory.models import Site  # noqa: F401
+from fc_market.notifications.models import Notification  # noqa: F401
+from fc_market.scheduler.models import JobRun  # noqa: F401

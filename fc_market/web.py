@@ -12,6 +12,9 @@ from fc_market.formatting import FILTERS
 
 log = logging.getLogger(__name__)
 
+#: Domain modules with views, registered in this order (``<module>/views.py: register(app)``)
+DOMAIN_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering")
+
 #: Navigation: (label, endpoint, roles).  Modules add their entries with :func:`add_nav`.
 NAV = []
 
@@ -20,6 +23,20 @@ def add_nav(label, endpoint, allowed, order=50):
     if not any(item[1] == endpoint for item in NAV):
         NAV.append((order, label, endpoint, frozenset(allowed)))
         NAV.sort(key=lambda item: item[0])
+
+
+#: Links on a lot's page to its module screens: (order, label, endpoint taking ``code``, roles)
+LOT_LINKS = []
+
+
+def add_lot_link(label, endpoint, allowed, order=50):
+    if not any(item[2] == endpoint for item in LOT_LINKS):
+        LOT_LINKS.append((order, label, endpoint, frozenset(allowed)))
+        LOT_LINKS.sort(key=lambda item: item[0])
+
+
+def lot_links_for(user):
+    return [(label, endpoint) for _, label, endpoint, allowed in LOT_LINKS if user.role in allowed]
 
 
 def nav_for(user):
@@ -37,7 +54,7 @@ def register_web(app):
     from fc_market.market.views import bp as market_bp
     for bp in (auth_bp, market_bp, audit_bp, admin_bp):
         app.register_blueprint(bp)
-    for module in ("reporting", "controls", "billing", "territory", "steering"):
+    for module in DOMAIN_MODULES:
         _register_optional(app, module)
 
     app.jinja_env.filters.update(FILTERS)
@@ -81,7 +98,8 @@ def register_web(app):
     @app.context_processor
     def inject_nav():
         nav = nav_for(current_user) if current_user.is_authenticated else []
-        return {"nav": nav, "Role": Role,
+        links = lot_links_for(current_user) if current_user.is_authenticated else []
+        return {"nav": nav, "Role": Role, "lot_links": links,
                 "illustrative": current_app.config.get("FC_SHOW_DEMO_BANNER", True)}
 
     for code in (400, 401, 403, 404, 405, 409, 413, 500):
