@@ -84,9 +84,27 @@ def finalise(app):
     if not app.config.get("SECRET_KEY"):
         if app.config.get("FC_ENV") == "production":
             raise RuntimeError("SECRET_KEY must be set when FC_ENV=production")
-        warnings.warn("SECRET_KEY is not set: using a random development key "
-                      "(sessions end when the server restarts)", stacklevel=2)
-        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        app.config["SECRET_KEY"] = _development_key(app.instance_path)
     if app.config.get("FC_ENV") == "production" and app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         warnings.warn("FC_ENV=production with SQLite: PostgreSQL is the production database",
                       stacklevel=2)
+
+
+def _development_key(instance_path):
+    """A random key kept in the instance folder, so development sessions survive restarts."""
+    path = os.path.join(instance_path, "dev_secret_key")
+    try:
+        with open(path, encoding="ascii") as fh:
+            key = fh.read().strip()
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    key = secrets.token_hex(32)
+    os.makedirs(instance_path, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(key)
+    warnings.warn(f"SECRET_KEY is not set: generated a development key in {path} "
+                  "(set SECRET_KEY in production)", stacklevel=3)
+    return key

@@ -36,7 +36,9 @@ def test_demo_seed_is_deterministic_and_idempotent(app):
     runner.invoke(args=["market", "load", str(DEMO_CONTRACT)])
     result = runner.invoke(args=["demo", "seed", "--today", "2026-11-23"])
     assert result.exit_code == 0, result.output
-    assert "gestion@demo.fc-market.test" in result.output
+    assert "18 groupements fictifs" in result.output
+    logins = runner.invoke(args=["demo", "logins"])
+    assert "gestion@demo.fc-market.test" in logins.output and "Demo-Gestion-2026" in logins.output
     operators = db.session.scalars(sa.select(Operator).order_by(Operator.lot_id)).all()
     assert len(operators) == 18
     assert all("fictif" in o.name for o in operators)

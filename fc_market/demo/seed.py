@@ -65,7 +65,7 @@ def run(today):
         raise SeedError(f"Le marché {market.reference} n'est pas illustratif : les données de "
                         "démonstration ne se chargent que sur un marché de démonstration.")
     if db.session.scalar(sa.select(sa.func.count()).select_from(Operator)):
-        return "Données de démonstration déjà présentes : rien à faire.\n" + logins_text()
+        return "Données de démonstration déjà présentes : rien à faire."
     lots = db.session.scalars(sa.select(Lot).where(Lot.market_id == market.id)
                               .order_by(Lot.number)).all()
     ctx = SeedContext(today=today, market=market, lots=lots)
@@ -81,7 +81,7 @@ def run(today):
             continue
         step.seed(ctx)
         db.session.commit()
-    return "\n".join(["Données de démonstration créées."] + ctx.notes) + "\n" + logins_text()
+    return "\n".join(["Données de démonstration créées."] + ctx.notes)
 
 
 def seed_operators(ctx):
