@@ -63,6 +63,11 @@ class Config:
     # Scheduler: only the process started with `flask scheduler run` runs jobs
     SCHEDULER_TIMEZONE = os.environ.get("SCHEDULER_TIMEZONE", "Europe/Paris")
 
+    #: Number of reverse proxies in front of the app (X-Forwarded-For trusted that many hops)
+    PROXY_HOPS = int(os.environ.get("PROXY_HOPS", 0))
+    LOG_FORMAT = os.environ.get("LOG_FORMAT")  # json or text (default: json in production)
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+
     BABEL_LOCALE = "fr_FR"
     APP_TIMEZONE = "Europe/Paris"
 

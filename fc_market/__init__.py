@@ -17,6 +17,12 @@ def create_app(config_object=None, **overrides):
     app.config.update(overrides)
     os.makedirs(app.instance_path, exist_ok=True)
     config_module.finalise(app)
+    from fc_market.logging_setup import configure as configure_logging
+    configure_logging(app)
+    if app.config.get("PROXY_HOPS"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"),

@@ -1,0 +1,25 @@
+"""Production serving: gunicorn in front of the Flask app (run `gunicorn -c gunicorn.conf.py wsgi:app`).
+
+The scheduler never runs inside web workers: start exactly one
+`flask --app fc_market scheduler run` process beside gunicorn (job slots are also
+recorded in the database, so a second scheduler started by mistake does not run a job twice).
+"""
+import multiprocessing
+import os
+
+bind = os.environ.get("BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", 2))
+worker_class = "gthread"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 120))  # large Excel uploads
+graceful_timeout = 30
+keepalive = 5
+max_requests = 2000
+max_requests_jitter = 200
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+access_log_format = ('{"t":"%(t)s","remote":"%(h)s","method":"%(m)s","path":"%(U)s",'
+                     '"status":%(s)s,"bytes":%(B)s,"ms":%(M)s,"ua":"%(a)s"}')
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+limit_request_line = 8190
