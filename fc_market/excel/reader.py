@@ -1,0 +1,331 @@
+"""Reading uploaded ``.xlsx`` workbooks with python-calamine, always after `check_xlsx`.
+
+Typical use::
+
+    book = open_checked(upload_bytes)          # UnsafeWorkbook if hostile
+    rows = book.iter_rows("Offres", required=["SIRET", "Montant HT"])
+    for number, values in rows:                # number: Excel row number
+        amount = Decimal(str(values["Montant HT"]))
+
+Every public entry point runs the safety check first, so calamine never sees
+an unchecked file. Any failure, including calamine errors on a corrupt file,
+is a `WorkbookError` with a French ``message``.
+
+Values are typed: ``str`` (stripped; empty cells and blank strings are
+``None``), ``int`` (floats without a fractional part, as Excel stores every
+number as a float), ``float``, ``bool``, ``datetime.date`` / ``datetime.datetime``
+(according to the cell format), ``datetime.time`` / ``datetime.timedelta``.
+Money must be converted by the caller with ``Decimal(str(value))``.
+
+Calamine returns formula *results*; formulas are detected from the sheet XML
+during the safety scan (`formula_cells`) and refused in data rows unless
+``allow_formulas=True``.
+"""
+from __future__ import annotations
+
+import io
+import os
+from typing import Any, Iterable, Iterator, Optional
+
+from python_calamine import CalamineWorkbook
+
+from .safety import (DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_ROWS, Source, WorkbookError,
+                     WorkbookInfo, check_xlsx, column_letters, parse_cell_ref)
+
+__all__ = ["CheckedWorkbook", "SheetRows", "open_checked", "iter_sheet_rows", "iter_raw_rows",
+           "formula_cells"]
+
+_CORRUPT = ("Le fichier Excel n'a pas pu être lu : il est endommagé ou son contenu est invalide. "
+            "Ouvrez-le dans Excel, enregistrez-le à nouveau puis réessayez.")
+_MAX_INT_FLOAT = 2 ** 53
+_KEY = object()
+
+
+def _unreadable(exc: BaseException) -> WorkbookError:
+    return WorkbookError(_CORRUPT, "corrupt", details={"error": f"{type(exc).__name__}: {exc}"})
+
+
+def _call(function, *args):
+    """Call into calamine, turning any failure (Rust panics included) into `WorkbookError`."""
+    try:
+        return function(*args)
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except BaseException as exc:  # CalamineError, OSError, pyo3 PanicException...
+        raise _unreadable(exc) from exc
+
+
+def _clean(value: Any) -> Any:
+    kind = value.__class__
+    if kind is str:
+        return value.strip() or None
+    if kind is float and value.is_integer() and -_MAX_INT_FLOAT <= value <= _MAX_INT_FLOAT:
+        return int(value)
+    return value
+
+
+def _header_name(value: Any) -> Optional[str]:
+    value = _clean(value)
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):
+        value = value.isoformat()
+    return " ".join(str(value).split()) or None
+
+
+def _number(value: int) -> str:
+    return f"{value:,}".replace(",", " ")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count > 1 else ''}"
+
+
+class SheetRows:
+    """Iterator of ``(row_number, {header: value})`` over the data rows of a sheet.
+
+    ``headers`` lists the column headers in sheet order (empty header cells are
+    skipped) and ``columns`` maps each header to its column letter (``"C"``).
+    Rows without any value are skipped; row numbers are the ones Excel shows.
+    """
+
+    def __init__(self, sheet: str, headers: list, rows: Iterator, columns: dict):
+        self.sheet = sheet
+        self.headers = headers
+        self.columns = columns
+        self._rows = rows
+
+    def __iter__(self) -> "SheetRows":
+        return self
+
+    def __next__(self) -> tuple:
+        return next(self._rows)
+
+
+class CheckedWorkbook:
+    """A workbook that passed `check_xlsx`; build it with `open_checked`."""
+
+    def __init__(self, source: Any, info: WorkbookInfo, *, _key: object = None):
+        if _key is not _KEY:
+            raise TypeError("use open_checked() to get a CheckedWorkbook")
+        self._source = source  # bytes or path
+        self.info = info
+        self._book: Optional[CalamineWorkbook] = None
+
+    @property
+    def sheet_names(self) -> list:
+        return self.info.sheet_names
+
+    def __enter__(self) -> "CheckedWorkbook":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release calamine's resources (rows already read stay valid)."""
+        if self._book is not None:
+            book, self._book = self._book, None
+            try:
+                book.close()
+            except Exception:  # already closed: nothing to release
+                pass
+
+    def formula_cells(self, sheet_name: str, limit: int = 50) -> list:
+        """References (``["C5", "D7"]``) of the first cells of *sheet_name* holding a formula.
+
+        At most ``min(limit, FORMULA_CELLS_KEPT)`` references, in sheet order.
+        """
+        return list(self.info.sheet(sheet_name).formula_cells[:max(0, limit)])
+
+    def iter_rows(self, sheet_name: str, *, header_row: int = 1,
+                  max_rows: int = DEFAULT_MAX_ROWS, required: Iterable[str] = (),
+                  allow_formulas: bool = False) -> SheetRows:
+        """Rows of *sheet_name* below *header_row*, as a `SheetRows` iterator.
+
+        Raises `WorkbookError` right away when the sheet is missing, has more
+        than *max_rows* data rows (real cells, not the declared dimension), has
+        formulas in data rows (unless *allow_formulas*), or lacks a *required*
+        column (compared after collapsing white space); later, while iterating,
+        if calamine fails on a row.
+        """
+        if header_row < 1:
+            raise ValueError("header_row starts at 1")
+        rows, offset = self._load(sheet_name, header_row, max_rows, allow_formulas)
+        headers = self._read_headers(sheet_name, rows, header_row)
+        names = [name for _, name in headers]
+        wanted = [" ".join(name.split()) for name in required]
+        missing = [name for name in wanted if name not in names]
+        if missing:
+            listed = ", ".join(f"« {name} »" for name in missing)
+            raise WorkbookError(f"La feuille « {sheet_name} » ne contient pas "
+                                f"{'la colonne' if len(missing) == 1 else 'les colonnes'} "
+                                f"attendue{'s' if len(missing) > 1 else ''} : {listed} "
+                                f"(ligne d'en-tête {header_row}).", "missing_columns",
+                                details={"missing": missing})
+        letters = {name: column_letters(offset + index + 1) for index, name in headers}
+        generator = self._generate(sheet_name, rows, headers, header_row, max_rows)
+        return SheetRows(sheet_name, names, generator, letters)
+
+    def raw_rows(self, sheet_name: str, *, max_rows: int = DEFAULT_MAX_ROWS,
+                 allow_formulas: bool = False) -> Iterator[tuple]:
+        """``(row_number, [value of column A, B, ...])`` for every non-empty row, header
+        included, for callers mapping columns themselves. Same checks as `iter_rows`
+        (formulas are refused in every row)."""
+        rows, offset = self._load(sheet_name, 0, max_rows, allow_formulas)
+        return self._generate_raw(sheet_name, rows, offset, max_rows)
+
+    # -- internals -------------------------------------------------------------
+    def _load(self, sheet_name: str, header_row: int, max_rows: int,
+              allow_formulas: bool) -> tuple:
+        """Checks shared by the readers; ``(calamine row iterator, first column offset)``.
+
+        calamine pads the rows above the first used one but starts every row at
+        the first used column: indexes in a row are relative to that offset.
+        """
+        sheet = self.info.sheet(sheet_name)
+        if sheet.kind != "worksheet":
+            raise WorkbookError(f"La feuille « {sheet_name} » n'est pas une feuille de données.",
+                                "not_a_worksheet")
+        if sheet.max_row - header_row > max_rows:
+            raise self._too_many_rows(sheet_name, sheet.max_row - header_row, max_rows)
+        if not allow_formulas:
+            self._refuse_formulas(sheet, header_row)
+        if self._book is None:
+            self._book = self._open()
+        data = _call(self._book.get_sheet_by_name, sheet_name)
+        start = _call(getattr, data, "start")
+        return _call(data.iter_rows), (start[1] if start else 0)
+
+    def _open(self) -> CalamineWorkbook:
+        if isinstance(self._source, bytes):
+            return _call(CalamineWorkbook.from_filelike, io.BytesIO(self._source))
+        return _call(CalamineWorkbook.from_path, self._source)
+
+    @staticmethod
+    def _too_many_rows(sheet_name: str, count: int, limit: int) -> WorkbookError:
+        return WorkbookError(f"La feuille « {sheet_name} » contient trop de lignes "
+                             f"({_number(count)} ; maximum {_number(limit)}).", "too_many_rows")
+
+    @staticmethod
+    def _refuse_formulas(sheet: Any, header_row: int) -> None:
+        cells = [ref for ref in sheet.formula_cells
+                 if (parse_cell_ref(ref) or (header_row + 1, 0))[0] > header_row]
+        if not cells and sheet.formula_count <= len(sheet.formula_cells):
+            return
+        shown = ", ".join(cells[:10]) + ("…" if len(cells) > 10 else "")
+        where = f" ({_plural(len(cells), 'cellule')} : {shown})" if cells else ""
+        raise WorkbookError(f"La feuille « {sheet.name} » contient des formules{where} : "
+                            "seules des valeurs sont acceptées. Remplacez les formules par leurs "
+                            "valeurs (Copier, puis Collage spécial > Valeurs) et réessayez.",
+                            "formulas", details={"cells": cells})
+
+    @staticmethod
+    def _read_headers(sheet_name: str, rows: Iterator, header_row: int) -> list:
+        """Consume *rows* up to the header row; ``[(index_in_row, header), ...]``."""
+        values = None
+        for _ in range(header_row):
+            values = _call(next, rows, None)
+            if values is None:
+                break
+        headers, seen = [], set()
+        for index, value in enumerate(values or ()):
+            name = _header_name(value)
+            if name is None:
+                continue
+            if name in seen:
+                raise WorkbookError(f"La colonne « {name} » apparaît plusieurs fois dans la "
+                                    f"ligne d'en-tête de la feuille « {sheet_name} ».",
+                                    "duplicate_columns", details={"column": name})
+            seen.add(name)
+            headers.append((index, name))
+        if not headers:
+            raise WorkbookError(f"La feuille « {sheet_name} » ne contient pas de ligne d'en-tête "
+                                f"(ligne {header_row} vide).", "header_missing")
+        return headers
+
+    def _generate(self, sheet_name: str, rows: Iterator, headers: list, header_row: int,
+                  max_rows: int) -> Iterator[tuple]:
+        number, count = header_row, 0
+        while True:
+            values = _call(next, rows, None)
+            if values is None:
+                return
+            number += 1
+            width = len(values)
+            record = {name: _clean(values[index]) if index < width else None
+                      for index, name in headers}
+            if not any(value is not None for value in record.values()):
+                continue
+            count += 1
+            if count > max_rows:
+                raise self._too_many_rows(sheet_name, count, max_rows)
+            yield number, record
+
+    def _generate_raw(self, sheet_name: str, rows: Iterator, offset: int,
+                      max_rows: int) -> Iterator[tuple]:
+        number, count, padding = 0, 0, [None] * offset
+        while True:
+            values = _call(next, rows, None)
+            if values is None:
+                return
+            number += 1
+            cleaned = [_clean(value) for value in values]
+            if not any(value is not None for value in cleaned):
+                continue
+            count += 1
+            if count > max_rows:
+                raise self._too_many_rows(sheet_name, count, max_rows)
+            yield number, padding + cleaned
+
+
+def _materialize(source: Source, max_file_size: int) -> Any:
+    """Bytes or path: what both the check and calamine will read (no second read of a stream)."""
+    if isinstance(source, bytes):
+        return source
+    if isinstance(source, (bytearray, memoryview)):
+        return bytes(source)
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if hasattr(source, "read") and hasattr(source, "seek"):
+        source.seek(0)
+        return source.read(max_file_size + 1)
+    raise TypeError(f"unsupported workbook source: {type(source).__name__}")
+
+
+def open_checked(source: Source, **limits: Any) -> CheckedWorkbook:
+    """Run `check_xlsx(source, **limits)` and return a reader over the checked file."""
+    data = _materialize(source, limits.get("max_file_size", DEFAULT_MAX_FILE_SIZE))
+    return CheckedWorkbook(data, check_xlsx(data, **limits), _key=_KEY)
+
+
+def iter_sheet_rows(source: Source, sheet_name: str, *, header_row: int = 1,
+                    max_rows: int = DEFAULT_MAX_ROWS, required: Iterable[str] = (),
+                    allow_formulas: bool = False, **limits: Any) -> SheetRows:
+    """Check *source* then iterate ``(row_number, {header: value})`` over *sheet_name*.
+
+    See `CheckedWorkbook.iter_rows`; *limits* go to `check_xlsx`.
+    """
+    book = open_checked(source, **limits)
+    return book.iter_rows(sheet_name, header_row=header_row, max_rows=max_rows,
+                          required=required, allow_formulas=allow_formulas)
+
+
+def iter_raw_rows(source: Source, sheet_name: str, *, max_rows: int = DEFAULT_MAX_ROWS,
+                  allow_formulas: bool = False, **limits: Any) -> Iterator[tuple]:
+    """Check *source* then iterate ``(row_number, [values from column A])`` over *sheet_name*.
+
+    See `CheckedWorkbook.raw_rows`; *limits* go to `check_xlsx`.
+    """
+    return open_checked(source, **limits).raw_rows(sheet_name, max_rows=max_rows,
+                                                    allow_formulas=allow_formulas)
+
+
+def formula_cells(source: Source, sheet_name: str, limit: int = 50, **limits: Any) -> list:
+    """Check *source* then list the cells of *sheet_name* holding a formula (``["C5", "D7"]``).
+
+    The references come from the streaming expat scan of the sheet XML done by
+    `check_xlsx`; at most ``min(limit, FORMULA_CELLS_KEPT)`` are returned.
+    """
+    return open_checked(source, **limits).formula_cells(sheet_name, limit)
+

@@ -1,0 +1,736 @@
+"""Safety checks run on an uploaded ``.xlsx`` before any parser touches it.
+
+`check_xlsx` inspects the raw zip container with the standard library only and
+raises `UnsafeWorkbook` (French ``message``, English ``code``) when the file is:
+
+* not an ``.xlsx`` at all: CSV/HTML renamed, legacy OLE ``.xls`` (or an
+  encrypted ``.xlsx``, which is an OLE container too), truncated or corrupt zip;
+* a zip bomb: too many members, declared uncompressed total or ratio too high.
+  Headers are not trusted: every member is inflated in bounded chunks (never
+  more than its declared size) and its real size and CRC are verified;
+* playing path tricks (absolute paths, ``..``), encrypted, duplicated members;
+* carrying XML DOCTYPE/ENTITY declarations (XXE, billion laughs) or XML in an
+  encoding the byte scan cannot see through (UTF-16...);
+* carrying macros, OLE/ActiveX objects, external links or data connections;
+* too big for the reader: declared ``<dimension>`` or the *real* extent of the
+  cells above ``max_rows``/``max_cols`` (python-calamine allocates a dense
+  rows x columns grid, so two far apart cells exhaust memory and abort the
+  process), or a shared-strings ``uniqueCount`` it would pre-allocate.
+
+Worksheets are parsed once, streaming, with expat; the same pass records the
+cells holding formulas (see `SheetInfo.formula_cells` and
+`fc_market.excel.reader.formula_cells`).
+"""
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import re
+import struct
+import zipfile
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator, Optional, Union
+from urllib.parse import unquote
+from xml.etree import ElementTree
+from xml.parsers import expat
+
+MB = 1024 * 1024
+DEFAULT_MAX_FILE_SIZE = 100 * MB
+DEFAULT_MAX_UNCOMPRESSED = 200 * MB
+DEFAULT_MAX_RATIO = 100
+RATIO_MIN_SIZE = 1 * MB  # the ratio limit applies to members bigger than this
+DEFAULT_MAX_MEMBERS = 1000
+DEFAULT_MAX_ROWS = 200_000
+DEFAULT_MAX_COLS = 200
+FORMULA_CELLS_KEPT = 1000  # formula references remembered per sheet
+
+_CHUNK = 64 * 1024
+_MAX_PARSED_PART = 20 * MB  # [Content_Types].xml, workbook.xml, *.rels: parsed in memory
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP_MAGIC = b"PK\x03\x04"
+_SML_NAMESPACES = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+                   "http://purl.oclc.org/ooxml/spreadsheetml/main", "")
+_ASCII_ENCODINGS = {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1",
+                    "iso-8859-15", "windows-1252", "cp1252"}
+_SML_NAMES = {f"{namespace}}}{local}" if namespace else local: local
+              for namespace in _SML_NAMESPACES
+              for local in ("c", "v", "is", "row", "f", "dimension")}
+_DECLARATION = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+_ENCODING_DECL = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']*)[\"']")
+_CELL_REF = re.compile(r"([A-Za-z]+)([0-9]+)")
+
+Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", BinaryIO]
+
+_SECURITY = "il a été refusé par mesure de sécurité."
+_MESSAGES = {
+    "not_xlsx": "Le fichier n'est pas un classeur Excel .xlsx valide. Ouvrez-le dans Excel et "
+                "enregistrez-le au format « Classeur Excel (.xlsx) ».",
+    "legacy_xls": "Le fichier n'est pas un classeur Excel .xlsx valide : il s'agit d'un ancien "
+                  "classeur Excel 97-2003 (.xls) ou d'un classeur protégé par mot de passe. "
+                  "Enregistrez-le au format « Classeur Excel (.xlsx) », sans mot de passe.",
+    "corrupt": "Le fichier Excel est endommagé ou incomplet (téléversement interrompu ?). "
+               "Ouvrez-le dans Excel, enregistrez-le à nouveau puis réessayez.",
+    "too_many_parts": "Le classeur contient un nombre anormal d'éléments internes : " + _SECURITY,
+    "zip_bomb": "Le classeur présente un taux de compression anormal (archive piégée) : "
+                + _SECURITY,
+    "unsafe_path": "Le classeur contient un chemin interne suspect : " + _SECURITY,
+    "duplicate_part": "Le classeur contient des éléments internes en double : " + _SECURITY,
+    "encrypted": "Le classeur est chiffré ou protégé par mot de passe. Enregistrez-le sans mot "
+                 "de passe puis réessayez.",
+    "unsupported_compression": "Le classeur utilise une compression non prise en charge. "
+                               "Enregistrez-le à nouveau avec Excel puis réessayez.",
+    "doctype": "Le classeur contient des déclarations XML interdites (DOCTYPE/ENTITY) : "
+               + _SECURITY,
+    "unsupported_encoding": "Le classeur contient des données XML dans un encodage non pris en "
+                            "charge. Enregistrez-le à nouveau avec Excel puis réessayez.",
+    "external_link": "Le classeur contient des liaisons vers des sources externes (autres "
+                     "classeurs, connexions de données). Supprimez-les (Données > Modifier les "
+                     "liens > Rompre le lien) puis réessayez.",
+    "macro": "Le classeur contient des macros. Enregistrez-le au format « Classeur Excel "
+             "(.xlsx) », sans macros, puis réessayez.",
+    "embedded_object": "Le classeur contient des objets incorporés (OLE, ActiveX). "
+                       "Supprimez-les puis réessayez.",
+    "shared_strings": "La table des textes du classeur est incohérente : " + _SECURITY,
+}
+
+
+class WorkbookError(Exception):
+    """A workbook that cannot be used.
+
+    ``message`` is French and can be shown to the user as is; ``code`` is a
+    short English slug for logs and tests; ``details`` is optional extra data
+    (for instance the list of offending cells).
+    """
+
+    def __init__(self, message: str, code: str = "invalid", *, details: object = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.details = details
+
+
+class UnsafeWorkbook(WorkbookError):
+    """The upload was refused before parsing (malformed or hostile container)."""
+
+
+def _refuse(code: str, message: Optional[str] = None, **details: object) -> UnsafeWorkbook:
+    return UnsafeWorkbook(message or _MESSAGES[code], code, details=details or None)
+
+
+def _fmt(number: int) -> str:
+    return f"{number:,}".replace(",", " ")
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / MB:.1f}".replace(".", ",").replace(",0", "")
+
+
+@dataclass(frozen=True)
+class SheetInfo:
+    """One sheet of a checked workbook.
+
+    ``part`` is the zip member holding the sheet XML (None when missing or for
+    chart sheets); ``declared_rows``/``declared_cols`` come from ``<dimension>``
+    (bottom-right corner); ``max_row``/``max_col`` are the real bottom-right
+    corner of the cells holding a value; ``formula_cells`` lists (at most
+    `FORMULA_CELLS_KEPT`) cells holding a formula, ``formula_count`` counts them all.
+    """
+
+    name: str
+    kind: str  # "worksheet", "chartsheet" or "other"
+    state: str  # "visible", "hidden" or "veryHidden"
+    part: Optional[str]
+    dimension: Optional[str] = None
+    declared_rows: Optional[int] = None
+    declared_cols: Optional[int] = None
+    max_row: int = 0
+    max_col: int = 0
+    formula_cells: tuple = ()
+    formula_count: int = 0
+
+
+@dataclass(frozen=True)
+class WorkbookInfo:
+    """Result of `check_xlsx`: the sheets in workbook order."""
+
+    sheets: tuple
+
+    @property
+    def sheet_names(self) -> list:
+        return [sheet.name for sheet in self.sheets]
+
+    def sheet(self, name: str) -> SheetInfo:
+        """The sheet called *name*; `WorkbookError` (code ``sheet_not_found``) otherwise."""
+        for sheet in self.sheets:
+            if sheet.name == name:
+                return sheet
+        names = ", ".join(f"« {n} »" for n in self.sheet_names) or "aucune"
+        raise WorkbookError(f"La feuille « {name} » est introuvable dans le classeur "
+                            f"(feuilles présentes : {names}).", "sheet_not_found")
+
+
+@dataclass(frozen=True)
+class _Limits:
+    max_uncompressed: int
+    max_ratio: float
+    max_rows: int
+    max_cols: int
+    max_members: int
+    max_file_size: int
+
+
+def check_xlsx(source: Source, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED,
+               max_ratio: float = DEFAULT_MAX_RATIO, max_rows: int = DEFAULT_MAX_ROWS,
+               max_cols: int = DEFAULT_MAX_COLS, max_members: int = DEFAULT_MAX_MEMBERS,
+               max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> WorkbookInfo:
+    """Inspect *source* (bytes, path or seekable binary file) and describe its sheets.
+
+    Raises `UnsafeWorkbook` when the file must not be handed to a parser.
+    ``max_rows``/``max_cols`` bound the last row/column number used by a sheet
+    (header included), both declared and real.
+    """
+    limits = _Limits(max_uncompressed, max_ratio, max_rows, max_cols, max_members, max_file_size)
+    with _open_source(source) as fp:
+        try:
+            return _Inspector(fp, limits).run()
+        except (WorkbookError, MemoryError):
+            raise
+        except Exception as exc:  # fail closed: anything unexpected in a hostile file
+            raise _refuse("corrupt", error=f"{type(exc).__name__}: {exc}") from exc
+
+
+@contextmanager
+def _open_source(source: Source) -> Iterator[BinaryIO]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        yield io.BytesIO(source)
+    elif isinstance(source, (str, os.PathLike)):
+        try:
+            handle = open(source, "rb")
+        except OSError as exc:
+            raise WorkbookError("Le fichier est introuvable ou illisible.", "unreadable") from exc
+        with handle:
+            yield handle
+    elif hasattr(source, "read") and hasattr(source, "seek"):
+        source.seek(0)
+        yield source
+    else:
+        raise TypeError(f"unsupported workbook source: {type(source).__name__}")
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a multi-byte char cut at the end is fine
+        if exc.start < len(head) - 4:
+            try:
+                head.decode("cp1252")
+            except UnicodeDecodeError:
+                return False
+    return True
+
+
+def column_number(letters: str) -> int:
+    """``"A"`` -> 1, ``"AB"`` -> 28 (case-insensitive)."""
+    number = 0
+    for char in letters.upper():
+        number = number * 26 + ord(char) - 64
+    return number
+
+
+def column_letters(number: int) -> str:
+    """1 -> ``"A"``, 28 -> ``"AB"``."""
+    letters = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def parse_cell_ref(ref: str) -> Optional[tuple]:
+    """``"C5"`` -> (5, 3); None when *ref* is not a cell reference."""
+    match = _CELL_REF.fullmatch(ref.replace("$", ""))
+    if not match:
+        return None
+    return int(match.group(2)), column_number(match.group(1))
+
+
+def _local(name: str) -> str:
+    return name.rpartition("}")[2] if name[:1] == "{" else name.rpartition(":")[2]
+
+
+class _XmlGuard:
+    """Byte-level scan of an XML part for DOCTYPE/ENTITY declarations.
+
+    Only meaningful on ASCII-compatible encodings, so anything else is refused
+    (checked on the first 512 bytes, or the whole part when shorter).
+    """
+
+    def __init__(self, part: str, size: int):
+        self.part = part
+        self.head_size = min(512, size)
+        self.tail = b""
+        self.head: Optional[bytes] = b""
+
+    def feed(self, chunk: bytes) -> None:
+        if self.head is not None:
+            self.head += chunk
+            if len(self.head) >= self.head_size:
+                self.close()
+        data = self.tail + chunk
+        if _DECLARATION.search(data):
+            raise _refuse("doctype", part=self.part)
+        self.tail = data[-16:]
+
+    def close(self) -> None:
+        """End of the part (or enough of it): check its encoding."""
+        if self.head is not None:
+            head, self.head = self.head, None
+            self._check_encoding(head)
+
+    def _check_encoding(self, head: bytes) -> None:
+        if head.startswith(b"\xef\xbb\xbf"):
+            head = head[3:]
+        stripped = head.lstrip(b" \t\r\n")
+        if b"\x00" in head[:4096] or (stripped and not stripped.startswith(b"<")):
+            raise _refuse("unsupported_encoding", part=self.part)
+        match = _ENCODING_DECL.match(stripped)
+        if match and match.group(1).decode("ascii", "replace").lower() not in _ASCII_ENCODINGS:
+            raise _refuse("unsupported_encoding", part=self.part)
+
+
+class _SheetScanner:
+    """Streaming expat pass over a worksheet: dimension, real extent, formulas.
+
+    Mirrors how calamine places cells: ``<row r>`` / ``<c r>`` when present,
+    otherwise the next row / column. Only cells with a ``<v>`` or ``<is>``
+    child count for the extent (calamine skips the others).
+    """
+
+    def __init__(self, name: str, limits: _Limits):
+        self.name = name
+        self.limits = limits
+        self.dimension = None
+        self.declared = (None, None)
+        self.row = self.col = 0
+        self.row_suffix = ""
+        self.columns: dict = {}  # column letters -> number, for the fast path
+        self.cell = (0, 0, "")
+        self.max_row = self.max_col = 0
+        self.formulas: list = []
+        self.formula_count = 0
+        self.parser = expat.ParserCreate(namespace_separator="}")
+        self.parser.StartElementHandler = self._start
+        self.parser.StartDoctypeDeclHandler = self._doctype
+        self.parser.EntityDeclHandler = self._doctype
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        try:
+            self.parser.Parse(chunk, final)
+        except expat.ExpatError as exc:
+            raise _refuse("corrupt", _MESSAGES["corrupt"], part=self.name, error=str(exc)) from exc
+
+    def _doctype(self, *args: object) -> None:
+        raise _refuse("doctype", part=self.name)
+
+    def _start(self, name: str, attrs: dict) -> None:
+        local = _SML_NAMES.get(name)
+        if local is None:
+            return
+        if local == "c":
+            ref = attrs.get("r")
+            position = self._position(ref) if ref else None
+            if position:
+                row, self.col = position
+            else:
+                row, self.col = self.row, self.col + 1
+                ref = f"{column_letters(self.col)}{row}"
+            self.cell = (row, self.col, ref)
+        elif local == "v" or local == "is":
+            row, col, _ = self.cell
+            if row > self.max_row:
+                self.max_row = row
+                if row > self.limits.max_rows:
+                    raise self._too_large(f"{_fmt(row)} lignes", self.limits.max_rows, "lignes")
+            if col > self.max_col:
+                self.max_col = col
+                if col > self.limits.max_cols:
+                    raise self._too_large(f"{_fmt(col)} colonnes", self.limits.max_cols, "colonnes")
+        elif local == "row":
+            value = attrs.get("r", "")
+            self.row = int(value) if value.isdigit() else self.row + 1
+            self.row_suffix = value
+            self.col = 0
+        elif local == "f":
+            self.formula_count += 1
+            if len(self.formulas) < FORMULA_CELLS_KEPT:
+                self.formulas.append(self.cell[2].upper())
+        elif local == "dimension":
+            self._check_dimension(attrs.get("ref", ""))
+
+    def _position(self, ref: str) -> Optional[tuple]:
+        """(row, column) of a cell reference, fast path when it ends with the row number."""
+        suffix = self.row_suffix
+        if suffix and ref.endswith(suffix):
+            column = self.columns.get(ref[:-len(suffix)])
+            if column:
+                return self.row, column
+        position = parse_cell_ref(ref)
+        letters = ref.rstrip("0123456789")
+        if position and letters.isalpha() and len(self.columns) < 10_000:
+            self.columns[letters] = position[1]
+        return position
+
+    def _check_dimension(self, ref: str) -> None:
+        self.dimension = ref or None
+        corner = parse_cell_ref(ref.rpartition(":")[2]) if ref else None
+        if corner is None:
+            return
+        self.declared = corner
+        rows, cols = corner
+        limits = self.limits
+        if rows > limits.max_rows:
+            raise self._too_large(f"{_fmt(rows)} lignes déclarées", limits.max_rows, "lignes")
+        if cols > limits.max_cols:
+            raise self._too_large(f"{_fmt(cols)} colonnes déclarées", limits.max_cols, "colonnes")
+
+    def _too_large(self, what: str, limit: int, unit: str) -> UnsafeWorkbook:
+        return _refuse("sheet_too_large",
+                       f"La feuille « {self.name} » est trop grande ({what}, maximum "
+                       f"{_fmt(limit)} {unit}). Supprimez les lignes et colonnes inutilisées "
+                       f"puis réessayez.", sheet=self.name)
+
+
+def _inflate_raw(raw: Iterator[bytes], info: zipfile.ZipInfo) -> Iterator[bytes]:
+    """Inflate a raw deflate stream, at most `_CHUNK` bytes of output per step."""
+    inflater = zlib.decompressobj(-15)
+    for data in raw:
+        while True:
+            out = inflater.decompress(data, _CHUNK)
+            if out:
+                yield out
+            if inflater.eof:
+                return
+            data = inflater.unconsumed_tail
+            if not data and len(out) < _CHUNK:
+                break
+    raise _refuse("corrupt", part=info.filename)  # compressed data ended before the stream
+
+
+class _SharedStringsScanner:
+    """Reads ``uniqueCount`` on ``<sst>``: calamine reserves that many strings upfront."""
+
+    def __init__(self, part: str, size: int):
+        self.part = part
+        self.size = size
+        self.done = False
+        self.parser = expat.ParserCreate()
+        self.parser.StartElementHandler = self._start
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.done:
+            try:
+                self.parser.Parse(chunk, False)
+            except expat.ExpatError as exc:
+                raise _refuse("corrupt", part=self.part, error=str(exc)) from exc
+
+    def _start(self, name: str, attrs: dict) -> None:
+        if self.done or _local(name) != "sst":
+            self.done = True
+            return
+        self.done = True
+        for key, value in attrs.items():
+            # every <si> takes at least 5 bytes ("<si/>")
+            if _local(key) == "uniqueCount" and value.strip().isdigit() \
+                    and int(value) > self.size // 5 + 1000:
+                raise _refuse("shared_strings", part=self.part)
+
+
+def _forbidden_part(key: str) -> Optional[str]:
+    """Code for a (lower-cased) member name that reveals active or external content."""
+    base = key.rpartition("/")[2]
+    if base in ("vbaproject.bin", "vbaprojectsignature.bin", "vbaprojectsignatureagile.bin") \
+            or key.startswith(("xl/macrosheets/", "xl/dialogsheets/")):
+        return "macro"
+    if key.startswith(("xl/externallinks/", "xl/querytables/")) or key == "xl/connections.xml":
+        return "external_link"
+    if key.startswith(("xl/embeddings/", "xl/activex/")) or "oleobject" in base:
+        return "embedded_object"
+    return None
+
+
+_FORBIDDEN_RELATIONSHIPS = {
+    "vbaproject": "macro", "macrosheet": "macro", "xlmacrosheet": "macro",
+    "xlintlmacrosheet": "macro", "dialogsheet": "macro",
+    "externallink": "external_link", "externallinkpath": "external_link",
+    "connections": "external_link", "querytable": "external_link",
+    "oleobject": "embedded_object", "package": "embedded_object", "control": "embedded_object",
+    "activexcontrol": "embedded_object", "activexcontrolbinary": "embedded_object",
+}
+_FORBIDDEN_CONTENT_TYPES = (
+    ("vbaproject", "macro"), ("macroenabled", "macro"), ("macrosheet", "macro"),
+    ("dialogsheet", "macro"), ("externallink", "external_link"),
+    ("connections+xml", "external_link"), ("querytable", "external_link"),
+    ("oleobject", "embedded_object"), ("activex", "embedded_object"),
+)
+
+
+def _forbidden_relationship(kind: str) -> Optional[str]:
+    """Code for a (lower-cased) relationship type revealing active or external content."""
+    return _FORBIDDEN_RELATIONSHIPS.get(kind.rstrip("/").rpartition("/")[2])
+
+
+def _forbidden_content_type(content_type: str) -> Optional[str]:
+    """Code for a (lower-cased) content type revealing active or external content."""
+    return next((code for word, code in _FORBIDDEN_CONTENT_TYPES if word in content_type), None)
+
+
+def _check_member_name(name: str) -> None:
+    segments = name.split("/")
+    if (name.startswith("/") or "\\" in name or ".." in segments or re.match(r"[A-Za-z]:", name)
+            or any(ord(char) < 32 for char in name)):
+        raise _refuse("unsafe_path", part=name)
+
+
+def _resolve(base_dir: str, target: str) -> str:
+    """Zip member named by a relationship *target* relative to *base_dir*."""
+    path = target[1:] if target.startswith("/") else posixpath.join(base_dir, target)
+    path = posixpath.normpath(path)
+    if path == ".." or path.startswith("../") or "\\" in path:
+        raise _refuse("unsafe_path", part=target)
+    return path
+
+
+class _Inspector:
+    """One inspection of one archive (see `check_xlsx`)."""
+
+    def __init__(self, fp: BinaryIO, limits: _Limits):
+        self.fp = fp
+        self.limits = limits
+        self.members: dict = {}  # lower-cased name -> ZipInfo
+        self.done: set = set()
+
+    def run(self) -> WorkbookInfo:
+        self._sniff()
+        try:
+            archive = zipfile.ZipFile(self.fp)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+            raise _refuse("corrupt", error=str(exc)) from exc
+        with archive:
+            self._check_directory(archive.infolist())
+            for required in ("[content_types].xml", "xl/workbook.xml"):
+                if required not in self.members:
+                    raise _refuse("not_xlsx", missing=required)
+            self._check_content_types(self._read_xml("[content_types].xml"))
+            rels = self._read_rels("xl/_rels/workbook.xml.rels", workbook=True)
+            sheets = self._read_workbook(self._read_xml("xl/workbook.xml"), rels)
+            shared = next((_resolve("xl", t) for t, kind, _ in rels.values()
+                           if kind.endswith("/sharedstrings")), "xl/sharedstrings.xml")
+            scanners = {}
+            for sheet in sheets:
+                if sheet.kind == "worksheet" and sheet.part:
+                    scanners[sheet.part.lower()] = _SheetScanner(sheet.name, self.limits)
+            xml_parts = {_resolve("xl", t).lower() for t, _, mode in rels.values()
+                         if mode != "external"}
+            for key, info in self.members.items():
+                if key not in self.done:
+                    self._scan_member(key, info, scanners.get(key), key in xml_parts,
+                                      key == shared.lower())
+        return WorkbookInfo(tuple(self._finish(sheet, scanners) for sheet in sheets))
+
+    # -- container ---------------------------------------------------------
+    def _sniff(self) -> None:
+        size = self.fp.seek(0, io.SEEK_END)
+        if size > self.limits.max_file_size:
+            raise _refuse("file_too_large",
+                          f"Le fichier est trop volumineux ({_megabytes(size)} Mo, maximum "
+                          f"{_megabytes(self.limits.max_file_size)} Mo).")
+        self.fp.seek(0)
+        head = self.fp.read(512)
+        if head.startswith(_OLE_MAGIC):
+            raise _refuse("legacy_xls")
+        if not head.startswith(_ZIP_MAGIC):
+            if not head:
+                raise _refuse("not_xlsx", "Le fichier est vide.")
+            if _looks_like_text(head):
+                raise _refuse("not_xlsx", _MESSAGES["not_xlsx"].replace(
+                    "valide.", "valide (il semble s'agir d'un fichier texte, CSV ou HTML, "
+                               "renommé en .xlsx)."))
+            raise _refuse("not_xlsx")
+
+    def _check_directory(self, infos: list) -> None:
+        limits = self.limits
+        if len(infos) > limits.max_members:
+            raise _refuse("too_many_parts", count=len(infos))
+        total = 0
+        for info in infos:
+            _check_member_name(info.filename)
+            key = info.filename.lower()
+            if key in self.members:
+                raise _refuse("duplicate_part", part=info.filename)
+            self.members[key] = info
+            if info.flag_bits & 0x41:
+                raise _refuse("encrypted", part=info.filename)
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise _refuse("unsupported_compression", part=info.filename)
+            total += info.file_size
+            if total > limits.max_uncompressed:
+                raise _refuse("zip_bomb",
+                              f"Une fois décompressé, le classeur dépasse la taille autorisée "
+                              f"({_megabytes(limits.max_uncompressed)} Mo) : {_SECURITY}")
+            if info.file_size > RATIO_MIN_SIZE and \
+                    info.file_size > limits.max_ratio * max(info.compress_size, 1):
+                raise _refuse("zip_bomb", part=info.filename)
+            code = _forbidden_part(key)
+            if code:
+                raise _refuse(code, part=info.filename)
+
+    def _inflate(self, info: zipfile.ZipInfo) -> Iterator[bytes]:
+        """Yield the real content of *info*, never more than its declared size.
+
+        The raw data is read from the local header on and inflated in bounded
+        steps: a member lying about its size is stopped as soon as it goes past
+        it, and the real size and CRC are checked at the end.
+        """
+        self._seek_data(info)
+        raw = self._raw_chunks(info)
+        chunks = raw if info.compress_type == zipfile.ZIP_STORED else _inflate_raw(raw, info)
+        size, crc = 0, 0
+        try:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > info.file_size:
+                    raise _refuse("zip_bomb",
+                                  "La taille réelle d'un élément du classeur dépasse sa taille "
+                                  f"déclarée : {_SECURITY}", part=info.filename)
+                crc = zlib.crc32(chunk, crc)
+                yield chunk
+        except zlib.error as exc:
+            raise _refuse("corrupt", part=info.filename, error=str(exc)) from exc
+        if size != info.file_size or crc != info.CRC:
+            raise _refuse("corrupt", part=info.filename)
+
+    def _seek_data(self, info: zipfile.ZipInfo) -> None:
+        fp = self.fp
+        fp.seek(info.header_offset)
+        header = fp.read(30)
+        if len(header) < 30 or not header.startswith(_ZIP_MAGIC):
+            raise _refuse("corrupt", part=info.filename)
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+        if fp.read(name_len).decode(encoding, "replace") != info.orig_filename:
+            raise _refuse("corrupt", part=info.filename)
+        fp.seek(extra_len, io.SEEK_CUR)
+
+    def _raw_chunks(self, info: zipfile.ZipInfo) -> Iterator[bytes]:
+        remaining = info.compress_size
+        while remaining > 0:
+            data = self.fp.read(min(_CHUNK, remaining))
+            if not data:
+                raise _refuse("corrupt", part=info.filename)
+            remaining -= len(data)
+            yield data
+
+    # -- parts ---------------------------------------------------------------
+    def _read_xml(self, key: str) -> ElementTree.Element:
+        """Verify, guard and parse a small XML part."""
+        info = self.members[key]
+        self.done.add(key)
+        if info.file_size > _MAX_PARSED_PART:
+            raise _refuse("zip_bomb", part=info.filename)
+        guard = _XmlGuard(info.filename, info.file_size)
+        chunks = []
+        for chunk in self._inflate(info):
+            guard.feed(chunk)
+            chunks.append(chunk)
+        guard.close()
+        try:
+            return ElementTree.fromstring(b"".join(chunks))
+        except ElementTree.ParseError as exc:
+            raise _refuse("corrupt", part=info.filename, error=str(exc)) from exc
+
+    def _check_content_types(self, root: ElementTree.Element) -> None:
+        for element in root:
+            if _local(element.tag) == "Override":
+                code = _forbidden_content_type(element.get("ContentType", "").lower())
+                if code:
+                    raise _refuse(code, part=element.get("PartName"))
+
+    def _read_rels(self, key: str, workbook: bool = False) -> dict:
+        """Check a relationships part; return ``{Id: (target, type, mode)}``."""
+        if key not in self.members:
+            if workbook:
+                raise _refuse("corrupt", missing=key)
+            return {}
+        relations = {}
+        for element in self._read_xml(key):
+            kind = element.get("Type", "").lower()
+            mode = element.get("TargetMode", "").lower()
+            target = element.get("Target", "")
+            code = _forbidden_relationship(kind)
+            if mode == "external" and not code and (workbook or not kind.endswith("/hyperlink")):
+                code = "external_link"
+            if code:
+                raise _refuse(code, part=key, target=target)
+            relations[element.get("Id")] = (target, kind, mode)
+        return relations
+
+    def _read_workbook(self, root: ElementTree.Element, rels: dict) -> list:
+        sheets = []
+        for element in root.iter():
+            if _local(element.tag) != "sheet":
+                continue
+            rel_id = next((v for k, v in element.attrib.items() if _local(k) == "id"), None)
+            target, kind, _ = rels.get(rel_id, ("", "", ""))
+            sheet_kind = next((k for k in ("worksheet", "chartsheet") if kind.endswith("/" + k)),
+                              "other")
+            part = self._member(_resolve("xl", target)) if target else None
+            if sheet_kind == "worksheet" and part is None:
+                raise _refuse("corrupt", sheet=element.get("name"))
+            sheets.append(SheetInfo(name=element.get("name", ""), kind=sheet_kind,
+                                    state=element.get("state", "visible"), part=part))
+        return sheets
+
+    def _member(self, path: str) -> Optional[str]:
+        for candidate in (path, unquote(path)):
+            info = self.members.get(candidate.lower())
+            if info is not None:
+                return info.filename
+        return None
+
+    def _scan_member(self, key: str, info: zipfile.ZipInfo, scanner: Optional[_SheetScanner],
+                     referenced: bool, shared_strings: bool) -> None:
+        if key.endswith(".rels"):
+            self._read_rels(key)
+            return
+        guard = None
+        if referenced or scanner or key.endswith((".xml", ".vml")):
+            guard = _XmlGuard(info.filename, info.file_size)
+        strings = _SharedStringsScanner(info.filename, info.file_size) if shared_strings else None
+        for chunk in self._inflate(info):
+            if guard:
+                guard.feed(chunk)
+            if scanner:
+                scanner.feed(chunk)
+            if strings:
+                strings.feed(chunk)
+        if guard:
+            guard.close()
+        if scanner:
+            scanner.feed(b"", final=True)
+
+    @staticmethod
+    def _finish(sheet: SheetInfo, scanners: dict) -> SheetInfo:
+        scanner = scanners.get((sheet.part or "").lower())
+        if scanner is None:
+            return sheet
+        rows, cols = scanner.declared
+        return SheetInfo(name=sheet.name, kind=sheet.kind, state=sheet.state, part=sheet.part,
+                         dimension=scanner.dimension, declared_rows=rows, declared_cols=cols,
+                         max_row=scanner.max_row, max_col=scanner.max_col,
+                         formula_cells=tuple(scanner.formulas),
+                         formula_count=scanner.formula_count)
