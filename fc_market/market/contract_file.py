@@ -441,26 +441,33 @@ def load_file(path, *, user=None):
     return load_spec(parse_file(path), user=user)
 
 
+def _upsert(report, label, obj, factory, fields, *, action, what, user, **audit_kwargs):
+    """Create ``factory(**fields)`` when ``obj`` is None, else update ``obj`` in place;
+    audit either way, count it in ``report``; return the object."""
+    if obj is None:
+        obj = factory(**fields)
+        db.session.add(obj)
+        db.session.flush()
+        report.add(label)
+        audit.record(f"{action}.create", obj, summary=f"{what} : création", changes=fields,
+                     user=user, **audit_kwargs)
+        return obj
+    changed = audit.diff(obj, fields)
+    if changed:
+        report.add(label, "updated")
+        audit.record(f"{action}.update", obj, summary=f"{what} : modification",
+                     changes=changed, user=user, **audit_kwargs)
+    return obj
+
+
 def load_spec(spec, *, user=None):
     report = LoadReport()
-    session = db.session
     m = spec["market"]
-    market = session.scalar(sa.select(Market).where(Market.reference == m["reference"]))
+    market = db.session.scalar(sa.select(Market).where(Market.reference == m["reference"]))
     values = {k: m[k] for k in ("title", "buyer", "start_date", "end_date", "max_renewals",
                                 "renewal_months", "illustrative", "notice")}
-    if market is None:
-        market = Market(reference=m["reference"], **values)
-        session.add(market)
-        session.flush()
-        report.add("marché")
-        audit.record("market.create", market, summary=f"Marché {market.reference} créé",
-                     changes=values, user=user)
-    else:
-        changed = audit.diff(market, values)
-        if changed:
-            report.add("marché", "updated")
-            audit.record("market.update", market, summary=f"Marché {market.reference} modifié",
-                         changes=changed, user=user)
+    market = _upsert(report, "marché", market, lambda **f: Market(reference=m["reference"], **f),
+                     values, action="market", what=f"Marché {m['reference']}", user=user)
     if market.source_sha256 != spec["sha256"]:
         market.source_sha256 = spec["sha256"]
         market.source_file = spec["source_file"]
@@ -469,118 +476,54 @@ def load_spec(spec, *, user=None):
     units = {u.code: u for u in market.units}
     for u in spec["units"]:
         fields = {k: u[k] for k in u if k != "code"}
-        unit = units.get(u["code"])
-        if unit is None:
-            unit = UnitOfWork(market=market, code=u["code"], **fields)
-            session.add(unit)
-            units[u["code"]] = unit
-            report.add("UO")
-            audit.record("uo.create", unit, summary=f"UO {u['code']} ajoutée au catalogue",
-                         changes=fields, user=user, object_id=u["code"])
-        else:
-            changed = audit.diff(unit, fields)
-            if changed:
-                report.add("UO", "updated")
-                audit.record("uo.update", unit, summary=f"UO {u['code']} modifiée",
-                             changes=changed, user=user)
-    session.flush()
+        units[u["code"]] = _upsert(
+            report, "UO", units.get(u["code"]),
+            lambda code=u["code"], **f: UnitOfWork(market=market, code=code, **f), fields,
+            action="uo", what=f"UO {u['code']}", user=user)
 
-    existing_lots = {lot.code: lot for lot in session.scalars(sa.select(Lot))}
+    existing_lots = {lot.code: lot for lot in db.session.scalars(sa.select(Lot))}
     for spec_lot in spec["lots"]:
         _load_lot(spec_lot, market, existing_lots.get(spec_lot["code"]), units, report, user)
 
     rules = {r.code: r for r in market.flag_rules}
     for f in spec["flags"]:
         fields = {k: f[k] for k in f if k != "code"}
-        rule = rules.get(f["code"])
-        if rule is None:
-            rule = FlagRule(market=market, code=f["code"], **fields)
-            session.add(rule)
-            report.add("règle de signalement")
-            audit.record("flag_rule.create", rule, summary=f"Règle {f['code']} créée",
-                         changes=fields, user=user, object_id=f["code"])
-        else:
-            changed = audit.diff(rule, fields)
-            if changed:
-                report.add("règle de signalement", "updated")
-                audit.record("flag_rule.update", rule, summary=f"Règle {f['code']} modifiée",
-                             changes=changed, user=user)
-    session.flush()
+        _upsert(report, "règle de signalement", rules.get(f["code"]),
+                lambda code=f["code"], **v: FlagRule(market=market, code=code, **v), fields,
+                action="flag_rule", what=f"Règle de signalement {f['code']}", user=user)
+    db.session.flush()
     return report
 
 
 def _load_lot(spec_lot, market, lot, units, report, user):
-    session = db.session
     values = {k: spec_lot[k] for k in ("number", "region_code", "name", "population", "overseas")}
-    if lot is None:
-        lot = Lot(market=market, code=spec_lot["code"], **values)
-        session.add(lot)
-        session.flush()
-        report.add("lot")
-        audit.record("lot.create", lot, summary=f"Lot {lot.code} ({lot.name}) créé",
-                     changes=values, user=user, lot_id=lot.id)
-    else:
-        if lot.market_id != market.id:
-            raise ContractFileError([(f"lots.{lot.code}", "ce code de lot appartient à un autre marché")])
-        changed = audit.diff(lot, values)
-        if changed:
-            report.add("lot", "updated")
-            audit.record("lot.update", lot, summary=f"Lot {lot.code} modifié", changes=changed,
-                         user=user, lot_id=lot.id)
+    if lot is not None and lot.market_id != market.id:
+        raise ContractFileError([(f"lots.{lot.code}", "ce code de lot appartient à un autre marché")])
+    lot = _upsert(report, "lot", lot, lambda **f: Lot(market=market, code=spec_lot["code"], **f),
+                  values, action="lot", what=f"Lot {spec_lot['code']} ({spec_lot['name']})",
+                  user=user)
+    scope = {"user": user, "lot_id": lot.id}
 
     terms = dict(spec_lot["contract"])
     terms["reference"] = terms["reference"] or f"{market.reference}-{lot.code}"
-    contract = lot.contract
-    if contract is None:
-        contract = LotContract(lot=lot, **terms)
-        session.add(contract)
-        report.add("contrat")
-        audit.record("contract.create", contract, summary=f"Contrat du lot {lot.code} créé",
-                     changes=terms, user=user, lot_id=lot.id, object_id=str(lot.id))
-    else:
-        changed = audit.diff(contract, terms)
-        if changed:
-            report.add("contrat", "updated")
-            audit.record("contract.update", contract, summary=f"Contrat du lot {lot.code} modifié",
-                         changes=changed, user=user, lot_id=lot.id)
+    _upsert(report, "contrat", lot.contract, lambda **f: LotContract(lot=lot, **f), terms,
+            action="contract", what=f"Contrat du lot {lot.code}", **scope)
 
     amendments = {a.number: a for a in lot.amendments}
     for a in spec_lot["amendments"]:
         fields = {k: a[k] for k in a if k != "number"}
-        amendment = amendments.get(a["number"])
-        if amendment is None:
-            amendment = Amendment(lot=lot, number=a["number"], **fields)
-            session.add(amendment)
-            amendments[a["number"]] = amendment
-            report.add("avenant")
-            audit.record("amendment.create", amendment,
-                         summary=f"Avenant n° {a['number']} du lot {lot.code} enregistré",
-                         changes=fields, user=user, lot_id=lot.id)
-        else:
-            changed = audit.diff(amendment, fields)
-            if changed:
-                report.add("avenant", "updated")
-                audit.record("amendment.update", amendment,
-                             summary=f"Avenant n° {a['number']} du lot {lot.code} modifié",
-                             changes=changed, user=user, lot_id=lot.id)
-    session.flush()
+        amendments[a["number"]] = _upsert(
+            report, "avenant", amendments.get(a["number"]),
+            lambda number=a["number"], **f: Amendment(lot=lot, number=number, **f), fields,
+            action="amendment", what=f"Avenant n° {a['number']} du lot {lot.code}", **scope)
     _load_prices(spec_lot, lot, units, amendments, report, user)
 
     targets = {t.year: t for t in lot.targets}
     for year, t in spec_lot["targets"].items():
-        target = targets.get(year)
-        if target is None:
-            session.add(LotTarget(lot=lot, year=year, **t))
-            report.add("objectif")
-            audit.record("target.create", None, summary=f"Objectif {year} du lot {lot.code} : "
-                         f"{t['entries']} entrées", changes=t, user=user, lot_id=lot.id,
-                         object_type="LotTarget", object_id=f"{lot.code}-{year}")
-        else:
-            changed = audit.diff(target, t)
-            if changed:
-                report.add("objectif", "updated")
-                audit.record("target.update", target, summary=f"Objectif {year} du lot "
-                             f"{lot.code} modifié", changes=changed, user=user, lot_id=lot.id)
+        _upsert(report, "objectif", targets.get(year),
+                lambda year=year, **f: LotTarget(lot=lot, year=year, **f), t,
+                action="target", what=f"Objectif {year} du lot {lot.code} ({t['entries']} entrées)",
+                **scope)
 
 
 def _load_prices(spec_lot, lot, units, amendments, report, user):
