@@ -1,0 +1,65 @@
+"""Repository-wide checks: pages satisfy the content security policy, no secret is committed."""
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tracked_files():
+    try:
+        out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                             cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        return [ROOT / line for line in out.splitlines() if line]
+    except (OSError, subprocess.CalledProcessError):
+        return [p for p in ROOT.rglob("*") if p.is_file() and ".venv" not in p.parts]
+
+
+def test_templates_have_no_inline_script_or_style():
+    """CSP is default-src 'self' without 'unsafe-inline': inline code would be blocked."""
+    offenders = []
+    for path in (ROOT / "templates").rglob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        for pattern in (r"<script(?![^>]*\bsrc=)[^>]*>", r"\sstyle\s*=", r"\son[a-z]+\s*=\s*[\"']",
+                        r"javascript:"):
+            for match in re.finditer(pattern, text, flags=re.IGNORECASE):
+                offenders.append(f"{path.relative_to(ROOT)}: {match.group(0).strip()}")
+    assert offenders == []
+
+
+SECRET_PATTERNS = [
+    re.compile(r"-----BEGIN (RSA |EC |OPENSSH |)PRIVATE KEY-----"),
+    re.compile(r"""SECRET_KEY\s*=\s*["'][^"']{16,}["']"""),
+    re.compile(r"postgres(ql)?(\+\w+)?://[^:\s/]+:[^@\s]+@"),  # password in a database URL
+    re.compile(r"AKIA[0-9A-Z]{16}"),
+]
+ALLOWED = {"config.py"}  # TestConfig's fixed key is for tests only
+
+
+def test_no_secret_in_the_repository():
+    found = []
+    for path in tracked_files():
+        if not path.is_file() or path.suffix in {".png", ".xlsx", ".pdf", ".csv"} or path.name in ALLOWED:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        for pattern in SECRET_PATTERNS:
+            if pattern.search(text):
+                found.append(f"{path.relative_to(ROOT)}: {pattern.pattern}")
+    assert found == []
+
+
+def test_production_refuses_to_start_without_a_secret_key(monkeypatch):
+    import pytest
+
+    import config
+    from fc_market import create_app
+
+    class Production(config.Config):
+        FC_ENV = "production"
+        SECRET_KEY = None
+
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app(Production, SQLALCHEMY_DATABASE_URI="sqlite://")
