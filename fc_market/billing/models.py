@@ -1,0 +1,329 @@
+"""Payable statements (états liquidatifs), invoices, payments, reconciliation and the rates
+finance enters (price index values, ECB rates)."""
+from datetime import date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fc_market.extensions import db
+from fc_market.market.models import MONEY, RATE, UNIT_PRICE, utcnow
+
+INDEX = sa.Numeric(12, 4)
+
+
+class DocumentSequence(db.Model):
+    """Gapless numbering per document kind and year (locked row, incremented in the
+    transaction that issues the document)."""
+    __tablename__ = "document_sequences"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(32))
+    year: Mapped[int]
+    last_number: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (sa.UniqueConstraint("name", "year"),
+                      sa.CheckConstraint("last_number >= 0", name="last_number"))
+
+
+class IndexValue(db.Model):
+    """A value of the price revision index (e.g. Syntec), entered by finance."""
+    __tablename__ = "index_values"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    index_name: Mapped[str] = mapped_column(sa.String(80))
+    #: Month the value describes (first day of the month)
+    reference_month: Mapped[date]
+    value: Mapped[Decimal] = mapped_column(INDEX)
+    #: Publication date: a value is usable for a revision only once published
+    published_on: Mapped[date]
+    #: True for made-up values (demo)
+    illustrative: Mapped[bool] = mapped_column(default=False)
+    source: Mapped[str | None] = mapped_column(sa.String(200))
+    entered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    entered_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    __table_args__ = (sa.UniqueConstraint("index_name", "reference_month"),
+                      sa.CheckConstraint("value > 0", name="value"))
+
+
+class EcbRate(db.Model):
+    """ECB main refinancing operations rate (percent) from a date, entered by finance."""
+    __tablename__ = "ecb_rates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    effective_on: Mapped[date] = mapped_column(unique=True)
+    #: Percent, e.g. 3.1500
+    rate: Mapped[Decimal] = mapped_column(RATE)
+    illustrative: Mapped[bool] = mapped_column(default=False)
+    source: Mapped[str | None] = mapped_column(sa.String(200))
+    entered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    entered_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    __table_args__ = (sa.CheckConstraint("rate > -10 AND rate < 100", name="rate"),)
+
+
+class StatementStatus:
+    OPEN = "open"
+    CERTIFIED = "certified"
+    LABELS = {OPEN: "Provisoire", CERTIFIED: "Service fait certifié"}
+
+
+class PayableStatement(db.Model):
+    """The payable statement of a lot for a month.
+
+    ``rank`` 0 is the statement; ranks 1, 2… are adjusting statements made when the
+    month changes after certification (a corrected report, a control closed late).  An
+    open statement is recomputed whenever its inputs change; a certified one is frozen.
+    An adjusting statement holds the differences with what was certified before, its
+    ``snapshot`` the full recomputed statement.
+    """
+    __tablename__ = "payable_statements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"), index=True)
+    period: Mapped[str] = mapped_column(sa.String(7))
+    rank: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(sa.String(12), default=StatementStatus.OPEN)
+    #: Gapless number given at certification, e.g. EL-2025-00042
+    number: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
+    #: Statement this one adjusts (the last certified one of the month)
+    adjusts_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payable_statements.id"))
+    report_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("report_versions.id"))
+    days_late: Mapped[int] = mapped_column(default=0)
+    revision_coefficient: Mapped[Decimal] = mapped_column(sa.Numeric(10, 6), default=Decimal("1"))
+    index_value_id: Mapped[int | None] = mapped_column(sa.ForeignKey("index_values.id"))
+    #: Amounts excl. tax unless named otherwise; deltas for an adjusting statement
+    subtotal: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    penalties: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    withholdings: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    total_excl_tax: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    vat_rate: Mapped[Decimal] = mapped_column(RATE, default=Decimal("0.2"))
+    vat: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    total_incl_tax: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    #: Penalties deducted from the amount incl. tax (outside the VAT scope)
+    penalties_deducted_incl_tax: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    amount_payable: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    unabsorbed: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    #: Full computed statement (all amounts as strings) and the explanations shown
+    snapshot: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    certified_at: Mapped[datetime | None]
+    certified_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    #: Optimistic lock: two finance officers cannot both certify
+    version_counter: Mapped[int] = mapped_column(default=1)
+
+    lot = relationship("Lot")
+    lines = relationship("PayableStatementLine", back_populates="statement",
+                         order_by="PayableStatementLine.position", cascade="all, delete-orphan")
+    adjusts = relationship("PayableStatement", remote_side=[id])
+    report_version = relationship("ReportVersion")
+    index_value = relationship("IndexValue")
+    certified_by = relationship("User")
+    invoices = relationship("Invoice", back_populates="statement", order_by="Invoice.id")
+
+    __mapper_args__ = {"version_id_col": version_counter}
+    __table_args__ = (
+        sa.UniqueConstraint("lot_id", "period", "rank"),
+        sa.CheckConstraint("status IN ('open', 'certified')", name="status"),
+        sa.CheckConstraint("status = 'open' OR (number IS NOT NULL AND certified_at IS NOT NULL)",
+                           name="certified"),
+        sa.CheckConstraint("rank >= 0 AND days_late >= 0", name="rank"),
+        sa.CheckConstraint("(rank = 0) = (adjusts_id IS NULL)", name="adjusts"),
+    )
+
+    @property
+    def is_certified(self):
+        return self.status == StatementStatus.CERTIFIED
+
+    @property
+    def is_adjusting(self):
+        return self.rank > 0
+
+    @property
+    def status_label(self):
+        return StatementStatus.LABELS.get(self.status, self.status)
+
+    @property
+    def title(self):
+        kind = f"État rectificatif n° {self.rank}" if self.rank else "État liquidatif"
+        return f"{kind} {self.number or '(provisoire)'}"
+
+    @property
+    def live_invoice(self):
+        return next((i for i in self.invoices if i.kind == "invoice" and i.status != "rejected"), None)
+
+
+class PayableStatementLine(db.Model):
+    __tablename__ = "payable_statement_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    statement_id: Mapped[int] = mapped_column(sa.ForeignKey("payable_statements.id"), index=True)
+    position: Mapped[int]
+    #: acts or lump_sum
+    kind: Mapped[str] = mapped_column(sa.String(10))
+    uo_code: Mapped[str] = mapped_column(sa.String(8))
+    label: Mapped[str] = mapped_column(sa.String(200))
+    quantity: Mapped[int]
+    unit_price: Mapped[Decimal] = mapped_column(UNIT_PRICE)
+    gross_amount: Mapped[Decimal] = mapped_column(MONEY)
+    revision_adjustment: Mapped[Decimal] = mapped_column(MONEY)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+
+    statement = relationship("PayableStatement", back_populates="lines")
+
+    __table_args__ = (sa.UniqueConstraint("statement_id", "position"),
+                      sa.CheckConstraint("kind IN ('acts', 'lump_sum')", name="kind"))
+
+
+class InvoiceStatus:
+    RECEIVED = "received"
+    ACCEPTED = "accepted"
+    DISPUTED = "disputed"
+    REJECTED = "rejected"
+    LABELS = {RECEIVED: "Reçue, à vérifier", ACCEPTED: "Acceptée", DISPUTED: "Contestée (délai suspendu)",
+              REJECTED: "Rejetée"}
+    TRANSITIONS = {RECEIVED: {ACCEPTED, DISPUTED, REJECTED}, DISPUTED: {ACCEPTED, REJECTED},
+                   ACCEPTED: set(), REJECTED: set()}
+
+    @classmethod
+    def check(cls, current, new):
+        if new not in cls.TRANSITIONS.get(current, set()):
+            raise ValueError(f"Passage de « {cls.LABELS.get(current, current)} » à "
+                             f"« {cls.LABELS.get(new, new)} » impossible.")
+        return new
+
+
+class Invoice(db.Model):
+    """The operator's invoice (or credit note) for a payable statement, as recorded by the
+    mandataire.  Never edited once recorded: a correction is a credit note (``kind``
+    credit_note, ``corrects_id``) or, after a rejection, a new invoice."""
+    __tablename__ = "invoices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"), index=True)
+    statement_id: Mapped[int] = mapped_column(sa.ForeignKey("payable_statements.id"), index=True)
+    #: invoice or credit_note
+    kind: Mapped[str] = mapped_column(sa.String(12), default="invoice")
+    corrects_id: Mapped[int | None] = mapped_column(sa.ForeignKey("invoices.id"))
+    #: The operator's number, unique in the lot
+    number: Mapped[str] = mapped_column(sa.String(60))
+    issued_on: Mapped[date]
+    #: Receipt of the payment request: the payment clock starts here
+    received_on: Mapped[date]
+    amount_excl_tax: Mapped[Decimal] = mapped_column(MONEY)
+    vat: Mapped[Decimal] = mapped_column(MONEY)
+    amount_incl_tax: Mapped[Decimal] = mapped_column(MONEY)
+    #: Penalties FC deducts from the payment (outside the VAT scope), from the statement
+    deductions: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    #: {"lines": [{"uo_code", "kind", "amount"}]} as invoiced, when detailed
+    invoiced_lines: Mapped[list | None] = mapped_column(sa.JSON)
+    #: matched or mismatch (three-way match at recording)
+    match_status: Mapped[str] = mapped_column(sa.String(10))
+    status: Mapped[str] = mapped_column(sa.String(10), default=InvoiceStatus.RECEIVED)
+    #: Dispute: the clock is suspended once, from ``suspended_from`` to ``suspended_until``
+    dispute_reason: Mapped[str | None] = mapped_column(sa.Text)
+    suspended_from: Mapped[date | None]
+    suspended_until: Mapped[date | None]
+    decision_comment: Mapped[str | None] = mapped_column(sa.Text)
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    file_key: Mapped[str | None] = mapped_column(sa.String(80), unique=True)
+    file_mimetype: Mapped[str | None] = mapped_column(sa.String(40))
+    file_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    file_name: Mapped[str | None] = mapped_column(sa.String(200))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    version_counter: Mapped[int] = mapped_column(default=1)
+
+    lot = relationship("Lot")
+    statement = relationship("PayableStatement", back_populates="invoices")
+    corrects = relationship("Invoice", remote_side=[id], back_populates="credit_notes")
+    credit_notes = relationship("Invoice", back_populates="corrects", order_by="Invoice.id")
+    reconciliations = relationship("Reconciliation", back_populates="invoice",
+                                   order_by="Reconciliation.id")
+    recorded_by = relationship("User", foreign_keys=[recorded_by_id])
+    decided_by = relationship("User", foreign_keys=[decided_by_id])
+
+    __mapper_args__ = {"version_id_col": version_counter}
+    __table_args__ = (
+        sa.UniqueConstraint("lot_id", "number"),
+        sa.CheckConstraint("kind IN ('invoice', 'credit_note')", name="kind"),
+        sa.CheckConstraint("(kind = 'credit_note') = (corrects_id IS NOT NULL)", name="corrects"),
+        sa.CheckConstraint("status IN ('received', 'accepted', 'disputed', 'rejected')",
+                           name="status"),
+        sa.CheckConstraint("match_status IN ('matched', 'mismatch')", name="match"),
+        sa.CheckConstraint("amount_excl_tax >= 0 AND vat >= 0 AND deductions >= 0", name="amounts"),
+        # tolerant: SQLite compares NUMERIC as binary floats (exactness is checked in Python)
+        sa.CheckConstraint("abs(amount_incl_tax - amount_excl_tax - vat) < 0.005", name="incl_tax"),
+        sa.CheckConstraint("received_on >= issued_on", name="dates"),
+        sa.CheckConstraint("suspended_until IS NULL OR suspended_from IS NOT NULL", name="suspension"),
+    )
+
+    @property
+    def status_label(self):
+        return InvoiceStatus.LABELS.get(self.status, self.status)
+
+    @property
+    def kind_label(self):
+        return "Avoir" if self.kind == "credit_note" else "Facture"
+
+
+class PaymentImport(db.Model):
+    """One import of the accounting system's export, with its report."""
+    __tablename__ = "payment_imports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_name: Mapped[str] = mapped_column(sa.String(200))
+    file_sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    imported_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    lines_read: Mapped[int] = mapped_column(default=0)
+    added: Mapped[int] = mapped_column(default=0)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    unmatched: Mapped[int] = mapped_column(default=0)
+    #: [{"row", "invoice_number", "date", "amount", "reference", "reason"}]
+    report: Mapped[list] = mapped_column(sa.JSON, default=list)
+
+    imported_by = relationship("User")
+
+
+class Payment(db.Model):
+    """Money paid by FC, by hand or from an import; linked to invoices by reconciliations."""
+    __tablename__ = "payments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"), index=True)
+    paid_on: Mapped[date]
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    #: Accounting reference (mandate number…)
+    reference: Mapped[str | None] = mapped_column(sa.String(60))
+    #: Invoice number as written in the accounting line
+    invoice_number: Mapped[str | None] = mapped_column(sa.String(60))
+    #: manual or import
+    source: Mapped[str] = mapped_column(sa.String(8), default="manual")
+    import_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payment_imports.id"))
+    #: SHA-256 of the normalised line: the same line imported twice is refused
+    fingerprint: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    lot = relationship("Lot")
+    reconciliations = relationship("Reconciliation", back_populates="payment",
+                                   order_by="Reconciliation.id")
+
+    __table_args__ = (sa.CheckConstraint("amount > 0", name="amount"),
+                      sa.CheckConstraint("source IN ('manual', 'import')", name="source"))
+
+    @property
+    def reconciled(self):
+        return sum((r.amount for r in self.reconciliations), Decimal("0.00"))
+
+
+class Reconciliation(db.Model):
+    """Links a payment to an invoice for an amount (partial payments are several records)."""
+    __tablename__ = "reconciliations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payments.id"), index=True)
+    invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    payment = relationship("Payment", back_populates="reconciliations")
+    invoice = relationship("Invoice", back_populates="reconciliations")
+
+    __table_args__ = (sa.UniqueConstraint("payment_id", "invoice_id"),
+                      sa.CheckConstraint("amount > 0", name="amount"))

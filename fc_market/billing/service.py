@@ -1,0 +1,1013 @@
+"""Payable statements, invoices, payments, reconciliation, late-payment interest, dashboard.
+
+Domain rules as plain functions (views, CLI, jobs and the demo seed call the same ones).
+The arithmetic is in :mod:`fc_market.billing.calc` (statement) and
+:mod:`fc_market.billing.interest` (payment delay and moratorium interest).
+"""
+import logging
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from fc_market import events
+from fc_market.audit.service import record
+from fc_market.billing import calc, interest
+from fc_market.billing.models import (DocumentSequence, EcbRate, IndexValue, Invoice, InvoiceStatus,
+                                      PayableStatement, PayableStatementLine, Payment,
+                                      Reconciliation, StatementStatus)
+from fc_market.controls import service as controls
+from fc_market.extensions import db
+from fc_market.formatting import day as fmt_day
+from fc_market.market.dates import add_months, parse_period, period_of
+from fc_market.market.models import Lot, UnitOfWork, utcnow
+from fc_market.market.pricing import PriceBook
+from fc_market.money import D, format_fr, mul_cents
+from fc_market.notifications.service import notify
+from fc_market.reporting.models import Act, Report, ReportVersion
+
+log = logging.getLogger(__name__)
+ZERO = Decimal("0.00")
+
+
+class BillingError(ValueError):
+    """A French message explaining why the action was refused (nothing was written)."""
+
+
+def money_fr(value):
+    return f"{format_fr(D(value), 2)} €"
+
+
+# -------------------------------------------------------------------- sequences
+
+def next_number(name, year):
+    """Next number of a gapless per-year sequence, taken under a row lock.
+
+    The increment happens in the caller's transaction: if it rolls back, the number is
+    given back, so issued numbers have no gaps.
+    """
+    stmt = (sa.select(DocumentSequence).where(DocumentSequence.name == name,
+                                              DocumentSequence.year == year)
+            .with_for_update().execution_options(populate_existing=True))
+    seq = db.session.scalar(stmt)
+    if seq is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(DocumentSequence(name=name, year=year, last_number=0))
+        except IntegrityError:
+            pass  # created meanwhile by another transaction
+        seq = db.session.scalar(stmt)
+    seq.last_number += 1
+    return seq.last_number
+
+
+# ------------------------------------------------------------------------ rates
+
+def ecb_rates():
+    return [(r.effective_on, D(r.rate)) for r in
+            db.session.scalars(sa.select(EcbRate).order_by(EcbRate.effective_on))]
+
+
+def add_ecb_rate(effective_on, rate, user=None, *, source=None, illustrative=False):
+    rate = D(rate)
+    if not Decimal("-10") < rate < Decimal("100"):
+        raise BillingError("Taux BCE hors des bornes plausibles (en pourcentage, ex. 2,15).")
+    if db.session.scalar(sa.select(EcbRate.id).where(EcbRate.effective_on == effective_on)):
+        raise BillingError(f"Un taux BCE est déjà enregistré au {fmt_day(effective_on)} ; "
+                           "un taux saisi ne se modifie pas.")
+    row = EcbRate(effective_on=effective_on, rate=rate, source=source, illustrative=illustrative,
+                  entered_by_id=getattr(user, "id", None))
+    db.session.add(row)
+    db.session.flush()
+    record("billing.ecb_rate", row, summary=f"Taux BCE {format_fr(rate)} % au {fmt_day(effective_on)}",
+           user=user)
+    return row
+
+
+def add_index_value(index_name, reference_month, value, published_on, user=None, *, source=None,
+                    illustrative=False):
+    value = D(value)
+    index_name = (index_name or "").strip()
+    if not index_name:
+        raise BillingError("Nom de l'indice manquant.")
+    if value <= 0:
+        raise BillingError("La valeur de l'indice doit être strictement positive.")
+    reference_month = reference_month.replace(day=1)
+    if published_on < reference_month:
+        raise BillingError("La date de publication précède le mois de l'indice.")
+    if db.session.scalar(sa.select(IndexValue.id).where(IndexValue.index_name == index_name,
+                                                        IndexValue.reference_month == reference_month)):
+        raise BillingError(f"L'indice {index_name} de {period_of(reference_month)} est déjà "
+                           "enregistré ; une valeur saisie ne se modifie pas.")
+    row = IndexValue(index_name=index_name, reference_month=reference_month, value=value,
+                     published_on=published_on, source=source, illustrative=illustrative,
+                     entered_by_id=getattr(user, "id", None))
+    db.session.add(row)
+    db.session.flush()
+    record("billing.index_value", row, summary=(
+        f"Indice {index_name} {period_of(reference_month)} = {format_fr(value)} "
+        f"(publié le {fmt_day(published_on)})"), user=user)
+    return row
+
+
+def revision_date(contract, period_start):
+    """Date of the revision in force for a month: the latest anniversary of the contract's
+    first revision date on or before the month's first day (None before the first one)."""
+    first = contract.revision_first_date
+    if not contract.revision_index_name or first is None or period_start < first:
+        return None
+    years = period_start.year - first.year
+    candidate = add_months(first, 12 * years)
+    if candidate > period_start:
+        candidate = add_months(first, 12 * (years - 1))
+    return candidate
+
+
+def index_value_for(contract, on):
+    """The latest index value published on or before ``on``."""
+    return db.session.scalar(
+        sa.select(IndexValue).where(IndexValue.index_name == contract.revision_index_name,
+                                    IndexValue.published_on <= on)
+        .order_by(IndexValue.reference_month.desc()).limit(1))
+
+
+# ------------------------------------------------------------------- statements
+
+def validated_version(lot_id, period):
+    return controls.validated_version(lot_id, period)
+
+
+def first_submission_days_late(report_id):
+    """Days late of the report's first submission: a correction asked for by FC does not
+    make the month later than it was delivered."""
+    return db.session.scalar(
+        sa.select(ReportVersion.days_late).where(ReportVersion.report_id == report_id,
+                                                 ReportVersion.submitted_at.is_not(None))
+        .order_by(ReportVersion.number).limit(1)) or 0
+
+
+def act_groups(lot, version, book=None):
+    """[ActGroup] of a version: acts counted per UO and unit price in force on each act's date."""
+    book = book or PriceBook.for_lot(lot.id)
+    units = {u.id: u for u in db.session.scalars(
+        sa.select(UnitOfWork).where(UnitOfWork.market_id == lot.market_id))}
+    counts = defaultdict(int)
+    rows = db.session.execute(
+        sa.select(Act.uo_id, Act.act_date, sa.func.count()).where(Act.version_id == version.id)
+        .group_by(Act.uo_id, Act.act_date)).all()
+    for uo_id, act_date, count in rows:
+        uo = units[uo_id]
+        if uo.is_lump_sum:
+            continue
+        price = book.price_at(uo_id, act_date)
+        if price is None:
+            raise BillingError(f"Aucun prix en vigueur pour {uo.code} au {fmt_day(act_date)} "
+                               f"(lot {lot.code}).")
+        counts[(uo.code, D(price))] += count
+    return [calc.ActGroup(code, price, n) for (code, price), n in sorted(counts.items())]
+
+
+def lump_sum_for(lot, period_start, book=None):
+    """The UO4 monthly share: the yearly amount in force on the month's first day, split in
+    12 shares over the contract year (first months carry the remainder cents)."""
+    contract = lot.contract
+    if not (contract.start_date <= period_start <= contract.end_date):
+        return None
+    uo = db.session.scalar(sa.select(UnitOfWork).where(UnitOfWork.market_id == lot.market_id,
+                                                       UnitOfWork.kind == "lump_sum")
+                           .order_by(UnitOfWork.sort_order).limit(1))
+    if uo is None:
+        return None
+    book = book or PriceBook.for_lot(lot.id)
+    yearly = book.price_at(uo.id, period_start)
+    if not yearly:
+        return None
+    months = (period_start.year - contract.start_date.year) * 12 + period_start.month \
+        - contract.start_date.month
+    return calc.LumpSum(D(yearly), months % 12 + 1, 12, uo.code)
+
+
+def build_input(lot, period):
+    """(StatementInput, context) for a lot-month, or (None, None) without a validated report."""
+    contract = lot.contract
+    if contract is None:
+        raise BillingError(f"Le lot {lot.code} n'a pas de contrat.")
+    start, _ = parse_period(period)
+    version = validated_version(lot.id, period)
+    if version is None:
+        return None, None
+    book = PriceBook.for_lot(lot.id)
+    notes, warnings = [], []
+    groups = act_groups(lot, version, book)
+    lump = lump_sum_for(lot, start, book)
+
+    revision, index_row, rev_date = None, None, revision_date(contract, start)
+    if rev_date is not None:
+        index_row = index_value_for(contract, rev_date)
+        if index_row is None:
+            warnings.append(f"Révision des prix due au {fmt_day(rev_date)} mais aucune valeur de "
+                            f"l'indice {contract.revision_index_name} publiée à cette date n'est "
+                            "saisie : état calculé aux prix de base (coefficient 1).")
+        else:
+            revision = calc.RevisionClause(contract.revision_fixed_part, contract.revision_variable_part,
+                                           contract.revision_base_value, index_row.value)
+            notes.append(
+                f"Révision au {fmt_day(rev_date)} : C = {format_fr(D(contract.revision_fixed_part))} + "
+                f"{format_fr(D(contract.revision_variable_part))} × {format_fr(D(index_row.value))} / "
+                f"{format_fr(D(contract.revision_base_value))} = {format_fr(revision.coefficient)} "
+                f"(indice {contract.revision_index_name} de {period_of(index_row.reference_month)}, "
+                f"publié le {fmt_day(index_row.published_on)}"
+                + (", valeur illustrative" if index_row.illustrative else "") + ").")
+    coefficient = revision.coefficient if revision is not None else Decimal("1")
+
+    days_late = first_submission_days_late(version.report_id)
+    penalty = None
+    if days_late and D(contract.late_reporting_penalty_per_day) > 0:
+        penalty = calc.LatePenalty(days_late, contract.late_reporting_penalty_per_day,
+                                   cap_amount=contract.late_reporting_penalty_cap)
+
+    withheld_raw, sources, withheld_by_uo = ZERO, [], defaultdict(lambda: ZERO)
+    for reference, amount, by_uo in controls.withholdings_for(lot.id, period):
+        withheld_raw += amount
+        sources.append({"campaign": reference, "amount": str(amount)})
+        for code, value in by_uo.items():
+            withheld_by_uo[code] += value
+    # withheld acts were paid at the revised price: withhold them at the same price
+    withholdings = mul_cents(withheld_raw, coefficient, contract.rounding) if withheld_raw else ZERO
+    if withheld_raw:
+        notes.append(f"Retenue de contrôle de service fait : {money_fr(withheld_raw)} aux prix "
+                     f"contractuels × {format_fr(coefficient)} = {money_fr(withholdings)} HT ("
+                     + ", ".join(s["campaign"] for s in sources) + ").")
+    running = controls.open_campaign_on(lot.id, period)
+    if running:
+        warnings.append(f"Contrôle de service fait {running} en cours sur ce mois : sa retenue "
+                        "éventuelle s'appliquera à la clôture (état rectificatif si l'état est "
+                        "déjà certifié).")
+
+    inp = calc.StatementInput(act_groups=groups, lump_sum=lump, revision=revision, penalty=penalty,
+                              withholdings=withholdings, vat_rate=contract.vat_rate,
+                              rounding=contract.rounding)
+    context = {"version_id": version.id, "version_number": version.number, "days_late": days_late,
+               "index_value_id": index_row.id if index_row else None,
+               "revision_date": rev_date.isoformat() if rev_date else None,
+               "withholding_sources": sources, "withholdings_raw": str(withheld_raw),
+               "withheld_by_uo": {k: str(v) for k, v in sorted(withheld_by_uo.items())},
+               "notes": notes, "warnings": warnings}
+    return inp, context
+
+
+def _s(value):
+    return None if value is None else str(value)
+
+
+def snapshot_of(result, context):
+    """JSON image of a computed statement (amounts as exact strings) and its context."""
+    pen = result.penalty
+    return {
+        "lines": [{"kind": l.kind, "uo_code": l.uo_code, "label": l.label, "quantity": l.quantity,
+                   "unit_price": str(l.unit_price), "gross_amount": str(l.gross_amount),
+                   "revision_adjustment": str(l.revision_adjustment), "amount": str(l.amount)}
+                  for l in result.lines],
+        "revision_coefficient": str(result.revision_coefficient), "rounding": result.rounding,
+        "penalty_vat_treatment": result.penalty_vat_treatment,
+        "penalty": None if pen is None else {
+            "days_late": pen.days_late, "daily_amount": str(pen.daily_amount),
+            "raw_amount": str(pen.raw_amount), "cap_amount": _s(pen.cap_amount),
+            "cap_from_rate": _s(pen.cap_from_rate), "amount": str(pen.amount), "capped": pen.capped},
+        **{k: str(getattr(result, k)) for k in (
+            "subtotal", "penalties", "withholdings", "net_excl_tax_before_floor", "total_excl_tax",
+            "vat_rate", "vat", "total_incl_tax", "penalties_deducted_incl_tax", "amount_payable",
+            "unabsorbed")},
+        "context": context,
+    }
+
+
+def statement_from_snapshot(snap):
+    """Rebuild a :class:`calc.Statement` from a snapshot (to diff a certified statement)."""
+    lines = tuple(calc.StatementLine(
+        uo_code=l["uo_code"], label=l["label"], quantity=l["quantity"], unit_price=D(l["unit_price"]),
+        gross_amount=D(l["gross_amount"]), revision_adjustment=D(l["revision_adjustment"]),
+        amount=D(l["amount"]), kind=l["kind"]) for l in snap["lines"])
+    return calc.Statement(
+        lines=lines, revision_coefficient=D(snap["revision_coefficient"]), rounding=snap["rounding"],
+        penalty_vat_treatment=snap["penalty_vat_treatment"], penalty=None,
+        **{k: D(snap[k]) for k in (
+            "subtotal", "penalties", "withholdings", "net_excl_tax_before_floor", "total_excl_tax",
+            "vat_rate", "vat", "total_incl_tax", "penalties_deducted_incl_tax", "amount_payable",
+            "unabsorbed")})
+
+
+TOTALS = ("subtotal", "penalties", "withholdings", "total_excl_tax", "vat", "total_incl_tax",
+          "penalties_deducted_incl_tax", "amount_payable", "unabsorbed")
+
+
+def _set_lines(statement, lines):
+    """Replace the lines (old ones deleted first: positions are unique)."""
+    if statement.lines:
+        statement.lines.clear()
+        db.session.flush()
+    for position, line in enumerate(lines, start=1):
+        statement.lines.append(PayableStatementLine(position=position, **line))
+
+
+def _line_dict(l):
+    return {"kind": l.kind, "uo_code": l.uo_code, "label": l.label[:200], "quantity": l.quantity,
+            "unit_price": l.unit_price, "gross_amount": l.gross_amount,
+            "revision_adjustment": l.revision_adjustment, "amount": l.amount}
+
+
+def _delta_lines(old, new):
+    """Lines of an adjusting statement: new − old per line key, changed lines only."""
+    diff = calc.diff_statements(old, new)
+    old_by, new_by = {l.key: l for l in old.lines}, {l.key: l for l in new.lines}
+    out = []
+    for d in diff.changed_lines:
+        key = (d.kind, d.uo_code, d.unit_price if d.kind == "acts" else None)
+        o, n = old_by.get(key), new_by.get(key)
+        gross = (n.gross_amount if n else ZERO) - (o.gross_amount if o else ZERO)
+        rev = (n.revision_adjustment if n else ZERO) - (o.revision_adjustment if o else ZERO)
+        label = f"{d.label} (écart : {d.old_quantity} → {d.new_quantity})" if d.kind == "acts" \
+            else f"{d.label} (écart)"
+        out.append({"kind": d.kind, "uo_code": d.uo_code, "label": label[:200],
+                    "quantity": d.quantity_delta, "unit_price": d.unit_price, "gross_amount": gross,
+                    "revision_adjustment": rev, "amount": d.amount_delta})
+    return diff, out
+
+
+def statements_of(lot_id, period):
+    return db.session.scalars(sa.select(PayableStatement).where(
+        PayableStatement.lot_id == lot_id, PayableStatement.period == period)
+        .order_by(PayableStatement.rank)).all()
+
+
+def refresh_statement(lot, period, user=None, *, reason=None):
+    """(Re)compute the lot-month statement from its current inputs.
+
+    * no validated report: an open statement is withdrawn (a certified one stays);
+    * nothing certified yet: the statement (rank 0) is created or recomputed;
+    * already certified: the differences, if any, go to an open adjusting statement.
+
+    Returns the statement concerned (None when there is none).
+    """
+    inp, context = build_input(lot, period)
+    existing = statements_of(lot.id, period)
+    open_ = next((s for s in existing if s.status == StatementStatus.OPEN), None)
+    certified = [s for s in existing if s.status == StatementStatus.CERTIFIED]
+    if inp is None:
+        if open_ is not None:
+            record("billing.statement_withdrawn", open_, user=user, summary=(
+                f"État provisoire {lot.code} {period} retiré : plus de reporting validé "
+                "pour ce mois."))
+            db.session.delete(open_)
+            db.session.flush()
+        return certified[-1] if certified else None
+    result = calc.compute_statement(inp)
+    snap = snapshot_of(result, context)
+    if open_ is not None and open_.snapshot == snap:
+        return open_
+    if not certified:
+        statement = open_ or PayableStatement(lot_id=lot.id, period=period, rank=0)
+        values = {k: getattr(result, k) for k in TOTALS}
+        lines = [_line_dict(l) for l in result.lines]
+    else:
+        last = certified[-1]
+        old = statement_from_snapshot(last.snapshot)
+        diff, lines = _delta_lines(old, result)
+        deltas = {k: getattr(result, k) - getattr(old, k) for k in TOTALS}
+        if not lines and not any(deltas.values()):
+            if open_ is not None:
+                db.session.delete(open_)
+                db.session.flush()
+            return last
+        statement = open_ or PayableStatement(lot_id=lot.id, period=period, rank=last.rank + 1)
+        statement.adjusts_id = last.id
+        values = deltas
+    created = statement.id is None
+    if created:
+        db.session.add(statement)
+    for key, value in values.items():
+        setattr(statement, key, value)
+    statement.vat_rate = result.vat_rate
+    statement.revision_coefficient = result.revision_coefficient
+    statement.days_late = context["days_late"]
+    statement.report_version_id = context["version_id"]
+    statement.index_value_id = context["index_value_id"]
+    statement.snapshot = snap
+    statement.computed_at = utcnow()
+    db.session.flush()
+    _set_lines(statement, lines)
+    db.session.flush()
+    record("billing.statement_computed", statement, user=user, summary=(
+        f"{'Calcul' if created else 'Recalcul'} de l'{'état rectificatif' if statement.rank else 'état liquidatif'} "
+        f"{lot.code} {period} (version {context['version_number']} du reporting)"
+        + (f" : {reason}" if reason else "") + f" ; net à payer {money_fr(statement.amount_payable)}."))
+    return statement
+
+
+def certify(statement_id, user=None, *, expected_version=None, verify=True, when=None):
+    """Certify service fait: the statement is frozen and numbered (gapless, per year).
+
+    ``verify`` recomputes the month first and refuses if anything changed since the user
+    looked (the demo seed, which has just computed it, skips that); ``when`` backdates the
+    certification (demo only).
+    """
+    statement = db.session.scalar(
+        sa.select(PayableStatement).where(PayableStatement.id == statement_id)
+        .with_for_update().execution_options(populate_existing=True))
+    if statement is None:
+        raise BillingError("État introuvable.")
+    if statement.is_certified:
+        who = statement.certified_by.full_name if statement.certified_by else "un autre utilisateur"
+        raise BillingError(f"Cet état a déjà été certifié par {who} le "
+                           f"{fmt_day(statement.certified_at)} (n° {statement.number}) : "
+                           "rien n'a été modifié.")
+    if expected_version is not None and str(expected_version) != str(statement.version_counter):
+        raise BillingError("Cet état a été recalculé ou modifié depuis que vous l'avez affiché : "
+                           "vérifiez-le de nouveau avant de certifier.")
+    lot = statement.lot
+    if verify:
+        before = dict(statement.snapshot or {})
+        current = refresh_statement(lot, statement.period, user, reason="vérification avant certification")
+        if current is None or current.id != statement.id or current.snapshot != before:
+            raise BillingError("Les données du mois ont changé : l'état vient d'être recalculé. "
+                               "Vérifiez-le de nouveau avant de certifier.")
+    when = when or utcnow()
+    year = when.year
+    number = next_number("payable_statement", year)
+    statement.number = f"EL-{year}-{number:05d}"
+    statement.status = StatementStatus.CERTIFIED
+    statement.certified_at = when
+    statement.certified_by_id = getattr(user, "id", None)
+    try:
+        db.session.flush()
+    except StaleDataError:
+        db.session.rollback()
+        raise BillingError("Un autre utilisateur vient de certifier ou de recalculer cet état : "
+                           "rechargez la page.") from None
+    record("billing.statement_certified", statement, user=user, summary=(
+        f"Service fait certifié : {statement.title}, {lot.code} {statement.period}, net à payer "
+        f"{money_fr(statement.amount_payable)}."))
+    notify(kind="billing.certified", lot_id=lot.id, audience="mandataire",
+           subject=f"{statement.title} — {statement.period}",
+           body=(f"France compétences a certifié le service fait de {statement.period} : "
+                 f"{money_fr(statement.total_excl_tax)} HT, {money_fr(statement.total_incl_tax)} TTC"
+                 + (f", pénalités déduites {money_fr(statement.penalties_deducted_incl_tax)}"
+                    if statement.penalties_deducted_incl_tax else "")
+                 + ". Vous pouvez déposer la facture correspondante."),
+           link=f"/etats/{statement.id}", dedup_key=f"billing.certified:{statement.id}")
+    return statement
+
+
+def refresh_open_statements(since=None, user=None, reason=None):
+    """Recompute every lot-month that has a statement (from ``since``, a ``YYYY-MM``): open
+    statements follow, certified ones get an adjusting statement if anything changed."""
+    stmt = sa.select(PayableStatement.lot_id, PayableStatement.period).distinct()
+    if since:
+        stmt = stmt.where(PayableStatement.period >= since)
+    count = 0
+    lots = {}
+    for lot_id, period in db.session.execute(stmt.order_by(PayableStatement.lot_id,
+                                                           PayableStatement.period)).all():
+        lot = lots.setdefault(lot_id, db.session.get(Lot, lot_id))
+        refresh_statement(lot, period, user, reason=reason)
+        count += 1
+    return count
+
+
+def watch_payments(today=None):
+    """Warn finance of invoices whose payment term ends within 5 days, and of late ones."""
+    today = today or date.today()
+    invoices = db.session.scalars(
+        sa.select(Invoice).where(Invoice.kind == "invoice",
+                                 Invoice.status.in_([InvoiceStatus.RECEIVED, InvoiceStatus.ACCEPTED]))
+        .options(sa.orm.selectinload(Invoice.reconciliations), sa.orm.joinedload(Invoice.lot),
+                 sa.orm.selectinload(Invoice.credit_notes))).all()
+    sent = 0
+    for inv in invoices:
+        rest = outstanding(inv)
+        if rest <= 0:
+            continue
+        deadline = due_on(inv, today)
+        if deadline < today:
+            key, subject = f"billing.late:{inv.id}", f"Facture {inv.number} en retard de paiement"
+            body = (f"La facture {inv.number} (lot {inv.lot.code}) devait être payée au plus tard le "
+                    f"{fmt_day(deadline)} ; reste {money_fr(rest)}. Des intérêts moratoires et "
+                    "l'indemnité forfaitaire de 40 € courent.")
+        elif deadline <= today + timedelta(days=5):
+            key, subject = f"billing.due_soon:{inv.id}", f"Facture {inv.number} à payer avant le {fmt_day(deadline)}"
+            body = (f"Le délai de paiement de la facture {inv.number} (lot {inv.lot.code}) expire le "
+                    f"{fmt_day(deadline)} ; reste {money_fr(rest)}.")
+        else:
+            continue
+        if notify(kind="billing.payment_watch", audience="fc", role="finance", lot_id=inv.lot_id,
+                  subject=subject, body=body, link=f"/factures/{inv.id}", dedup_key=key):
+            sent += 1
+    return sent
+
+
+# -------------------------------------------------------------------- events
+
+@events.on("report.validated")
+def _on_report_validated(version):
+    report = db.session.get(Report, version.report_id)
+    lot = db.session.get(Lot, report.lot_id)
+    refresh_statement(lot, report.period, reason="reporting validé")
+
+
+@events.on("report.superseded")
+def _on_report_superseded(version):
+    report = db.session.get(Report, version.report_id)
+    lot = db.session.get(Lot, report.lot_id)
+    refresh_statement(lot, report.period, reason="reporting remplacé par une correction")
+
+
+@events.on("control.closed")
+def _on_control_closed(campaign):
+    lot = db.session.get(Lot, campaign.lot_id)
+    for p in campaign.periods:
+        refresh_statement(lot, p.period, reason=f"contrôle {campaign.reference} clôturé")
+
+
+# ----------------------------------------------------------------- invoices
+
+def _amount(value, what):
+    try:
+        value = D(value if not isinstance(value, str) else value.replace("\u202f", "")
+                  .replace(" ", "").replace(",", "."))
+    except (TypeError, ValueError):
+        raise BillingError(f"{what} : montant invalide « {value} ».") from None
+    if value < 0:
+        raise BillingError(f"{what} : le montant ne peut pas être négatif.")
+    if value != value.quantize(Decimal("0.01")):
+        raise BillingError(f"{what} : au plus deux décimales (centimes).")
+    return value.quantize(Decimal("0.01"))
+
+
+def three_way(statement, invoice_lines=None):
+    """Rows reporting → service fait → invoice per UO, then the totals.
+
+    Each row: uo_code, quantity reported, amount at contract (revised) price, withheld,
+    certified, invoiced (None when not detailed), difference.
+    """
+    snap = statement.snapshot or {}
+    sign = Decimal(-1) if statement.amount_payable < 0 else Decimal(1)
+    coefficient = D(snap.get("revision_coefficient", "1"))
+    withheld_raw = {k: D(v) for k, v in (snap.get("context", {}).get("withheld_by_uo") or {}).items()}
+    by_uo = {}
+    for line in statement.lines:
+        row = by_uo.setdefault(line.uo_code, {"uo_code": line.uo_code, "quantity": 0, "amount": ZERO,
+                                              "withheld": ZERO})
+        row["quantity"] += line.quantity
+        row["amount"] += line.amount
+    for code, raw in withheld_raw.items():
+        row = by_uo.setdefault(code, {"uo_code": code, "quantity": 0, "amount": ZERO, "withheld": ZERO})
+        if not statement.is_adjusting:
+            row["withheld"] = mul_cents(raw, coefficient, snap.get("rounding", "half_up"))
+    invoiced = {l["uo_code"]: D(l["amount"]) for l in (invoice_lines or [])}
+    rows = []
+    for code in sorted(by_uo, key=calc._uo_sort_key):
+        row = by_uo[code]
+        row["certified"] = (row["amount"] - row["withheld"]) * sign
+        row["invoiced"] = invoiced.get(code)
+        row["difference"] = None if row["invoiced"] is None else row["invoiced"] - row["certified"]
+        rows.append(row)
+    return rows
+
+
+def expected_totals(statement):
+    """What the operator should invoice for a statement (absolute values; a negative
+    adjusting statement calls for a credit note)."""
+    return {"amount_excl_tax": abs(statement.total_excl_tax), "vat": abs(statement.vat),
+            "amount_incl_tax": abs(statement.total_incl_tax),
+            "deductions": abs(statement.penalties_deducted_incl_tax)}
+
+
+def match_invoice(invoice):
+    """Three-way match of a recorded invoice: rows per UO and totals with their differences."""
+    statement = invoice.statement
+    rows = three_way(statement, (invoice.invoiced_lines or []))
+    exp = expected_totals(statement)
+    totals = [(label, exp[key], getattr(invoice, key), getattr(invoice, key) - exp[key])
+              for key, label in (("amount_excl_tax", "Total HT"), ("vat", "TVA"),
+                                 ("amount_incl_tax", "Total TTC"))]
+    return rows, totals
+
+
+def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, vat, amount_incl_tax,
+                   lines=None, file=None, received_on=None, today=None, comment=None):
+    """Record the operator's invoice (or credit note, for a negative adjusting statement).
+
+    ``file`` is ``(filename, bytes)`` (PDF); ``lines`` ``[{"uo_code", "amount"}]`` when the
+    invoice is detailed per UO.  The match status is computed at once and never edited.
+    """
+    from fc_market import storage
+    today = today or date.today()
+    received_on = received_on or today
+    statement = db.session.scalar(sa.select(PayableStatement).where(PayableStatement.id == statement.id)
+                                  .with_for_update().execution_options(populate_existing=True))
+    if not statement.is_certified:
+        raise BillingError("Le service fait de ce mois n'est pas encore certifié : la facture se "
+                           "dépose sur un état liquidatif certifié.")
+    if statement.live_invoice is not None:
+        raise BillingError(f"Une facture ({statement.live_invoice.number}) est déjà enregistrée pour "
+                           "cet état ; pour la corriger, déposez un avoir.")
+    number = (number or "").strip()
+    if not number or len(number) > 60:
+        raise BillingError("Numéro de facture manquant ou trop long (60 caractères au plus).")
+    if issued_on is None:
+        raise BillingError("Date de facture manquante.")
+    if issued_on > today:
+        raise BillingError("La date de facture est dans le futur.")
+    if received_on < issued_on:
+        raise BillingError("La date de réception précède la date de facture.")
+    excl = _amount(amount_excl_tax, "Montant HT")
+    vat_ = _amount(vat, "TVA")
+    incl = _amount(amount_incl_tax, "Montant TTC")
+    if excl + vat_ != incl:
+        raise BillingError(f"Montant TTC incohérent : {money_fr(excl)} HT + {money_fr(vat_)} de TVA "
+                           f"= {money_fr(excl + vat_)}, et non {money_fr(incl)}.")
+    if db.session.scalar(sa.select(Invoice.id).where(Invoice.lot_id == statement.lot_id,
+                                                     Invoice.number == number)):
+        raise BillingError(f"Le numéro de facture « {number} » est déjà enregistré pour ce lot.")
+    clean_lines = []
+    for line in lines or []:
+        if line.get("amount") in (None, ""):
+            continue
+        clean_lines.append({"uo_code": line["uo_code"],
+                            "amount": str(_amount(line["amount"], f"Ligne {line['uo_code']}"))})
+    if not file or not file[1]:
+        raise BillingError("Joignez la facture au format PDF.")
+    if storage.sniff(file[1], ("application/pdf",)) is None:
+        raise BillingError("La facture doit être un fichier PDF (contrôle sur le contenu).")
+    negative = statement.amount_payable < 0
+    corrects = None
+    if negative:
+        earlier = [s for s in statements_of(statement.lot_id, statement.period) if s.rank < statement.rank]
+        corrects = next((s.live_invoice for s in reversed(earlier) if s.live_invoice), None)
+        if corrects is None:
+            raise BillingError("Cet état rectificatif est négatif : il appelle un avoir sur la facture "
+                               "du mois, mais aucune facture n'est enregistrée pour ce mois.")
+    exp = expected_totals(statement)
+    invoice = Invoice(lot_id=statement.lot_id, statement_id=statement.id,
+                      kind="credit_note" if negative else "invoice",
+                      corrects_id=corrects.id if corrects else None, number=number,
+                      issued_on=issued_on, received_on=received_on, amount_excl_tax=excl, vat=vat_,
+                      amount_incl_tax=incl, deductions=ZERO if negative else exp["deductions"],
+                      invoiced_lines=clean_lines or None, match_status="matched",
+                      decision_comment=(comment or None), recorded_by_id=getattr(user, "id", None))
+    with db.session.no_autoflush:
+        invoice.statement = statement
+        rows, totals = match_invoice(invoice)
+    mismatch = any(d for *_, d in totals) or any(r["difference"] for r in rows if r["difference"] is not None)
+    invoice.match_status = "mismatch" if mismatch else "matched"
+    key, mimetype, digest, display = storage.store(file[1], file[0], allowed=("application/pdf",))
+    invoice.file_key, invoice.file_mimetype, invoice.file_sha256, invoice.file_name = \
+        key, mimetype, digest, display
+    db.session.add(invoice)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        log.warning("invoice %s refused by the database: %s", number, exc.orig)
+        raise BillingError(f"Le numéro de facture « {number} » vient d'être enregistré pour ce lot.") from None
+    record("billing.invoice_recorded", invoice, user=user, summary=(
+        f"{invoice.kind_label} {number} du {fmt_day(issued_on)} enregistrée pour {statement.title} "
+        f"({statement.period}) : {money_fr(incl)} TTC, "
+        + ("conforme à l'état" if invoice.match_status == "matched" else "ÉCART avec l'état") + "."))
+    notify(kind="billing.invoice", audience="fc", role="finance", lot_id=statement.lot_id,
+           subject=f"{invoice.kind_label} {number} reçue — lot {statement.lot.code} {statement.period}",
+           body=(f"{invoice.kind_label} {number} de {money_fr(incl)} TTC reçue le {fmt_day(received_on)} ; "
+                 + ("montants conformes à l'état liquidatif." if invoice.match_status == "matched"
+                    else "écart avec l'état liquidatif : à vérifier.")),
+           link=f"/factures/{invoice.id}", dedup_key=f"billing.invoice:{invoice.id}")
+    return invoice
+
+
+def record_credit_note(invoice, user=None, *, number, issued_on, amount_excl_tax, vat, amount_incl_tax,
+                       file=None, reason=None, today=None):
+    """A credit note correcting a recorded invoice (the invoice itself is never edited)."""
+    from fc_market import storage
+    today = today or date.today()
+    if invoice.kind != "invoice":
+        raise BillingError("Un avoir corrige une facture, pas un autre avoir.")
+    if invoice.status == InvoiceStatus.REJECTED:
+        raise BillingError("Cette facture est rejetée : elle n'appelle pas d'avoir.")
+    number = (number or "").strip()
+    if not number or len(number) > 60:
+        raise BillingError("Numéro d'avoir manquant ou trop long (60 caractères au plus).")
+    if issued_on is None or issued_on > today:
+        raise BillingError("Date d'avoir manquante ou dans le futur.")
+    excl, vat_, incl = (_amount(amount_excl_tax, "Montant HT"), _amount(vat, "TVA"),
+                        _amount(amount_incl_tax, "Montant TTC"))
+    if excl + vat_ != incl:
+        raise BillingError(f"Montant TTC incohérent : {money_fr(excl)} + {money_fr(vat_)} ≠ {money_fr(incl)}.")
+    if incl <= 0:
+        raise BillingError("Le montant de l'avoir doit être positif.")
+    if incl > amount_due(invoice):
+        raise BillingError(f"L'avoir ({money_fr(incl)}) dépasse le montant restant dû de la facture "
+                           f"({money_fr(amount_due(invoice))}).")
+    if not reason or not reason.strip():
+        raise BillingError("Indiquez le motif de l'avoir.")
+    if db.session.scalar(sa.select(Invoice.id).where(Invoice.lot_id == invoice.lot_id,
+                                                     Invoice.number == number)):
+        raise BillingError(f"Le numéro « {number} » est déjà enregistré pour ce lot.")
+    if not file or not file[1] or storage.sniff(file[1], ("application/pdf",)) is None:
+        raise BillingError("Joignez l'avoir au format PDF (contrôle sur le contenu).")
+    key, mimetype, digest, display = storage.store(file[1], file[0], allowed=("application/pdf",))
+    note = Invoice(lot_id=invoice.lot_id, statement_id=invoice.statement_id, kind="credit_note",
+                   corrects_id=invoice.id, number=number, issued_on=issued_on, received_on=today,
+                   amount_excl_tax=excl, vat=vat_, amount_incl_tax=incl, deductions=ZERO,
+                   match_status="matched", status=InvoiceStatus.ACCEPTED, decision_comment=reason.strip(),
+                   file_key=key, file_mimetype=mimetype, file_sha256=digest, file_name=display,
+                   recorded_by_id=getattr(user, "id", None))
+    note.corrects = invoice
+    db.session.add(note)
+    db.session.flush()
+    record("billing.credit_note", note, user=user, summary=(
+        f"Avoir {number} de {money_fr(incl)} TTC sur la facture {invoice.number} : {reason.strip()}"))
+    return note
+
+
+def decide(invoice_id, user, action, *, reason=None, expected_version=None, today=None):
+    """Finance accepts, disputes (suspends the payment clock, once) or rejects an invoice."""
+    today = today or date.today()
+    invoice = db.session.scalar(sa.select(Invoice).where(Invoice.id == invoice_id)
+                                .with_for_update().execution_options(populate_existing=True))
+    if invoice is None:
+        raise BillingError("Facture introuvable.")
+    if expected_version is not None and str(expected_version) != str(invoice.version_counter):
+        raise BillingError("Cette facture a été traitée par un autre utilisateur entre-temps : "
+                           "rechargez la page.")
+    target = {"accept": InvoiceStatus.ACCEPTED, "dispute": InvoiceStatus.DISPUTED,
+              "reject": InvoiceStatus.REJECTED}.get(action)
+    if target is None:
+        raise BillingError("Choisissez une décision : accepter, contester ou rejeter.")
+    reason = (reason or "").strip() or None
+    try:
+        InvoiceStatus.check(invoice.status, target)
+    except ValueError as exc:
+        raise BillingError(str(exc)) from None
+    if target in (InvoiceStatus.DISPUTED, InvoiceStatus.REJECTED) and not reason:
+        raise BillingError("Une contestation ou un rejet doit être motivé.")
+    if target == InvoiceStatus.DISPUTED:
+        if invoice.suspended_from is not None:
+            raise BillingError("Le délai de paiement de cette facture a déjà été suspendu une fois.")
+        invoice.suspended_from, invoice.dispute_reason = today, reason
+    elif invoice.status == InvoiceStatus.DISPUTED:
+        invoice.suspended_until = today
+    if target == InvoiceStatus.REJECTED and invoice.reconciliations:
+        raise BillingError("Des paiements sont déjà lettrés sur cette facture : corrigez par un avoir.")
+    before = invoice.status
+    invoice.status = target
+    if target != InvoiceStatus.DISPUTED:
+        invoice.decision_comment = reason or invoice.decision_comment
+        invoice.decided_at, invoice.decided_by_id = utcnow(), getattr(user, "id", None)
+    try:
+        db.session.flush()
+    except StaleDataError:
+        db.session.rollback()
+        raise BillingError("Cette facture a été traitée par un autre utilisateur entre-temps.") from None
+    label = {"accept": "acceptée", "dispute": "contestée (délai suspendu)", "reject": "rejetée"}[action]
+    record("billing.invoice_" + action, invoice, user=user,
+           summary=f"Facture {invoice.number} {label}" + (f" : {reason}" if reason else ""),
+           changes={"status": [before, target]})
+    notify(kind=f"billing.invoice_{action}", lot_id=invoice.lot_id, audience="mandataire",
+           subject=f"Facture {invoice.number} {label}",
+           body=(f"Décision de France compétences sur la facture {invoice.number} : {label}"
+                 + (f". Motif : {reason}" if reason else ".")),
+           link=f"/factures/{invoice.id}", dedup_key=f"billing.invoice_{action}:{invoice.id}")
+    return invoice
+
+
+# ----------------------------------------------------------------- payments
+
+def credited(invoice):
+    return sum((n.amount_incl_tax for n in invoice.credit_notes if n.status != InvoiceStatus.REJECTED),
+               ZERO)
+
+
+def amount_due(invoice):
+    """What FC owes on an invoice: TTC − penalties deducted − credit notes."""
+    if invoice.kind != "invoice" or invoice.status == InvoiceStatus.REJECTED:
+        return ZERO
+    return max(invoice.amount_incl_tax - invoice.deductions - credited(invoice), ZERO)
+
+
+def paid(invoice):
+    return sum((r.amount for r in invoice.reconciliations), ZERO)
+
+
+def outstanding(invoice):
+    return max(amount_due(invoice) - paid(invoice), ZERO)
+
+
+def _fingerprint(invoice_number, paid_on, amount, reference):
+    import hashlib
+    text = "\x1f".join([(invoice_number or "").strip().upper(), paid_on.isoformat(),
+                        str(D(amount).quantize(Decimal("0.01"))), (reference or "").strip().upper()])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def find_invoice(number, lot_id=None):
+    stmt = sa.select(Invoice).where(sa.func.upper(Invoice.number) == (number or "").strip().upper(),
+                                    Invoice.kind == "invoice")
+    if lot_id is not None:
+        stmt = stmt.where(Invoice.lot_id == lot_id)
+    found = db.session.scalars(stmt).all()
+    return found
+
+
+def _reconcile(payment, invoice, user=None):
+    locked = db.session.scalar(sa.select(Invoice).where(Invoice.id == invoice.id)
+                               .with_for_update().execution_options(populate_existing=True))
+    amount = min(payment.amount, outstanding(locked))
+    if amount > 0:
+        db.session.add(Reconciliation(payment=payment, invoice=locked, amount=amount,
+                                      created_by_id=getattr(user, "id", None)))
+    return amount
+
+
+def record_payment(invoice, user=None, *, paid_on, amount, reference=None, source="manual",
+                   import_id=None, today=None):
+    """Record a payment of an invoice and reconcile it (partial payments allowed)."""
+    today = today or date.today()
+    amount = _amount(amount, "Montant payé")
+    if amount <= 0:
+        raise BillingError("Le montant payé doit être positif.")
+    if paid_on is None or paid_on > today:
+        raise BillingError("Date de paiement manquante ou dans le futur.")
+    if invoice.kind != "invoice":
+        raise BillingError("Un avoir ne se paie pas.")
+    if invoice.status == InvoiceStatus.REJECTED:
+        raise BillingError(f"La facture {invoice.number} est rejetée : elle ne se paie pas.")
+    if paid_on < invoice.received_on:
+        raise BillingError("Paiement antérieur à la réception de la facture.")
+    reference = (reference or "").strip()[:60] or None
+    fingerprint = _fingerprint(invoice.number, paid_on, amount, reference)
+    if db.session.scalar(sa.select(Payment.id).where(Payment.fingerprint == fingerprint)):
+        raise BillingError("Ce paiement (même facture, date, montant et référence) est déjà enregistré.")
+    payment = Payment(lot_id=invoice.lot_id, paid_on=paid_on, amount=amount, reference=reference,
+                      invoice_number=invoice.number, source=source, import_id=import_id,
+                      fingerprint=fingerprint, recorded_by_id=getattr(user, "id", None))
+    db.session.add(payment)
+    db.session.flush()
+    lettered = _reconcile(payment, invoice, user)
+    record("billing.payment", payment, user=user, summary=(
+        f"Paiement de {money_fr(amount)} le {fmt_day(paid_on)} sur la facture {invoice.number}"
+        + (f" (réf. {reference})" if reference else "") + f", lettré {money_fr(lettered)}."))
+    return payment
+
+
+def record_payment_by_number(number, user=None, *, lot_id=None, **kwargs):
+    found = find_invoice(number, lot_id)
+    if not found:
+        raise BillingError(f"Aucune facture n° « {number} ».")
+    if len(found) > 1:
+        raise BillingError(f"Plusieurs lots ont une facture n° « {number} » : précisez le lot.")
+    return record_payment(found[0], user, **kwargs)
+
+
+# ----------------------------------------------------------- late payment
+
+def suspensions(invoice, as_of):
+    if invoice.suspended_from is None:
+        return []
+    return [(invoice.suspended_from, invoice.suspended_until or max(as_of, invoice.suspended_from))]
+
+
+def due_on(invoice, as_of=None, term_days=None):
+    as_of = as_of or date.today()
+    term = term_days or invoice.lot.contract.payment_term_days
+    return interest.due_date(invoice.received_on, term, suspensions(invoice, as_of))
+
+
+def late_interest(invoice, as_of=None):
+    """Moratorium interest and indemnity of an invoice as of a date (None when nothing is due)."""
+    as_of = as_of or date.today()
+    due = amount_due(invoice)
+    if due <= 0:
+        return None
+    deadline = due_on(invoice, as_of)
+    payments, cumulated = [], ZERO
+    for r in sorted(invoice.reconciliations, key=lambda r: (r.payment.paid_on, r.id)):
+        # a credit note recorded after a payment lowers what was due: cap what bears interest
+        part = min(r.amount, due - cumulated)
+        if part > 0:
+            payments.append((r.payment.paid_on, part))
+            cumulated += part
+    try:
+        return interest.invoice_interest(due, deadline, payments, ecb_rates(), as_of=as_of)
+    except ValueError as exc:
+        log.warning("interest for invoice %s: %s", invoice.id, exc)
+        return None
+
+
+def interest_owed(as_of=None, lot_ids=None):
+    """[(invoice, result)] for every late invoice (paid late or unpaid past due)."""
+    as_of = as_of or date.today()
+    stmt = (sa.select(Invoice).where(Invoice.kind == "invoice", Invoice.status != InvoiceStatus.REJECTED)
+            .options(sa.orm.selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
+                     sa.orm.selectinload(Invoice.credit_notes), sa.orm.joinedload(Invoice.lot))
+            .order_by(Invoice.received_on))
+    if lot_ids is not None:
+        stmt = stmt.where(Invoice.lot_id.in_(lot_ids))
+    out = []
+    for invoice in db.session.scalars(stmt):
+        if invoice.received_on + timedelta(days=invoice.lot.contract.payment_term_days) >= as_of:
+            continue  # cannot be late yet (suspensions only push the due date back)
+        result = late_interest(invoice, as_of)
+        if result is not None and result.late:
+            out.append((invoice, result))
+    return out
+
+
+# ----------------------------------------------------------------- dashboard
+
+def lot_year_figures(lot_ids, year, as_of=None):
+    """Per lot: certified (excl. tax) this year and since the start, invoiced, paid,
+    outstanding, late, forecast to year end."""
+    as_of = as_of or date.today()
+    y = str(year)
+    figures = {lot_id: {"certified_year": ZERO, "certified_total": ZERO, "open_year": ZERO,
+                        "invoiced": ZERO, "paid": ZERO, "outstanding": ZERO, "late": ZERO,
+                        "late_count": 0, "months": set()} for lot_id in lot_ids}
+    rows = db.session.execute(
+        sa.select(PayableStatement.lot_id, PayableStatement.period, PayableStatement.status,
+                  PayableStatement.total_excl_tax)
+        .where(PayableStatement.lot_id.in_(lot_ids))).all()
+    for lot_id, period, status, excl in rows:
+        f = figures[lot_id]
+        if status == StatementStatus.CERTIFIED:
+            f["certified_total"] += excl
+            if period.startswith(y):
+                f["certified_year"] += excl
+                f["months"].add(period)
+        elif period.startswith(y):
+            f["open_year"] += excl
+            f["months"].add(period)
+    invoices = db.session.scalars(
+        sa.select(Invoice).join(PayableStatement, Invoice.statement_id == PayableStatement.id)
+        .where(Invoice.lot_id.in_(lot_ids), PayableStatement.period.like(f"{y}-%"),
+               Invoice.kind == "invoice", Invoice.status != InvoiceStatus.REJECTED)
+        .options(sa.orm.selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
+                 sa.orm.selectinload(Invoice.credit_notes), sa.orm.joinedload(Invoice.lot))).all()
+    for inv in invoices:
+        f = figures[inv.lot_id]
+        f["invoiced"] += inv.amount_incl_tax - credited(inv)
+        f["paid"] += paid(inv)
+        rest = outstanding(inv)
+        f["outstanding"] += rest
+        if rest and due_on(inv, as_of) < as_of:
+            f["late"] += rest
+            f["late_count"] += 1
+    for lot_id, f in figures.items():
+        known = f["certified_year"] + f["open_year"]
+        months = len(f["months"])
+        remaining = 12 - months if year == as_of.year else (12 - months if year > as_of.year else 0)
+        f["forecast"] = known + (mul_cents(known, Decimal(remaining) / Decimal(months))
+                                 if months and remaining > 0 else ZERO)
+        f["months"] = months
+    return figures
+
+
+def dashboard(lots, year, as_of=None):
+    figures = lot_year_figures([l.id for l in lots], year, as_of)
+    rows = []
+    for lot in lots:
+        f = figures[lot.id]
+        max_amount = lot.contract.max_amount if lot.contract else None
+        rows.append({"lot": lot, "code": lot.code, "name": lot.name, "max_amount": max_amount,
+                     "committed": f["certified_total"],
+                     "committed_share": (f["certified_total"] / max_amount) if max_amount else None,
+                     **{k: f[k] for k in ("certified_year", "open_year", "invoiced", "paid",
+                                          "outstanding", "late", "late_count", "forecast", "months")}})
+    return rows
+
+
+def lot_months(lot, year, as_of=None):
+    """Drill-down: one row per month of the year with its statements, invoices and payments."""
+    as_of = as_of or date.today()
+    statements = db.session.scalars(
+        sa.select(PayableStatement).where(PayableStatement.lot_id == lot.id,
+                                          PayableStatement.period.like(f"{year}-%"))
+        .options(sa.orm.selectinload(PayableStatement.invoices)
+                 .selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
+                 sa.orm.selectinload(PayableStatement.invoices).selectinload(Invoice.credit_notes))
+        .order_by(PayableStatement.period, PayableStatement.rank)).all()
+    rows = []
+    for st in statements:
+        inv = st.live_invoice
+        credit = next((i for i in st.invoices if i.kind == "credit_note"), None)
+        rows.append({"statement": st, "period": st.period, "rank": st.rank, "number": st.number,
+                     "status": st.status_label, "total_excl_tax": st.total_excl_tax,
+                     "amount_payable": st.amount_payable, "invoice": inv or credit,
+                     "invoice_number": (inv or credit).number if (inv or credit) else None,
+                     "invoice_status": (inv or credit).status_label if (inv or credit) else None,
+                     "invoiced": inv.amount_incl_tax if inv else None,
+                     "paid": paid(inv) if inv else None,
+                     "outstanding": outstanding(inv) if inv else None,
+                     "due_on": due_on(inv, as_of) if inv else None})
+    return rows

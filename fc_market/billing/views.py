@@ -1,0 +1,578 @@
+"""Finance screens: payable statements, invoices, payments, interest, rates, dashboard."""
+from datetime import date
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from fc_market import storage
+from fc_market.access import get_in_lot, lot_by_code, roles, scoped, visible_lots
+from fc_market.auth.models import Role
+from fc_market.billing import payment_import, service
+from fc_market.billing.forms import (ComputeForm, CreditNoteForm, DecisionForm, EcbRateForm,
+                                     ImportForm, IndexValueForm, InvoiceForm, PaymentForm, VersionForm)
+from fc_market.billing.models import (EcbRate, IndexValue, Invoice, InvoiceStatus, PayableStatement,
+                                      Payment, PaymentImport, Reconciliation)
+from fc_market.exports import Column, Sheet, xlsx_response
+from fc_market.extensions import db
+from fc_market.market.models import Lot
+from fc_market.money import D
+from fc_market.web import add_lot_link, add_nav
+
+bp = Blueprint("billing", __name__)
+FINANCE = (Role.FINANCE,)
+
+
+def _flash_form_errors(form):
+    for name, errors in form.errors.items():
+        label = getattr(form, name).label.text if hasattr(form, name) else name
+        for e in errors:
+            flash(f"{label} : {e}", "error")
+
+
+def _year():
+    try:
+        year = int(request.args.get("annee", date.today().year))
+    except ValueError:
+        year = date.today().year
+    return min(max(year, 2000), 2100)
+
+
+# ------------------------------------------------------------------ dashboard
+
+DASHBOARD_COLUMNS = [
+    Column("code", "Lot", "text"), Column("name", "Région", "text"),
+    Column("max_amount", "Montant maximum HT", "decimal"), Column("committed", "Certifié HT depuis le début", "decimal"),
+    Column("committed_share", "Part du maximum", "percent"),
+    Column("certified_year", "Certifié HT de l'année", "decimal"), Column("open_year", "Provisoire HT", "decimal"),
+    Column("invoiced", "Facturé TTC", "decimal"), Column("paid", "Payé", "decimal"),
+    Column("outstanding", "Reste à payer", "decimal"), Column("late", "Dont en retard", "decimal"),
+    Column("late_count", "Factures en retard", "int"), Column("forecast", "Prévision HT fin d'année", "decimal")]
+
+
+def _totals(rows, keys):
+    return {k: sum((r[k] or Decimal("0") for r in rows), Decimal("0.00")) for k in keys}
+
+
+@bp.get("/finances")
+@roles(*Role.FC)
+def dashboard():
+    year = _year()
+    rows = service.dashboard(visible_lots(), year)
+    totals = _totals(rows, ("max_amount", "committed", "certified_year", "open_year", "invoiced", "paid",
+                            "outstanding", "late", "forecast"))
+    return render_template("billing/dashboard.html", rows=rows, totals=totals, year=year)
+
+
+@bp.get("/finances.xlsx")
+@roles(*Role.FC)
+def dashboard_export():
+    year = _year()
+    rows = service.dashboard(visible_lots(), year)
+    return xlsx_response(f"finances-{year}.xlsx", [Sheet(f"Finances {year}", DASHBOARD_COLUMNS, rows)])
+
+
+MONTH_COLUMNS = [
+    Column("period", "Mois", "text"), Column("rank", "Rang (0 = état, n = rectificatif)", "int"),
+    Column("number", "N° d'état", "text"), Column("status", "État", "text"),
+    Column("total_excl_tax", "Total HT", "decimal"), Column("amount_payable", "Net à payer", "decimal"),
+    Column("invoice_number", "Facture", "text"), Column("invoice_status", "Statut de la facture", "text"),
+    Column("invoiced", "Facturé TTC", "decimal"), Column("paid", "Payé", "decimal"),
+    Column("outstanding", "Reste à payer", "decimal"), Column("due_on", "Échéance", "date")]
+
+
+@bp.get("/lots/<code>/finances")
+@roles(*Role.ALL)
+def lot_finances(code):
+    lot = lot_by_code(code)
+    year = _year()
+    rows = service.lot_months(lot, year)
+    figures = service.dashboard([lot], year)[0]
+    return render_template("billing/lot.html", lot=lot, rows=rows, year=year, figures=figures,
+                           compute_form=ComputeForm(), today=date.today())
+
+
+@bp.get("/lots/<code>/finances.xlsx")
+@roles(*Role.ALL)
+def lot_finances_export(code):
+    lot = lot_by_code(code)
+    year = _year()
+    return xlsx_response(f"finances-{lot.code}-{year}.xlsx",
+                         [Sheet(f"{lot.code} {year}", MONTH_COLUMNS, service.lot_months(lot, year))])
+
+
+@bp.post("/lots/<code>/etats")
+@roles(*FINANCE)
+def compute(code):
+    lot = lot_by_code(code)
+    form = ComputeForm()
+    if not form.validate_on_submit():
+        _flash_form_errors(form)
+        return redirect(url_for("billing.lot_finances", code=lot.code))
+    try:
+        st = service.refresh_statement(lot, form.period.data, current_user, reason="calcul demandé")
+        db.session.commit()
+    except service.BillingError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("billing.lot_finances", code=lot.code))
+    if st is None:
+        flash(f"Aucun reporting validé pour {lot.code} {form.period.data} : pas d'état.", "warning")
+        return redirect(url_for("billing.lot_finances", code=lot.code))
+    return redirect(url_for("billing.statement", statement_id=st.id))
+
+
+# ----------------------------------------------------------------- statements
+
+def _load_statement(statement_id):
+    return get_in_lot(PayableStatement, statement_id)
+
+
+@bp.get("/etats/<int:statement_id>")
+@roles(*Role.ALL)
+def statement(statement_id):
+    st = _load_statement(statement_id)
+    others = service.statements_of(st.lot_id, st.period)
+    return render_template("billing/statement.html", st=st, lot=st.lot, others=others,
+                           rows=service.three_way(st), form=VersionForm(version=st.version_counter),
+                           expected=service.expected_totals(st))
+
+
+@bp.get("/etats/<int:statement_id>.xlsx")
+@roles(*Role.ALL)
+def statement_export(statement_id):
+    st = _load_statement(statement_id)
+    lines = [{"uo": l.uo_code, "label": l.label, "quantity": l.quantity, "unit_price": l.unit_price,
+              "gross": l.gross_amount, "revision": l.revision_adjustment, "amount": l.amount}
+             for l in st.lines]
+    totals = [{"label": label, "amount": getattr(st, key)} for key, label in (
+        ("subtotal", "Sous-total HT"), ("withholdings", "Retenues de contrôle de service fait"),
+        ("total_excl_tax", "Total HT"), ("vat", "TVA"), ("total_incl_tax", "Total TTC"),
+        ("penalties", "Pénalités de retard de reporting"),
+        ("penalties_deducted_incl_tax", "Pénalités déduites"), ("amount_payable", "Net à payer"))]
+    name = f"etat-{st.lot.code}-{st.period}" + (f"-rectif{st.rank}" if st.rank else "")
+    return xlsx_response(f"{name}.xlsx", [
+        Sheet("Lignes", [Column("uo", "UO", "text"), Column("label", "Libellé", "text"),
+                         Column("quantity", "Quantité", "int"), Column("unit_price", "Prix unitaire HT", "decimal"),
+                         Column("gross", "Montant au prix de base", "decimal"),
+                         Column("revision", "Révision", "decimal"), Column("amount", "Montant HT", "decimal")],
+              lines),
+        Sheet("Totaux", [Column("label", "Poste", "text"), Column("amount", "Montant", "decimal")], totals)])
+
+
+@bp.post("/etats/<int:statement_id>/recalcul")
+@roles(*FINANCE)
+def recompute(statement_id):
+    st = _load_statement(statement_id)
+    try:
+        current = service.refresh_statement(st.lot, st.period, current_user, reason="recalcul demandé")
+        db.session.commit()
+    except service.BillingError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("billing.statement", statement_id=statement_id))
+    flash("État recalculé à partir des données en vigueur.", "success")
+    if current is None:
+        return redirect(url_for("billing.lot_finances", code=st.lot.code))
+    return redirect(url_for("billing.statement", statement_id=current.id))
+
+
+@bp.post("/etats/<int:statement_id>/certification")
+@roles(*FINANCE)
+def certify(statement_id):
+    st = _load_statement(statement_id)
+    form = VersionForm()
+    try:
+        service.certify(st.id, current_user, expected_version=form.version.data or None)
+        db.session.commit()
+        flash("Service fait certifié : l'état est figé et numéroté.", "success")
+    except service.BillingError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("billing.statement", statement_id=statement_id))
+
+
+# ------------------------------------------------------------------- invoices
+
+def _pdf_upload():
+    f = request.files.get("file")
+    if not f or not f.filename:
+        return None
+    return f.filename, f.read(storage.MAX_FILE_BYTES + 1)
+
+
+@bp.route("/etats/<int:statement_id>/facture", methods=["GET", "POST"])
+@roles(Role.MANDATAIRE)
+def new_invoice(statement_id):
+    st = _load_statement(statement_id)
+    if not st.is_certified or st.live_invoice is not None:
+        flash("Cet état n'attend pas de facture (non certifié ou déjà facturé).", "warning")
+        return redirect(url_for("billing.statement", statement_id=st.id))
+    form = InvoiceForm()
+    rows = service.three_way(st)
+    if form.validate_on_submit():
+        lines = [{"uo_code": r["uo_code"], "amount": request.form.get(f"line_{r['uo_code']}", "").strip()}
+                 for r in rows]
+        try:
+            invoice = service.record_invoice(
+                st, current_user, number=form.number.data, issued_on=form.issued_on.data,
+                amount_excl_tax=form.amount_excl_tax.data, vat=form.vat.data,
+                amount_incl_tax=form.amount_incl_tax.data, lines=lines, file=_pdf_upload(),
+                comment=form.comment.data)
+            db.session.commit()
+        except (service.BillingError, storage.FileRefused) as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            flash(f"{invoice.kind_label} {invoice.number} enregistrée : "
+                  + ("montants conformes à l'état." if invoice.match_status == "matched"
+                     else "écart avec l'état, voir le détail."),
+                  "success" if invoice.match_status == "matched" else "warning")
+            return redirect(url_for("billing.invoice", invoice_id=invoice.id))
+    elif request.method == "POST":
+        _flash_form_errors(form)
+    return render_template("billing/invoice_form.html", st=st, lot=st.lot, form=form, rows=rows,
+                           expected=service.expected_totals(st), credit=st.amount_payable < 0)
+
+
+INVOICE_COLUMNS = [
+    Column("lot", "Lot", "text"), Column("kind", "Type", "text"), Column("number", "Numéro", "text"),
+    Column("period", "Mois", "text"), Column("issued_on", "Date", "date"), Column("received_on", "Reçue le", "date"),
+    Column("excl", "HT", "decimal"), Column("vat", "TVA", "decimal"), Column("incl", "TTC", "decimal"),
+    Column("match", "Rapprochement", "text"), Column("status", "Statut", "text"),
+    Column("due", "Montant dû", "decimal"), Column("paid", "Payé", "decimal"),
+    Column("outstanding", "Reste à payer", "decimal"), Column("due_on", "Échéance", "date")]
+
+
+def _invoice_rows(status=None, lot_id=None):
+    stmt = scoped(sa.select(Invoice), Invoice.lot_id).options(
+        sa.orm.joinedload(Invoice.lot), sa.orm.joinedload(Invoice.statement),
+        sa.orm.selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
+        sa.orm.selectinload(Invoice.credit_notes)).order_by(Invoice.received_on.desc(), Invoice.id.desc())
+    if status:
+        stmt = stmt.where(Invoice.status == status)
+    if lot_id:
+        stmt = stmt.where(Invoice.lot_id == lot_id)
+    today = date.today()
+    rows = []
+    for inv in db.session.scalars(stmt):
+        rows.append({"invoice": inv, "lot": inv.lot.code, "kind": inv.kind_label, "number": inv.number,
+                     "period": inv.statement.period, "issued_on": inv.issued_on,
+                     "received_on": inv.received_on, "excl": inv.amount_excl_tax, "vat": inv.vat,
+                     "incl": inv.amount_incl_tax,
+                     "match": "Conforme" if inv.match_status == "matched" else "Écart",
+                     "status": inv.status_label, "due": service.amount_due(inv),
+                     "paid": service.paid(inv), "outstanding": service.outstanding(inv),
+                     "due_on": service.due_on(inv, today) if inv.kind == "invoice" else None})
+    return rows
+
+
+@bp.get("/factures")
+@roles(*Role.ALL)
+def invoices():
+    status = request.args.get("statut") if request.args.get("statut") in InvoiceStatus.LABELS else None
+    return render_template("billing/invoices.html", rows=_invoice_rows(status), status=status,
+                           statuses=InvoiceStatus.LABELS, today=date.today())
+
+
+@bp.get("/factures.xlsx")
+@roles(*Role.ALL)
+def invoices_export():
+    status = request.args.get("statut") if request.args.get("statut") in InvoiceStatus.LABELS else None
+    return xlsx_response("factures.xlsx", [Sheet("Factures", INVOICE_COLUMNS, _invoice_rows(status))])
+
+
+def _load_invoice(invoice_id):
+    return get_in_lot(Invoice, invoice_id)
+
+
+@bp.get("/factures/<int:invoice_id>")
+@roles(*Role.ALL)
+def invoice(invoice_id):
+    inv = _load_invoice(invoice_id)
+    rows, totals = service.match_invoice(inv)
+    owed = service.late_interest(inv) if inv.kind == "invoice" else None
+    return render_template("billing/invoice.html", inv=inv, lot=inv.lot, rows=rows, totals=totals,
+                           owed=owed, due=service.amount_due(inv), paid=service.paid(inv),
+                           outstanding=service.outstanding(inv),
+                           due_on=service.due_on(inv) if inv.kind == "invoice" else None,
+                           form=DecisionForm(version=inv.version_counter), today=date.today())
+
+
+@bp.get("/factures/<int:invoice_id>/pdf")
+@roles(*Role.ALL)
+def invoice_file(invoice_id):
+    inv = _load_invoice(invoice_id)
+    if not inv.file_key:
+        abort(404)
+    try:
+        return storage.send(inv.file_key, inv.file_mimetype, inv.file_name)
+    except FileNotFoundError:
+        abort(404)
+
+
+@bp.post("/factures/<int:invoice_id>/decision")
+@roles(*FINANCE)
+def decide(invoice_id):
+    inv = _load_invoice(invoice_id)
+    form = DecisionForm()
+    if not form.validate_on_submit():
+        _flash_form_errors(form)
+        return redirect(url_for("billing.invoice", invoice_id=inv.id))
+    try:
+        service.decide(inv.id, current_user, form.action.data, reason=form.reason.data,
+                       expected_version=form.version.data or None)
+        db.session.commit()
+        flash("Décision enregistrée.", "success")
+    except service.BillingError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("billing.invoice", invoice_id=invoice_id))
+
+
+@bp.route("/factures/<int:invoice_id>/avoir", methods=["GET", "POST"])
+@roles(Role.MANDATAIRE)
+def credit_note(invoice_id):
+    inv = _load_invoice(invoice_id)
+    form = CreditNoteForm()
+    if form.validate_on_submit():
+        try:
+            note = service.record_credit_note(
+                inv, current_user, number=form.number.data, issued_on=form.issued_on.data,
+                amount_excl_tax=form.amount_excl_tax.data, vat=form.vat.data,
+                amount_incl_tax=form.amount_incl_tax.data, reason=form.reason.data, file=_pdf_upload())
+            db.session.commit()
+            flash(f"Avoir {note.number} enregistré.", "success")
+            return redirect(url_for("billing.invoice", invoice_id=inv.id))
+        except (service.BillingError, storage.FileRefused) as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+    elif request.method == "POST":
+        _flash_form_errors(form)
+    return render_template("billing/credit_note_form.html", inv=inv, lot=inv.lot, form=form)
+
+
+# ------------------------------------------------------------------- payments
+
+PAYMENT_COLUMNS = [
+    Column("lot", "Lot", "text"), Column("paid_on", "Date", "date"), Column("amount", "Montant", "decimal"),
+    Column("invoice_number", "Facture", "text"), Column("reference", "Référence", "text"),
+    Column("source", "Origine", "text"), Column("reconciled", "Lettré", "decimal"),
+    Column("unreconciled", "Non lettré", "decimal")]
+
+
+def _payment_rows():
+    payments = db.session.scalars(
+        scoped(sa.select(Payment), Payment.lot_id).options(
+            sa.orm.joinedload(Payment.lot), sa.orm.selectinload(Payment.reconciliations))
+        .order_by(Payment.paid_on.desc(), Payment.id.desc()).limit(2000)).all()
+    return [{"payment": p, "lot": p.lot.code, "paid_on": p.paid_on, "amount": p.amount,
+             "invoice_number": p.invoice_number, "reference": p.reference,
+             "source": "Import" if p.source == "import" else "Saisie", "reconciled": p.reconciled,
+             "unreconciled": p.amount - p.reconciled} for p in payments]
+
+
+def _payment_form():
+    form = PaymentForm()
+    form.lot.choices = [("", "— (numéro unique)")] + [(l.code, l.code) for l in visible_lots()]
+    return form
+
+
+@bp.get("/paiements")
+@roles(*Role.FC)
+def payments():
+    imports = db.session.scalars(sa.select(PaymentImport).order_by(PaymentImport.id.desc()).limit(20)).all()
+    return render_template("billing/payments.html", rows=_payment_rows(), form=_payment_form(),
+                           import_form=ImportForm(), imports=imports)
+
+
+@bp.get("/paiements.xlsx")
+@roles(*Role.FC)
+def payments_export():
+    return xlsx_response("paiements.xlsx", [Sheet("Paiements", PAYMENT_COLUMNS, _payment_rows())])
+
+
+@bp.post("/paiements")
+@roles(*FINANCE)
+def add_payment():
+    form = _payment_form()
+    if not form.validate_on_submit():
+        _flash_form_errors(form)
+        return redirect(url_for("billing.payments"))
+    lot_id = None
+    if form.lot.data:
+        lot_id = db.session.scalar(sa.select(Lot.id).where(Lot.code == form.lot.data))
+    try:
+        service.record_payment_by_number(form.invoice_number.data, current_user, lot_id=lot_id,
+                                         paid_on=form.paid_on.data, amount=form.amount.data,
+                                         reference=form.reference.data)
+        db.session.commit()
+        flash("Paiement enregistré et lettré.", "success")
+    except service.BillingError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        flash("Ce paiement vient d'être enregistré par un autre utilisateur.", "error")
+    return redirect(url_for("billing.payments"))
+
+
+@bp.post("/paiements/import")
+@roles(*FINANCE)
+def import_payments():
+    f = request.files.get("file")
+    if not f or not f.filename:
+        flash("Choisissez le fichier exporté de la comptabilité (.xlsx ou .csv).", "error")
+        return redirect(url_for("billing.payments"))
+    data = f.read(payment_import.MAX_BYTES + 1)
+    if len(data) > payment_import.MAX_BYTES:
+        flash("Le fichier dépasse 10 Mo.", "error")
+        return redirect(url_for("billing.payments"))
+    try:
+        batch = payment_import.import_payments(data, storage.safe_name(f.filename), current_user)
+        db.session.commit()
+    except payment_import.ImportRefused as exc:
+        db.session.rollback()
+        flash(f"Fichier refusé, rien n'a été importé ({len(exc.errors)} problème(s)) :", "error")
+        for e in exc.errors[:50]:
+            flash(e, "error")
+        return redirect(url_for("billing.payments"))
+    except service.BillingError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("billing.payments"))
+    flash(f"Import terminé : {batch.added} paiement(s) ajouté(s), {batch.duplicates} déjà connu(s), "
+          f"{batch.unmatched} ligne(s) non rapprochée(s).",
+          "success" if not batch.unmatched else "warning")
+    return redirect(url_for("billing.payment_import_report", import_id=batch.id))
+
+
+@bp.get("/paiements/imports/<int:import_id>")
+@roles(*Role.FC)
+def payment_import_report(import_id):
+    batch = db.session.get(PaymentImport, import_id) or abort(404)
+    return render_template("billing/import.html", batch=batch)
+
+
+# ------------------------------------------------------------------- interest
+
+INTEREST_COLUMNS = [
+    Column("lot", "Lot", "text"), Column("number", "Facture", "text"), Column("received_on", "Reçue le", "date"),
+    Column("due_on", "Échéance", "date"), Column("principal", "Montant dû", "decimal"),
+    Column("unpaid", "Impayé", "decimal"), Column("rate", "Taux (%)", "text"),
+    Column("days", "Jours de retard (max.)", "int"), Column("interest", "Intérêts moratoires", "decimal"),
+    Column("indemnity", "Indemnité forfaitaire", "decimal"), Column("total", "Total dû", "decimal"),
+    Column("explanation", "Calcul", "text")]
+
+
+def _interest_rows():
+    lots = [l.id for l in visible_lots()]
+    rows = []
+    for inv, res in service.interest_owed(date.today(), lots):
+        rows.append({"invoice": inv, "lot": inv.lot.code, "number": inv.number, "received_on": inv.received_on,
+                     "due_on": res.due_date, "principal": res.principal, "unpaid": res.unpaid,
+                     "rate": str(res.rate), "days": max((p.days_late for p in res.portions), default=0),
+                     "interest": res.interest, "indemnity": res.flat_indemnity, "total": res.total,
+                     "explanation": res.explanation})
+    return rows
+
+
+@bp.get("/interets")
+@roles(*Role.FC)
+def interest():
+    rows = _interest_rows()
+    return render_template("billing/interest.html", rows=rows,
+                           totals=_totals(rows, ("interest", "indemnity", "total")),
+                           rates_known=bool(service.ecb_rates()))
+
+
+@bp.get("/interets.xlsx")
+@roles(*Role.FC)
+def interest_export():
+    return xlsx_response("interets-moratoires.xlsx", [Sheet("Intérêts moratoires", INTEREST_COLUMNS,
+                                                            _interest_rows())])
+
+
+# ----------------------------------------------------------------------- rates
+
+@bp.get("/finances/taux")
+@roles(*Role.FC)
+def rates():
+    return render_template("billing/rates.html",
+                           ecb=db.session.scalars(sa.select(EcbRate).order_by(EcbRate.effective_on.desc())).all(),
+                           indexes=db.session.scalars(sa.select(IndexValue).order_by(
+                               IndexValue.index_name, IndexValue.reference_month.desc())).all(),
+                           ecb_form=EcbRateForm(), index_form=IndexValueForm())
+
+
+@bp.get("/finances/taux.xlsx")
+@roles(*Role.FC)
+def rates_export():
+    ecb = db.session.scalars(sa.select(EcbRate).order_by(EcbRate.effective_on)).all()
+    idx = db.session.scalars(sa.select(IndexValue).order_by(IndexValue.index_name, IndexValue.reference_month)).all()
+    return xlsx_response("taux-et-indices.xlsx", [
+        Sheet("Taux BCE", [Column("effective_on", "En vigueur au", "date"), Column(lambda r: str(r.rate), "Taux (%)", "text"),
+                           Column(lambda r: "oui" if r.illustrative else "non", "Illustratif", "text"),
+                           Column("source", "Source", "text")], ecb),
+        Sheet("Indices", [Column("index_name", "Indice", "text"), Column("reference_month", "Mois", "date"),
+                          Column(lambda r: str(r.value), "Valeur", "text"), Column("published_on", "Publié le", "date"),
+                          Column(lambda r: "oui" if r.illustrative else "non", "Illustratif", "text"),
+                          Column("source", "Source", "text")], idx)])
+
+
+def _number(text):
+    return D(text.strip().replace(",", "."))
+
+
+@bp.post("/finances/taux/bce")
+@roles(*FINANCE)
+def add_ecb_rate():
+    form = EcbRateForm()
+    if form.validate_on_submit():
+        try:
+            service.add_ecb_rate(form.effective_on.data, _number(form.rate.data), current_user,
+                                 source=form.source.data or None, illustrative=form.illustrative.data)
+            db.session.commit()
+            flash("Taux BCE enregistré.", "success")
+        except service.BillingError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+    else:
+        _flash_form_errors(form)
+    return redirect(url_for("billing.rates"))
+
+
+@bp.post("/finances/taux/indice")
+@roles(*FINANCE)
+def add_index_value():
+    form = IndexValueForm()
+    if form.validate_on_submit():
+        year, month = form.reference_month.data.split("-")
+        try:
+            row = service.add_index_value(form.index_name.data, date(int(year), int(month), 1),
+                                          _number(form.value.data), form.published_on.data, current_user,
+                                          source=form.source.data or None,
+                                          illustrative=form.illustrative.data)
+            count = service.refresh_open_statements(
+                since=f"{row.published_on.year}-01", user=current_user,
+                reason=f"indice {row.index_name} {form.reference_month.data} saisi")
+            db.session.commit()
+            flash(f"Valeur d'indice enregistrée ; {count} mois recalculé(s) (états provisoires "
+                  "mis à jour, états rectificatifs si un état certifié change).", "success")
+        except service.BillingError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+    else:
+        _flash_form_errors(form)
+    return redirect(url_for("billing.rates"))
+
+
+def register(app):
+    app.register_blueprint(bp)
+    add_nav("Finances", "billing.dashboard", Role.FC, order=50)
+    add_nav("Factures", "billing.invoices", Role.ALL, order=52)
+    add_nav("Paiements", "billing.payments", Role.FC, order=54)
+    add_nav("Intérêts moratoires", "billing.interest", Role.FC, order=56)
+    add_lot_link("Liquidation et factures", "billing.lot_finances", Role.ALL, order=45)
+    from fc_market.billing import jobs  # noqa: F401

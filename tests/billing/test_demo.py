@@ -1,0 +1,54 @@
+"""The controls and billing demo steps run on top of thin reporting data and produce every
+case the finance screens show."""
+from datetime import date
+
+import sqlalchemy as sa
+
+from fc_market.billing.models import EcbRate, Invoice, PayableStatement, Payment, PaymentImport
+from fc_market.controls.models import ControlCampaign
+from fc_market.demo.seed import SeedContext
+from fc_market.extensions import db
+from fc_market.market.dates import add_months, period_of
+from tests.billing.helpers import lot, make_validated
+
+
+def _months(first, count):
+    return [period_of(add_months(first, i)) for i in range(count)]
+
+
+def test_demo_steps(market, users):
+    from fc_market.billing import demo as billing_demo
+    from fc_market.controls import demo as controls_demo
+    today = date(2026, 11, 23)
+    for code in ("IDF", "BRE"):
+        for i, period in enumerate(_months(date(2024, 11, 1), 24)):
+            make_validated(lot(code), period, [("UO1", 3, 6 + i % 3), ("UO2.1", 9, 4)],
+                           days_late=3 if i % 5 == 0 else 0)
+    ctx = SeedContext(today=today, market=market, lots=[lot("IDF"), lot("BRE")])
+    controls_demo.seed(ctx)
+    billing_demo.seed(ctx)
+    db.session.commit()
+    campaigns = db.session.scalars(sa.select(ControlCampaign)).all()
+    assert {c.status for c in campaigns} == {"open", "closed"}
+    statuses = {s for s in db.session.scalars(sa.select(PayableStatement.status))}
+    assert statuses == {"open", "certified"}
+    invoice_states = set(db.session.scalars(sa.select(Invoice.status)))
+    assert {"accepted", "disputed", "rejected"} <= invoice_states
+    assert db.session.scalar(sa.select(sa.func.count()).where(Invoice.match_status == "mismatch"))
+    assert db.session.scalar(sa.select(sa.func.count()).where(Invoice.kind == "credit_note"))
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) > 10
+    batch = db.session.scalar(sa.select(PaymentImport))
+    assert batch.unmatched == 1 and batch.added > 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(EcbRate)) == 18
+    from fc_market.billing import service
+    assert service.interest_owed(today), "late payments must show moratorium interest"
+    assert any("Liquidation" in n for n in ctx.notes)
+
+
+def test_demo_steps_without_reporting(market, users):
+    from fc_market.billing import demo as billing_demo
+    from fc_market.controls import demo as controls_demo
+    ctx = SeedContext(today=date(2026, 11, 23), market=market, lots=[lot("IDF")])
+    controls_demo.seed(ctx)
+    billing_demo.seed(ctx)
+    assert any("aucun" in n for n in ctx.notes)

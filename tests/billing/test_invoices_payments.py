@@ -1,0 +1,302 @@
+"""Invoices (three-way match, decisions, credit notes), payments (manual, idempotent import,
+partial), moratorium interest with a suspension, dashboard, screens and downloads."""
+from datetime import date
+from decimal import Decimal
+from io import BytesIO
+
+import pytest
+import sqlalchemy as sa
+
+from fc_market.billing import payment_import, service
+from fc_market.billing.models import Invoice, Payment, PaymentImport, Reconciliation
+from fc_market.extensions import db
+from tests.billing.helpers import PDF, lot, make_validated
+
+
+@pytest.fixture
+def cvl_statement(market, users):
+    """CVL, January 2025, no act: only the UO4 share 177 000,00 / 12 = 14 750,00 HT,
+    VAT 2 950,00, 17 700,00 TTC (no revision index entered: coefficient 1)."""
+    cvl = lot("CVL")
+    make_validated(cvl, "2025-01", [])
+    st = service.refresh_statement(cvl, "2025-01")
+    service.certify(st.id, users["finance"])
+    assert st.total_incl_tax == Decimal("17700.00")
+    return st
+
+
+def ecb():
+    # ECB main refinancing rate: 3,15 % from 18/12/2024, 2,90 % from 05/02/2025
+    service.add_ecb_rate(date(2024, 12, 18), Decimal("3.15"))
+    service.add_ecb_rate(date(2025, 2, 5), Decimal("2.90"))
+
+
+def invoice(st, user, number="F-2025-001", **kw):
+    args = dict(number=number, issued_on=date(2025, 3, 1), received_on=date(2025, 3, 3),
+                amount_excl_tax="14750.00", vat="2950.00", amount_incl_tax="17700.00",
+                file=("facture.pdf", PDF), today=date(2025, 3, 3))
+    args.update(kw)
+    return service.record_invoice(st, user, **args)
+
+
+def test_matching_invoice_and_line_by_line_difference(cvl_statement, users):
+    inv = invoice(cvl_statement, users["mandataire"], lines=[{"uo_code": "UO4", "amount": "14750.00"}])
+    assert inv.match_status == "matched"
+    assert inv.file_key and inv.file_sha256
+    with pytest.raises(service.BillingError, match="déjà enregistrée"):
+        invoice(cvl_statement, users["mandataire"], number="F-2")
+
+
+def test_mismatching_invoice_shows_the_difference(market, users):
+    cvl = lot("CVL")
+    make_validated(cvl, "2025-02", [("UO1", 3, 2)])
+    st = service.refresh_statement(cvl, "2025-02")
+    service.certify(st.id, users["finance"])
+    # expected 14 750,00 + 300,00 = 15 050,00 HT ; the operator bills one more UO1 act
+    inv = service.record_invoice(st, users["mandataire"], number="F-9", issued_on=date(2025, 3, 1),
+                                 amount_excl_tax="15200,00", vat="3040,00", amount_incl_tax="18240,00",
+                                 lines=[{"uo_code": "UO1", "amount": "450,00"},
+                                        {"uo_code": "UO4", "amount": "14750,00"}],
+                                 file=("f.pdf", PDF), today=date(2025, 3, 3))
+    assert inv.match_status == "mismatch"
+    rows, totals = service.match_invoice(inv)
+    by = {r["uo_code"]: r for r in rows}
+    assert by["UO1"]["certified"] == Decimal("300.00") and by["UO1"]["difference"] == Decimal("150.00")
+    assert by["UO4"]["difference"] == Decimal("0.00")
+    assert totals[0] == ("Total HT", Decimal("15050.00"), Decimal("15200.00"), Decimal("150.00"))
+
+
+def test_invoice_input_is_checked(cvl_statement, users):
+    with pytest.raises(service.BillingError, match="incohérent"):
+        invoice(cvl_statement, users["mandataire"], amount_incl_tax="17700.01")
+    with pytest.raises(service.BillingError, match="PDF"):
+        invoice(cvl_statement, users["mandataire"], file=("f.pdf", b"GIF89a"))
+    with pytest.raises(service.BillingError, match="deux décimales"):
+        invoice(cvl_statement, users["mandataire"], vat="2950.001")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
+
+
+def test_invoice_needs_a_certified_statement(market, users):
+    cvl = lot("CVL")
+    make_validated(cvl, "2025-03", [])
+    st = service.refresh_statement(cvl, "2025-03")
+    with pytest.raises(service.BillingError, match="pas encore certifié"):
+        invoice(st, users["mandataire"])
+
+
+def test_dispute_once_then_accept_or_reject(cvl_statement, users):
+    inv = invoice(cvl_statement, users["mandataire"])
+    with pytest.raises(service.BillingError, match="motivé"):
+        service.decide(inv.id, users["finance"], "dispute")
+    service.decide(inv.id, users["finance"], "dispute", reason="Pièce manquante", today=date(2025, 3, 10))
+    assert inv.status == "disputed" and inv.suspended_from == date(2025, 3, 10)
+    service.decide(inv.id, users["finance"], "accept", today=date(2025, 3, 20))
+    assert inv.status == "accepted" and inv.suspended_until == date(2025, 3, 20)
+    with pytest.raises(service.BillingError, match="impossible"):
+        service.decide(inv.id, users["finance"], "dispute", reason="encore")
+    # stale page: another officer decided meanwhile
+    with pytest.raises(service.BillingError, match="autre utilisateur"):
+        service.decide(inv.id, users["finance"], "reject", reason="x", expected_version=1)
+
+
+def test_rejected_invoice_allows_a_new_one_and_is_not_payable(cvl_statement, users):
+    inv = invoice(cvl_statement, users["mandataire"])
+    service.decide(inv.id, users["finance"], "reject", reason="Mauvais montant")
+    assert service.amount_due(inv) == 0
+    with pytest.raises(service.BillingError, match="rejetée"):
+        service.record_payment(inv, users["finance"], paid_on=date(2025, 3, 20), amount="10.00",
+                               today=date(2025, 4, 1))
+    again = invoice(cvl_statement, users["mandataire"], number="F-2025-001-bis")
+    assert again.status == "received"
+
+
+def test_partial_payments_credit_note_and_outstanding(cvl_statement, users):
+    inv = invoice(cvl_statement, users["mandataire"])
+    service.decide(inv.id, users["finance"], "accept")
+    service.record_payment(inv, users["finance"], paid_on=date(2025, 3, 20), amount="10000.00",
+                           reference="M-1", today=date(2025, 4, 1))
+    assert service.outstanding(inv) == Decimal("7700.00")
+    service.record_credit_note(inv, users["mandataire"], number="AV-1", issued_on=date(2025, 3, 25),
+                               amount_excl_tax="100.00", vat="20.00", amount_incl_tax="120.00",
+                               reason="Erreur de quantité", file=("av.pdf", PDF), today=date(2025, 3, 26))
+    assert service.amount_due(inv) == Decimal("17580.00") and service.outstanding(inv) == Decimal("7580.00")
+    # overpayment: only what is outstanding is reconciled, the rest stays visible
+    pay = service.record_payment(inv, users["finance"], paid_on=date(2025, 3, 28), amount="8000.00",
+                                 reference="M-2", today=date(2025, 4, 1))
+    assert pay.reconciled == Decimal("7580.00") and service.outstanding(inv) == 0
+    with pytest.raises(service.BillingError, match="déjà enregistré"):
+        service.record_payment(inv, users["finance"], paid_on=date(2025, 3, 28), amount="8000.00",
+                               reference="M-2", today=date(2025, 4, 1))
+
+
+def test_moratorium_interest_with_a_suspension(cvl_statement, users):
+    ecb()
+    inv = invoice(cvl_statement, users["mandataire"])  # received 03/03/2025
+    service.decide(inv.id, users["finance"], "dispute", reason="RIB manquant", today=date(2025, 3, 10))
+    service.decide(inv.id, users["finance"], "accept", today=date(2025, 3, 20))
+    # 03/03 + 30 days = 02/04, pushed back by the 10 suspended days (10/03 → 20/03): 12/04/2025
+    assert service.due_on(inv) == date(2025, 4, 12)
+    service.record_payment(inv, users["finance"], paid_on=date(2025, 5, 2), amount="17700.00",
+                           today=date(2025, 5, 2))
+    result = service.late_interest(inv, date(2025, 6, 1))
+    # 20 days late; interest runs from 13/04/2025: ECB rate in force on 01/01/2025 = 3,15 %
+    # + 8 points = 11,15 % ; 17 700,00 × 11,15 % × 20 / 365 = 108,139… → 108,14 ; + 40,00
+    assert result.rate == Decimal("11.15") and result.portions[0].days_late == 20
+    assert result.interest == Decimal("108.14") and result.flat_indemnity == Decimal("40.00")
+    assert result.total == Decimal("148.14")
+    owed = service.interest_owed(date(2025, 6, 1))
+    assert [(i.number, r.total) for i, r in owed] == [("F-2025-001", Decimal("148.14"))]
+
+
+def test_interest_per_portion_on_partial_payments(cvl_statement, users):
+    ecb()
+    inv = invoice(cvl_statement, users["mandataire"])
+    service.decide(inv.id, users["finance"], "accept")
+    # due 02/04/2025 (no suspension); 10 000,00 on time, 7 700,00 on 02/05 (30 days late)
+    service.record_payment(inv, None, paid_on=date(2025, 4, 1), amount="10000.00", today=date(2025, 6, 1))
+    service.record_payment(inv, None, paid_on=date(2025, 5, 2), amount="7700.00", today=date(2025, 6, 1))
+    result = service.late_interest(inv, date(2025, 6, 1))
+    # 7 700,00 × 11,15 % × 30 / 365 = 70,5657… → 70,57 ; + 40,00 indemnity
+    assert [p.interest for p in result.portions] == [Decimal("0.00"), Decimal("70.57")]
+    assert result.total == Decimal("110.57")
+
+
+def test_unpaid_invoice_accrues_until_today(cvl_statement, users):
+    ecb()
+    inv = invoice(cvl_statement, users["mandataire"])
+    result = service.late_interest(inv, date(2025, 4, 12))
+    # due 02/04/2025, unpaid on 12/04: 10 days × 17 700,00 × 11,15 % / 365 = 54,07
+    assert result.unpaid == Decimal("17700.00") and result.interest == Decimal("54.07")
+
+
+CSV = ("Facture;Date;Montant;Référence\n"
+       "F-2025-001;20/03/2025;10 000,00;MAND-1\n"
+       "F-2025-001;28/03/2025;7 700,00;MAND-2\n"
+       "INCONNUE-1;28/03/2025;12,00;MAND-3\n")
+
+
+def test_payment_import_is_idempotent_and_reports_unmatched(cvl_statement, users):
+    inv = invoice(cvl_statement, users["mandataire"])
+    batch = payment_import.import_payments(CSV.encode("utf-8"), "export.csv", users["finance"],
+                                           today=date(2025, 4, 1))
+    assert (batch.lines_read, batch.added, batch.duplicates, batch.unmatched) == (3, 2, 0, 1)
+    assert batch.report[0]["invoice_number"] == "INCONNUE-1" and batch.report[0]["row"] == 4
+    assert service.outstanding(inv) == 0
+    db.session.commit()
+    again = payment_import.import_payments(CSV.encode("utf-8"), "export.csv", users["finance"],
+                                           today=date(2025, 4, 1))
+    assert (again.added, again.duplicates, again.unmatched) == (0, 2, 1)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 2
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Reconciliation)) == 2
+
+
+def test_payment_import_from_excel(cvl_statement, users):
+    from openpyxl import Workbook
+    inv = invoice(cvl_statement, users["mandataire"])
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["N° facture", "Date de paiement", "Montant", "Mandat"])
+    ws.append(["F-2025-001", date(2025, 3, 20), 17700.00, "MAND-9"])
+    buf = BytesIO()
+    wb.save(buf)
+    batch = payment_import.import_payments(buf.getvalue(), "export.xlsx", users["finance"],
+                                           today=date(2025, 4, 1))
+    assert batch.added == 1 and service.outstanding(inv) == 0
+    ws["C3"] = "=C2"
+    ws["A3"] = "F-2025-001"
+    buf = BytesIO()
+    wb.save(buf)
+    with pytest.raises(payment_import.ImportRefused, match="formule"):
+        payment_import.import_payments(buf.getvalue(), "export.xlsx", users["finance"])
+
+
+def test_malformed_import_writes_nothing(cvl_statement, users):
+    invoice(cvl_statement, users["mandataire"])
+    bad = "Facture;Date;Montant\nF-2025-001;20/03/2025;100,00\nF-2025-001;31/02/2025;abc\n"
+    with pytest.raises(payment_import.ImportRefused) as exc:
+        payment_import.import_payments(bad.encode(), "x.csv", users["finance"])
+    assert any("Ligne 3" in e for e in exc.value.errors)
+    with pytest.raises(payment_import.ImportRefused, match="colonne"):
+        payment_import.import_payments(b"a;b\n1;2\n", "x.csv", users["finance"])
+    with pytest.raises(payment_import.ImportRefused):
+        payment_import.import_payments(b"PK\x03\x04garbage", "x.xlsx", users["finance"])
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PaymentImport)) == 0
+
+
+def test_concurrent_import_of_the_same_file_one_wins(app, cvl_statement, users):
+    invoice(cvl_statement, users["mandataire"])
+    db.session.commit()
+    import threading
+    outcomes = []
+
+    def run():
+        with app.app_context():
+            try:
+                b = payment_import.import_payments(CSV.encode(), "export.csv", None, today=date(2025, 4, 1))
+                db.session.commit()
+                outcomes.append(b.added)
+            except service.BillingError as exc:
+                db.session.rollback()
+                outcomes.append(str(exc))
+            except sa.exc.OperationalError as exc:  # SQLite: the writer lock was held too long
+                db.session.rollback()
+                outcomes.append(f"locked: {exc}")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(o for o in outcomes if isinstance(o, int)) == 2, outcomes
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 2
+
+
+def test_dashboard_figures(cvl_statement, users):
+    inv = invoice(cvl_statement, users["mandataire"])
+    service.decide(inv.id, users["finance"], "accept")
+    service.record_payment(inv, None, paid_on=date(2025, 3, 20), amount="7700.00", today=date(2025, 4, 1))
+    row = service.dashboard([lot("CVL")], 2025, as_of=date(2025, 6, 1))[0]
+    assert row["committed"] == Decimal("14750.00") and row["certified_year"] == Decimal("14750.00")
+    assert row["invoiced"] == Decimal("17700.00") and row["paid"] == Decimal("7700.00")
+    assert row["outstanding"] == Decimal("10000.00") and row["late"] == Decimal("10000.00")
+    # one known month of 14 750,00 → 11 more at the same pace: 177 000,00
+    assert row["forecast"] == Decimal("177000.00")
+    assert row["committed_share"] == Decimal("14750.00") / lot("CVL").contract.max_amount
+
+
+def test_invoice_screens_and_file_isolation(cvl_statement, users, login, app):
+    cvl = lot("CVL")
+    from fc_market.auth.service import create_user
+    from tests.conftest import PASSWORD, Browser
+    owner = create_user("m.cvl@test.fr", "Mandataire CVL", "mandataire", PASSWORD, cvl)
+    db.session.commit()
+    browser = Browser(app, owner)
+    page = browser.get(f"/etats/{cvl_statement.id}/facture")
+    assert page.status_code == 200 and "700,00" in page.get_data(as_text=True)
+    response = browser.post(f"/etats/{cvl_statement.id}/facture", data={
+        "number": "F-WEB-1", "issued_on": date.today().isoformat(), "amount_excl_tax": "14 750,00",
+        "vat": "2 950,00", "amount_incl_tax": "17 700,00", "line_UO4": "14750",
+        "file": (BytesIO(PDF), "facture.pdf")}, content_type="multipart/form-data")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    inv = db.session.scalar(sa.select(Invoice).where(Invoice.number == "F-WEB-1"))
+    assert inv.match_status == "matched"
+    pdf = browser.get(f"/factures/{inv.id}/pdf")
+    assert pdf.status_code == 200 and pdf.data == PDF
+    # another lot's mandataire: 404 on the invoice, its file and the statement
+    other = login("mandataire")  # IDF
+    assert other.get(f"/factures/{inv.id}/pdf").status_code == 404
+    assert other.get(f"/factures/{inv.id}").status_code == 404
+    assert other.get(f"/etats/{cvl_statement.id}").status_code == 404
+    finance = login("finance")
+    assert finance.get(f"/factures/{inv.id}/pdf").status_code == 200
+    r = finance.post(f"/factures/{inv.id}/decision", data={"action": "dispute", "reason": "RIB",
+                                                            "version": inv.version_counter})
+    assert r.status_code == 302
+    db.session.refresh(inv)
+    assert inv.status == "disputed"
+    for url in ("/finances", "/finances.xlsx", "/factures.xlsx", "/paiements", "/interets",
+                "/interets.xlsx", "/finances/taux", "/lots/CVL/finances", f"/etats/{cvl_statement.id}.xlsx"):
+        assert finance.get(url).status_code == 200, url
