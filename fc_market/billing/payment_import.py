@@ -75,28 +75,23 @@ def _read_csv(data):
     delimiter = ";" if sample.count(";") >= sample.count(",") else ","
     if "\t" in sample and sample.count("\t") > sample.count(delimiter):
         delimiter = "\t"
-    return list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    return list(enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1))
 
 
 def _read_xlsx(data):
-    from fc_market.excel.safety import WorkbookError, check_xlsx
+    """Rows of the first visible worksheet as ``(row number, values)``, through the shared
+    checked reader (zip bombs, external links, formulas… refused with a French message)."""
+    from fc_market.excel.reader import open_checked
+    from fc_market.excel.safety import WorkbookError
     try:
-        info = check_xlsx(data, max_rows=MAX_LINES + 1, max_cols=50)
+        with open_checked(data, max_rows=MAX_LINES + 1, max_cols=50) as book:
+            sheet = next((s for s in book.info.sheets
+                          if s.kind == "worksheet" and s.state == "visible"), None)
+            if sheet is None:
+                raise ImportRefused(["Le classeur ne contient aucune feuille visible."])
+            return list(book.raw_rows(sheet.name, max_rows=MAX_LINES + 1))
     except WorkbookError as exc:
         raise ImportRefused([exc.message]) from None
-    sheet = next((s for s in info.sheets if s.kind == "worksheet" and s.state == "visible"), None)
-    if sheet is None:
-        raise ImportRefused(["Le classeur ne contient aucune feuille visible."])
-    if sheet.formula_count:
-        cells = ", ".join(sheet.formula_cells[:5])
-        raise ImportRefused([f"Feuille « {sheet.name} » : {sheet.formula_count} cellule(s) contiennent "
-                             f"une formule ({cells}…) ; collez les valeurs puis réessayez."])
-    from python_calamine import CalamineWorkbook
-    try:
-        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        return wb.get_sheet_by_name(sheet.name).to_python(skip_empty_area=False)
-    except Exception as exc:  # calamine raises its own types
-        raise ImportRefused([f"Classeur illisible : {exc}"]) from None
 
 
 def _cell_text(value):
@@ -157,12 +152,12 @@ def parse(data, filename):
     else:
         rows = _read_csv(data)
         sheet = "le fichier CSV"
-    rows = [r for r in rows if any(_cell_text(c) for c in r)]
+    rows = [(n, r) for n, r in rows if any(_cell_text(c) for c in r)]
     if not rows:
         raise ImportRefused([f"Aucune ligne dans {sheet}."])
     if len(rows) > MAX_LINES + 1:
         raise ImportRefused([f"Trop de lignes ({len(rows) - 1}) : {MAX_LINES} au plus par import."])
-    header = [_norm(_cell_text(c)) for c in rows[0]]
+    header = [_norm(_cell_text(c)) for c in rows[0][1]]
     columns = {}
     for key, names in HEADERS.items():
         for i, name in enumerate(header):
@@ -174,7 +169,7 @@ def parse(data, filename):
         raise ImportRefused([f"Ligne 1 (en-têtes) : colonne(s) introuvable(s) : {', '.join(missing)} "
                              "(attendu : Facture ; Date ; Montant ; Référence)."])
     lines, errors = [], []
-    for number, row in enumerate(rows[1:], start=2):
+    for number, row in rows[1:]:
         def cell(key):
             i = columns.get(key)
             return row[i] if i is not None and i < len(row) else None
