@@ -1,0 +1,262 @@
+#!/usr/bin/env python
+"""Steering at market scale on PostgreSQL: four years, ~600,000 beneficiaries, ~3 million acts.
+
+    .venv/bin/python -m bench.bench_steering [--url postgresql://127.0.0.1:5432/fcm_bench]
+        [--beneficiaries 600000] [--keep]
+
+Creates (or recreates) the database, runs the migrations, loads the demo contract, the demo
+groupements and sites, then bulk-loads one validated report version per lot and month
+(2024-01 … 2027-12) with its lot figures and acts through PostgreSQL COPY.  Then it times:
+
+* the rebuild of the monthly aggregates of all lots (``flask steering rebuild``);
+* the refresh of one lot after a validated report (what the ``report.validated`` event does);
+* the national dashboard and a lot scorecard, through HTTP with the test client (query,
+  indicators, template render), warm (median of ``--repeat`` runs) and first request;
+* the 30 km coverage of all 18 lots (cold and cached) — the figure the issue asks for.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import date, datetime, timedelta
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import sqlalchemy as sa  # noqa: E402
+
+MONTHS = [(y, m) for y in range(2024, 2028) for m in range(1, 13)]
+TODAY = date(2028, 1, 20)
+CSP = "123456"
+SECTORS = "CFGHIJKMNOPQS"
+AGES = ("<26", "26-44", "45-54", "55+")
+
+
+def recreate(url):
+    base, _, name = url.rpartition("/")
+    engine = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://") + "/postgres",
+                              isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+
+
+def timed(label, func, repeat=1):
+    times = []
+    result = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    extra = f" (best {min(times) * 1000:.0f} ms, {repeat} runs)" if repeat > 1 else ""
+    print(f"  {label:<58} {med * 1000:>8.0f} ms{extra}")
+    return result, med
+
+
+def pathway(rng, start):
+    """A plausible pathway: [(uo_code, date, mode)]."""
+    acts = []
+    day = start
+    remote = rng.random() < 0.35
+    def mode():
+        return rng.choice(("telephone", "visio")) if remote and rng.random() < 0.8 else "presentiel"
+    if rng.random() < 0.85:
+        acts.append(("UO0", day, "telephone"))
+        day += timedelta(days=rng.randint(2, 30))
+    if rng.random() < 0.92:
+        acts.append(("UO1", day, mode()))
+        if rng.random() < 0.7:
+            day += timedelta(days=rng.randint(10, 90))
+            acts.append(("UO2.1", day, mode()))
+            if rng.random() < 0.45:
+                day += timedelta(days=rng.randint(30, 150))
+                acts.append(("UO2.2", day, mode()))
+    elif rng.random() < 0.3:
+        acts.append(("UO2.2", day, mode()))
+    return acts
+
+
+def generate(app, n_beneficiaries, seed=42):
+    from fc_market.extensions import db
+    from fc_market.market.models import Lot, UnitOfWork
+    from fc_market.reporting.models import LotFigures, Report, ReportVersion
+    from fc_market.territory.models import Site
+
+    rng = random.Random(seed)
+    lots = db.session.scalars(sa.select(Lot).order_by(Lot.number)).all()
+    uos = {u.code: u.id for u in db.session.scalars(sa.select(UnitOfWork))}
+    total_pop = sum(l.population for l in lots)
+    versions = {}
+    t0 = time.perf_counter()
+    for lot in lots:
+        for y, m in MONTHS:
+            ny, nm = (y + 1, 1) if m == 12 else (y, m + 1)
+            report = Report(lot_id=lot.id, period=f"{y:04d}-{m:02d}", period_start=date(y, m, 1),
+                            due_on=date(ny, nm, 10))
+            db.session.add(report)
+            db.session.flush()
+            late = rng.choice((0, 0, 0, 0, 2, 5)) if lot.code in ("GUY", "MAY", "COR") else 0
+            version = ReportVersion(report_id=report.id, lot_id=lot.id, number=1, status="validated",
+                                    submitted_at=datetime(ny, nm, 8 + late), days_late=late,
+                                    decided_at=datetime(ny, nm, 15))
+            db.session.add(version)
+            db.session.flush()
+            versions[(lot.id, y, m)] = version.id
+            weak = lot.code in ("PAC", "HDF")
+            n1 = rng.randint(60, 400)
+            n2 = rng.randint(40, 250)
+            db.session.add(LotFigures(
+                version_id=version.id, l1_respondents=n1,
+                l1_satisfied=int(n1 * (rng.uniform(0.78, 0.86) if weak and y >= 2027 else rng.uniform(0.88, 0.95))),
+                l2_respondents=n2, l2_satisfied=int(n2 * rng.uniform(0.85, 0.93)),
+                usefulness_respondents=n2, usefulness_useful=int(n2 * rng.uniform(0.62, 0.85)),
+                complaints=rng.randint(0, 12)))
+    sites = {}
+    for site in db.session.scalars(sa.select(Site).where(Site.kind == "permanent")):
+        sites.setdefault(site.lot_id, site.id)
+    db.session.commit()
+    print(f"  reports, versions, figures: {len(versions)} in {time.perf_counter() - t0:.1f} s")
+
+    t0 = time.perf_counter()
+    raw = db.engine.raw_connection()
+    count = 0
+    try:
+        cur = raw.cursor()
+        columns = ("version_id, lot_id, beneficiary_id, uo_id, act_date, mode, site_id, sex, "
+                   "age_band, csp, sector")
+        with cur.copy(f"COPY acts ({columns}) FROM STDIN") as copy:
+            for lot in lots:
+                n = round(n_beneficiaries * lot.population / total_pop)
+                for b in range(n):
+                    ben = f"B{lot.code}{b:07d}"
+                    sex, age = rng.choice("FFM"), rng.choice(AGES)
+                    csp, sector = rng.choice(CSP), rng.choice(SECTORS)
+                    starts = sorted(rng.sample(range(0, 1400), rng.choice((1, 2, 2, 3))))
+                    for offset in starts:
+                        for code, day, mode in pathway(rng, date(2024, 1, 1) + timedelta(days=offset)):
+                            if day.year > 2027:
+                                continue
+                            copy.write_row((versions[(lot.id, day.year, day.month)], lot.id, ben,
+                                            uos[code], day, mode,
+                                            sites.get(lot.id) if mode == "presentiel" else None,
+                                            sex, age, csp, sector))
+                            count += 1
+        raw.commit()
+    finally:
+        raw.close()
+    print(f"  acts loaded with COPY: {count:,} in {time.perf_counter() - t0:.1f} s")
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("ANALYZE"))
+    return count
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", default=os.environ.get("BENCH_DATABASE_URL",
+                                                    "postgresql://127.0.0.1:5432/fcm_bench"))
+    ap.add_argument("--beneficiaries", type=int, default=600_000)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--reuse", action="store_true", help="reuse a database already generated")
+    args = ap.parse_args(argv)
+
+    import config
+    from fc_market import create_app
+    from fc_market.extensions import db
+
+    if not args.reuse:
+        recreate(args.url)
+    app = create_app(config.Config, SQLALCHEMY_DATABASE_URI=config.normalise_database_url(args.url),
+                     WTF_CSRF_ENABLED=False, PASSWORD_HASH_METHOD="pbkdf2:sha256:1000")
+    with app.app_context():
+        from fc_market.auth.service import create_user
+        from fc_market.market.models import Lot
+        from fc_market.steering import aggregates, service
+        from fc_market.territory import service as territory
+        print(f"database: {args.url}")
+        if not args.reuse:
+            from flask_migrate import upgrade
+            from fc_market.demo.seed import SeedContext, seed_operators
+            from fc_market.market.contract_file import load_file
+            from fc_market.market.service import current_market
+            from fc_market.territory import demo as territory_demo
+            upgrade(revision="heads")
+            load_file(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                   "contracts", "cep-demo.toml"))
+            db.session.commit()
+            lots = db.session.scalars(sa.select(Lot).order_by(Lot.number)).all()
+            ctx = SeedContext(today=TODAY, market=current_market(), lots=lots)
+            seed_operators(ctx)
+            territory_demo.seed(ctx)
+            create_user("bench@example.test", "Bench", "manager", "Bench-Password-1")
+            db.session.commit()
+            print("generating four years of the whole market…")
+            generate(app, args.beneficiaries)
+        n_acts = db.session.scalar(sa.text("SELECT count(*) FROM acts"))
+        n_bens = db.session.scalar(sa.text("SELECT count(DISTINCT beneficiary_id) FROM acts"))
+        print(f"data: {n_acts:,} acts, {n_bens:,} beneficiaries, 18 lots × 48 months")
+
+        print("aggregates and flags:")
+        timed("rebuild the monthly aggregates of all 18 lots", lambda: aggregates.rebuild_all())
+        db.session.commit()
+        idf = db.session.scalar(sa.select(Lot).where(Lot.code == "IDF"))
+        timed("refresh of the largest lot (IDF) on report.validated",
+              lambda: service.refresh_lot(idf.id, TODAY))
+        db.session.commit()
+        result, _ = timed("evaluate every flag rule for every lot", lambda: service.evaluate(TODAY))
+        db.session.commit()
+        print(f"    → {result.summary()}")
+
+        print("coverage (18 lots, GeoNames localities, demo sites):")
+        lots = db.session.scalars(sa.select(Lot).order_by(Lot.number)).all()
+
+        def cold():
+            territory._CACHE.clear()
+            return territory.all_coverage(lots, TODAY)
+        timed("coverage of all lots, cold (both counting modes)", cold, repeat=3)
+        timed("coverage of all lots, cached", lambda: territory.all_coverage(lots, TODAY),
+              repeat=args.repeat)
+
+    # HTTP: the dashboard and a scorecard as a manager, each request in its own context
+    from flask.testing import FlaskClient
+    import contextvars
+
+    class Client(FlaskClient):
+        def open(self, *a, **kw):
+            return contextvars.Context().run(super().open, *a, **kw)
+
+    app.test_client_class = Client
+    client = app.test_client()
+    assert client.post("/connexion", data={"email": "bench@example.test",
+                                           "password": "Bench-Password-1"}).status_code == 302
+    import fc_market.steering.service as steering_service
+    steering_service_date = steering_service.date
+
+    class FixedDate(date):
+        @classmethod
+        def today(cls):
+            return TODAY
+    steering_service.date = FixedDate
+    try:
+        print("screens (HTTP through the test client, PostgreSQL):")
+        for label, url in (("national dashboard /pilotage", "/pilotage"),
+                           ("lot scorecard /pilotage/lots/ARA", "/pilotage/lots/ARA"),
+                           ("lot scorecard /pilotage/lots/IDF", "/pilotage/lots/IDF"),
+                           ("sites and coverage /lots/NAQ/sites", "/lots/NAQ/sites")):
+            def get(url=url):
+                response = client.get(url)
+                assert response.status_code == 200, (url, response.status_code)
+                return response
+            timed(f"{label} (first request)", get)
+            timed(f"{label} (warm)", get, repeat=args.repeat)
+    finally:
+        steering_service.date = steering_service_date
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""Steering screens: national dashboard, lot scorecard, flags, steering packs."""
+from datetime import date
+
+import sqlalchemy as sa
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+                   send_file, url_for)
+from flask_login import current_user
+from io import BytesIO
+
+from fc_market.access import get_in_lot, lot_by_code, roles, visible_lots
+from fc_market.auth.models import Role
+from fc_market.exports import XLSX_MIMETYPE, xlsx_response
+from fc_market.extensions import db
+from fc_market.steering import charts, pack, service
+from fc_market.steering.forms import EmptyForm
+from fc_market.steering.indicators import INDICATORS, months_back
+from fc_market.steering.models import Flag, SteeringPack
+
+bp = Blueprint("steering", __name__, url_prefix="/pilotage")
+MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.",
+          "nov.", "déc.")
+
+
+def _label(period):
+    return f"{MONTHS[int(period[5:7]) - 1]} {period[2:4]}"
+
+
+def _pct(v):
+    return f"{v:.0%}".replace("%", "\u00a0%")
+
+
+def entries_chart(view, year, title):
+    monthly = view.monthly_entries(year)
+    months = 12 if year < int(view.reference[:4]) else int(view.reference[5:7])
+    bars = [monthly[i] if i < months else None for i in range(12)]
+    line = None
+    if view.target is not None and year == int(view.reference[:4]):
+        from fc_market.steering.indicators import profile_weights
+        line = [view.target.entries * w for w in profile_weights(view.target.monthly_profile)]
+    return charts.bars_and_line([f"{MONTHS[i]}" for i in range(12)], bars, line, title=title,
+                                bar_label="Entrées du mois", line_label="Objectif mensuel")
+
+
+def quality_chart(view, title, months=24):
+    periods = months_back(view.reference, months)
+    readings = {p: view.month(p) for p in periods}
+    series = [(INDICATORS[k].label, [readings[p].read(k).value for p in periods])
+              for k in ("satisfaction_l1", "satisfaction_l2", "usefulness")]
+    return charts.lines([_label(p) for p in periods], series, title=title, y_fmt=_pct, y_max=1.0)
+
+
+@bp.get("")
+@roles(*Role.FC)
+def dashboard():
+    snap = service.snapshot(visible_lots())
+    rows = [(lot, {k: snap.views[lot.id].read(k) for k in service.DASHBOARD_COLUMNS})
+            for lot in snap.lots]
+    national = {k: snap.national.read(k) for k in service.DASHBOARD_COLUMNS}
+    flags = [f for by in snap.open_flags.values() for f in by.values()]
+    open_count = db.session.scalar(sa.select(sa.func.count()).select_from(Flag)
+                                   .where(Flag.cleared_on.is_(None)))
+    return render_template(
+        "steering/dashboard.html", snap=snap, rows=rows, national=national,
+        columns=[INDICATORS[k] for k in service.DASHBOARD_COLUMNS], fmt=service.format_value,
+        cell_class=service.cell_class, flags=flags, open_count=open_count,
+        queued=service.queued_lots(),
+        entries_svg=entries_chart(snap.national, snap.year,
+                                  f"Entrées mensuelles {snap.year} et objectif, national"),
+        quality_svg=quality_chart(snap.national, "Satisfaction et utilité, national (24 mois)"))
+
+
+@bp.get("/export.xlsx")
+@roles(*Role.FC)
+def dashboard_export():
+    snap = service.snapshot(visible_lots())
+    return xlsx_response(f"pilotage-{snap.reference}.xlsx",
+                         [pack.dashboard_sheet(snap), pack.targets_sheet(snap), pack.signs_sheet(snap)])
+
+
+def _links(lot):
+    """The lot's other screens that exist in this deployment (reports, controls, payments…)."""
+    from fc_market.web import lot_links_for
+    return [(label, endpoint) for label, endpoint in lot_links_for(current_user)
+            if endpoint in current_app.view_functions and endpoint != "steering.scorecard"]
+
+
+@bp.get("/lots/<code>")
+@roles(*Role.ALL)
+def scorecard(code):
+    lot = lot_by_code(code)
+    snap = service.snapshot([lot], history_years=2)
+    view = snap.views[lot.id]
+    year = request.args.get("annee", type=int) or snap.year
+    if not snap.year - 2 <= year <= snap.year:
+        year = snap.year
+    periods = [f"{year:04d}-{m:02d}" for m in range(1, 13) if f"{year:04d}-{m:02d}" <= snap.reference]
+    monthly = {p: view.month(p) for p in periods}
+    table = [(INDICATORS[k], [monthly[p].read(k) for p in periods]) for k in service.MONTHLY_ROWS]
+    show_flags = current_user.is_fc
+    flags = db.session.scalars(service.flags_query([lot.id], open_only=False)).all() if show_flags else []
+    from fc_market.territory.views import lot_map
+    cov = snap.coverage[lot.id]
+    current = [(INDICATORS[k], view.read(k)) for k in tuple(service.DASHBOARD_COLUMNS) + pack.SIGNS]
+    return render_template(
+        "steering/scorecard.html", lot=lot, snap=snap, view=view, year=year, periods=periods,
+        labels=[_label(p) for p in periods], table=table, current=current,
+        fmt=service.format_value, cell_class=service.cell_class, show_flags=show_flags,
+        open_flags=[f for f in flags if f.is_open], cleared=[f for f in flags if not f.is_open][:20],
+        trend=service.trend, trends=service.TREND_LABELS, spark=charts.sparkline, cov=cov,
+        map_svg=lot_map(cov), links=_links(lot), years=range(snap.year - 2, snap.year + 1),
+        entries_svg=entries_chart(view, year, f"Entrées mensuelles {year} et objectif — {lot.code}"),
+        quality_svg=quality_chart(view, f"Satisfaction et utilité — {lot.code} (24 mois)"))
+
+
+@bp.get("/lots/<code>/indicateurs.xlsx")
+@roles(*Role.ALL)
+def scorecard_export(code):
+    lot = lot_by_code(code)
+    snap = service.snapshot([lot], history_years=2)
+    year = request.args.get("annee", type=int) or snap.year
+    sheets = pack.lot_sheets(snap, lot, year)
+    if current_user.is_fc:
+        sheets += pack.flags_sheets(db.session.scalars(service.flags_query([lot.id], open_only=False)).all())
+    return xlsx_response(f"indicateurs-{lot.code}-{year}.xlsx", sheets)
+
+
+@bp.get("/signalements")
+@roles(*Role.FC)
+def flags():
+    everything = request.args.get("tous") == "1"
+    rows = db.session.scalars(service.flags_query(open_only=not everything).limit(1000)).all()
+    market = service.current_market()
+    return render_template("steering/flags.html", rows=rows, everything=everything,
+                           rules=list(market.flag_rules) if market else [], indicators=INDICATORS,
+                           fmt=service.format_value, trend=service.trend, trends=service.TREND_LABELS,
+                           spark=charts.sparkline, form=EmptyForm())
+
+
+@bp.get("/signalements.xlsx")
+@roles(*Role.FC)
+def flags_export():
+    rows = db.session.scalars(service.flags_query(open_only=request.args.get("tous") != "1")).all()
+    market = service.current_market()
+    return xlsx_response("signalements.xlsx", pack.flags_sheets(rows)
+                         + [pack.rules_sheet(list(market.flag_rules) if market else [])])
+
+
+@bp.get("/signalements/<int:flag_id>")
+@roles(*Role.FC)
+def flag(flag_id):
+    flag = get_in_lot(Flag, flag_id)
+    indicator = INDICATORS.get(flag.rule.indicator)
+    svg = charts.lines([r.read_on.strftime("%d/%m/%y") for r in flag.readings],
+                       [(indicator.label if indicator else flag.rule.indicator,
+                         [float(r.value) for r in flag.readings])],
+                       title=f"Historique — {flag.rule.label}", threshold=float(flag.threshold),
+                       y_fmt=lambda v: service.format_value(flag.rule.indicator, v))
+    return render_template("steering/flag.html", flag=flag, indicator=indicator, svg=svg,
+                           fmt=service.format_value, trend=service.trend(flag),
+                           trends=service.TREND_LABELS)
+
+
+@bp.post("/recalcul")
+@roles(Role.MANAGER)
+def recompute():
+    form = EmptyForm()
+    if form.validate_on_submit():
+        _, result = service.rebuild_everything()
+        db.session.commit()
+        flash(f"Agrégats reconstruits et règles recalculées : {result.summary()}.", "success")
+    return redirect(url_for(".flags"))
+
+
+@bp.get("/dossiers")
+@roles(*Role.FC)
+def packs():
+    rows = db.session.scalars(sa.select(SteeringPack).order_by(SteeringPack.generated_at.desc())
+                              .limit(60)).all()
+    return render_template("steering/packs.html", rows=rows, form=EmptyForm())
+
+
+@bp.post("/dossiers")
+@roles(Role.MANAGER)
+def generate_pack():
+    form = EmptyForm()
+    if form.validate_on_submit():
+        new = pack.generate(trigger="demand", user=current_user)
+        db.session.commit()
+        flash(f"Dossier de pilotage {new.period} généré.", "success")
+    return redirect(url_for(".packs"))
+
+
+@bp.get("/dossiers/<int:pack_id>")
+@roles(*Role.FC)
+def download_pack(pack_id):
+    row = db.session.get(SteeringPack, pack_id)
+    if row is None:
+        abort(404)
+    return send_file(BytesIO(row.content), mimetype=XLSX_MIMETYPE, as_attachment=True,
+                     download_name=row.filename)
+
+
+def register(app):
+    from fc_market import web
+    app.register_blueprint(bp)
+    web.add_nav("Pilotage", "steering.dashboard", Role.FC, order=10)
+    web.add_nav("Signalements", "steering.flags", Role.FC, order=12)
+    web.add_lot_link("Tableau de bord du lot", "steering.scorecard", Role.ALL, order=10)
+    web.HOME[Role.MANAGER] = "steering.dashboard"
+
+
+__all__ = ["bp", "register", "date"]

@@ -1,0 +1,368 @@
+"""Sites screens: list, map and coverage of a lot, requests and FC decisions, import, exports."""
+from datetime import date
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from fc_market.access import get_in_lot, lot_by_code, roles, visible_lots
+from fc_market.auth.models import Role
+from fc_market.exports import Column, Sheet, xlsx_response
+from fc_market.extensions import db
+from fc_market.territory import importer, service, svgmap
+from fc_market.territory.forms import CloseForm, DecisionForm, EmptyForm, ImportForm, SiteForm
+from fc_market.territory.loader import load_localities
+from fc_market.territory.models import SITE_KINDS, WEEKDAYS, ChangeStatus, Site, SiteChange
+
+bp = Blueprint("territory", __name__)
+PROPOSERS = (Role.MANDATAIRE, Role.MANAGER)
+ZONES_SHOWN = 30
+
+
+def _mode():
+    mode = request.args.get("mode", "permanent")
+    return mode if mode in service.COVERAGE_MODES else "permanent"
+
+
+def _site(lot, site_id):
+    site = get_in_lot(Site, site_id)
+    if site.lot_id != lot.id:
+        abort(404)
+    return site
+
+
+def _change(lot, change_id):
+    change = get_in_lot(SiteChange, change_id)
+    if change.lot_id != lot.id:
+        abort(404)
+    return change
+
+
+def lot_map(cov, mode="permanent", sites=None, result=None, id_prefix="lotmap"):
+    return svgmap.render_lot_map(
+        load_localities(cov.lot.region_code),
+        sites if sites is not None else [service._geo_site(s) for s in cov.sites],
+        title=f"Lot {cov.lot.code} — {cov.lot.name}", result=result or cov.mode(mode),
+        coverage_kinds=service.COVERAGE_MODES[mode], id_prefix=id_prefix)
+
+
+# --------------------------------------------------------------------------- national
+
+@bp.get("/maillage")
+@roles(*Role.FC)
+def national():
+    lots = visible_lots()
+    covs = service.all_coverage(lots)
+    pending = service.pending_counts()
+    rows = [(lot, covs[lot.id], pending.get(lot.id, 0)) for lot in lots]
+    totals = {m: (sum(c.mode(m).covered_population for _, c, _ in rows),
+                  sum(c.mode(m).total_population for _, c, _ in rows))
+              for m in service.COVERAGE_MODES}
+    return render_template("territory/national.html", rows=rows, totals=totals,
+                           changes=service.changes_of(status=ChangeStatus.PENDING),
+                           attribution=service.ATTRIBUTION, today=date.today())
+
+
+@bp.get("/maillage.xlsx")
+@roles(*Role.FC)
+def national_export():
+    lots = visible_lots()
+    covs = service.all_coverage(lots)
+    rows = [{"lot": lot.code, "name": lot.name, **_cov_row(covs[lot.id])} for lot in lots]
+    columns = [Column("lot", "Lot"), Column("name", "Région")] + _cov_columns()
+    return xlsx_response("maillage.xlsx", [Sheet("Maillage 30 km", columns, rows)])
+
+
+def _cov_row(cov):
+    p, w = cov.permanent, cov.with_permanences
+    return {"sites": sum(1 for s in cov.sites if s.kind == "permanent"),
+            "permanences": sum(1 for s in cov.sites if s.kind == "permanence"),
+            "itinerant": sum(1 for s in cov.sites if s.kind == "itinerant"),
+            "total": p.total_population, "covered": p.covered_population, "share": p.share,
+            "zones": p.uncovered_count, "covered_wp": w.covered_population, "share_wp": w.share,
+            "zones_wp": w.uncovered_count}
+
+
+def _cov_columns():
+    return [Column("sites", "Sites permanents ouverts", "int"),
+            Column("permanences", "Permanences ouvertes", "int"),
+            Column("itinerant", "Points itinérants", "int"),
+            Column("total", "Population (GeoNames)", "int"),
+            Column("covered", "Population à 30 km d'un site permanent", "int"),
+            Column("share", "Part couverte", "percent"),
+            Column("zones", "Localités non couvertes", "int"),
+            Column("covered_wp", "Population couverte, permanences comprises", "int"),
+            Column("share_wp", "Part couverte, permanences comprises", "percent"),
+            Column("zones_wp", "Localités non couvertes, permanences comprises", "int")]
+
+
+@bp.get("/demandes-sites")
+@roles(*Role.FC)
+def pending():
+    return render_template("territory/pending.html",
+                           changes=service.changes_of(status=ChangeStatus.PENDING))
+
+
+# --------------------------------------------------------------------------- one lot
+
+@bp.get("/lots/<code>/sites")
+@roles(*Role.ALL)
+def lot_sites(code):
+    lot = lot_by_code(code)
+    mode = _mode()
+    sites = service.lot_sites(lot)
+    cov = service.lot_coverage(lot, sites=sites)
+    result = cov.mode(mode)
+    changes = service.changes_of(lot)
+    return render_template(
+        "territory/lot_sites.html", lot=lot, sites=sites, cov=cov, mode=mode, result=result,
+        modes=service.MODE_LABELS, svg=lot_map(cov, mode), zones=result.uncovered[:ZONES_SHOWN],
+        pending=[c for c in changes if c.is_pending],
+        history=[c for c in changes if not c.is_pending][:30], today=cov.day,
+        can_propose=current_user.role in PROPOSERS, attribution=service.ATTRIBUTION)
+
+
+@bp.get("/lots/<code>/sites.xlsx")
+@roles(*Role.ALL)
+def sites_export(code):
+    lot = lot_by_code(code)
+    sites = service.lot_sites(lot)
+    return xlsx_response(f"sites-{lot.code}.xlsx", [importer.sites_sheet(lot, sites)])
+
+
+@bp.get("/lots/<code>/couverture.xlsx")
+@roles(*Role.ALL)
+def coverage_export(code):
+    lot = lot_by_code(code)
+    cov = service.lot_coverage(lot)
+    sheets = []
+    for mode, label in (("permanent", "sites permanents"), ("with_permanences", "avec permanences")):
+        result = cov.mode(mode)
+        deps = [{"dep": d.departement, "total": d.total_population, "covered": d.covered_population,
+                 "share": d.share, "count": d.locality_count, "uncovered": d.uncovered_count}
+                for d in result.by_departement.values()]
+        sheets.append(Sheet(f"Départements ({label})", [
+            Column("dep", "Département"), Column("total", "Population", "int"),
+            Column("covered", "Population couverte", "int"), Column("share", "Part couverte", "percent"),
+            Column("count", "Localités", "int"), Column("uncovered", "Localités non couvertes", "int")],
+            deps))
+        zones = [{"name": l.name, "dep": l.departement, "pop": l.population,
+                  "km": round(result.nearest_km[l.id], 1) if result.nearest_km.get(l.id) is not None else None}
+                 for l in result.uncovered]
+        sheets.append(Sheet(f"Zones blanches ({label})", [
+            Column("name", "Localité"), Column("dep", "Département"),
+            Column("pop", "Population", "int"), Column("km", "Site le plus proche (km)")], zones))
+    sheets.append(Sheet("Source", [Column("text", "Source des populations")],
+                        [{"text": service.ATTRIBUTION}]))
+    return xlsx_response(f"couverture-{lot.code}.xlsx", sheets)
+
+
+def _site_form(lot, data=None):
+    form = SiteForm(data=data)
+    members = lot.operator.members if lot.operator else []
+    form.member.choices = [("", "— non précisé —")] + [(str(m.id), m.legal_name) for m in members]
+    return form
+
+
+def _raw(form):
+    raw = {name: form[name].data for name in ("code", "name", "kind", "address", "postcode",
+                                                "commune", "departement", "latitude", "longitude",
+                                                "opened_on", "closed_on")}
+    raw["member"] = form.member.data or None
+    raw["disabled_access"] = bool(form.disabled_access.data)
+    for day in WEEKDAYS:
+        raw[day] = form[day].data
+    return raw
+
+
+def _show_errors(form, exc):
+    for field, message in exc.errors:
+        flash(f"{field} : {message}" if field else message, "error")
+
+
+@bp.route("/lots/<code>/sites/nouveau", methods=["GET", "POST"])
+@roles(*PROPOSERS)
+def propose_open(code):
+    lot = lot_by_code(code)
+    form = _site_form(lot, None if request.method == "POST" else {"opened_on": date.today().strftime("%d/%m/%Y")})
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            change = service.propose_open(lot, _raw(form), current_user, reason=form.reason.data)
+            db.session.commit()
+        except service.SiteError as exc:
+            db.session.rollback()
+            _show_errors(form, exc)
+        else:
+            flash("Demande d'ouverture enregistrée ; France compétences va l'examiner.", "success")
+            return redirect(url_for(".change", code=lot.code, change_id=change.id))
+    return render_template("territory/site_form.html", lot=lot, form=form, site=None,
+                           weekdays=WEEKDAYS, title="Proposer un nouveau site")
+
+
+@bp.get("/lots/<code>/sites/<int:site_id>")
+@roles(*Role.ALL)
+def site(code, site_id):
+    lot = lot_by_code(code)
+    site = _site(lot, site_id)
+    return render_template("territory/site.html", lot=lot, site=site, weekdays=WEEKDAYS,
+                           changes=service.changes_of(site=site), today=date.today(),
+                           can_propose=current_user.role in PROPOSERS, labels=service.FIELD_LABELS)
+
+
+@bp.route("/lots/<code>/sites/<int:site_id>/modifier", methods=["GET", "POST"])
+@roles(*PROPOSERS)
+def propose_update(code, site_id):
+    lot = lot_by_code(code)
+    site = _site(lot, site_id)
+    values = service.site_values(site)
+    data = service.raw_from_values(values)
+    for key in ("opened_on", "closed_on"):
+        data[key] = date.fromisoformat(data[key]).strftime("%d/%m/%Y") if data.get(key) else ""
+    data["member"] = str(values["member_id"] or "")
+    form = _site_form(lot, None if request.method == "POST" else data)
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            change = service.propose_update(site, _raw(form), current_user, reason=form.reason.data)
+            db.session.commit()
+        except service.SiteError as exc:
+            db.session.rollback()
+            _show_errors(form, exc)
+        else:
+            flash("Demande de modification enregistrée ; le site reste inchangé jusqu'à la décision "
+                  "de France compétences.", "success")
+            return redirect(url_for(".change", code=lot.code, change_id=change.id))
+    return render_template("territory/site_form.html", lot=lot, form=form, site=site,
+                           weekdays=WEEKDAYS, title=f"Proposer une modification du site {site.code}")
+
+
+@bp.route("/lots/<code>/sites/<int:site_id>/fermer", methods=["GET", "POST"])
+@roles(*PROPOSERS)
+def propose_close(code, site_id):
+    lot = lot_by_code(code)
+    site = _site(lot, site_id)
+    form = CloseForm()
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            change = service.propose_close(site, form.closed_on.data, current_user,
+                                           reason=form.reason.data)
+            db.session.commit()
+        except service.SiteError as exc:
+            db.session.rollback()
+            _show_errors(form, exc)
+        else:
+            flash("Demande de fermeture enregistrée.", "success")
+            return redirect(url_for(".change", code=lot.code, change_id=change.id))
+    return render_template("territory/close_form.html", lot=lot, site=site, form=form)
+
+
+@bp.get("/lots/<code>/demandes/<int:change_id>")
+@roles(*Role.ALL)
+def change(code, change_id):
+    lot = lot_by_code(code)
+    change = _change(lot, change_id)
+    what_if = svg = None
+    if change.is_pending:
+        what_if = service.change_what_if(change)
+        cov = service.lot_coverage(lot)
+        svg = lot_map(cov, "permanent", sites=service.what_if_sites(change),
+                      result=what_if["permanent"].after, id_prefix="whatif")
+    form = DecisionForm(counter=change.version_counter)
+    members = {m.id: m.legal_name for m in (lot.operator.members if lot.operator else [])}
+    return render_template("territory/change.html", lot=lot, change=change, what_if=what_if,
+                           svg=svg, form=form, withdraw_form=EmptyForm(), labels=service.FIELD_LABELS,
+                           fields=service.EDITABLE, members=members, modes=service.MODE_LABELS,
+                           kinds=SITE_KINDS, attribution=service.ATTRIBUTION,
+                           as_date=date.fromisoformat)
+
+
+@bp.post("/lots/<code>/demandes/<int:change_id>/decision")
+@roles(Role.MANAGER)
+def decide(code, change_id):
+    lot = lot_by_code(code)
+    change = _change(lot, change_id)
+    form = DecisionForm()
+    if not form.validate_on_submit() or form.decision.data not in ("approve", "refuse"):
+        flash("Choisissez une décision.", "error")
+        return redirect(url_for(".change", code=lot.code, change_id=change.id))
+    try:
+        service.decide(change, form.decision.data == "approve", form.comment.data, current_user,
+                       expected_counter=form.counter.data or None)
+        db.session.commit()
+    except service.SiteError as exc:
+        db.session.rollback()
+        _show_errors(form, exc)
+    else:
+        flash("Demande approuvée : le site est à jour." if change.status == ChangeStatus.APPROVED
+              else "Demande refusée ; le mandataire en est informé par l'historique du site.", "success")
+    return redirect(url_for(".change", code=lot.code, change_id=change_id))
+
+
+@bp.post("/lots/<code>/demandes/<int:change_id>/retrait")
+@roles(*PROPOSERS)
+def withdraw(code, change_id):
+    lot = lot_by_code(code)
+    change = _change(lot, change_id)
+    form = EmptyForm()
+    if form.validate_on_submit():
+        try:
+            service.withdraw(change, current_user)
+            db.session.commit()
+            flash("Demande retirée.", "success")
+        except service.SiteError as exc:
+            db.session.rollback()
+            _show_errors(form, exc)
+    return redirect(url_for(".change", code=lot.code, change_id=change_id))
+
+
+@bp.route("/lots/<code>/sites/import", methods=["GET", "POST"])
+@roles(*PROPOSERS)
+def import_sites(code):
+    lot = lot_by_code(code)
+    form = ImportForm()
+    errors = []
+    if request.method == "POST" and form.validate_on_submit():
+        upload = request.files.get("file")
+        data = upload.read() if upload else b""
+        try:
+            batch, changes = importer.import_sites(lot, data, current_user, reason=form.reason.data)
+            db.session.commit()
+        except importer.ImportRefused as exc:
+            db.session.rollback()
+            errors = exc.errors
+            flash("Fichier refusé : aucune demande n'a été enregistrée. Corrigez les lignes "
+                  "signalées puis déposez à nouveau le fichier.", "error")
+        else:
+            flash(f"{len(changes)} demande(s) enregistrée(s) (import {batch}).", "success")
+            return redirect(url_for(".lot_sites", code=lot.code))
+    return render_template("territory/import.html", lot=lot, form=form, errors=errors,
+                           columns=importer.HEADERS)
+
+
+@bp.get("/lots/<code>/sites/modele.xlsx")
+@roles(*Role.ALL)
+def import_template(code):
+    lot = lot_by_code(code)
+    return xlsx_response(f"modele-sites-{lot.code}.xlsx",
+                         [importer.sites_sheet(lot, service.lot_sites(lot), title="Sites")])
+
+
+@bp.post("/lots/<code>/imports/<batch>/approbation")
+@roles(Role.MANAGER)
+def approve_batch(code, batch):
+    lot = lot_by_code(code)
+    form = EmptyForm()
+    if form.validate_on_submit():
+        try:
+            changes = service.approve_batch(lot, batch, form.comment.data, current_user)
+            db.session.commit()
+            flash(f"{len(changes)} demande(s) de l'import approuvée(s).", "success")
+        except service.SiteError as exc:
+            db.session.rollback()
+            _show_errors(form, exc)
+    return redirect(url_for(".lot_sites", code=lot.code))
+
+
+def register(app):
+    from fc_market.web import add_lot_link, add_nav
+    app.register_blueprint(bp)
+    add_nav("Maillage", "territory.national", Role.FC, order=40)
+    add_lot_link("Sites et maillage", "territory.lot_sites", Role.ALL, order=40)

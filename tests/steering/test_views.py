@@ -1,0 +1,84 @@
+"""Dashboard, scorecard, flags pages, exports, steering packs, CLI and jobs."""
+import json
+from datetime import date, datetime
+from io import BytesIO
+
+import sqlalchemy as sa
+from openpyxl import load_workbook
+
+from fc_market.extensions import db
+from fc_market.scheduler.registry import run_once
+from fc_market.steering import service
+from fc_market.steering.models import Flag, SteeringPack
+from tests.steering.test_flags import WINDOW, put_stats
+
+TODAY = date(2025, 4, 20)
+
+
+def _bad_satisfaction(lot):
+    put_stats(lot, WINDOW, l1_respondents=100, l1_satisfied=70)
+    service.evaluate(TODAY, [lot.id])
+    db.session.commit()
+
+
+def test_manager_lands_on_the_dashboard_with_flagged_cells(login, idf):
+    _bad_satisfaction(idf)
+    browser = login("manager")
+    assert browser.get("/").headers["Location"].endswith("/pilotage")
+    page = browser.get("/pilotage").get_data(as_text=True)
+    assert "Les lots et leurs indicateurs" in page and "<svg" in page
+    assert 'class="num bad"' in page and "70,0" in page
+    assert "National" in page
+    response = browser.get("/pilotage/export.xlsx")
+    book = load_workbook(BytesIO(response.data))
+    assert any(name.startswith("Tableau national") for name in book.sheetnames)
+
+
+def test_scorecard_hides_flags_from_the_mandataire(login, idf):
+    _bad_satisfaction(idf)
+    fc_page = login("manager").get("/pilotage/lots/IDF").get_data(as_text=True)
+    assert "Signalements ouverts (" in fc_page and "Satisfaction après le niveau 1 sous le plancher" in fc_page
+    own = login("mandataire").get("/pilotage/lots/IDF")
+    assert own.status_code == 200
+    text = own.get_data(as_text=True)
+    assert "Indicateurs mensuels" in text and "Signalements ouverts" not in text
+    assert login("mandataire").get("/pilotage/lots/BRE").status_code == 404
+
+
+def test_flag_page_and_cli(app, login, idf):
+    _bad_satisfaction(idf)
+    flag = db.session.scalar(sa.select(Flag).join(Flag.rule).where(
+        service.FlagRule.code == "satisfaction_l1_floor"))
+    page = login("manager").get(f"/pilotage/signalements/{flag.id}").get_data(as_text=True)
+    assert "Historique" in page and "plancher" in page
+    result = app.test_cli_runner().invoke(args=["steering", "flags", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    sat = next(f for f in data if f["rule"] == "satisfaction_l1_floor")
+    assert sat["lot"] == "IDF" and sat["value"] == 0.7 and sat["threshold"] == 0.85
+    assert sat["opened_on"] == "2025-04-20" and sat["history"][0]["value"] == 0.7
+
+
+def test_pack_by_job_and_on_demand(app, login, idf):
+    _bad_satisfaction(idf)
+    run = run_once("steering.pack", datetime(2025, 4, 15, 6, 0))
+    assert run.status == "done", run.detail
+    pack = db.session.scalar(sa.select(SteeringPack))
+    assert pack.trigger == "job"
+    book = load_workbook(BytesIO(pack.content))
+    for prefix in ("Tableau national", "Objectifs", "Indicateurs mensuels", "Signaux d'alerte",
+                   "Signalements", "Maillage 30 km", "Zones blanches", "Règles"):
+        assert any(name.startswith(prefix) for name in book.sheetnames), (prefix, book.sheetnames)
+    assert run_once("steering.pack", datetime(2025, 4, 16, 6, 0)) is None   # once a month
+    browser = login("manager")
+    assert browser.post("/pilotage/dossiers").status_code == 302
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SteeringPack)) == 2
+    response = browser.get(f"/pilotage/dossiers/{pack.id}")
+    assert response.status_code == 200 and response.data[:2] == b"PK"
+    assert login("finance").post("/pilotage/dossiers").status_code == 403
+
+
+def test_nightly_job_rebuilds_and_evaluates(idf):
+    run = run_once("steering.flags", datetime(2025, 4, 20, 2, 30))
+    assert run.status == "done", run.detail
+    assert "signalement" in run.detail

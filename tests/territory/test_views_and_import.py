@@ -1,0 +1,113 @@
+"""Sites screens end to end, Excel import (all or nothing) and the coverage command."""
+import json
+from datetime import date
+from io import BytesIO
+
+import sqlalchemy as sa
+from openpyxl import Workbook
+
+from fc_market.extensions import db
+from fc_market.territory import importer, service
+from fc_market.territory.models import Site, SiteChange
+from tests.territory.conftest import add_site, lot
+
+FORM = {"code": "ORL1", "name": "Point CEP Paris 13", "kind": "permanent", "commune": "Paris",
+        "latitude": "48.8322", "longitude": "2.3561", "opened_on": "01/03/2025", "member": "",
+        "lundi": "09:00-18:30", "reason": "Ouverture"}
+
+
+def test_mandataire_proposes_and_manager_decides(login, users, market):
+    mandataire = login("mandataire")
+    response = mandataire.post("/lots/IDF/sites/nouveau", data=FORM)
+    assert response.status_code == 302
+    change = db.session.scalar(sa.select(SiteChange))
+    assert change.status == "pending" and change.created_by_id == users["mandataire"].id
+    page = mandataire.get(f"/lots/IDF/demandes/{change.id}").get_data(as_text=True)
+    assert "Effet sur la couverture" in page and "Enregistrer la décision" not in page
+    assert mandataire.post(f"/lots/IDF/demandes/{change.id}/decision",
+                           data={"decision": "approve"}).status_code == 403
+    manager = login("manager")
+    response = manager.post(f"/lots/IDF/demandes/{change.id}/decision",
+                            data={"decision": "approve", "comment": "OK",
+                                  "counter": str(change.version_counter)})
+    assert response.status_code == 302
+    site = db.session.scalar(sa.select(Site))
+    assert site.code == "ORL1" and site.opening_hours == {"lundi": "09:00-18:30"}
+    page = mandataire.get("/lots/IDF/sites").get_data(as_text=True)
+    assert "ORL1" in page and "<svg" in page and "Approuvée" in page
+
+
+def test_bad_form_keeps_nothing_and_says_why(login, market, users):
+    response = login("mandataire").post("/lots/IDF/sites/nouveau",
+                                        data=dict(FORM, latitude="95", lundi="soir"))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Latitude : doit être comprise entre -90 et 90 degrés" in page
+    assert "plage horaire invalide" in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SiteChange)) == 0
+
+
+def _xlsx(rows):
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Sites"
+    ws.append([h for _, h in importer.HEADERS])
+    for row in rows:
+        ws.append([row.get(f) for f, _ in importer.HEADERS])
+    out = BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def test_import_is_all_or_nothing_with_row_errors(market, users):
+    idf = lot("IDF")
+    site = add_site(idf, "KEEP", 48.8534, 2.3488, commune="Paris")
+    site.departement = "75"
+    same = {f: v for f, v in zip([f for f, _ in importer.HEADERS],
+                                 [c.value(site) for c in importer.sites_sheet(idf, [site]).columns])}
+    good = {"code": "NEW1", "name": "Point Versailles", "kind": "Site permanent",
+            "commune": "Versailles", "opened_on": date(2025, 3, 1), "mardi": "9h-17h",
+            "disabled_access": "oui"}
+    bad = dict(good, code="NEW2", latitude=43.3, longitude=5.38)
+    try:
+        importer.import_sites(idf, _xlsx([same, good, bad]), users["mandataire"])
+        raise AssertionError("refused file expected")
+    except importer.ImportRefused as exc:
+        assert any(e.startswith("Ligne 4, colonne « Latitude »") for e in exc.errors), exc.errors
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SiteChange)) == 0
+    closing = dict(same, closed_on=date(2025, 6, 30))
+    batch, changes = importer.import_sites(idf, _xlsx([closing, good]), users["mandataire"])
+    assert sorted(c.action for c in changes) == ["close", "open"], [{k: (c.previous[k], c.proposed[k]) for k in c.proposed if c.previous[k] != c.proposed[k]} for c in changes if c.previous]
+    assert {c.batch for c in changes} == {batch} and {c.source for c in changes} == {"excel"}
+    service.approve_batch(idf, batch, "vu", users["manager"])
+    assert site.closed_on == date(2025, 6, 30)
+
+
+def test_import_refuses_hostile_or_foreign_files(market, users):
+    for data, message in ((b"not an excel file", "n'est pas un classeur"),
+                          (_xlsx([]).replace(b"", b"")[:200], "endommagé")):
+        try:
+            importer.import_sites(lot("IDF"), data, users["mandataire"])
+            raise AssertionError("refused file expected")
+        except importer.ImportRefused as exc:
+            assert message in exc.errors[0], exc.errors
+
+
+def test_template_and_exports(login, market):
+    browser = login("mandataire")
+    for url in ("/lots/IDF/sites/modele.xlsx", "/lots/IDF/sites.xlsx", "/lots/IDF/couverture.xlsx"):
+        response = browser.get(url)
+        assert response.status_code == 200 and response.data[:2] == b"PK", url
+
+
+def test_coverage_command_json(app, market):
+    add_site(lot("COR"), "AJA", 41.91886, 8.73812)
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["territory", "coverage", "COR", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["lot"] == "COR" and data["total_population"] == 238897
+    assert 0 < data["share"] < 1 and len(data["largest_uncovered"]) == 10
+    assert {"covered_population", "with_permanences"} <= set(data)
+    result = app.test_cli_runner().invoke(args=["territory", "coverage", "--json"])
+    assert len(json.loads(result.output)) == 18
