@@ -4,7 +4,14 @@ from fc_market.auth.models import LoginAttempt, User  # noqa: F401
 from fc_market.market.models import (  # noqa: F401
     Amendment, FlagRule, Lot, LotContract, LotTarget, Market, Operator, OperatorMember, Price,
     UnitOfWork)
-from fc_market.reporting.models import Act, LotFigures, Report, ReportVersion  # noqa: F401
-from fc_market.territory.models import Site  # noqa: F401
+from fc_market.reporting.models import (  # noqa: F401
+    Act, DoubleFinancingAlert, LotFigures, Report, ReportImport, ReportVersion)
+from fc_market.territory.models import Site, SiteChange  # noqa: F401
 from fc_market.notifications.models import Notification  # noqa: F401
 from fc_market.scheduler.models import JobRun  # noqa: F401
+from fc_market.controls.models import ControlCampaign, ControlItem, ControlPeriod, ControlProof  # noqa: F401,E501
+from fc_market.billing.models import (  # noqa: F401
+    DocumentSequence, EcbRate, IndexValue, Invoice, PayableStatement, PayableStatementLine, Payment,
+    PaymentImport, Reconciliation)
+from fc_market.steering.models import (  # noqa: F401
+    Flag, FlagReading, LotMonthStat, SteeringPack, SteeringRefresh)

@@ -79,6 +79,8 @@ class ReportVersion(db.Model):
     act_count: Mapped[int] = mapped_column(default=0)
     #: Warnings found at import, kept so both sides read the same list
     warnings: Mapped[list | None] = mapped_column(sa.JSON)
+    #: How many warnings were found (the list above keeps the first MAX_STORED_ISSUES)
+    warning_count: Mapped[int] = mapped_column(default=0)
     #: Version a correction replaces
     supersedes_id: Mapped[int | None] = mapped_column(sa.ForeignKey("report_versions.id"))
     #: Optimistic lock so two reviewers cannot both decide
@@ -167,3 +169,96 @@ class LotFigures(db.Model):
                            name="usefulness"),
         sa.CheckConstraint("complaints >= 0", name="complaints"),
     )
+
+
+class ReportImport(db.Model):
+    """Journal of every file (or web batch) submitted for import, accepted or refused.
+
+    A refused file writes nothing in the reporting tables; only this journal line records
+    the attempt (who, when, which file, every error found), written after the rollback so
+    the mandataire can read the errors and FC can see the attempts.
+    """
+    __tablename__ = "report_imports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"), index=True)
+    period: Mapped[str] = mapped_column(sa.String(7))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    #: web or cli
+    channel: Mapped[str] = mapped_column(sa.String(8), default="web")
+    file_name: Mapped[str | None] = mapped_column(sa.String(255))
+    file_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    file_size: Mapped[int | None]
+    accepted: Mapped[bool] = mapped_column(default=False)
+    #: The draft version the file filled (accepted files only)
+    version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("report_versions.id"))
+    row_count: Mapped[int] = mapped_column(default=0)
+    error_count: Mapped[int] = mapped_column(default=0)
+    warning_count: Mapped[int] = mapped_column(default=0)
+    #: [{"sheet", "row", "column", "code", "message"}], the first MAX_STORED_ISSUES
+    errors: Mapped[list | None] = mapped_column(sa.JSON)
+    warnings: Mapped[list | None] = mapped_column(sa.JSON)
+    duration_ms: Mapped[int | None]
+
+    lot = relationship("Lot")
+    user = relationship("User")
+    version = relationship("ReportVersion")
+
+    __table_args__ = (
+        sa.CheckConstraint("channel IN ('web', 'cli')", name="channel"),
+        sa.CheckConstraint("NOT accepted OR error_count = 0", name="accepted_clean"),
+        sa.Index("ix_report_imports_lot_period", "lot_id", "period"),
+    )
+
+
+class AlertStatus:
+    OPEN = "open"
+    CONFIRMED = "confirmed"
+    DISMISSED = "dismissed"
+    LABELS = {OPEN: "À examiner", CONFIRMED: "Double financement confirmé",
+              DISMISSED: "Classée sans suite"}
+
+
+class DoubleFinancingAlert(db.Model):
+    """The same pseudonymised beneficiary billed a CEP level in two lots inside the UO's
+    window.  FC-only: never shown to a mandataire (it names another lot's data)."""
+    __tablename__ = "double_financing_alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Identity of the finding (beneficiary, lot pair, level, both dates): found once
+    key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    beneficiary_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    level: Mapped[int]
+    #: The lot whose submission revealed the overlap, and its act
+    lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"), index=True)
+    version_id: Mapped[int] = mapped_column(sa.ForeignKey("report_versions.id"))
+    uo_code: Mapped[str] = mapped_column(sa.String(8))
+    act_date: Mapped[date]
+    #: The other lot, where the same beneficiary already had an act of the same level
+    other_lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"), index=True)
+    other_version_id: Mapped[int] = mapped_column(sa.ForeignKey("report_versions.id"))
+    other_uo_code: Mapped[str] = mapped_column(sa.String(8))
+    other_act_date: Mapped[date]
+    window_months: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(12), default=AlertStatus.OPEN)
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    #: Optimistic lock: two managers cannot both decide
+    version_counter: Mapped[int] = mapped_column(default=1)
+
+    lot = relationship("Lot", foreign_keys=[lot_id])
+    other_lot = relationship("Lot", foreign_keys=[other_lot_id])
+    version = relationship("ReportVersion", foreign_keys=[version_id])
+    other_version = relationship("ReportVersion", foreign_keys=[other_version_id])
+    decided_by = relationship("User")
+
+    __mapper_args__ = {"version_id_col": version_counter}
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('open', 'confirmed', 'dismissed')", name="status"),
+        sa.CheckConstraint("lot_id <> other_lot_id", name="two_lots"),
+    )
+
+    @property
+    def status_label(self):
+        return AlertStatus.LABELS.get(self.status, self.status)

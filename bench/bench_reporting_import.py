@@ -1,0 +1,191 @@
+"""Time the import of a monthly reporting file (parse, validate, commit) against a bare
+streaming read of the same file with openpyxl (read-only mode), and measure the Python
+memory peak (tracemalloc) for 20,000 and 40,000 acts.
+
+    .venv/bin/python -m bench.bench_reporting_import [--rows 20000] [--repeat 3]
+
+A temporary SQLite database is built with the migrations; the lot (IDF) gets 10 sites, a
+mandataire, and a validated previous month of 20,000 acts sharing half of the file's
+beneficiaries, so the history preload of the window and double-financing rules has real
+rows to read.  The file is "template-free": generated with openpyxl, without the template's
+drop-down lists.  Note: tracemalloc sees Python allocations only; calamine's Rust-side
+buffers (the sheet it decodes) are not included.
+"""
+import argparse
+import hashlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from io import BytesIO
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+PERIOD = "2025-03"
+MODES = ("Présentiel", "Téléphone", "Visioconférence")
+
+
+def ben(n):
+    return hashlib.sha256(f"bench:{n}".encode()).hexdigest()
+
+
+def make_file(rows):
+    """``rows`` acts: every beneficiary gets UO0 then UO1 (or UO2.1 for one in five)."""
+    from openpyxl import Workbook
+    from fc_market.reporting.dictionary import ACT_COLUMNS, FIGURE_ROWS
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Actes")
+    ws.append([header for _, header, _ in ACT_COLUMNS])
+    start = date(2025, 3, 1)
+    for i in range(rows):
+        n = i // 2
+        uo = "UO0" if i % 2 == 0 else ("UO2.1" if n % 5 == 0 else "UO1")
+        mode = MODES[i % 3]
+        ws.append([ben(n), uo, start + timedelta(days=(n + i % 2 * 5) % 31), mode,
+                   f"S{(n % 10) + 1:03d}" if mode == "Présentiel" else None,
+                   f"DS-{i:06d}", "F" if n % 100 < 52 else "M", ("<26", "26-44", "45-54", "55+")[n % 4],
+                   str(1 + n % 6), ("cdi", "cdd", "interim", "independant")[n % 4],
+                   "QGCNHIMPFS"[n % 10]])
+    fs = wb.create_sheet("Indicateurs du lot")
+    fs.append(["Indicateur", "Valeur"])
+    fs.append(["Lot", "IDF"])
+    fs.append(["Période", PERIOD])
+    for name, label, kind in FIGURE_ROWS:
+        fs.append([label, 10 if kind == "int" else "Actions UO4"])
+    out = BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def bare_read(data):
+    from openpyxl import load_workbook
+    wb = load_workbook(BytesIO(data), read_only=True, data_only=True)
+    count = 0
+    for row in wb["Actes"].iter_rows(min_row=2, values_only=True):
+        if row[0] is not None:
+            count += 1
+    wb.close()
+    return count
+
+
+def setup(tmp):
+    os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/bench.db"
+    os.environ.setdefault("SECRET_KEY", "bench")
+    import flask_migrate
+    import sqlalchemy as sa
+    from fc_market import create_app
+    from fc_market.extensions import db
+    app = create_app()
+    ctx = app.app_context()
+    ctx.push()
+    flask_migrate.upgrade(revision="heads")
+    from fc_market.market.contract_file import load_file
+    load_file(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "contracts", "cep-demo.toml"))
+    from fc_market.auth.service import create_user
+    from fc_market.market.models import Lot, UnitOfWork
+    from fc_market.reporting.models import Act, Report, ReportVersion
+    from fc_market.territory.models import Site
+    lot = db.session.scalar(sa.select(Lot).where(Lot.code == "IDF"))
+    for i in range(10):
+        db.session.add(Site(lot=lot, code=f"S{i + 1:03d}", name=f"Site {i + 1}", commune="Paris",
+                            latitude=Decimal("48.85"), longitude=Decimal("2.35"), kind="permanent",
+                            opened_on=date(2024, 1, 1)))
+    user = create_user("mandataire.bench@example.org", "Mandataire", "mandataire",
+                       "Bench-Password-2026", lot)
+    report = Report(lot_id=lot.id, period="2025-02", period_start=date(2025, 2, 1),
+                    due_on=date(2025, 3, 10))
+    db.session.add(report)
+    db.session.flush()
+    version = ReportVersion(report_id=report.id, lot_id=lot.id, number=1, status="validated",
+                            source="excel", submitted_at=datetime(2025, 3, 5), act_count=20000)
+    db.session.add(version)
+    db.session.flush()
+    uo21 = db.session.scalar(sa.select(UnitOfWork.id).where(UnitOfWork.code == "UO2.2"))
+    db.session.execute(Act.__table__.insert(), [
+        {"version_id": version.id, "lot_id": lot.id, "beneficiary_id": ben(n * 2 if n < 10000 else 10 ** 6 + n),
+         "uo_id": uo21, "act_date": date(2025, 2, 1 + n % 28), "mode": "telephone",
+         "proof_ref": f"DS-{n}"} for n in range(20000)])
+    db.session.commit()
+    return app, ctx, db, lot, user
+
+
+def import_once(db, lot, user, data):
+    from fc_market.reporting import service
+    started = time.perf_counter()
+    result = service.import_file(lot, PERIOD, data, user=user, file_name="bench.xlsx")
+    elapsed = time.perf_counter() - started
+    assert result.accepted, result.as_json()["errors"][:3]
+    return elapsed, result
+
+
+def breakdown(lot, data):
+    """Time the stages separately: safety check, calamine streaming read, row checks."""
+    from fc_market.excel.reader import open_checked
+    from fc_market.excel.safety import check_xlsx
+    from fc_market.reporting.checks import RowChecker, Rules
+    from fc_market.reporting.workbook import read_workbook
+    t0 = time.perf_counter()
+    check_xlsx(data)
+    t1 = time.perf_counter()
+    with open_checked(data) as book:
+        n = sum(1 for _ in book.iter_rows("Actes"))
+    t2 = time.perf_counter()
+    checker = RowChecker(Rules.load(lot, PERIOD))
+    read_workbook(data, checker, lambda batch: None, lot.code, PERIOD)
+    t3 = time.perf_counter()
+    return {"safety check": t1 - t0, "safety + calamine read": t2 - t1 + (t1 - t0),
+            "safety + read + row checks": t3 - t2, "rows": n}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=20000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args(argv)
+    tmp = tempfile.mkdtemp(prefix="bench_reporting_")
+    app, ctx, db, lot, user = setup(tmp)
+
+    t0 = time.perf_counter()
+    data = make_file(args.rows)
+    print(f"File: {args.rows:,} acts, {len(data) / 1e6:.1f} MB, generated in "
+          f"{time.perf_counter() - t0:.1f} s")
+
+    bare = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        assert bare_read(data) == args.rows
+        bare.append(time.perf_counter() - t0)
+    full = []
+    result = None
+    for _ in range(args.repeat):
+        elapsed, result = import_once(db, lot, user, data)
+        full.append(elapsed)
+    b, f = statistics.median(bare), statistics.median(full)
+    print(f"Bare openpyxl read-only streaming read : {b:6.2f} s (median of {args.repeat})")
+    print(f"Import end to end (parse, validate, commit): {f:6.2f} s (median of {args.repeat}) "
+          f"= {f / b:.2f} x the bare read; {result.act_count:,} acts, "
+          f"{result.warning_count} warning(s)")
+    for stage, value in breakdown(lot, data).items():
+        if stage != "rows":
+            print(f"  {stage:<28}: {value:6.2f} s")
+
+    for rows in (20000, 40000):
+        payload = make_file(rows)
+        tracemalloc.start()
+        import_once(db, lot, user, payload)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(f"Python memory peak (tracemalloc), import of {rows:,} acts: {peak / 1e6:6.1f} MB "
+              f"(file {len(payload) / 1e6:.1f} MB)")
+    import resource
+    print(f"Process max RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    ctx.pop()
+
+
+if __name__ == "__main__":
+    main()

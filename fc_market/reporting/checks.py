@@ -1,0 +1,547 @@
+"""Validation of a month's acts: field checks row by row, then cross-row and history rules.
+
+Everything a check needs is loaded once per file (:class:`Rules`: the lot's contract, UO
+catalogue and sites; :func:`load_history`: the acts of the file's beneficiaries, one query
+per chunk of identifiers), so validating 20,000 rows runs no per-row query.
+
+Rules come from the contract and the catalogue, never from constants here:
+``UnitOfWork.max_per_beneficiary`` / ``window_months`` (billed again inside the window:
+blocking), ``proof_required``, ``expects_prior_code`` (warning), and
+``LotContract.late_acts_grace_days`` (acts dated before the period: warning inside the
+grace, blocking beyond).
+"""
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+
+from fc_market.extensions import db
+from fc_market.market.dates import add_months, parse_period
+from fc_market.market.models import FlagRule, Price, UnitOfWork
+from fc_market.reporting import dictionary as dd
+from fc_market.reporting.models import Act, ReportVersion, VersionStatus
+from fc_market.territory.models import Site
+
+#: Screens and the journal keep this many issues; the counts are always complete
+MAX_STORED_ISSUES = 5000
+#: Unusual monthly change: relative change of a UO's count versus the lot's recent mean,
+#: unless the market defines a flag rule ``reporting_volume_change`` (its threshold wins)
+DEFAULT_VOLUME_CHANGE = 0.5
+VOLUME_MIN_MEAN = 20
+VOLUME_HISTORY_MONTHS = 6
+HISTORY_CHUNK = 2000
+
+
+def fr_day(d):
+    return d.strftime("%d/%m/%Y")
+
+
+@dataclass(slots=True)
+class Issue:
+    severity: str
+    code: str
+    message: str
+    sheet: str | None = None
+    row: int | None = None
+    column: str | None = None
+    field: str | None = None
+
+    def as_dict(self):
+        return {"sheet": self.sheet, "row": self.row, "column": self.column,
+                "field": self.field, "code": self.code, "message": self.message}
+
+    @property
+    def where(self):
+        parts = []
+        if self.sheet:
+            parts.append(f"feuille « {self.sheet} »")
+        if self.row:
+            parts.append(f"ligne {self.row}")
+        if self.column:
+            parts.append(f"colonne {self.column}" + (f" ({self.field})" if self.field else ""))
+        return ", ".join(parts)
+
+
+def sort_issues(issues):
+    return sorted(issues, key=lambda i: (i.sheet or "", i.row or 0, i.column or "", i.code))
+
+
+@dataclass
+class UO:
+    id: int
+    code: str
+    level: int | None
+    kind: str
+    proof_required: bool
+    max_per_beneficiary: int | None
+    window_months: int | None
+    expects_prior_code: str | None
+    label: str = ""
+
+
+@dataclass
+class SiteInfo:
+    id: int
+    code: str
+    name: str
+    opened_on: date
+    closed_on: date | None
+
+    def open_on(self, day):
+        return self.opened_on <= day and (self.closed_on is None or self.closed_on >= day)
+
+
+@dataclass
+class Rules:
+    """Everything the checks of one lot and period need, loaded in a few queries."""
+    lot_id: int
+    lot_code: str
+    period: str
+    start: date
+    end: date
+    grace_days: int
+    contract_start: date | None
+    contract_end: date | None
+    uos: dict                      # code -> UO (every UO of the market)
+    allowed: dict                  # code -> UO billable per beneficiary in this lot
+    sites: dict                    # code -> SiteInfo of this lot
+    other_site_codes: set = field(default_factory=set)
+    volume_change: float = DEFAULT_VOLUME_CHANGE
+
+    @classmethod
+    def load(cls, lot, period):
+        start, end = parse_period(period)
+        contract = lot.contract
+        units = db.session.scalars(sa.select(UnitOfWork)
+                                   .where(UnitOfWork.market_id == lot.market_id)
+                                   .order_by(UnitOfWork.sort_order)).all()
+        uos = {u.code: UO(u.id, u.code, u.level, u.kind, u.proof_required, u.max_per_beneficiary,
+                          u.window_months, u.expects_prior_code, u.label) for u in units}
+        priced = set(db.session.scalars(sa.select(Price.uo_id).where(Price.lot_id == lot.id)
+                                         .distinct()))
+        allowed = {code: uo for code, uo in uos.items()
+                   if uo.kind == "beneficiary" and (not priced or uo.id in priced)}
+        sites = {s.code: SiteInfo(s.id, s.code, s.name, s.opened_on, s.closed_on)
+                 for s in db.session.scalars(sa.select(Site).where(Site.lot_id == lot.id))}
+        others = set(db.session.scalars(sa.select(Site.code).where(Site.lot_id != lot.id)
+                                        .distinct()))
+        threshold = db.session.scalar(sa.select(FlagRule.threshold).where(
+            FlagRule.market_id == lot.market_id, FlagRule.code == "reporting_volume_change"))
+        return cls(lot_id=lot.id, lot_code=lot.code, period=period, start=start, end=end,
+                   grace_days=contract.late_acts_grace_days if contract else 0,
+                   contract_start=contract.start_date if contract else None,
+                   contract_end=contract.end_date if contract else None,
+                   uos=uos, allowed=allowed, sites=sites, other_site_codes=others - set(sites),
+                   volume_change=float(threshold) if threshold is not None
+                   else DEFAULT_VOLUME_CHANGE)
+
+    @property
+    def uos_by_id(self):
+        return {uo.id: uo for uo in self.uos.values()}
+
+    @property
+    def earliest_allowed(self):
+        return self.start - timedelta(days=self.grace_days)
+
+    @property
+    def max_window(self):
+        return max([uo.window_months or 0 for uo in self.uos.values()] + [0])
+
+    def open_sites(self):
+        return sorted((s for s in self.sites.values()
+                       if s.opened_on <= self.end and (s.closed_on is None or s.closed_on >= self.start)),
+                      key=lambda s: s.code)
+
+
+# -- field checks ----------------------------------------------------------------------------
+
+def to_date(value):
+    """A cell value as a date, or None when it cannot be one."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if 20000 < value < 80000:  # an Excel serial date without a date format
+            return date(1899, 12, 30) + timedelta(days=int(value))
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        for fmt in ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y"):
+            try:
+                return datetime.strptime(text, fmt).date()
+            except ValueError:
+                continue
+    return None
+
+
+def is_blank(value):
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def text_of(value):
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+class RowChecker:
+    """Checks rows one at a time, keeping only what the cross-row rules need.
+
+    ``check(row_number, values, columns)`` returns the insert dict of a valid row (or None)
+    and appends its issues to ``self.issues``; ``finish(history)`` runs the rules across rows
+    and against the history, and returns the double-financing findings.
+    """
+
+    def __init__(self, rules, sheet=dd.ACTS_SHEET):
+        self.rules = rules
+        self.sheet = sheet
+        self.issues = []
+        self.error_count = 0
+        self.warning_count = 0
+        #: compact keys of valid rows: (row, beneficiary, uo_id, act_date)
+        #: (beneficiary, uo_id, act_date) -> row, for the valid rows (compact: what the
+        #: cross-row rules need, not the rows themselves)
+        self.seen = {}
+        #: acts already in the version (web form): duplicates only, not re-checked
+        self.known = {}
+        #: identifier -> the same string, so a beneficiary's rows share one object
+        self.beneficiaries = {}
+        self.counts = defaultdict(int)
+        self.rows = 0
+        self.late_acts = 0
+
+    def add(self, severity, code, message, row=None, column=None, field_name=None, sheet=None):
+        if severity == "error":
+            self.error_count += 1
+        else:
+            self.warning_count += 1
+        sheet = self.sheet if sheet is None else (sheet or None)
+        if row is not None and row <= 0:  # acts typed in the web form have no row
+            row = None
+        self.issues.append(Issue(severity, code, message, sheet, row, column,
+                                 dd.ACT_HEADERS.get(field_name, field_name)))
+
+    def error(self, code, message, row=None, column=None, field_name=None, sheet=None):
+        self.add("error", code, message, row, column, field_name, sheet)
+
+    def warning(self, code, message, row=None, column=None, field_name=None, sheet=None):
+        self.add("warning", code, message, row, column, field_name, sheet)
+
+    @property
+    def act_total(self):
+        return len(self.seen)
+
+    @property
+    def errors(self):
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self):
+        return [i for i in self.issues if i.severity == "warning"]
+
+    def check(self, row, values, columns):
+        """``values``: field -> raw cell value; ``columns``: field -> column letter."""
+        rules = self.rules
+        self.rows += 1
+        before = self.error_count
+        col = columns.get
+
+        ben, problem = dd.check_beneficiary_id(values.get("beneficiary_id"))
+        if problem:
+            self.error(problem[0], problem[1], row, col("beneficiary_id"), "beneficiary_id")
+
+        uo = None
+        raw_uo = values.get("uo_code")
+        if is_blank(raw_uo):
+            self.error("uo_missing", "Code UO manquant.", row, col("uo_code"), "uo_code")
+        else:
+            code = text_of(raw_uo).upper()
+            uo = rules.allowed.get(code)
+            if uo is None:
+                known = rules.uos.get(code)
+                if known is not None and known.kind == "lump_sum":
+                    msg = (f"{code} est un forfait annuel : il ne se déclare pas par bénéficiaire "
+                           f"(codes admis : {', '.join(rules.allowed)}).")
+                else:
+                    msg = (f"Code UO « {text_of(raw_uo)[:20]} » inconnu (codes admis : "
+                           f"{', '.join(rules.allowed)}).")
+                self.error("uo_unknown", msg, row, col("uo_code"), "uo_code")
+
+        act_date = None
+        raw_date = values.get("act_date")
+        if is_blank(raw_date):
+            self.error("date_missing", "Date de l'acte manquante.", row, col("act_date"), "act_date")
+        else:
+            act_date = to_date(raw_date)
+            if act_date is None:
+                self.error("date_invalid", "Date de l'acte illisible : saisissez une date "
+                           "(format JJ/MM/AAAA).", row, col("act_date"), "act_date")
+            elif act_date > rules.end:
+                self.error("date_after_period", f"Date du {fr_day(act_date)} postérieure à la "
+                           f"période déclarée ({rules.period}).", row, col("act_date"), "act_date")
+                act_date = None
+            elif rules.contract_start and act_date < rules.contract_start:
+                self.error("date_before_contract", f"Date du {fr_day(act_date)} antérieure au "
+                           f"début du marché ({fr_day(rules.contract_start)}).", row,
+                           col("act_date"), "act_date")
+                act_date = None
+            elif act_date < rules.start:
+                if act_date >= rules.earliest_allowed:
+                    self.late_acts += 1
+                    self.warning("date_late_act", f"Acte du {fr_day(act_date)} antérieur à la "
+                                 f"période : admis au titre du délai de {rules.grace_days} jours "
+                                 "prévu au contrat.", row, col("act_date"), "act_date")
+                else:
+                    extra = (f" (le contrat admet les actes des {rules.grace_days} jours "
+                             "précédant la période)" if rules.grace_days else
+                             " (le contrat n'admet pas d'actes tardifs)")
+                    self.error("date_before_period", f"Date du {fr_day(act_date)} hors de la "
+                               f"période déclarée ({rules.period}){extra}.", row,
+                               col("act_date"), "act_date")
+                    act_date = None
+
+        mode = None
+        raw_mode = values.get("mode")
+        if is_blank(raw_mode):
+            self.error("mode_missing", "Modalité manquante (présentiel, téléphone ou "
+                       "visioconférence).", row, col("mode"), "mode")
+        else:
+            mode = dd.code_of("mode", raw_mode)
+            if mode is None:
+                self.error("mode_unknown", f"Modalité « {text_of(raw_mode)[:30]} » inconnue "
+                           "(présentiel, téléphone ou visioconférence).", row, col("mode"), "mode")
+
+        site_id = None
+        raw_site = values.get("site_code")
+        if is_blank(raw_site):
+            if mode == "presentiel":
+                self.error("site_missing", "Site manquant : un acte en présentiel indique le "
+                           "site où il a eu lieu.", row, col("site_code"), "site_code")
+        else:
+            site_code = dd.leading_code(text_of(raw_site))
+            site = rules.sites.get(site_code)
+            if site is None:
+                code = "site_other_lot" if site_code in rules.other_site_codes else "site_unknown"
+                self.error(code, f"Le site « {site_code[:32]} » n'est pas un site du lot "
+                           f"{rules.lot_code}.", row, col("site_code"), "site_code")
+            elif act_date is not None and not site.open_on(act_date):
+                when = (f"fermé depuis le {fr_day(site.closed_on)}" if site.closed_on
+                        and site.closed_on < act_date else f"ouvert le {fr_day(site.opened_on)}")
+                self.error("site_closed", f"Le site {site.code} n'était pas ouvert le "
+                           f"{fr_day(act_date)} ({when}).", row, col("site_code"), "site_code")
+            else:
+                site_id = site.id
+
+        proof = None if is_blank(values.get("proof_ref")) else text_of(values["proof_ref"])
+        if proof is not None and len(proof) > 100:
+            self.error("proof_too_long", "Référence du justificatif trop longue (100 caractères "
+                       "au plus).", row, col("proof_ref"), "proof_ref")
+        if uo is not None and uo.proof_required and proof is None:
+            self.error("proof_missing", f"Référence du justificatif manquante : le contrat "
+                       f"l'exige pour {uo.code}.", row, col("proof_ref"), "proof_ref")
+
+        profile = {}
+        missing = False
+        for name in dd.PROFILE_FIELDS:
+            raw = values.get(name)
+            if is_blank(raw):
+                profile[name] = None
+                missing = True
+                continue
+            code = dd.code_of(name, raw)
+            if code is None:
+                self.error(f"{name}_unknown", f"Valeur « {text_of(raw)[:30]} » inconnue pour "
+                           f"« {dd.ACT_HEADERS[name]} » : choisissez dans la liste.", row,
+                           col(name), name)
+            profile[name] = code
+        if missing and uo is not None and (uo.level or 0) >= 1:
+            self.error("profile_missing", "Profil du bénéficiaire incomplet : sexe, tranche "
+                       "d'âge, catégorie, situation d'emploi et secteur sont demandés pour les "
+                       "actes de niveau 1 et 2.", row, None, None)
+
+        if self.error_count > before or ben is None or uo is None or act_date is None:
+            return None
+        key = (ben, uo.id, act_date)
+        first = self.seen[key] if key in self.seen else self.known.get(key)
+        if first is not None:
+            other = f"la ligne {first}" if first and first > 0 else "un acte déjà saisi"
+            self.error("duplicate", f"Ligne en double : même bénéficiaire, même UO et même date "
+                       f"que {other}.", row, None, None)
+            return None
+        ben = self.beneficiaries.setdefault(ben, ben)
+        self.seen[(ben, uo.id, act_date)] = row
+        self.counts[uo.code] += 1
+        return {"beneficiary_id": ben, "uo_id": uo.id, "act_date": act_date, "mode": mode,
+                "site_id": site_id, "proof_ref": proof, "source_row": row, **profile}
+
+    # -- across rows and months ------------------------------------------------------------
+    def finish(self, history):
+        """Cross-row rules against ``history`` (see :func:`load_history`); returns the
+        double-financing findings (other lots), which only FC sees."""
+        rules = self.rules
+        by_id = rules.uos_by_id
+        own = defaultdict(list)      # beneficiary -> [(date, uo_id, row or None)]
+        others = defaultdict(list)   # beneficiary -> [(date, uo_id, lot_id, version_id)]
+        for ben, lot_id, uo_id, act_date, version_id in history:
+            if lot_id == rules.lot_id:
+                own[ben].append((act_date, uo_id, None))
+            else:
+                others[ben].append((act_date, uo_id, lot_id, version_id))
+        for (ben, uo_id, act_date), row in self.seen.items():
+            own[ben].append((act_date, uo_id, row))
+        findings = []
+        file_bens = self.beneficiaries
+        for ben in file_bens:
+            events = own[ben]
+            events.sort(key=lambda e: (e[0], e[2] or 0))
+            self._window_rule(events, by_id)
+            self._sequence_warnings(events, by_id)
+            if ben in others:
+                findings.extend(self._cross_lot(ben, events, others[ben], by_id))
+        return findings
+
+    def _window_rule(self, events, by_id):
+        per_uo = defaultdict(list)
+        for act_date, uo_id, row in events:
+            per_uo[uo_id].append((act_date, row))
+        for uo_id, items in per_uo.items():
+            uo = by_id[uo_id]
+            if not uo.max_per_beneficiary or not uo.window_months or len(items) <= uo.max_per_beneficiary:
+                continue
+            flagged = set()
+            start = 0
+            for end in range(len(items)):
+                while add_months(items[start][0], uo.window_months) <= items[end][0]:
+                    start += 1
+                window = items[start:end + 1]
+                if len(window) <= uo.max_per_beneficiary:
+                    continue
+                file_rows = [row for _, row in window if row is not None]
+                if not file_rows:
+                    continue
+                first_date, first_row = window[0]
+                targets = [r for r in file_rows if r != first_row] or file_rows
+                for target in targets:
+                    if target in flagged:
+                        continue
+                    flagged.add(target)
+                    previous = next(((d, r) for d, r in window if r != target), window[0])
+                    where = (f"ligne {previous[1]}" if previous[1] and previous[1] > 0
+                             else "acte déjà déclaré")
+                    self.error("window", f"{uo.code} déjà facturé pour ce bénéficiaire le "
+                               f"{fr_day(previous[0])} ({where}) : le contrat l'admet "
+                               f"{uo.max_per_beneficiary} fois par période de "
+                               f"{uo.window_months} mois.", target, None, None)
+
+    def _sequence_warnings(self, events, by_id):
+        rules = self.rules
+        for act_date, uo_id, row in events:
+            if row is None:
+                continue
+            uo = by_id[uo_id]
+            if uo.expects_prior_code:
+                prior = rules.uos.get(uo.expects_prior_code)
+                if prior is not None and not any(u == prior.id and d <= act_date
+                                                 for d, u, _ in events):
+                    self.warning("expects_prior", f"{uo.code} sans {prior.code} préalable pour ce "
+                                 "bénéficiaire (ni dans ce fichier ni dans les mois déclarés).",
+                                 row, None, None)
+            if uo.level == 1:
+                limit = add_months(act_date, -uo.window_months) if uo.window_months else date.min
+                later = [d for d, u, _ in events
+                         if by_id[u].level == 2 and limit < d < act_date]
+                if later:
+                    self.warning("level1_after_level2", "Niveau 1 déclaré après un niveau 2 "
+                                 f"pour le même bénéficiaire (niveau 2 le {fr_day(later[0])}).",
+                                 row, None, None)
+
+    def _cross_lot(self, ben, events, other_events, by_id):
+        found = {}
+        for act_date, uo_id, row in events:
+            if row is None:
+                continue
+            uo = by_id[uo_id]
+            if not uo.level or uo.level < 1 or not uo.window_months:
+                continue
+            for other_date, other_uo_id, lot_id, version_id in other_events:
+                other = by_id.get(other_uo_id)
+                if other is None or other.level != uo.level:
+                    continue
+                window = max(uo.window_months, other.window_months or 0)
+                if other_date < add_months(act_date, window) and act_date < add_months(other_date, window):
+                    key = (lot_id, uo.level)
+                    gap = abs((other_date - act_date).days)
+                    if key not in found or gap < found[key]["gap"]:
+                        found[key] = {"beneficiary_id": ben, "level": uo.level, "uo_code": uo.code,
+                                      "act_date": act_date, "row": row, "other_lot_id": lot_id,
+                                      "other_version_id": version_id, "other_uo_code": other.code,
+                                      "other_act_date": other_date, "window_months": window,
+                                      "gap": gap}
+        return list(found.values())
+
+    def volume_warnings(self, previous):
+        """``previous``: [{uo_code: count}] of the lot's recent months (newest first)."""
+        rules = self.rules
+        if len(previous) < 3:
+            return
+        for code in rules.allowed:
+            values = [p.get(code, 0) for p in previous[:VOLUME_HISTORY_MONTHS]]
+            mean = sum(values) / len(values)
+            if mean < VOLUME_MIN_MEAN:
+                continue
+            current = self.counts.get(code, 0)
+            change = (current - mean) / mean
+            if abs(change) > rules.volume_change:
+                direction = "hausse" if change > 0 else "baisse"
+                self.warning("volume_change", f"{code} : {current} acte(s) ce mois, {direction} "
+                             f"de {abs(change):.0%} par rapport à la moyenne des {len(values)} "
+                             f"derniers mois du lot ({mean:.0f}).".replace("%", " %"),
+                             None, None, None, "")
+
+
+# -- history ---------------------------------------------------------------------------------
+
+def live_versions_clause():
+    """Versions whose acts count: the one awaiting review, else the validated one."""
+    other = sa.orm.aliased(ReportVersion)
+    pending = sa.select(other.id).where(other.report_id == ReportVersion.report_id,
+                                        other.status == VersionStatus.SUBMITTED).exists()
+    return sa.or_(ReportVersion.status == VersionStatus.SUBMITTED,
+                  sa.and_(ReportVersion.status == VersionStatus.VALIDATED, ~pending))
+
+
+def load_history(rules, beneficiaries, report_id):
+    """Acts of these beneficiaries in every lot's live versions, except this report's, dated
+    within the largest UO window of the period: one query per chunk of identifiers."""
+    months = rules.max_window or 24
+    low, high = add_months(rules.start, -months), add_months(rules.end, months)
+    live = live_versions_clause()
+    ids = sorted(beneficiaries)
+    out = []
+    for i in range(0, len(ids), HISTORY_CHUNK):
+        chunk = ids[i:i + HISTORY_CHUNK]
+        stmt = (sa.select(Act.beneficiary_id, Act.lot_id, Act.uo_id, Act.act_date, Act.version_id)
+                .join(ReportVersion, ReportVersion.id == Act.version_id)
+                .where(Act.beneficiary_id.in_(chunk), Act.act_date.between(low, high),
+                       ReportVersion.report_id != (report_id or -1), live))
+        out.extend(db.session.execute(stmt).all())
+    return out
+
+
+def recent_counts(rules, report_id, months=VOLUME_HISTORY_MONTHS):
+    """Per-UO act counts of the lot's live versions of earlier periods, newest first."""
+    from fc_market.reporting.models import Report
+    by_id = rules.uos_by_id
+    stmt = (sa.select(Report.period, Act.uo_id, sa.func.count())
+            .select_from(Act).join(ReportVersion, ReportVersion.id == Act.version_id)
+            .join(Report, Report.id == ReportVersion.report_id)
+            .where(Report.lot_id == rules.lot_id, Report.period < rules.period,
+                   Report.period >= add_months(rules.start, -months).strftime("%Y-%m"),
+                   Report.id != (report_id or -1), live_versions_clause())
+            .group_by(Report.period, Act.uo_id))
+    per_period = defaultdict(dict)
+    for period, uo_id, count in db.session.execute(stmt):
+        per_period[period][by_id[uo_id].code] = count
+    return [per_period[p] for p in sorted(per_period, reverse=True)]

@@ -1,0 +1,702 @@
+"""Monthly reporting: reports, versions, import, submission, review, alerts.
+
+Every function that writes does so in the caller's session and leaves the commit to the
+caller (views, CLI, jobs), except :func:`import_file`, which owns its transaction: an
+accepted file is committed with its journal line; a refused one is rolled back entirely
+and only its journal line (:class:`ReportImport`) is written afterwards.
+
+Version life cycle (``VersionStatus``): a draft (Excel upload or web form) is submitted by
+the mandataire; FC validates or rejects it.  A correction is a new draft; when it is
+submitted the rejected versions of the period become *superseded*; when it is validated the
+previously validated version becomes *superseded* (``report.superseded``) and the new one
+``report.validated``.  Until then the validated version stays in force for billing.
+
+``ReportVersion.days_late``: calendar days between the report's deadline
+(``Report.due_on``, the contract's ``reporting_deadline_day`` of the following month) and
+the day (Europe/Paris) the version was submitted; 0 when submitted on or before the
+deadline.  Every submitted version carries it; the late-reporting penalty reads the *first*
+submitted version of the period (a correction asked by FC does not make a report late).
+"""
+import hashlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from fc_market import events
+from fc_market.audit.service import record
+from fc_market.auth.models import Role, User
+from fc_market.extensions import db
+from fc_market.market.dates import add_months, parse_period
+from fc_market.market.models import Lot, utcnow
+from fc_market.notifications.service import notify
+from fc_market.reporting import dictionary as dd
+from fc_market.reporting.checks import (MAX_STORED_ISSUES, RowChecker, Rules, load_history,
+                                        recent_counts, sort_issues)
+from fc_market.reporting.models import (Act, AlertStatus, DoubleFinancingAlert, LotFigures, Report,
+                                        ReportImport, ReportVersion, VersionStatus)
+
+PARIS = ZoneInfo("Europe/Paris")
+INSERT_CHUNK = 5000
+FIGURE_FIELDS = [name for name, _, _ in dd.FIGURE_ROWS]
+#: Act columns copied into a correction
+ACT_COPY_COLUMNS = ("lot_id", "beneficiary_id", "uo_id", "act_date", "mode", "site_id", "proof_ref",
+                    "sex", "age_band", "csp", "employment_status", "sector", "source_row")
+
+
+class ReportingError(Exception):
+    """A refused action, with a French message for the user."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+class Conflict(ReportingError):
+    """Someone else acted on the same object first (optimistic lock)."""
+
+
+def paris_today():
+    return datetime.now(PARIS).date()
+
+
+# -- reports and deadlines -------------------------------------------------------------------
+
+def deadline(lot, period):
+    """The contract's reporting day of the month following ``period``."""
+    start, _ = parse_period(period)
+    day = lot.contract.reporting_deadline_day if lot.contract else 10
+    following = add_months(start, 1)
+    return following.replace(day=day)
+
+
+def compute_days_late(report, on_day):
+    return max(0, (on_day - report.due_on).days)
+
+
+def find_report(lot, period):
+    return db.session.scalar(sa.select(Report).where(Report.lot_id == lot.id,
+                                                     Report.period == period))
+
+
+def get_or_create_report(lot, period):
+    report = find_report(lot, period)
+    if report is None:
+        start, _ = parse_period(period)
+        report = Report(lot_id=lot.id, period=period, period_start=start,
+                        due_on=deadline(lot, period))
+        db.session.add(report)
+        db.session.flush()
+    return report
+
+
+def contract_periods(lot, until):
+    """Periods of the lot's contract from its start up to the month of ``until``."""
+    from fc_market.market.dates import month_periods
+    contract = lot.contract
+    if contract is None:
+        return []
+    end = min(until, contract.end_date)
+    return list(month_periods(contract.start_date, end)) if end >= contract.start_date else []
+
+
+def check_period(lot, period):
+    """ValueError (French) unless ``period`` is a month of the lot's contract."""
+    start, end = parse_period(period)
+    contract = lot.contract
+    if contract is None:
+        raise ValueError(f"Le lot {lot.code} n'a pas de contrat enregistré.")
+    if end < contract.start_date or start > contract.end_date:
+        raise ValueError(f"La période {period} est hors du contrat du lot {lot.code} "
+                         f"({contract.start_date:%m/%Y} – {contract.end_date:%m/%Y}).")
+    return start, end
+
+
+def versions_of(report):
+    return db.session.scalars(sa.select(ReportVersion).where(ReportVersion.report_id == report.id)
+                              .order_by(ReportVersion.number)).all()
+
+
+def current_draft(report):
+    return db.session.scalar(sa.select(ReportVersion).where(
+        ReportVersion.report_id == report.id, ReportVersion.status == VersionStatus.DRAFT))
+
+
+def pending_version(report):
+    return db.session.scalar(sa.select(ReportVersion).where(
+        ReportVersion.report_id == report.id, ReportVersion.status == VersionStatus.SUBMITTED))
+
+
+def in_force(report):
+    """The version that currently counts: awaiting review, else validated."""
+    return pending_version(report) or db.session.scalar(sa.select(ReportVersion).where(
+        ReportVersion.report_id == report.id, ReportVersion.status == VersionStatus.VALIDATED))
+
+
+def first_submitted(report):
+    """The first submitted version of the period (its ``days_late`` feeds the penalty)."""
+    return db.session.scalar(sa.select(ReportVersion).where(
+        ReportVersion.report_id == report.id, ReportVersion.submitted_at.is_not(None))
+        .order_by(ReportVersion.number).limit(1))
+
+
+def _next_number(report):
+    return (db.session.scalar(sa.select(sa.func.max(ReportVersion.number))
+                              .where(ReportVersion.report_id == report.id)) or 0) + 1
+
+
+def _correctable(report):
+    """The latest decided version a new draft corrects (None for a first version)."""
+    return db.session.scalar(sa.select(ReportVersion).where(
+        ReportVersion.report_id == report.id,
+        ReportVersion.status.in_([VersionStatus.VALIDATED, VersionStatus.REJECTED]))
+        .order_by(ReportVersion.number.desc()).limit(1))
+
+
+def open_draft(report, user, source="web"):
+    """The report's draft, created if needed.  Refused while a version awaits review."""
+    draft = current_draft(report)
+    if draft is not None:
+        return draft, False
+    if pending_version(report) is not None:
+        raise ReportingError("Une version de ce rapport est en cours d'examen par France "
+                             "compétences : attendez sa décision avant d'en déposer une autre.")
+    previous = _correctable(report)
+    draft = ReportVersion(report_id=report.id, lot_id=report.lot_id, number=_next_number(report),
+                          status=VersionStatus.DRAFT, source=source,
+                          created_by_id=getattr(user, "id", None),
+                          supersedes_id=previous.id if previous else None)
+    db.session.add(draft)
+    db.session.flush()
+    return draft, True
+
+
+def copy_into(draft, source_version):
+    """Copy a version's acts and figures into a draft (one INSERT … SELECT)."""
+    table = Act.__table__
+    cols = [table.c[c] for c in ACT_COPY_COLUMNS]
+    select = sa.select(sa.literal(draft.id).label("version_id"), *cols).where(
+        table.c.version_id == source_version.id)
+    db.session.execute(table.insert().from_select(["version_id", *ACT_COPY_COLUMNS], select))
+    if source_version.figures is not None:
+        save_figures_values(draft, {name: getattr(source_version.figures, name)
+                                    for name in FIGURE_FIELDS})
+    _refresh_count(draft)
+
+
+def _refresh_count(version):
+    version.act_count = db.session.scalar(sa.select(sa.func.count()).select_from(Act)
+                                          .where(Act.version_id == version.id))
+
+
+def _clear_draft(draft):
+    db.session.execute(sa.delete(Act).where(Act.version_id == draft.id))
+    db.session.execute(sa.delete(LotFigures).where(LotFigures.version_id == draft.id))
+    db.session.expire(draft, ["figures"])
+
+
+def save_figures_values(version, values):
+    figures = db.session.scalar(sa.select(LotFigures).where(LotFigures.version_id == version.id))
+    if figures is None:
+        figures = LotFigures(version_id=version.id)
+        db.session.add(figures)
+    for name in FIGURE_FIELDS:
+        value = values.get(name)
+        setattr(figures, name, value if value is not None or name == "uo4_actions" else 0)
+    db.session.flush()
+    db.session.expire(version, ["figures"])
+    return figures
+
+
+# -- import ------------------------------------------------------------------------------------
+
+@dataclass
+class ImportResult:
+    accepted: bool
+    lot_code: str
+    period: str
+    errors: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    error_count: int = 0
+    warning_count: int = 0
+    rows: int = 0
+    act_count: int = 0
+    counts: dict = field(default_factory=dict)
+    version_id: int | None = None
+    version_number: int | None = None
+    status: str | None = None
+    import_id: int | None = None
+    alerts: int = 0
+    duration_ms: int = 0
+
+    def as_json(self):
+        return {"accepted": self.accepted, "lot": self.lot_code, "period": self.period,
+                "status": self.status, "version": self.version_number,
+                "import_id": self.import_id,
+                "counts": {"rows": self.rows, "acts": self.act_count, "by_uo": self.counts,
+                           "errors": self.error_count, "warnings": self.warning_count},
+                "errors": [i.as_dict() for i in self.errors],
+                "warnings": [i.as_dict() for i in self.warnings],
+                "duration_ms": self.duration_ms}
+
+
+def _insert_acts(version, lot_id, batch):
+    table = Act.__table__
+    for i in range(0, len(batch), INSERT_CHUNK):
+        chunk = batch[i:i + INSERT_CHUNK]
+        for act in chunk:
+            act["version_id"] = version.id
+            act["lot_id"] = lot_id
+        db.session.execute(table.insert(), chunk)
+
+
+def _stored(issues):
+    return [i.as_dict() for i in sort_issues(issues)[:MAX_STORED_ISSUES]]
+
+
+def import_file(lot, period, data, *, user, file_name=None, channel="web", submit=False,
+                today=None):
+    """Check and load a filled-in template into the period's draft; all or nothing.
+
+    Commits.  Returns an :class:`ImportResult` (errors and warnings, each with sheet, row
+    and column).  With ``submit`` an accepted file is submitted in the same transaction.
+    """
+    from fc_market.reporting.workbook import read_workbook
+    started = time.perf_counter()
+    digest = hashlib.sha256(data).hexdigest() if data else None
+    result = ImportResult(False, lot.code, period)
+    rules = None
+    try:
+        check_period(lot, period)
+        rules = Rules.load(lot, period)
+    except ValueError as exc:
+        checker = RowChecker(None)
+        checker.error("period", str(exc), None, None, None, "")
+        return _refused(lot, period, checker, result, user, channel, file_name, digest, data,
+                        started)
+    checker = RowChecker(rules)
+    try:
+        report = get_or_create_report(lot, period)
+        draft, _ = open_draft(report, user, source="excel")
+        _clear_draft(draft)
+        draft.source = "excel"
+        inserted = [0]
+
+        def sink(batch):
+            _insert_acts(draft, lot.id, batch)
+            inserted[0] += len(batch)
+
+        figures = read_workbook(data, checker, sink, lot.code, period)
+        findings = []
+        if not checker.error_count:
+            history = load_history(rules, checker.beneficiaries, report.id)
+            findings = checker.finish(history)
+            checker.volume_warnings(recent_counts(rules, report.id))
+            if not checker.seen:
+                checker.warning("empty", "Aucun acte déclaré pour ce mois.", None, None, None, "")
+        if checker.error_count:
+            db.session.rollback()
+            return _refused(lot, period, checker, result, user, channel, file_name, digest, data,
+                            started)
+        if figures is not None:
+            save_figures_values(draft, figures)
+        draft.file_name = (file_name or "")[:255] or None
+        draft.file_sha256 = digest
+        draft.act_count = inserted[0]
+        draft.warnings = _stored(checker.warnings)
+        draft.warning_count = checker.warning_count
+        record("reporting.import", draft, summary=f"Import du reporting {lot.code} {period} "
+               f"(version {draft.number}, {inserted[0]} acte(s), {checker.warning_count} "
+               "avertissement(s))", user=user, actor="ligne de commande" if channel == "cli" else None,
+               changes={"file": file_name, "sha256": digest, "acts": inserted[0]})
+        if submit:
+            _submit(draft, user, today or paris_today(), checker, findings, rules)
+        journal = _journal(lot, period, user, channel, file_name, digest, data, True, checker,
+                           draft.id, started)
+        db.session.commit()
+    except ReportingError as exc:
+        db.session.rollback()
+        checker.error("refused", exc.message, None, None, None, "")
+        return _refused(lot, period, checker, result, user, channel, file_name, digest, data,
+                        started)
+    except IntegrityError:
+        db.session.rollback()
+        checker.error("concurrent", "Un autre dépôt de ce rapport a eu lieu au même moment : "
+                      "rien n'a été enregistré, recommencez.", None, None, None, "")
+        return _refused(lot, period, checker, result, user, channel, file_name, digest, data,
+                        started)
+    result.accepted = True
+    result.version_id, result.version_number, result.status = draft.id, draft.number, draft.status
+    result.import_id = journal.id
+    result.alerts = len(findings) if submit else 0
+    return _fill(result, checker, started)
+
+
+def _fill(result, checker, started):
+    result.errors = sort_issues(checker.errors)
+    result.warnings = sort_issues(checker.warnings)
+    result.error_count, result.warning_count = checker.error_count, checker.warning_count
+    result.rows = checker.rows
+    result.act_count = checker.act_total if not checker.error_count else 0
+    result.counts = dict(checker.counts) if not checker.error_count else {}
+    result.duration_ms = int((time.perf_counter() - started) * 1000)
+    return result
+
+
+def _journal(lot, period, user, channel, file_name, digest, data, accepted, checker, version_id,
+             started):
+    journal = ReportImport(lot_id=lot.id, period=period, user_id=getattr(user, "id", None),
+                           channel=channel, file_name=(file_name or "")[:255] or None,
+                           file_sha256=digest, file_size=len(data) if data else 0,
+                           accepted=accepted, version_id=version_id, row_count=checker.rows,
+                           error_count=checker.error_count, warning_count=checker.warning_count,
+                           errors=_stored(checker.errors), warnings=_stored(checker.warnings),
+                           duration_ms=int((time.perf_counter() - started) * 1000))
+    db.session.add(journal)
+    db.session.flush()
+    return journal
+
+
+def _refused(lot, period, checker, result, user, channel, file_name, digest, data, started):
+    """After the rollback: only the journal line of the refused attempt is written."""
+    journal = _journal(lot, period, user, channel, file_name, digest, data, False, checker, None,
+                       started)
+    db.session.commit()
+    result.import_id = journal.id
+    return _fill(result, checker, started)
+
+
+# -- web form ----------------------------------------------------------------------------------
+
+def _draft_of(version):
+    if version.status != VersionStatus.DRAFT:
+        raise ReportingError(f"La version {version.number} est « {version.status_label} » : "
+                             "elle n'est plus modifiable. Créez une version corrective.")
+    return version
+
+
+def _version_acts_of(version, beneficiary, exclude_id=None):
+    stmt = sa.select(Act).where(Act.version_id == version.id, Act.beneficiary_id == beneficiary)
+    if exclude_id:
+        stmt = stmt.where(Act.id != exclude_id)
+    return db.session.scalars(stmt).all()
+
+
+def add_act(version, values, user, replace=None):
+    """Add one act typed in the web form to a draft (or replace ``replace``).
+
+    Returns the list of blocking :class:`Issue`; empty when the act was added.  Warnings
+    are recomputed at submission.
+    """
+    _draft_of(version)
+    report = version.report
+    lot = db.session.get(Lot, version.lot_id)
+    rules = Rules.load(lot, report.period)
+    checker = RowChecker(rules, sheet=None)
+    ben, _ = dd.check_beneficiary_id(values.get("beneficiary_id"))
+    others = _version_acts_of(version, ben, replace.id if replace else None) if ben else []
+    for act in others:
+        checker.known[(act.beneficiary_id, act.uo_id, act.act_date)] = act.source_row or 0
+    row = checker.check(0, values, {})
+    if row is None:
+        return checker.errors
+    history = load_history(rules, {ben}, report.id)
+    history += [(a.beneficiary_id, lot.id, a.uo_id, a.act_date, version.id) for a in others]
+    checker.finish(history)
+    if checker.error_count:
+        return checker.errors
+    if replace is not None:
+        db.session.delete(replace)
+        db.session.flush()
+    row.update(version_id=version.id, lot_id=lot.id, source_row=None)
+    act = Act(**row)
+    db.session.add(act)
+    db.session.flush()
+    _refresh_count(version)
+    version.source = "web" if version.source != "excel" else version.source
+    record("reporting.act_edit" if replace else "reporting.act_add", version,
+           summary=f"{'Correction' if replace else 'Ajout'} d'un acte {rules.uos_by_id[row['uo_id']].code} "
+                   f"du {row['act_date']:%d/%m/%Y} (version {version.number}, saisie web)",
+           user=user)
+    return []
+
+
+def delete_act(version, act, user):
+    _draft_of(version)
+    if act.version_id != version.id:
+        raise ReportingError("Cet acte n'appartient pas à cette version.")
+    summary = f"Suppression d'un acte {act.uo.code} du {act.act_date:%d/%m/%Y} (version {version.number})"
+    db.session.delete(act)
+    db.session.flush()
+    _refresh_count(version)
+    record("reporting.act_delete", version, summary=summary, user=user)
+
+
+def save_figures(version, values, user):
+    _draft_of(version)
+    for part, whole in dd.FIGURE_PAIRS:
+        if (values.get(part) or 0) > (values.get(whole) or 0):
+            labels = {n: lab for n, lab, _ in dd.FIGURE_ROWS}
+            raise ReportingError(f"« {labels[part]} » ne peut pas dépasser « {labels[whole]} ».")
+    save_figures_values(version, values)
+    record("reporting.figures", version, summary=f"Indicateurs du lot saisis (version "
+           f"{version.number})", user=user, changes={k: values.get(k) for k in FIGURE_FIELDS})
+
+
+def new_correction(report, user):
+    """A draft correcting the latest decided version, starting from its content."""
+    draft, created = open_draft(report, user, source="web")
+    if created and draft.supersedes_id:
+        copy_into(draft, db.session.get(ReportVersion, draft.supersedes_id))
+    if created:
+        record("reporting.draft", draft, summary=f"Nouvelle version {draft.number} du reporting "
+               f"{report.lot.code} {report.period}" + (" (à partir de la version précédente)"
+                                                      if draft.supersedes_id else ""), user=user)
+    return draft
+
+
+# -- submission --------------------------------------------------------------------------------
+
+def recheck(version):
+    """Run every rule on a draft's acts from the database (after web edits)."""
+    report = version.report
+    lot = db.session.get(Lot, version.lot_id)
+    rules = Rules.load(lot, report.period)
+    checker = RowChecker(rules)
+    table = Act.__table__
+    stmt = (sa.select(table.c.id, table.c.source_row, table.c.beneficiary_id, table.c.uo_id,
+                      table.c.act_date, table.c.mode, table.c.site_id, table.c.proof_ref)
+            .where(table.c.version_id == version.id).order_by(table.c.source_row, table.c.id))
+    by_id = rules.uos_by_id
+    sites = {s.id: s for s in rules.sites.values()}
+    for act_id, row, ben, uo_id, act_date, mode, site_id, proof in db.session.execute(stmt):
+        where = row or -act_id  # web acts: no row in a file
+        uo = by_id[uo_id]
+        if uo.code not in rules.allowed:
+            checker.error("uo_unknown", f"{uo.code} n'est pas facturable dans ce lot.", where)
+            continue
+        if uo.proof_required and not proof:
+            checker.error("proof_missing", f"Référence du justificatif manquante : le contrat "
+                          f"l'exige pour {uo.code}.", where)
+        site = sites.get(site_id)
+        if site_id is not None and (site is None or not site.open_on(act_date)):
+            checker.error("site_closed", f"Le site n'était pas ouvert le {act_date:%d/%m/%Y}.", where)
+        if act_date > rules.end or act_date < rules.earliest_allowed:
+            checker.error("date_outside", f"Date du {act_date:%d/%m/%Y} hors de la période.", where)
+        elif act_date < rules.start:
+            checker.warning("date_late_act", f"Acte du {act_date:%d/%m/%Y} antérieur à la période : "
+                            f"admis au titre du délai de {rules.grace_days} jours.", where)
+        checker.rows += 1
+        checker.seen[(ben, uo_id, act_date)] = where
+        checker.beneficiaries[ben] = ben
+        checker.counts[uo.code] += 1
+    history = load_history(rules, checker.beneficiaries, report.id)
+    findings = checker.finish(history)
+    checker.volume_warnings(recent_counts(rules, report.id))
+    if version.figures is None:
+        checker.error("figures_missing", "Indicateurs du lot non renseignés (enquêtes, "
+                      "réclamations, actions UO4) : complétez-les avant de déposer.", None,
+                      sheet=dd.FIGURES_SHEET)
+    return checker, findings, rules
+
+
+def submit(version, user, today=None):
+    """Submit a draft after checking it again; returns the checker (errors block)."""
+    _draft_of(version)
+    checker, findings, rules = recheck(version)
+    if checker.error_count:
+        return checker
+    _submit(version, user, today or paris_today(), checker, findings, rules)
+    return checker
+
+
+def _submit(version, user, today, checker, findings, rules):
+    if version.figures is None:
+        raise ReportingError("Indicateurs du lot non renseignés (feuille « Indicateurs du lot » "
+                             "ou formulaire web) : le rapport ne peut pas être déposé sans eux.")
+    report = version.report
+    lot = db.session.get(Lot, version.lot_id)
+    version.status = VersionStatus.check(version.status, VersionStatus.SUBMITTED)
+    version.submitted_at = utcnow()
+    version.submitted_by_id = getattr(user, "id", None)
+    version.days_late = compute_days_late(report, today)
+    version.warnings = _stored(checker.warnings)
+    version.warning_count = checker.warning_count
+    for old in db.session.scalars(sa.select(ReportVersion).where(
+            ReportVersion.report_id == report.id, ReportVersion.status == VersionStatus.REJECTED)):
+        old.status = VersionStatus.check(old.status, VersionStatus.SUPERSEDED)
+    db.session.flush()
+    created = store_alerts(version, findings)
+    late = f", {version.days_late} jour(s) de retard" if version.days_late else ""
+    record("reporting.submit", version, summary=f"Dépôt du reporting {lot.code} {report.period} "
+           f"(version {version.number}, {version.act_count} acte(s){late})", user=user,
+           changes={"days_late": version.days_late, "warnings": version.warning_count})
+    notify(kind="reporting.submitted", audience="fc", role=Role.MANAGER, lot_id=lot.id,
+           subject=f"Reporting {lot.code} {report.period} déposé (version {version.number})",
+           body=f"Le mandataire du lot {lot.code} a déposé le reporting de {report.period} : "
+                f"{version.act_count} acte(s), {version.warning_count} avertissement(s){late}. "
+                "Il attend votre examen.",
+           link=f"/reporting/versions/{version.id}", dedup_key=f"reporting.submitted:{version.id}")
+    if created:
+        notify(kind="reporting.double_financing", audience="fc", role=Role.MANAGER,
+               subject=f"{created} alerte(s) de double financement ({lot.code} {report.period})",
+               body=f"Le dépôt du lot {lot.code} pour {report.period} révèle {created} "
+                    "bénéficiaire(s) déjà accompagné(s) dans un autre lot sur la même période.",
+               link="/reporting/alertes", dedup_key=f"reporting.alerts:{version.id}")
+    return version
+
+
+def store_alerts(version, findings):
+    """Record double-financing findings not known yet; returns how many are new."""
+    if not findings:
+        return 0
+    rows = []
+    for f in findings:
+        low, high = sorted([version.lot_id, f["other_lot_id"]])
+        first, second = sorted([f["act_date"], f["other_act_date"]])
+        key = f"{f['beneficiary_id']}:{f['level']}:{low}:{high}:{first.isoformat()}:{second.isoformat()}"
+        rows.append((key, f))
+    known = set()
+    keys = [k for k, _ in rows]
+    for i in range(0, len(keys), 1000):
+        known.update(db.session.scalars(sa.select(DoubleFinancingAlert.key)
+                                        .where(DoubleFinancingAlert.key.in_(keys[i:i + 1000]))))
+    new = []
+    for key, f in rows:
+        if key in known:
+            continue
+        known.add(key)
+        new.append({"key": key, "beneficiary_id": f["beneficiary_id"], "level": f["level"],
+                    "lot_id": version.lot_id, "version_id": version.id, "uo_code": f["uo_code"],
+                    "act_date": f["act_date"], "other_lot_id": f["other_lot_id"],
+                    "other_version_id": f["other_version_id"], "other_uo_code": f["other_uo_code"],
+                    "other_act_date": f["other_act_date"], "window_months": f["window_months"],
+                    "status": AlertStatus.OPEN, "created_at": utcnow(), "version_counter": 1})
+    if new:
+        db.session.execute(DoubleFinancingAlert.__table__.insert(), new)
+    return len(new)
+
+
+# -- review ------------------------------------------------------------------------------------
+
+CONFLICT_MESSAGE = ("Cette version vient d'être traitée par une autre personne de France "
+                    "compétences : votre décision n'a pas été enregistrée. Rechargez la page pour "
+                    "voir la décision prise.")
+
+
+def decide(version, user, decision, comment, expected_counter):
+    """Validate or reject a submitted version.  Raises :class:`Conflict` for the loser of
+    two simultaneous decisions, :class:`ReportingError` for a refused move."""
+    if expected_counter is not None and version.version_counter != expected_counter:
+        raise Conflict(CONFLICT_MESSAGE)
+    comment = (comment or "").strip() or None
+    if decision not in ("validate", "reject"):
+        raise ReportingError("Décision inconnue.")
+    if version.status != VersionStatus.SUBMITTED:
+        raise Conflict(CONFLICT_MESSAGE if version.status in (VersionStatus.VALIDATED,
+                                                              VersionStatus.REJECTED)
+                       else f"La version {version.number} n'est pas en attente d'examen.")
+    if decision == "reject" and not comment:
+        raise ReportingError("Un rejet doit être motivé : indiquez au mandataire ce qu'il doit "
+                             "corriger.")
+    report = version.report
+    lot = db.session.get(Lot, version.lot_id)
+    new_status = VersionStatus.VALIDATED if decision == "validate" else VersionStatus.REJECTED
+    try:
+        version.status = VersionStatus.check(version.status, new_status)
+        version.decided_at = utcnow()
+        version.decided_by_id = user.id
+        version.decision_comment = comment
+        db.session.flush()
+        if decision == "validate":
+            for old in db.session.scalars(sa.select(ReportVersion).where(
+                    ReportVersion.report_id == report.id, ReportVersion.id != version.id,
+                    ReportVersion.status == VersionStatus.VALIDATED)):
+                old.status = VersionStatus.check(old.status, VersionStatus.SUPERSEDED)
+                db.session.flush()
+                events.emit("report.superseded", old)
+            events.emit("report.validated", version)
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise Conflict(CONFLICT_MESSAGE) from exc
+    label = "validé" if decision == "validate" else "rejeté"
+    record(f"reporting.{decision}", version, summary=f"Reporting {lot.code} {report.period} "
+           f"version {version.number} {label}" + (f" : {comment}" if comment else ""), user=user,
+           changes={"status": [VersionStatus.SUBMITTED, new_status], "comment": comment})
+    notify(kind=f"reporting.{'validated' if decision == 'validate' else 'rejected'}",
+           audience="mandataire", lot_id=lot.id,
+           subject=f"Reporting {report.period} {label} (version {version.number})",
+           body=f"France compétences a {label} la version {version.number} du reporting de "
+                f"{report.period}." + (f" Motif : {comment}" if comment else "")
+                + (" Déposez une version corrigée." if decision == "reject" else ""),
+           link=f"/reporting/versions/{version.id}", dedup_key=f"reporting.decision:{version.id}")
+    return version
+
+
+def decide_alert(alert, user, status, comment, expected_counter):
+    if status not in (AlertStatus.CONFIRMED, AlertStatus.DISMISSED, AlertStatus.OPEN):
+        raise ReportingError("Décision inconnue.")
+    if expected_counter is not None and alert.version_counter != expected_counter:
+        raise Conflict("Cette alerte vient d'être traitée par une autre personne : rechargez la "
+                       "page.")
+    comment = (comment or "").strip() or None
+    if status != AlertStatus.OPEN and not comment:
+        raise ReportingError("Motivez la décision (pièces examinées, échange avec les lots).")
+    old = alert.status
+    try:
+        alert.status = status
+        alert.comment = comment
+        alert.decided_at = utcnow() if status != AlertStatus.OPEN else None
+        alert.decided_by_id = user.id if status != AlertStatus.OPEN else None
+        db.session.flush()
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise Conflict("Cette alerte vient d'être traitée par une autre personne : rechargez "
+                       "la page.") from exc
+    record("reporting.alert", alert, summary=f"Alerte de double financement n° {alert.id} : "
+           f"{AlertStatus.LABELS[status]}", user=user, lot_id=alert.lot_id,
+           changes={"status": [old, status], "comment": comment})
+    return alert
+
+
+# -- users -------------------------------------------------------------------------------------
+
+def acting_user(lot, email=None):
+    """The user a command-line import acts as: ``email`` if given (a mandataire of the lot,
+    or FC manager/admin), else the lot's first active mandataire account."""
+    if email:
+        user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+        if user is None or not user.active:
+            raise ReportingError(f"Compte « {email} » inconnu ou désactivé.")
+        if user.is_mandataire and user.lot_id != lot.id:
+            raise ReportingError(f"Le compte {user.email} est mandataire d'un autre lot.")
+        if not user.is_mandataire and user.role not in (Role.MANAGER, Role.ADMIN):
+            raise ReportingError(f"Le compte {user.email} ne peut pas déposer de reporting.")
+        return user
+    user = db.session.scalar(sa.select(User).where(User.role == Role.MANDATAIRE,
+                                                   User.lot_id == lot.id, User.active.is_(True))
+                             .order_by(User.id).limit(1))
+    if user is None:
+        raise ReportingError(f"Aucun compte mandataire actif pour le lot {lot.code} : "
+                             "précisez --as EMAIL.")
+    return user
+
+
+def uo_counts(version_ids):
+    """{version_id: Counter(uo_code)} in one query."""
+    from fc_market.market.models import UnitOfWork
+    out = {vid: Counter() for vid in version_ids}
+    if not version_ids:
+        return out
+    stmt = (sa.select(Act.version_id, UnitOfWork.code, sa.func.count())
+            .join(UnitOfWork, UnitOfWork.id == Act.uo_id)
+            .where(Act.version_id.in_(version_ids)).group_by(Act.version_id, UnitOfWork.code))
+    for vid, code, count in db.session.execute(stmt):
+        out[vid][code] = count
+    return out
+
