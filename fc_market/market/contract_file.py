@@ -276,6 +276,8 @@ def _validate_contract(c, defaults, overrides, key):
         "payment_term_days": c.get(merged, "payment_term_days", k, "int", minimum=1, maximum=90),
         "reporting_deadline_day": c.get(merged, "reporting_deadline_day", k, "int", minimum=1,
                                         maximum=28),
+        "reporting_reminder_days": c.get(merged, "reporting_reminder_days", k, "int",
+                                         required=False, default=3, minimum=0, maximum=27),
         "late_acts_grace_days": c.get(merged, "late_acts_grace_days", k, "int", required=False,
                                       default=0, minimum=0),
         "rounding": c.get(merged, "rounding", k, "str", required=False, default="half_up",

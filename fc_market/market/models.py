@@ -94,6 +94,8 @@ class LotContract(db.Model):
     payment_term_days: Mapped[int]
     #: Reports are due on this day of the month following the period
     reporting_deadline_day: Mapped[int]
+    #: Days before the deadline when the reminder goes to the mandataire
+    reporting_reminder_days: Mapped[int] = mapped_column(default=3)
     #: Days after the period's end during which acts of that period may still be reported (warning)
     late_acts_grace_days: Mapped[int] = mapped_column(default=0)
     #: Rounding of statement lines: half_up, half_even or down
@@ -122,6 +124,7 @@ class LotContract(db.Model):
         sa.CheckConstraint("vat_rate >= 0 AND vat_rate < 1", name="vat_rate"),
         sa.CheckConstraint("payment_term_days BETWEEN 1 AND 90", name="payment_term"),
         sa.CheckConstraint("reporting_deadline_day BETWEEN 1 AND 28", name="deadline_day"),
+        sa.CheckConstraint("reporting_reminder_days BETWEEN 0 AND 27", name="reminder_days"),
         sa.CheckConstraint("duration_months > 0", name="duration"),
         sa.CheckConstraint("min_amount IS NULL OR min_amount >= 0", name="min_amount"),
         sa.CheckConstraint("max_amount IS NULL OR min_amount IS NULL OR max_amount >= min_amount",

@@ -6,8 +6,7 @@ kind, ``Report.late_since`` is set once, and the scheduler's slot key runs the j
 day however many processes try.
 
 The number of days before the deadline when reminders go out comes from the lot's
-contract (``LotContract.reporting_reminder_days`` when the contract file defines it),
-otherwise :data:`DEFAULT_REMINDER_DAYS`.
+contract (``LotContract.reporting_reminder_days``, from the contract file; 3 by default).
 """
 from datetime import timedelta
 
@@ -24,12 +23,8 @@ from fc_market.reporting import service
 from fc_market.reporting.models import Report, ReportVersion
 from fc_market.scheduler.registry import job
 
-DEFAULT_REMINDER_DAYS = 3
-
-
 def reminder_days(contract):
-    days = getattr(contract, "reporting_reminder_days", None)
-    return days if days is not None and days >= 0 else DEFAULT_REMINDER_DAYS
+    return contract.reporting_reminder_days
 
 
 def _submitted_periods(lot_ids):

@@ -445,8 +445,10 @@ def alert_decide(alert_id):
 
 
 def register(app):
+    from fc_market import web
     from fc_market.web import add_lot_link, add_nav
     app.register_blueprint(bp)
+    web.HOME[Role.MANDATAIRE] = "reporting.lot_reporting"  # a mandataire lands on its reporting
     add_nav("Reporting", "reporting.home", Role.ALL, order=30)
     add_nav("Double financement", "reporting.alerts", Role.FC, order=35)
     add_lot_link("Reporting", "reporting.lot_reporting", Role.ALL, order=10)

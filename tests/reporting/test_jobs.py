@@ -45,10 +45,13 @@ def test_no_reminder_once_submitted(idf, users):
     assert idf.id not in {n.lot_id for n in notes("reporting.reminder") if n.audience == "mandataire"}
 
 
-def test_reminder_days_come_from_the_contract_when_set(idf, users):
-    idf.contract.reporting_reminder_days = 5  # attribute read if the contract defines it
+def test_reminder_days_come_from_the_contract(idf, users):
+    assert jobs.reminder_days(lot("BRE").contract) == 3  # contracts/cep-demo.toml
+    idf.contract.reporting_reminder_days = 5
+    db.session.commit()
     assert jobs.reminder_days(idf.contract) == 5
-    assert jobs.reminder_days(lot("BRE").contract) == jobs.DEFAULT_REMINDER_DAYS
+    jobs.send_reminders(date(2025, 4, 5))  # deadline 10/04, 5 days before
+    assert idf.id in {n.lot_id for n in notes("reporting.reminder") if n.audience == "mandataire"}
 
 
 def test_reports_are_marked_late_after_the_deadline_once(idf, bre, users):
