@@ -69,6 +69,8 @@ def _read_csv(data):
             break
         except UnicodeDecodeError:
             continue
+    else:  # neither UTF-8 nor Windows-1252: a binary file
+        raise ImportRefused(["Le fichier n'est pas un fichier CSV texte lisible."])
     if "\x00" in text:
         raise ImportRefused(["Le fichier n'est pas un fichier CSV texte lisible."])
     sample = text[:4096]

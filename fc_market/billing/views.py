@@ -18,6 +18,7 @@ from fc_market.exports import Column, Sheet, xlsx_response
 from fc_market.extensions import db
 from fc_market.market.models import Lot
 from fc_market.money import D
+from fc_market.formatting import number as fr_number
 from fc_market.web import add_lot_link, add_nav
 
 bp = Blueprint("billing", __name__)
@@ -472,7 +473,7 @@ def _interest_rows():
     for inv, res in service.interest_owed(date.today(), lots):
         rows.append({"invoice": inv, "lot": inv.lot.code, "number": inv.number, "received_on": inv.received_on,
                      "due_on": res.due_date, "principal": res.principal, "unpaid": res.unpaid,
-                     "rate": str(res.rate), "days": max((p.days_late for p in res.portions), default=0),
+                     "rate": fr_number(res.rate, 2) if res.rate is not None else "—", "days": max((p.days_late for p in res.portions), default=0),
                      "interest": res.interest, "indemnity": res.flat_indemnity, "total": res.total,
                      "explanation": res.explanation})
     return rows

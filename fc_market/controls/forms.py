@@ -1,7 +1,7 @@
 from flask_wtf import FlaskForm
 from wtforms import (HiddenField, MultipleFileField, SelectField, SelectMultipleField, StringField,
                      TextAreaField)
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, Length, Optional, Regexp, StopValidation
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from fc_market.controls.models import NONCONFORMITY_REASONS, Verdict
@@ -12,9 +12,21 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+class AtLeastOne:
+    """Server-side "choose at least one" check.  Unlike DataRequired it sets no ``required``
+    flag: on a list of checkboxes the browser would otherwise demand that every box be ticked."""
+
+    def __init__(self, message):
+        self.message = message
+
+    def __call__(self, form, field):
+        if not field.data:
+            raise StopValidation(self.message)
+
+
 class OpenCampaignForm(FlaskForm):
     periods = MultiCheckboxField("Mois validés à contrôler", choices=[],
-                                 validators=[DataRequired("Choisissez au moins un mois.")])
+                                 validators=[AtLeastOne("Choisissez au moins un mois.")])
     seed = StringField("Graine du tirage (facultatif : tirée au hasard et enregistrée)",
                        validators=[Optional(), Length(max=64),
                                    Regexp(r"^[A-Za-z0-9_.:-]+$",
