@@ -49,4 +49,4 @@ test: install-dev browsers
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-dev
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH)

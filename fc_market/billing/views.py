@@ -570,7 +570,9 @@ def add_index_value():
 
 
 def register(app):
+    from fc_market import web
     app.register_blueprint(bp)
+    web.HOME[Role.FINANCE] = "billing.dashboard"  # finance staff land on their dashboard
     add_nav("Finances", "billing.dashboard", Role.FC, order=50)
     add_nav("Factures", "billing.invoices", Role.ALL, order=52)
     add_nav("Paiements", "billing.payments", Role.FC, order=54)

@@ -1,0 +1,36 @@
+"""Run the benchmarks, one after the other, printing their figures.
+
+    python -m bench                  # coverage, reporting import, billing, steering
+    python -m bench coverage billing # some of them
+    python -m bench load_test        # the gunicorn + PostgreSQL load test (not in the default set)
+
+The steering and load benchmarks need the local PostgreSQL (127.0.0.1:5432).
+"""
+import importlib
+import sys
+import time
+
+DEFAULT = ["coverage", "reporting_import", "billing", "steering"]
+MODULES = {"coverage": "bench.bench_coverage", "reporting_import": "bench.bench_reporting_import",
+           "billing": "bench.bench_billing", "steering": "bench.bench_steering",
+           "load_test": "bench.load_test"}
+
+
+def main(argv):
+    names = argv or DEFAULT
+    unknown = [n for n in names if n not in MODULES]
+    if unknown:
+        sys.exit(f"unknown benchmark(s) {unknown}; choose from {sorted(MODULES)}")
+    for name in names:
+        print(f"\n=== {name}", flush=True)
+        started = time.perf_counter()
+        module = importlib.import_module(MODULES[name])
+        if name == "billing":
+            module.main()
+        else:
+            module.main([])
+        print(f"=== {name}: {time.perf_counter() - started:.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
