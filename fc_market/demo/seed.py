@@ -64,7 +64,7 @@ def run(today):
     if not market.illustrative:
         raise SeedError(f"Le marché {market.reference} n'est pas illustratif : les données de "
                         "démonstration ne se chargent que sur un marché de démonstration.")
-    if db.session.scalar(sa.select(sa.func.count()).select_from(Operator)):
+    if db.session.scalar(sa.select(User.id).where(User.email == LOGINS[Role.MANAGER][0])):
         return "Données de démonstration déjà présentes : rien à faire."
     lots = db.session.scalars(sa.select(Lot).where(Lot.market_id == market.id)
                               .order_by(Lot.number)).all()
@@ -87,6 +87,8 @@ def run(today):
 def seed_operators(ctx):
     rng = ctx.rng("operators")
     for lot, brand in zip(ctx.lots, BRANDS * 2):
+        if lot.operator is not None:  # titulaire given by the contract file
+            continue
         operator = Operator(lot=lot, name=f"Groupement fictif « {brand} » — {lot.name}",
                             kind="groupement")
         db.session.add(operator)

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from fc_market.audit import service as audit
 from fc_market.extensions import db
 from fc_market.market.models import (Amendment, FlagRule, Lot, LotContract, LotTarget, Market,
-                                     Price, UnitOfWork, utcnow)
+                                     Operator, OperatorMember, Price, UnitOfWork, utcnow)
+from fc_market.market.siret import is_valid_siret
 
 REGION_CODES = {"11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94",
                 "01", "02", "03", "04", "06"}
@@ -209,6 +210,7 @@ def validate(data):
         lot["prices"] = _validate_prices(c, raw.get("prices"), key, unit_codes,
                                          {a["number"] for a in lot["amendments"]})
         lot["targets"] = _validate_targets(c, raw.get("targets", {}), key)
+        lot["operator"] = _validate_operator(c, raw.get("operator"), key)
         lots.append(lot)
 
     flags = _validate_flags(c, data.get("flags", []))
@@ -411,6 +413,46 @@ def _validate_targets(c, raw, key):
     return out
 
 
+def _validate_operator(c, raw, key):
+    """The titulaire of the lot (optional): a groupement with exactly one mandataire."""
+    if raw is None:
+        return None
+    k = f"{key}.operator"
+    if not isinstance(raw, dict):
+        c.err(k, "table [lots.operator] attendue")
+        return None
+    out = {"name": c.get(raw, "name", k, "str"),
+           "kind": c.get(raw, "kind", k, "str", required=False, default="groupement",
+                         choices={"groupement", "single"}),
+           "members": []}
+    members = raw.get("members")
+    if not isinstance(members, list) or not members:
+        c.err(f"{k}.members", "au moins un membre [[lots.operator.members]] est obligatoire")
+        return out
+    sirets = set()
+    for i, m in enumerate(members):
+        km = f"{k}.members[{i + 1}]"
+        member = {"legal_name": c.get(m, "legal_name", km, "str"),
+                  "siret": c.get(m, "siret", km, "str"),
+                  "role": c.get(m, "role", km, "str",
+                                choices={"mandataire", "cotraitant", "sous-traitant"})}
+        siret = (member["siret"] or "").replace(" ", "")
+        if member["siret"] is not None:
+            if not is_valid_siret(siret):
+                c.err(f"{km}.siret", f"SIRET « {member['siret']} » invalide (14 chiffres, clé de contrôle)")
+            elif siret in sirets:
+                c.err(f"{km}.siret", "SIRET en double dans le groupement")
+            sirets.add(siret)
+        member["siret"] = siret
+        out["members"].append(member)
+    mandataires = sum(1 for m in out["members"] if m["role"] == "mandataire")
+    if mandataires != 1:
+        c.err(f"{k}.members", f"un et un seul mandataire attendu ({mandataires} trouvé(s))")
+    if out["kind"] == "single" and len(out["members"]) != 1:
+        c.err(f"{k}.kind", "un titulaire unique (single) n'a qu'un membre")
+    return out
+
+
 def _validate_flags(c, raw):
     out = []
     if not isinstance(raw, list):
@@ -519,6 +561,8 @@ def _load_lot(spec_lot, market, lot, units, report, user):
             lambda number=a["number"], **f: Amendment(lot=lot, number=number, **f), fields,
             action="amendment", what=f"Avenant n° {a['number']} du lot {lot.code}", **scope)
     _load_prices(spec_lot, lot, units, amendments, report, user)
+    if spec_lot["operator"]:
+        _load_operator(spec_lot["operator"], lot, report, scope)
 
     targets = {t.year: t for t in lot.targets}
     for year, t in spec_lot["targets"].items():
@@ -526,6 +570,26 @@ def _load_lot(spec_lot, market, lot, units, report, user):
                 lambda year=year, **f: LotTarget(lot=lot, year=year, **f), t,
                 action="target", what=f"Objectif {year} du lot {lot.code} ({t['entries']} entrées)",
                 **scope)
+
+
+def _load_operator(spec, lot, report, scope):
+    """Create or update the titulaire; members are matched by SIRET and never deleted here
+    (a member leaving the groupement is an amendment, recorded as such)."""
+    operator = _upsert(report, "titulaire", lot.operator,
+                       lambda **f: Operator(lot=lot, **f), {"name": spec["name"], "kind": spec["kind"]},
+                       action="operator", what=f"Titulaire du lot {lot.code}", **scope)
+    members = {m.siret: m for m in operator.members}
+    # demote first, so the one-mandataire index never sees two at once
+    new_mandataire = next(m["siret"] for m in spec["members"] if m["role"] == "mandataire")
+    for siret, member in members.items():
+        if member.role == "mandataire" and siret != new_mandataire:
+            _upsert(report, "membre", member, None, {"role": "cotraitant"}, action="member",
+                    what=f"Membre {member.legal_name} du lot {lot.code}", **scope)
+    db.session.flush()
+    for m in spec["members"]:
+        _upsert(report, "membre", members.get(m["siret"]),
+                lambda **f: OperatorMember(operator=operator, **f), m, action="member",
+                what=f"Membre {m['legal_name']} du lot {lot.code}", **scope)
 
 
 def _load_prices(spec_lot, lot, units, amendments, report, user):

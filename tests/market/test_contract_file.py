@@ -160,3 +160,54 @@ def test_every_problem_is_reported_at_once(tmp_path):
         parse_file(write(tmp_path, text))
     keys = [k for k, _ in exc.value.errors]
     assert "lots.IDF.prices[1].UO0" in keys and "lots.BRE.region" in keys
+
+
+OPERATOR = '''
+[lots.operator]
+name = "Groupement Exemple"
+kind = "groupement"
+
+[[lots.operator.members]]
+legal_name = "Association Alpha"
+siret = "{alpha}"
+role = "{alpha_role}"
+
+[[lots.operator.members]]
+legal_name = "SCOP Beta"
+siret = "{beta}"
+role = "{beta_role}"
+'''
+
+
+def _with_operator(alpha="73282932000074", beta="52601815590833", alpha_role="mandataire",
+                   beta_role="cotraitant"):
+    block = OPERATOR.format(alpha=alpha, beta=beta, alpha_role=alpha_role, beta_role=beta_role)
+    return TEXT.replace('population = 2573295\n', 'population = 2573295\n' + block, 1)
+
+
+def test_the_titulaire_can_be_described_in_the_contract_file(tmp_path):
+    load_file(write(tmp_path, _with_operator()))
+    db.session.commit()
+    lot = db.session.scalar(sa.select(Lot).where(Lot.code == "CVL"))
+    assert lot.operator.name == "Groupement Exemple"
+    assert lot.operator.mandataire.legal_name == "Association Alpha"
+    # the mandataire changes: one load, still exactly one mandataire, audited
+    report = load_file(write(tmp_path, _with_operator(alpha_role="cotraitant", beta_role="mandataire"),
+                             "v2.toml"))
+    db.session.commit()
+    db.session.refresh(lot.operator)
+    assert lot.operator.mandataire.legal_name == "SCOP Beta"
+    assert report.updated == {"membre": 2}
+    assert db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "member.update")) is not None
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"alpha": "73282932000075"}, "SIRET « 73282932000075 » invalide"),
+    ({"beta_role": "mandataire"}, "un et un seul mandataire attendu (2 trouvé(s))"),
+    ({"beta": "73282932000074"}, "SIRET en double"),
+])
+def test_bad_titulaire_is_refused(tmp_path, kwargs, words):
+    with pytest.raises(ContractFileError) as exc:
+        load_file(write(tmp_path, _with_operator(**kwargs)))
+    assert any(words in m for _, m in exc.value.errors), exc.value.errors
+    assert all(k.startswith("lots.CVL.operator") for k, _ in exc.value.errors)
