@@ -129,9 +129,7 @@ def upload(code, period):
         flash(f"Fichier accepté : {result.act_count} acte(s) enregistré(s) dans le brouillon "
               f"(version {result.version_number}), {result.warning_count} avertissement(s). "
               "Vérifiez puis déposez le rapport.", "success")
-    else:
-        flash(f"Fichier refusé : {result.error_count} erreur(s) bloquante(s). Rien n'a été "
-              "enregistré ; corrigez le fichier et déposez-le à nouveau.", "error")
+    # a refused file: the import page itself says so, with every error
     return redirect(url_for("reporting.import_page", report_import_id=result.import_id))
 
 
