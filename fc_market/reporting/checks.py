@@ -4,6 +4,12 @@ Everything a check needs is loaded once per file (:class:`Rules`: the lot's cont
 catalogue and sites; :func:`load_history`: the acts of the file's beneficiaries, one query
 per chunk of identifiers), so validating 20,000 rows runs no per-row query.
 
+A file's rows are checked one at a time and the valid ones inserted in batches into the
+draft, inside the import's transaction; the rules across rows (duplicates, the UO window,
+the sequence warnings, double financing) then read those acts back from the database a chunk
+of beneficiaries at a time (:meth:`RowChecker.check_stored`), so the memory a file needs does
+not grow with its number of rows.  A rejected file is rolled back.
+
 Rules come from the contract and the catalogue, never from constants here:
 ``UnitOfWork.max_per_beneficiary`` / ``window_months`` (billed again inside the window:
 blocking), ``proof_required``, ``expects_prior_code`` (warning), and
@@ -187,22 +193,25 @@ def text_of(value):
 
 
 class RowChecker:
-    """Checks rows one at a time, keeping only what the cross-row rules need.
+    """Checks rows one at a time.
 
     ``check(row_number, values, columns)`` returns the insert dict of a valid row (or None)
-    and appends its issues to ``self.issues``; ``finish(history)`` runs the rules across rows
-    and against the history, and returns the double-financing findings.
+    and appends its issues to ``self.issues``.  The rules across rows and against the
+    history return the double-financing findings: :meth:`check_stored` for a file or a
+    draft (acts read back from the database), :meth:`finish` for the rows kept in memory
+    (``track``: the web form's single act).
     """
 
-    def __init__(self, rules, sheet=dd.ACTS_SHEET):
+    def __init__(self, rules, sheet=dd.ACTS_SHEET, track=True):
         self.rules = rules
         self.sheet = sheet
         self.issues = []
         self.error_count = 0
         self.warning_count = 0
-        #: compact keys of valid rows: (row, beneficiary, uo_id, act_date)
-        #: (beneficiary, uo_id, act_date) -> row, for the valid rows (compact: what the
-        #: cross-row rules need, not the rows themselves)
+        #: ``track``: keep the valid rows' keys in memory for :meth:`finish` (the web form's
+        #: single act); files are checked across rows from the database (:meth:`check_stored`)
+        self.track = track
+        #: (beneficiary, uo_id, act_date) -> row, for the valid rows when tracking
         self.seen = {}
         #: acts already in the version (web form): duplicates only, not re-checked
         self.known = {}
@@ -231,7 +240,7 @@ class RowChecker:
 
     @property
     def act_total(self):
-        return len(self.seen)
+        return sum(self.counts.values())
 
     @property
     def errors(self):
@@ -363,23 +372,75 @@ class RowChecker:
 
         if self.error_count > before or ben is None or uo is None or act_date is None:
             return None
-        key = (ben, uo.id, act_date)
-        first = self.seen[key] if key in self.seen else self.known.get(key)
-        if first is not None:
-            other = f"la ligne {first}" if first and first > 0 else "un acte déjà saisi"
-            self.error("duplicate", f"Ligne en double : même bénéficiaire, même UO et même date "
-                       f"que {other}.", row, None, None)
-            return None
-        ben = self.beneficiaries.setdefault(ben, ben)
-        self.seen[(ben, uo.id, act_date)] = row
+        if self.track:
+            key = (ben, uo.id, act_date)
+            first = self.seen[key] if key in self.seen else self.known.get(key)
+            if first is not None:
+                self._duplicate(row, first)
+                return None
+            ben = self.beneficiaries.setdefault(ben, ben)
+            self.seen[(ben, uo.id, act_date)] = row
         self.counts[uo.code] += 1
         return {"beneficiary_id": ben, "uo_id": uo.id, "act_date": act_date, "mode": mode,
                 "site_id": site_id, "proof_ref": proof, "source_row": row, **profile}
 
     # -- across rows and months ------------------------------------------------------------
+    def _duplicate(self, row, first):
+        other = f"la ligne {first}" if first and first > 0 else "un acte déjà saisi"
+        self.error("duplicate", f"Ligne en double : même bénéficiaire, même UO et même date "
+                   f"que {other}.", row, None, None)
+
     def finish(self, history):
-        """Cross-row rules against ``history`` (see :func:`load_history`); returns the
-        double-financing findings (other lots), which only FC sees."""
+        """Cross-row rules on the tracked rows against ``history`` (see
+        :func:`load_history`); returns the double-financing findings (other lots), which
+        only FC sees."""
+        acts = ((ben, uo_id, act_date, row) for (ben, uo_id, act_date), row in self.seen.items())
+        return self._across(acts, history, self.beneficiaries)
+
+    def check_stored(self, version_id, report_id):
+        """The rules across rows for a version's acts already in the database (flushed in
+        this transaction): duplicates in one query, then the window, sequence and
+        double-financing rules a chunk of beneficiaries at a time, each chunk with its
+        history (skipped when there are duplicates, which they would count twice).  Acts
+        typed in the web form (no file row) are named by ``-id``.  Returns the
+        double-financing findings; nothing but a chunk is held in memory."""
+        table = Act.__table__
+        where = sa.func.coalesce(table.c.source_row, -table.c.id)
+        key = (table.c.beneficiary_id, table.c.uo_id, table.c.act_date)
+        ranked = (sa.select(where.label("row"),
+                            sa.func.first_value(where).over(partition_by=key, order_by=table.c.id)
+                            .label("first"),
+                            sa.func.row_number().over(partition_by=key, order_by=table.c.id)
+                            .label("n"))
+                  .where(table.c.version_id == version_id).subquery())
+        duplicates = sa.select(ranked.c.row, ranked.c.first).where(ranked.c.n > 1)
+        found = 0
+        for row, first in db.session.execute(duplicates.order_by(ranked.c.row)):
+            self._duplicate(row, first)
+            found += 1
+        if found:  # the other rules would count the doubled acts twice
+            return []
+        findings = []
+        last = None
+        while True:
+            stmt = sa.select(table.c.beneficiary_id).distinct().where(
+                table.c.version_id == version_id)
+            if last is not None:
+                stmt = stmt.where(table.c.beneficiary_id > last)
+            chunk = db.session.scalars(stmt.order_by(table.c.beneficiary_id)
+                                       .limit(HISTORY_CHUNK)).all()
+            if not chunk:
+                return findings
+            acts = db.session.execute(
+                sa.select(table.c.beneficiary_id, table.c.uo_id, table.c.act_date, where)
+                .where(table.c.version_id == version_id, table.c.beneficiary_id.in_(chunk))).all()
+            findings.extend(self._across(acts, load_history(self.rules, chunk, report_id),
+                                         chunk))
+            last = chunk[-1]
+
+    def _across(self, acts, history, beneficiaries):
+        """``acts``: (beneficiary, uo_id, act_date, row) of the version checked;
+        ``history``: the same beneficiaries' acts elsewhere (:func:`load_history`)."""
         rules = self.rules
         by_id = rules.uos_by_id
         own = defaultdict(list)      # beneficiary -> [(date, uo_id, row or None)]
@@ -389,11 +450,10 @@ class RowChecker:
                 own[ben].append((act_date, uo_id, None))
             else:
                 others[ben].append((act_date, uo_id, lot_id, version_id))
-        for (ben, uo_id, act_date), row in self.seen.items():
+        for ben, uo_id, act_date, row in acts:
             own[ben].append((act_date, uo_id, row))
         findings = []
-        file_bens = self.beneficiaries
-        for ben in file_bens:
+        for ben in beneficiaries:
             events = own[ben]
             events.sort(key=lambda e: (e[0], e[2] or 0))
             self._window_rule(events, by_id)

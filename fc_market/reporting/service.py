@@ -279,7 +279,7 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
         checker.error("period", str(exc), None, None, None, "")
         return _refused(lot, period, checker, result, user, channel, file_name, digest, data,
                         started)
-    checker = RowChecker(rules)
+    checker = RowChecker(rules, track=False)
     try:
         report = get_or_create_report(lot, period)
         draft, _ = open_draft(report, user, source="excel")
@@ -293,11 +293,11 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
 
         figures = read_workbook(data, checker, sink, lot.code, period)
         findings = []
+        if inserted[0]:
+            findings = checker.check_stored(draft.id, report.id)
         if not checker.error_count:
-            history = load_history(rules, checker.beneficiaries, report.id)
-            findings = checker.finish(history)
             checker.volume_warnings(recent_counts(rules, report.id))
-            if not checker.seen:
+            if not inserted[0]:
                 checker.warning("empty", "Aucun acte déclaré pour ce mois.", None, None, None, "")
         if checker.error_count:
             db.session.rollback()
@@ -467,7 +467,7 @@ def recheck(version):
     report = version.report
     lot = db.session.get(Lot, version.lot_id)
     rules = Rules.load(lot, report.period)
-    checker = RowChecker(rules)
+    checker = RowChecker(rules, track=False)
     table = Act.__table__
     stmt = (sa.select(table.c.id, table.c.source_row, table.c.beneficiary_id, table.c.uo_id,
                       table.c.act_date, table.c.mode, table.c.site_id, table.c.proof_ref)
@@ -492,11 +492,8 @@ def recheck(version):
             checker.warning("date_late_act", f"Acte du {act_date:%d/%m/%Y} antérieur à la période : "
                             f"admis au titre du délai de {rules.grace_days} jours.", where)
         checker.rows += 1
-        checker.seen[(ben, uo_id, act_date)] = where
-        checker.beneficiaries[ben] = ben
         checker.counts[uo.code] += 1
-    history = load_history(rules, checker.beneficiaries, report.id)
-    findings = checker.finish(history)
+    findings = checker.check_stored(version.id, report.id)
     checker.volume_warnings(recent_counts(rules, report.id))
     if version.figures is None:
         checker.error("figures_missing", "Indicateurs du lot non renseignés (enquêtes, "

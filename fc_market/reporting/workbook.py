@@ -3,7 +3,7 @@
 Reading always goes through :func:`fc_market.excel.reader.open_checked`, which runs the
 safety check (zip bombs, XXE, macros, external links, huge sheets, formulas) before
 calamine sees the file.  Rows are streamed to a :class:`~fc_market.reporting.checks.RowChecker`
-and valid rows handed to ``sink`` in batches, so nothing but compact keys stays in memory.
+and valid rows handed to ``sink`` in batches, so no row stays in memory.
 """
 from datetime import date, datetime
 from io import BytesIO
@@ -210,8 +210,9 @@ def workbook_issue(checker, exc, sheet=None):
 
 
 def read_workbook(data, checker, sink, lot_code, period):
-    """Stream the acts of ``data`` through ``checker``; valid rows go to ``sink(batch)``
-    while no error has been found.  Returns the lot figures dict (or None when absent)."""
+    """Stream the acts of ``data`` through ``checker``; valid rows go to ``sink(batch)``,
+    even after an error (the duplicate rule reads them back; the caller rolls a rejected
+    file back).  Returns the lot figures dict (or None when absent)."""
     try:
         book = open_checked(data)
     except WorkbookError as exc:
@@ -265,14 +266,14 @@ def _read_acts(book, checker, sink):
         for number, record in rows:
             values = {name: record[header] for name, header in pairs}
             act = check(number, values, letters)
-            if act is not None and not checker.error_count:
+            if act is not None:
                 batch.append(act)
                 if len(batch) >= BATCH:
                     sink(batch)
                     batch = []
     except WorkbookError as exc:
         workbook_issue(checker, exc, dd.ACTS_SHEET)
-    if batch and not checker.error_count:
+    if batch:
         sink(batch)
 
 

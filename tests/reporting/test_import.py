@@ -112,6 +112,34 @@ def test_duplicate_rows(idf, users):
     assert result.errors[0].row == 4 and "ligne 2" in result.errors[0].message
 
 
+def test_every_duplicate_is_reported_even_after_another_error(idf, users):
+    rows = [row(1), row(2, uo="UO9"), row(3), row(1), row(3), row(3), row(4)]
+    result = run(idf, rows, user=users["mandataire"])
+    assert not result.accepted
+    assert [(i.code, i.row) for i in result.errors] == [
+        ("uo_unknown", 3), ("duplicate", 5), ("duplicate", 6), ("duplicate", 7)]
+    assert "ligne 2" in result.errors[1].message
+    assert all("ligne 4" in i.message for i in result.errors[2:])
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Act)) == 0
+
+
+def test_rules_across_rows_read_the_file_back_a_chunk_of_beneficiaries_at_a_time(
+        idf, users, monkeypatch):
+    """The window rule, the sequence warnings and the duplicates hold whatever the chunk
+    size: a beneficiary's acts always fall in one chunk."""
+    from fc_market.reporting import checks
+    monkeypatch.setattr(checks, "HISTORY_CHUNK", 2)
+    validated("IDF", "2025-01", [row(5, day=date(2025, 1, 15))], users["manager"])
+    rows = [row(n) for n in (1, 2, 3, 4)]
+    rows += [row(5, day=date(2025, 3, 15)),                               # window, earlier month
+             row(6, day=date(2025, 3, 3)), row(6, day=date(2025, 3, 20)),  # window, same file
+             row(7, uo="UO2.2", proof="DS-7")]                             # no UO2.1 before
+    result = run(idf, rows, user=users["mandataire"])
+    assert [(i.code, i.row) for i in result.errors] == [("window", 6), ("window", 8)]
+    assert "15/01/2025" in result.errors[0].message and "03/03/2025" in result.errors[1].message
+    assert "expects_prior" in [w.code for w in result.warnings]
+
+
 def test_uo_billed_twice_inside_the_window_in_the_same_file(idf, users):
     result = run(idf, [row(1, day=date(2025, 3, 3)), row(1, day=date(2025, 3, 20), proof="DS-2")],
                  user=users["mandataire"])
