@@ -10,7 +10,7 @@ class UserForm(FlaskForm):
         DataRequired("Champ obligatoire."), Email("Adresse électronique invalide."), Length(max=254)])
     full_name = StringField("Nom complet", validators=[DataRequired("Champ obligatoire."),
                                                        Length(max=200)])
-    role = SelectField("Profil", choices=[(r, Role.LABELS[r]) for r in Role.ALL])
+    role = SelectField("Profil", choices={r: Role.LABELS[r] for r in Role.ALL})
     lot = SelectField("Lot (mandataire uniquement)", choices=[])
     password = PasswordField("Mot de passe initial", validators=[DataRequired("Champ obligatoire.")])
 

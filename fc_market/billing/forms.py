@@ -30,8 +30,8 @@ class CreditNoteForm(FlaskForm):
 
 
 class DecisionForm(FlaskForm):
-    action = SelectField("Décision", choices=[("accept", "Accepter"), ("dispute", "Contester (suspend le délai)"),
-                                              ("reject", "Rejeter")], validators=[REQUIRED])
+    action = SelectField("Décision", choices={"accept": "Accepter", "dispute": "Contester (suspend le délai)",
+                                              "reject": "Rejeter"}, validators=[REQUIRED])
     reason = TextAreaField("Motif (obligatoire pour contester ou rejeter)",
                            validators=[Optional(), Length(max=2000)])
     version = HiddenField()

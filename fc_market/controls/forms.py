@@ -41,10 +41,10 @@ class AnswerForm(FlaskForm):
 
 
 class JudgeForm(FlaskForm):
-    verdict = SelectField("Avis", choices=[(v, Verdict.LABELS[v]) for v in Verdict.CHOICES],
+    verdict = SelectField("Avis", choices={v: Verdict.LABELS[v] for v in Verdict.CHOICES},
                           validators=[DataRequired("Choisissez un avis.")])
     reason = SelectField("Motif de non-conformité",
-                         choices=[("", "—")] + list(NONCONFORMITY_REASONS.items()),
+                         choices={"": "—", **NONCONFORMITY_REASONS},
                          validators=[Optional()])
     comment = TextAreaField("Commentaire", validators=[Optional(), Length(max=2000)])
 

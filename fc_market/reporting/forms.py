@@ -12,8 +12,8 @@ class UploadForm(FlaskForm):
 
 
 def _choices(codes, blank="—"):
-    return [("", blank)] + [(code, dd.choice(code, label) if code not in ("F", "M") else label)
-                            for code, label in codes.items()]
+    return {"": blank, **{code: dd.choice(code, label) if code not in ("F", "M") else label
+                          for code, label in codes.items()}}
 
 
 class ActForm(FlaskForm):
@@ -22,7 +22,7 @@ class ActForm(FlaskForm):
                                              Length(max=200)])
     uo_code = SelectField("Code UO", validators=[DataRequired("Choisissez l'UO.")])
     act_date = DateField("Date de l'acte", validators=[InputRequired("Date obligatoire.")])
-    mode = SelectField("Modalité", choices=[("", "—")] + list(dd.MODES.items()),
+    mode = SelectField("Modalité", choices={"": "—", **dd.MODES},
                        validators=[DataRequired("Choisissez la modalité.")])
     site_code = SelectField("Site (présentiel)", validators=[Optional()])
     proof_ref = StringField("Référence du justificatif", validators=[Optional(), Length(max=100)])
@@ -62,7 +62,7 @@ class FiguresForm(FlaskForm):
 
 
 class DecisionForm(FlaskForm):
-    decision = RadioField("Décision", choices=[("validate", "Valider"), ("reject", "Rejeter")],
+    decision = RadioField("Décision", choices={"validate": "Valider", "reject": "Rejeter"},
                           validators=[DataRequired("Choisissez valider ou rejeter.")])
     comment = TextAreaField("Commentaire (obligatoire pour un rejet)",
                             validators=[Optional(), Length(max=4000)])
@@ -70,9 +70,9 @@ class DecisionForm(FlaskForm):
 
 
 class AlertForm(FlaskForm):
-    status = RadioField("Décision", choices=[("confirmed", "Double financement confirmé"),
-                                             ("dismissed", "Classer sans suite"),
-                                             ("open", "Rouvrir")],
+    status = RadioField("Décision", choices={"confirmed": "Double financement confirmé",
+                                             "dismissed": "Classer sans suite",
+                                             "open": "Rouvrir"},
                         validators=[DataRequired("Choisissez une décision.")])
     comment = TextAreaField("Motif", validators=[Optional(), Length(max=4000)])
     counter = HiddenField(validators=[DataRequired()])

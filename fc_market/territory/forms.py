@@ -11,7 +11,7 @@ from fc_market.territory.models import SITE_KINDS, WEEKDAYS
 class SiteForm(FlaskForm):
     code = StringField("Code du site (celui du reporting)", validators=[Length(max=32)])
     name = StringField("Nom", validators=[Length(max=200)])
-    kind = SelectField("Type", choices=list(SITE_KINDS.items()))
+    kind = SelectField("Type", choices=dict(SITE_KINDS))
     address = StringField("Adresse", validators=[Optional(), Length(max=300)])
     postcode = StringField("Code postal", validators=[Optional(), Length(max=5)])
     commune = StringField("Commune", validators=[Length(max=120)])
@@ -37,7 +37,7 @@ class CloseForm(FlaskForm):
 
 
 class DecisionForm(FlaskForm):
-    decision = SelectField("Décision", choices=[("approve", "Approuver"), ("refuse", "Refuser")])
+    decision = SelectField("Décision", choices={"approve": "Approuver", "refuse": "Refuser"})
     comment = TextAreaField("Commentaire (obligatoire pour un refus)", validators=[Length(max=2000)])
     counter = HiddenField()
 
