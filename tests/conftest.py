@@ -29,9 +29,18 @@ class IsolatedClient(FlaskClient):
     and database session, not the test's.  The test's session is expired afterwards so it
     reads what the request committed."""
 
+    _inside = contextvars.ContextVar("inside_isolated_request", default=False)
+
     def open(self, *args, **kwargs):
         parent_open = super().open
-        response = contextvars.Context().run(parent_open, *args, **kwargs)
+        if self._inside.get():  # a redirect followed inside the request's own context
+            return parent_open(*args, **kwargs)
+
+        def isolated():
+            self._inside.set(True)
+            return parent_open(*args, **kwargs)
+
+        response = contextvars.Context().run(isolated)
         db.session.expire_all()
         return response
 

@@ -76,7 +76,7 @@ def seed(ctx):
     mandataires = {u.lot_id: u for u in db.session.scalars(
         sa.select(User).where(User.role == Role.MANDATAIRE).order_by(User.id))}
     cutoff = today - timedelta(days=50)
-    counts = {"statements": 0, "certified": 0, "invoices": 0, "late": 0, "disputed": 0,
+    counts = {"statements": 0, "certified": 0, "invoices": 0, "late": 0, "interest_settled": 0, "disputed": 0,
               "rejected": 0, "mismatch": 0}
     to_pay = []
     per_lot_index = {}
@@ -181,6 +181,14 @@ def seed(ctx):
         else:
             service.record_payment(inv, finance, paid_on=pay_on, amount=amount, reference=reference,
                                    today=today)
+    # interest of the older late payments paid a few weeks after the balance; the recent
+    # ones stay on the list of what is owed
+    for inv, pay_on, scenario in to_pay:
+        settle_on = pay_on + timedelta(days=25)
+        if scenario in ("late", "very_late") and settle_on < import_cutoff and not service.outstanding(inv):
+            service.settle_interest(inv, finance, paid_on=settle_on, reference=f"MDT-INT-{inv.id:05d}",
+                                    today=today)
+            counts["interest_settled"] += 1
     if export_rows:
         buf = io.StringIO()
         writer = csv.writer(buf, delimiter=";")
@@ -194,7 +202,7 @@ def seed(ctx):
     ctx.notes.append(
         f"Liquidation : {counts['statements']} état(s) liquidatif(s) dont {counts['certified']} certifié(s), "
         f"{counts['invoices']} facture(s) ({counts['disputed']} contestée(s), {counts['rejected']} rejetée(s), "
-        f"{counts['mismatch']} en écart), {counts['late']} paiement(s) en retard ; taux BCE et indices "
+        f"{counts['mismatch']} en écart), {counts['late']} paiement(s) en retard (intérêts réglés pour {counts['interest_settled']}) ; taux BCE et indices "
         "Syntec (illustratifs) saisis.")
 
 

@@ -54,6 +54,11 @@ class PaymentForm(FlaskForm):
     reference = StringField("Référence comptable", validators=[Optional(), Length(max=60)])
 
 
+class InterestSettlementForm(FlaskForm):
+    paid_on = DateField("Date de paiement des intérêts", validators=[REQUIRED], format="%Y-%m-%d")
+    reference = StringField("Référence comptable", validators=[Optional(), Length(max=60)])
+
+
 class ImportForm(FlaskForm):
     file = FileField("Export comptable (Excel .xlsx ou CSV)")
 

@@ -238,6 +238,8 @@ class Invoice(db.Model):
                                    order_by="Reconciliation.id")
     recorded_by = relationship("User", foreign_keys=[recorded_by_id])
     decided_by = relationship("User", foreign_keys=[decided_by_id])
+    interest_settlement = relationship("InterestSettlement", back_populates="invoice",
+                                       uselist=False)
 
     __mapper_args__ = {"version_id_col": version_counter}
     __table_args__ = (
@@ -327,3 +329,33 @@ class Reconciliation(db.Model):
 
     __table_args__ = (sa.UniqueConstraint("payment_id", "invoice_id"),
                       sa.CheckConstraint("amount > 0", name="amount"))
+
+
+class InterestSettlement(db.Model):
+    """Payment by FC of the moratorium interest and flat indemnity of an invoice paid late,
+    recorded by finance once the invoice is paid in full (the interest no longer runs): the
+    amounts and the calculation are frozen with it, and the invoice leaves the list of what
+    is owed."""
+    __tablename__ = "interest_settlements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id"), unique=True)
+    paid_on: Mapped[date]
+    interest: Mapped[Decimal] = mapped_column(MONEY)
+    indemnity: Mapped[Decimal] = mapped_column(MONEY)
+    #: Accounting reference (mandate number…)
+    reference: Mapped[str | None] = mapped_column(sa.String(60))
+    #: The calculation as shown when it was recorded
+    explanation: Mapped[str] = mapped_column(sa.Text)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    invoice = relationship("Invoice", back_populates="interest_settlement")
+    recorded_by = relationship("User")
+
+    __table_args__ = (sa.CheckConstraint("interest >= 0", name="interest"),
+                      sa.CheckConstraint("indemnity >= 0", name="indemnity"),
+                      sa.CheckConstraint("interest + indemnity > 0", name="total"))
+
+    @property
+    def total(self):
+        return self.interest + self.indemnity

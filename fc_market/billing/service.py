@@ -16,9 +16,10 @@ from sqlalchemy.orm.exc import StaleDataError
 from fc_market import events
 from fc_market.audit.service import record
 from fc_market.billing import calc, interest
-from fc_market.billing.models import (DocumentSequence, EcbRate, IndexValue, Invoice, InvoiceStatus,
-                                      PayableStatement, PayableStatementLine, Payment,
-                                      Reconciliation, StatementStatus)
+from fc_market.billing.models import (DocumentSequence, EcbRate, IndexValue, InterestSettlement,
+                                      Invoice, InvoiceStatus, PayableStatement,
+                                      PayableStatementLine, Payment, Reconciliation,
+                                      StatementStatus)
 from fc_market.controls import service as controls
 from fc_market.extensions import db
 from fc_market.formatting import day as fmt_day
@@ -906,9 +907,11 @@ def late_interest(invoice, as_of=None):
 
 
 def interest_owed(as_of=None, lot_ids=None):
-    """[(invoice, result)] for every late invoice (paid late or unpaid past due)."""
+    """[(invoice, result)] for every late invoice (paid late or unpaid past due) whose
+    interest has not been settled yet."""
     as_of = as_of or date.today()
-    stmt = (sa.select(Invoice).where(Invoice.kind == "invoice", Invoice.status != InvoiceStatus.REJECTED)
+    stmt = (sa.select(Invoice).where(Invoice.kind == "invoice", Invoice.status != InvoiceStatus.REJECTED,
+                                     ~Invoice.interest_settlement.has())
             .options(sa.orm.selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
                      sa.orm.selectinload(Invoice.credit_notes), sa.orm.joinedload(Invoice.lot))
             .order_by(Invoice.received_on))
@@ -922,6 +925,62 @@ def interest_owed(as_of=None, lot_ids=None):
         if result is not None and result.late:
             out.append((invoice, result))
     return out
+
+
+def settle_interest(invoice, user=None, *, paid_on, reference=None, today=None):
+    """Record that FC paid the moratorium interest and the flat indemnity of ``invoice``.
+
+    Only once the invoice is paid in full (until then the interest still runs); the
+    amounts are those computed, frozen with their calculation.  Once per invoice."""
+    today = today or date.today()
+    if invoice.kind != "invoice":
+        raise BillingError("Un avoir ne porte pas d'intérêts moratoires.")
+    if invoice.interest_settlement is not None:
+        done = invoice.interest_settlement
+        raise BillingError(f"Les intérêts de la facture {invoice.number} sont déjà réglés "
+                           f"(le {fmt_day(done.paid_on)}, {money_fr(done.total)}).")
+    if paid_on is None or paid_on > today:
+        raise BillingError("Date de paiement des intérêts manquante ou dans le futur.")
+    owed = late_interest(invoice, today)
+    if owed is None or not owed.late:
+        raise BillingError(f"La facture {invoice.number} n'a pas été payée en retard : ni intérêts "
+                           "moratoires ni indemnité ne sont dus.")
+    if owed.unpaid:
+        raise BillingError(f"La facture {invoice.number} n'est pas soldée (reste "
+                           f"{money_fr(owed.unpaid)}) : les intérêts courent encore. Enregistrez "
+                           "d'abord le paiement du principal.")
+    last_paid = max(p.paid_on for p in owed.portions)
+    if paid_on < last_paid:
+        raise BillingError(f"Les intérêts ne peuvent pas être payés avant le solde de la facture "
+                           f"(le {fmt_day(last_paid)}).")
+    reference = (reference or "").strip()[:60] or None
+    settlement = InterestSettlement(invoice_id=invoice.id, paid_on=paid_on, interest=owed.interest,
+                                    indemnity=owed.flat_indemnity, reference=reference,
+                                    explanation=owed.explanation,
+                                    recorded_by_id=getattr(user, "id", None))
+    try:
+        with db.session.begin_nested():
+            db.session.add(settlement)
+    except IntegrityError:
+        raise BillingError(f"Les intérêts de la facture {invoice.number} viennent d'être réglés "
+                           "par quelqu'un d'autre : rien n'a été enregistré deux fois.") from None
+    record("billing.interest_settlement", invoice, user=user, summary=(
+        f"Intérêts moratoires de la facture {invoice.number} réglés le {fmt_day(paid_on)} : "
+        f"{money_fr(owed.interest)} d'intérêts + {money_fr(owed.flat_indemnity)} d'indemnité"
+        + (f" (réf. {reference})" if reference else "") + "."),
+        changes={"paid_on": paid_on.isoformat(), "interest": str(owed.interest),
+                 "indemnity": str(owed.flat_indemnity), "reference": reference})
+    return settlement
+
+
+def interest_settled(lot_ids=None):
+    """Settlements of moratorium interest, newest first."""
+    stmt = (sa.select(InterestSettlement).join(Invoice)
+            .options(sa.orm.contains_eager(InterestSettlement.invoice).joinedload(Invoice.lot))
+            .order_by(InterestSettlement.paid_on.desc(), InterestSettlement.id.desc()))
+    if lot_ids is not None:
+        stmt = stmt.where(Invoice.lot_id.in_(lot_ids))
+    return db.session.scalars(stmt).all()
 
 
 # ----------------------------------------------------------------- dashboard

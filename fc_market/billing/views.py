@@ -11,14 +11,15 @@ from fc_market.access import get_in_lot, lot_by_code, roles, scoped, visible_lot
 from fc_market.auth.models import Role
 from fc_market.billing import payment_import, service
 from fc_market.billing.forms import (ComputeForm, CreditNoteForm, DecisionForm, EcbRateForm,
-                                     ImportForm, IndexValueForm, InvoiceForm, PaymentForm, VersionForm)
+                                     ImportForm, IndexValueForm, InterestSettlementForm, InvoiceForm,
+                                     PaymentForm, VersionForm)
 from fc_market.billing.models import (EcbRate, IndexValue, Invoice, InvoiceStatus, PayableStatement,
                                       Payment, PaymentImport, Reconciliation)
 from fc_market.exports import Column, Sheet, xlsx_response
 from fc_market.extensions import db
 from fc_market.market.models import Lot
 from fc_market.money import D
-from fc_market.formatting import number as fr_number
+from fc_market.formatting import money as fr_money, number as fr_number
 from fc_market.web import add_lot_link, add_nav
 
 bp = Blueprint("billing", __name__)
@@ -298,7 +299,8 @@ def invoice(invoice_id):
                            owed=owed, due=service.amount_due(inv), paid=service.paid(inv),
                            outstanding=service.outstanding(inv),
                            due_on=service.due_on(inv) if inv.kind == "invoice" else None,
-                           form=DecisionForm(version=inv.version_counter), today=date.today())
+                           form=DecisionForm(version=inv.version_counter), today=date.today(),
+                           settle_form=InterestSettlementForm(paid_on=date.today()))
 
 
 @bp.get("/factures/<int:invoice_id>/pdf")
@@ -464,7 +466,14 @@ INTEREST_COLUMNS = [
     Column("unpaid", "Impayé", "decimal"), Column("rate", "Taux (%)", "text"),
     Column("days", "Jours de retard (max.)", "int"), Column("interest", "Intérêts moratoires", "decimal"),
     Column("indemnity", "Indemnité forfaitaire", "decimal"), Column("total", "Total dû", "decimal"),
-    Column("explanation", "Calcul", "text")]
+    Column("state", "État", "text"), Column("explanation", "Calcul", "text")]
+
+
+SETTLEMENT_COLUMNS = [
+    Column("lot", "Lot", "text"), Column("number", "Facture", "text"),
+    Column("paid_on", "Intérêts payés le", "date"), Column("interest", "Intérêts moratoires", "decimal"),
+    Column("indemnity", "Indemnité forfaitaire", "decimal"), Column("total", "Total payé", "decimal"),
+    Column("reference", "Référence", "text"), Column("explanation", "Calcul", "text")]
 
 
 def _interest_rows():
@@ -475,24 +484,53 @@ def _interest_rows():
                      "due_on": res.due_date, "principal": res.principal, "unpaid": res.unpaid,
                      "rate": fr_number(res.rate, 2) if res.rate is not None else "—", "days": max((p.days_late for p in res.portions), default=0),
                      "interest": res.interest, "indemnity": res.flat_indemnity, "total": res.total,
+                     "state": "Intérêts courants (facture non soldée)" if res.unpaid else "À payer",
                      "explanation": res.explanation})
     return rows
+
+
+def _settlement_rows():
+    return [{"invoice": s.invoice, "lot": s.invoice.lot.code, "number": s.invoice.number,
+             "paid_on": s.paid_on, "interest": s.interest, "indemnity": s.indemnity,
+             "total": s.total, "reference": s.reference, "explanation": s.explanation}
+            for s in service.interest_settled([l.id for l in visible_lots()])]
 
 
 @bp.get("/interets")
 @roles(*Role.FC)
 def interest():
-    rows = _interest_rows()
-    return render_template("billing/interest.html", rows=rows,
+    rows, settled = _interest_rows(), _settlement_rows()
+    return render_template("billing/interest.html", rows=rows, settled=settled,
                            totals=_totals(rows, ("interest", "indemnity", "total")),
+                           settled_totals=_totals(settled, ("interest", "indemnity", "total")),
                            rates_known=bool(service.ecb_rates()))
 
 
 @bp.get("/interets.xlsx")
 @roles(*Role.FC)
 def interest_export():
-    return xlsx_response("interets-moratoires.xlsx", [Sheet("Intérêts moratoires", INTEREST_COLUMNS,
-                                                            _interest_rows())])
+    return xlsx_response("interets-moratoires.xlsx", [
+        Sheet("Intérêts dus", INTEREST_COLUMNS, _interest_rows()),
+        Sheet("Intérêts réglés", SETTLEMENT_COLUMNS, _settlement_rows())])
+
+
+@bp.post("/factures/<int:invoice_id>/interets")
+@roles(*FINANCE)
+def settle_interest(invoice_id):
+    inv = _load_invoice(invoice_id)
+    form = InterestSettlementForm()
+    if not form.validate_on_submit():
+        _flash_form_errors(form)
+        return redirect(url_for("billing.invoice", invoice_id=inv.id))
+    try:
+        settlement = service.settle_interest(inv, current_user, paid_on=form.paid_on.data,
+                                             reference=form.reference.data)
+        db.session.commit()
+        flash(f"Paiement des intérêts moratoires enregistré ({fr_money(settlement.total)}).", "success")
+    except service.BillingError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("billing.invoice", invoice_id=inv.id))
 
 
 # ----------------------------------------------------------------------- rates

@@ -42,6 +42,11 @@ def test_demo_steps(market, users):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(EcbRate)) == 18
     from fc_market.billing import service
     assert service.interest_owed(today), "late payments must show moratorium interest"
+    settled = service.interest_settled()
+    assert settled, "older late payments must show settled interest"
+    assert all(s.total > 0 and s.paid_on <= today for s in settled)
+    owed_ids = {inv.id for inv, _ in service.interest_owed(today)}
+    assert not owed_ids & {s.invoice_id for s in settled}
     assert any("Liquidation" in n for n in ctx.notes)
 
 

@@ -148,6 +148,87 @@ def test_moratorium_interest_with_a_suspension(cvl_statement, users):
     assert [(i.number, r.total) for i, r in owed] == [("F-2025-001", Decimal("148.14"))]
 
 
+def _late_paid_invoice(cvl_statement, users):
+    """Due 02/04/2025, paid in full 20 days late on 22/04/2025: 17 700,00 × 11,15 % × 20 / 365
+    = 108,139… → 108,14 of interest, + 40,00 of indemnity."""
+    ecb()
+    inv = invoice(cvl_statement, users["mandataire"])
+    service.decide(inv.id, users["finance"], "accept", today=date(2025, 3, 4))
+    service.record_payment(inv, users["finance"], paid_on=date(2025, 4, 22), amount="17700.00",
+                           reference="M-1", today=date(2025, 4, 22))
+    return inv
+
+
+def test_interest_settlement_freezes_the_amounts_and_closes_what_is_owed(cvl_statement, users):
+    from fc_market.audit.models import AuditEntry
+    inv = _late_paid_invoice(cvl_statement, users)
+    assert [i.number for i, _ in service.interest_owed(date(2025, 5, 1))] == ["F-2025-001"]
+    settlement = service.settle_interest(inv, users["finance"], paid_on=date(2025, 5, 20),
+                                         reference=" MDT-INT-1 ", today=date(2025, 5, 20))
+    db.session.commit()
+    assert (settlement.interest, settlement.indemnity, settlement.total) == (
+        Decimal("108.14"), Decimal("40.00"), Decimal("148.14"))
+    assert settlement.reference == "MDT-INT-1" and "× 20 / 365 = 108,14 €" in settlement.explanation
+    assert service.interest_owed(date(2025, 6, 1)) == []
+    assert service.interest_settled() == [settlement]
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "billing.interest_settlement"))
+    assert entry.changes["interest"] == "108.14" and entry.changes["indemnity"] == "40.00"
+    with pytest.raises(service.BillingError, match="déjà réglés"):
+        service.settle_interest(inv, users["finance"], paid_on=date(2025, 5, 21), today=date(2025, 5, 21))
+
+
+def test_interest_settlement_is_refused_while_it_cannot_be_final(cvl_statement, users):
+    from fc_market.billing.models import InterestSettlement
+    ecb()
+    inv = invoice(cvl_statement, users["mandataire"])
+    service.decide(inv.id, users["finance"], "accept", today=date(2025, 3, 4))
+    service.record_payment(inv, None, paid_on=date(2025, 4, 1), amount="10000.00", today=date(2025, 4, 1))
+    # 7 700,00 still unpaid on 01/05: the interest still runs
+    with pytest.raises(service.BillingError, match="n.est pas soldée .reste 7.700,00"):
+        service.settle_interest(inv, users["finance"], paid_on=date(2025, 5, 1), today=date(2025, 5, 1))
+    service.record_payment(inv, None, paid_on=date(2025, 5, 2), amount="7700.00", today=date(2025, 5, 2))
+    with pytest.raises(service.BillingError, match="avant le solde de la facture .le 02/05/2025"):
+        service.settle_interest(inv, users["finance"], paid_on=date(2025, 4, 30), today=date(2025, 5, 3))
+    with pytest.raises(service.BillingError, match="dans le futur"):
+        service.settle_interest(inv, users["finance"], paid_on=date(2025, 5, 4), today=date(2025, 5, 3))
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(InterestSettlement)) == 0
+
+
+def test_no_settlement_without_a_late_payment(cvl_statement, users):
+    ecb()
+    inv = invoice(cvl_statement, users["mandataire"])
+    service.decide(inv.id, users["finance"], "accept", today=date(2025, 3, 4))
+    service.record_payment(inv, None, paid_on=date(2025, 3, 31), amount="17700.00", today=date(2025, 3, 31))
+    with pytest.raises(service.BillingError, match="pas été payée en retard"):
+        service.settle_interest(inv, users["finance"], paid_on=date(2025, 4, 10), today=date(2025, 4, 10))
+
+
+def test_interest_settlement_screen_is_for_finance(cvl_statement, users, login):
+    from fc_market.billing.models import InterestSettlement
+    inv = _late_paid_invoice(cvl_statement, users)
+    db.session.commit()
+    page = login("finance").get(f"/factures/{inv.id}").get_data(as_text=True)
+    assert "Enregistrer le paiement des intérêts (148,14" in page
+    # the manager reads, the IDF mandataire does not even see the CVL invoice
+    assert login("manager").post(f"/factures/{inv.id}/interets",
+                                 data={"paid_on": "2025-05-20"}).status_code == 403
+    assert login("mandataire").post(f"/factures/{inv.id}/interets",
+                                    data={"paid_on": "2025-05-20"}).status_code in (403, 404)
+    finance = login("finance")
+    bad = finance.post(f"/factures/{inv.id}/interets", data={"paid_on": "pas une date"},
+                       follow_redirects=True)
+    assert "date" in bad.get_data(as_text=True).lower()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(InterestSettlement)) == 0
+    done = finance.post(f"/factures/{inv.id}/interets", data={"paid_on": "2025-05-20",
+                                                               "reference": "MDT-INT-1"},
+                        follow_redirects=True).get_data(as_text=True)
+    assert "Paiement des intérêts moratoires enregistré (148,14" in done
+    assert "Payé le 20/05/2025" in done
+    listing = finance.get("/interets").get_data(as_text=True)
+    assert "Intérêts réglés (1," in listing and "MDT-INT-1" in listing
+    assert finance.get("/interets.xlsx").status_code == 200
+
+
 def test_interest_per_portion_on_partial_payments(cvl_statement, users):
     ecb()
     inv = invoice(cvl_statement, users["mandataire"])
