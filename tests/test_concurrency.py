@@ -1,7 +1,7 @@
 """Two people doing the same thing at the same moment, through the real HTTP routes, each in
 their own thread with their own session and database connection: two managers deciding on the
-same report, two finance officers certifying the same statement or importing the same payment
-file.  One wins, the other reads a clear French message, and nothing is doubled.
+same report, two finance officers certifying the same statement, importing the same payment
+file or recording the same interest payment.  One wins, the other reads a clear French message, and nothing is doubled.
 
 Runs on SQLite (writes are serialised by the database lock) and on PostgreSQL (row locks,
 version columns, unique constraints).  The service-level races are in tests/billing and
@@ -190,3 +190,37 @@ def test_two_finance_officers_import_the_same_payment_file(app, users, login, se
     assert sum(db.session.scalars(sa.select(Payment.amount))) == Decimal("17700.00")
     assert billing.outstanding(db.session.get(type(inv), inv.id)) == 0
     assert sum(db.session.scalars(sa.select(PaymentImport.added))) == 2
+
+
+def test_two_finance_officers_record_the_same_interest_payment(app, users, login, second):
+    from fc_market.billing.models import InterestSettlement
+    cvl = lot("CVL")
+    make_validated(cvl, "2025-01", [])
+    st = billing.refresh_statement(cvl, "2025-01")
+    billing.certify(st.id, users["finance"])
+    billing.add_ecb_rate(date(2024, 12, 18), Decimal("3.15"))
+    inv = billing.record_invoice(st, users["mandataire"], number="F-2025-001",
+                                 issued_on=date(2025, 3, 1), received_on=date(2025, 3, 3),
+                                 amount_excl_tax="14750.00", vat="2950.00",
+                                 amount_incl_tax="17700.00", file=("facture.pdf", PDF),
+                                 today=date(2025, 3, 3))
+    billing.decide(inv.id, users["finance"], "accept", today=date(2025, 3, 4))
+    billing.record_payment(inv, users["finance"], paid_on=date(2025, 4, 22), amount="17700.00",
+                           today=date(2025, 4, 22))
+    db.session.commit()
+    first = login("finance")
+
+    def settle(browser):
+        return lambda: post(browser, f"/factures/{inv.id}/interets",
+                            data={"paid_on": "2025-05-20", "reference": "MDT-INT-1"})
+
+    responses = race(app, settle(first), settle(second["finance"]))
+    texts = [page(r) for r in responses]
+    assert all(r.status_code == 200 for r in responses), [t[:3000] for t in texts]
+    won = [t for t in texts if "Paiement des intérêts moratoires enregistré (148,14" in t]
+    assert len(won) == 1, [t[:3000] for t in texts]
+    lost = next(t for t in texts if t is not won[0])
+    assert "déjà réglés" in lost or "viennent d&#39;être réglés par quelqu&#39;un d&#39;autre" in lost, lost[:3000]
+    db.session.expire_all()
+    assert count(InterestSettlement) == 1
+    assert audit_count("billing.interest_settlement") == 1
