@@ -153,16 +153,22 @@ EXPORT = ("Facture;Date;Montant;Référence\n"
           "F-2025-001;28/03/2025;7 700,00;MAND-2\n")
 
 
-def test_two_finance_officers_import_the_same_payment_file(app, users, login, second):
+def cvl_invoice(users):
+    """CVL's certified January 2025 (UO4 share only: 17 700,00 TTC) and its invoice F-2025-001,
+    received on 03/03/2025."""
     cvl = lot("CVL")
     make_validated(cvl, "2025-01", [])
     st = billing.refresh_statement(cvl, "2025-01")
     billing.certify(st.id, users["finance"])
-    inv = billing.record_invoice(st, users["mandataire"], number="F-2025-001",
-                                 issued_on=date(2025, 3, 1), received_on=date(2025, 3, 3),
-                                 amount_excl_tax="14750.00", vat="2950.00",
-                                 amount_incl_tax="17700.00", file=("facture.pdf", PDF),
-                                 today=date(2025, 3, 3))
+    return billing.record_invoice(st, users["mandataire"], number="F-2025-001",
+                                  issued_on=date(2025, 3, 1), received_on=date(2025, 3, 3),
+                                  amount_excl_tax="14750.00", vat="2950.00",
+                                  amount_incl_tax="17700.00", file=("facture.pdf", PDF),
+                                  today=date(2025, 3, 3))
+
+
+def test_two_finance_officers_import_the_same_payment_file(app, users, login, second):
+    inv = cvl_invoice(users)
     db.session.commit()
     first = login("finance")
 
@@ -194,16 +200,8 @@ def test_two_finance_officers_import_the_same_payment_file(app, users, login, se
 
 def test_two_finance_officers_record_the_same_interest_payment(app, users, login, second):
     from fc_market.billing.models import InterestSettlement
-    cvl = lot("CVL")
-    make_validated(cvl, "2025-01", [])
-    st = billing.refresh_statement(cvl, "2025-01")
-    billing.certify(st.id, users["finance"])
     billing.add_ecb_rate(date(2024, 12, 18), Decimal("3.15"))
-    inv = billing.record_invoice(st, users["mandataire"], number="F-2025-001",
-                                 issued_on=date(2025, 3, 1), received_on=date(2025, 3, 3),
-                                 amount_excl_tax="14750.00", vat="2950.00",
-                                 amount_incl_tax="17700.00", file=("facture.pdf", PDF),
-                                 today=date(2025, 3, 3))
+    inv = cvl_invoice(users)
     billing.decide(inv.id, users["finance"], "accept", today=date(2025, 3, 4))
     billing.record_payment(inv, users["finance"], paid_on=date(2025, 4, 22), amount="17700.00",
                            today=date(2025, 4, 22))

@@ -148,15 +148,20 @@ def test_moratorium_interest_with_a_suspension(cvl_statement, users):
     assert [(i.number, r.total) for i, r in owed] == [("F-2025-001", Decimal("148.14"))]
 
 
-def _late_paid_invoice(cvl_statement, users):
-    """Due 02/04/2025, paid in full 20 days late on 22/04/2025: 17 700,00 × 11,15 % × 20 / 365
-    = 108,139… → 108,14 of interest, + 40,00 of indemnity."""
+def _accepted_invoice(cvl_statement, users, *payments):
+    """The invoice, accepted, due 02/04/2025, with ``payments`` ((day, amount) pairs)."""
     ecb()
     inv = invoice(cvl_statement, users["mandataire"])
     service.decide(inv.id, users["finance"], "accept", today=date(2025, 3, 4))
-    service.record_payment(inv, users["finance"], paid_on=date(2025, 4, 22), amount="17700.00",
-                           reference="M-1", today=date(2025, 4, 22))
+    for day, amount in payments:
+        service.record_payment(inv, users["finance"], paid_on=day, amount=amount, today=day)
     return inv
+
+
+def _late_paid_invoice(cvl_statement, users):
+    """Paid in full 20 days late on 22/04/2025: 17 700,00 × 11,15 % × 20 / 365 = 108,139…
+    → 108,14 of interest, + 40,00 of indemnity."""
+    return _accepted_invoice(cvl_statement, users, (date(2025, 4, 22), "17700.00"))
 
 
 def test_interest_settlement_freezes_the_amounts_and_closes_what_is_owed(cvl_statement, users):
@@ -179,10 +184,7 @@ def test_interest_settlement_freezes_the_amounts_and_closes_what_is_owed(cvl_sta
 
 def test_interest_settlement_is_refused_while_it_cannot_be_final(cvl_statement, users):
     from fc_market.billing.models import InterestSettlement
-    ecb()
-    inv = invoice(cvl_statement, users["mandataire"])
-    service.decide(inv.id, users["finance"], "accept", today=date(2025, 3, 4))
-    service.record_payment(inv, None, paid_on=date(2025, 4, 1), amount="10000.00", today=date(2025, 4, 1))
+    inv = _accepted_invoice(cvl_statement, users, (date(2025, 4, 1), "10000.00"))
     # 7 700,00 still unpaid on 01/05: the interest still runs
     with pytest.raises(service.BillingError, match="n.est pas soldée .reste 7.700,00"):
         service.settle_interest(inv, users["finance"], paid_on=date(2025, 5, 1), today=date(2025, 5, 1))
@@ -195,10 +197,7 @@ def test_interest_settlement_is_refused_while_it_cannot_be_final(cvl_statement, 
 
 
 def test_no_settlement_without_a_late_payment(cvl_statement, users):
-    ecb()
-    inv = invoice(cvl_statement, users["mandataire"])
-    service.decide(inv.id, users["finance"], "accept", today=date(2025, 3, 4))
-    service.record_payment(inv, None, paid_on=date(2025, 3, 31), amount="17700.00", today=date(2025, 3, 31))
+    inv = _accepted_invoice(cvl_statement, users, (date(2025, 3, 31), "17700.00"))
     with pytest.raises(service.BillingError, match="pas été payée en retard"):
         service.settle_interest(inv, users["finance"], paid_on=date(2025, 4, 10), today=date(2025, 4, 10))
 
