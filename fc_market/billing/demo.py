@@ -174,18 +174,25 @@ def seed(ctx):
             first = (amount * Decimal("0.6")).quantize(Decimal("0.01"))
             service.record_payment(inv, finance, paid_on=pay_on, amount=first,
                                    reference=f"MDT-{inv.id:05d}-1", today=today)
-            continue  # the rest is still due
+            # the balance follows six weeks later (late); the recent ones are still due
+            pay_on, amount = pay_on + timedelta(days=42), amount - first
+            if pay_on >= import_cutoff:
+                continue
+            service.record_payment(inv, finance, paid_on=pay_on, amount=amount,
+                                   reference=f"MDT-{inv.id:05d}-2", today=today)
+            continue
         reference = f"MDT-{inv.id:05d}"
         if pay_on >= import_cutoff:
             export_rows.append((inv.number, pay_on, amount, reference))
         else:
             service.record_payment(inv, finance, paid_on=pay_on, amount=amount, reference=reference,
                                    today=today)
-    # interest of the older late payments paid a few weeks after the balance; the recent
-    # ones stay on the list of what is owed
+    # interest of the late payments older than six months paid a few weeks after the
+    # balance; the more recent ones, and those of invoices paid in two parts, are still owed
     for inv, pay_on, scenario in to_pay:
         settle_on = pay_on + timedelta(days=25)
-        if scenario in ("late", "very_late") and settle_on < import_cutoff and not service.outstanding(inv):
+        if (scenario in ("late", "very_late") and settle_on < today - timedelta(days=180)
+                and not service.outstanding(inv) and getattr(service.late_interest(inv, today), "late", False)):
             service.settle_interest(inv, finance, paid_on=settle_on, reference=f"MDT-INT-{inv.id:05d}",
                                     today=today)
             counts["interest_settled"] += 1
