@@ -205,6 +205,13 @@ class MoratoriumInterest:
     explanation: str
 
 
+def _pct(value: Decimal) -> str:
+    """A rate as people write it: two decimals, more only when they carry something
+    (3,15 ; 12,25 ; 3,125 — never 12,2500)."""
+    value = D(value)
+    return format_fr(value, max(2, -value.normalize().as_tuple().exponent))
+
+
 def _portion_interest(amount: Decimal, rate: Decimal, days: int, year_basis: int) -> Decimal:
     exact = Fraction(amount) * Fraction(rate) / 100 * days / year_basis
     return round_fraction(exact, CENT, ROUND_HALF_UP)
@@ -261,12 +268,12 @@ def invoice_interest(amount, due_on: date, payments: Iterable[Payment | tuple[da
     if late:
         lines.append(
             f"Intérêts moratoires courus à compter du {_d(start)} ; taux BCE en vigueur au "
-            f"{_d(first_day)} (premier jour du semestre) : {format_fr(ecb)} % + "
-            f"{format_fr(margin)} points = {format_fr(rate)} %.")
+            f"{_d(first_day)} (premier jour du semestre) : {_pct(ecb)} % + "
+            f"{format_fr(margin)} points = {_pct(rate)} %.")
         for p in portions:
             what = f"payé le {_d(p.paid_on)}" if p.paid_on else f"impayé au {_d(p.until)}"
             lines.append(f"{format_fr(p.amount)} € {what} : {format_fr(p.amount)} × "
-                         f"{format_fr(rate)} % × {p.days_late} / {year_basis} = "
+                         f"{_pct(rate)} % × {p.days_late} / {year_basis} = "
                          f"{format_fr(p.interest)} €.")
         lines.append(f"Indemnité forfaitaire pour frais de recouvrement : "
                      f"{format_fr(indemnity)} €.")

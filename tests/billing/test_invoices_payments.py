@@ -173,7 +173,10 @@ def test_interest_settlement_freezes_the_amounts_and_closes_what_is_owed(cvl_sta
     db.session.commit()
     assert (settlement.interest, settlement.indemnity, settlement.total) == (
         Decimal("108.14"), Decimal("40.00"), Decimal("148.14"))
-    assert settlement.reference == "MDT-INT-1" and "× 20 / 365 = 108,14 €" in settlement.explanation
+    assert settlement.reference == "MDT-INT-1"
+    # rates entered by finance (4 decimals in the database) read as people write them
+    assert "3,15 % + 8 points = 11,15 %" in settlement.explanation
+    assert "17\u202f700,00 × 11,15 % × 20 / 365 = 108,14 €" in settlement.explanation
     assert service.interest_owed(date(2025, 6, 1)) == []
     assert service.interest_settled() == [settlement]
     entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "billing.interest_settlement"))
