@@ -302,6 +302,13 @@ class FlagRule(db.Model):
 
     market = relationship("Market", back_populates="flag_rules")
 
+    CATEGORY_LABELS = {"quality": "qualité", "access": "accès", "volume": "volume",
+                       "reporting": "reporting", "finance": "finances"}
+
+    @property
+    def category_label(self):
+        return self.CATEGORY_LABELS.get(self.category, self.category)
+
     __table_args__ = (
         sa.UniqueConstraint("market_id", "code"),
         sa.CheckConstraint("category IN ('quality', 'access', 'volume', 'reporting', 'finance')",

@@ -28,7 +28,7 @@ def seed(ctx):
     by_category = Counter()
     for flags in service.snapshot(ctx.lots, ctx.today).open_flags.values():
         for flag in flags.values():
-            by_category[flag.rule.category] += 1
+            by_category[flag.rule.category_label] += 1
     detail = ", ".join(f"{n} {c}" for c, n in sorted(by_category.items())) or "aucun"
     ctx.notes.append(f"Pilotage : {sum(counts.values())} mois-lots agrégés ; signalements ouverts : "
                      f"{detail} ({result.summary()}).")

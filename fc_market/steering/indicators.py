@@ -35,43 +35,49 @@ class Indicator:
     kind: str            # percent, number, days, count
     better: str          # higher or lower
     definition: str
+    #: Column heading where 18 lots × a dozen indicators must fit one screen
+    short: str = ""
+
+    @property
+    def heading(self):
+        return self.short or self.label
 
 
 INDICATORS = {i.key: i for i in (
     Indicator("entries", "Entrées", "count", "higher",
               "Bénéficiaires dont le premier acte de niveau 1 ou 2 de l'année a eu lieu dans la période."),
     Indicator("entries_ytd", "Entrées depuis janvier", "count", "higher",
-              "Bénéficiaires dont le premier acte de niveau 1 ou 2 de l'année a eu lieu depuis janvier."),
+              "Bénéficiaires dont le premier acte de niveau 1 ou 2 de l'année a eu lieu depuis janvier.",),
     Indicator("target_achievement", "Réalisation de l'objectif proratisé", "percent", "higher",
               "Entrées cumulées rapportées à l'objectif annuel proratisé au dernier mois validé "
-              "(profil mensuel du contrat, uniforme à défaut)."),
+              "(profil mensuel du contrat, uniforme à défaut).", short="Objectif proratisé"),
     Indicator("forecast_achievement", "Prévision de fin d'année / objectif", "percent", "higher",
               "Entrées prévues au 31 décembre (tendance linéaire des entrées mensuelles, corrigée du "
               "profil mensuel du contrat ou, à défaut, de la saisonnalité de l'année précédente) "
-              "rapportées à l'objectif annuel."),
+              "rapportées à l'objectif annuel.", short="Prévision / objectif annuel"),
     Indicator("entries_per_1000", "Entrées pour 1 000 habitants (12 mois)", "number", "higher",
               "Entrées des douze derniers mois (annualisées s'il y en a moins) pour 1 000 habitants "
-              "du lot (population du fichier de marché)."),
+              "du lot (population du fichier de marché).", short="Entrées pour 1 000 hab."),
     Indicator("coverage_share", "Population à moins de 30 km d'un site permanent", "percent", "higher",
-              "Part de la population du lot (localités GeoNames) à moins de 30 km d'un site permanent ouvert."),
+              "Part de la population du lot (localités GeoNames) à moins de 30 km d'un site permanent ouvert.", short="Population à 30 km d'un site"),
     Indicator("satisfaction_l1", "Satisfaction après le niveau 1", "percent", "higher",
-              "Satisfaits ou très satisfaits / répondants, sur les trois derniers mois validés."),
+              "Satisfaits ou très satisfaits / répondants, sur les trois derniers mois validés.", short="Satisfaction niveau 1"),
     Indicator("satisfaction_l2", "Satisfaction après le niveau 2", "percent", "higher",
-              "Satisfaits ou très satisfaits / répondants, sur les trois derniers mois validés."),
+              "Satisfaits ou très satisfaits / répondants, sur les trois derniers mois validés.", short="Satisfaction niveau 2"),
     Indicator("usefulness", "Utilité à six mois", "percent", "higher",
-              "Jugent le CEP utile ou très utile / répondants de l'enquête à six mois, trois derniers mois."),
+              "Jugent le CEP utile ou très utile / répondants de l'enquête à six mois, trois derniers mois.", short="Utilité à 6 mois"),
     Indicator("median_delay_days", "Délai médian UO0 → niveau 1", "days", "lower",
-              "Jours entre l'aiguillage et l'acte de niveau 1 (médiane, trois derniers mois)."),
+              "Jours entre l'aiguillage et l'acte de niveau 1 (médiane, trois derniers mois).", short="Délai UO0 → niveau 1"),
     Indicator("remote_share", "Part des actes à distance", "percent", "lower",
-              "Actes par téléphone ou visioconférence / ensemble des actes, trois derniers mois."),
+              "Actes par téléphone ou visioconférence / ensemble des actes, trois derniers mois.", short="Actes à distance"),
     Indicator("complaints_per_1000", "Réclamations pour 1 000 bénéficiaires", "number", "lower",
-              "Réclamations / bénéficiaires distincts du mois × 1 000, trois derniers mois."),
+              "Réclamations / bénéficiaires distincts du mois × 1 000, trois derniers mois.", short="Réclamations pour 1 000"),
     Indicator("csf_nonconformity", "Non-conformité au contrôle de service fait", "percent", "lower",
               "Dossiers non conformes ou non justifiés / dossiers jugés, contrôles clôturés des douze "
-              "derniers mois."),
+              "derniers mois.", short="Non-conformité CSF"),
     Indicator("reporting_days_late", "Retard du reporting (jours)", "days", "lower",
               "Jours de retard du dernier reporting dû : à la date du jour s'il n'est pas déposé, "
-              "sinon le retard de son premier dépôt."),
+              "sinon le retard de son premier dépôt.", short="Retard du reporting"),
     Indicator("abandonment_rate", "Abandons (niveau 2 non poursuivi)", "percent", "lower",
               "Actes de niveau 1 sans acte de niveau 2 dans les 120 jours, cohortes mûres des trois "
               "derniers mois."),

@@ -98,7 +98,7 @@ def signs_sheet(snap):
 
 
 def flags_sheets(flags):
-    rows = [{"lot": f.lot.code, "code": f.rule.code, "category": f.rule.category,
+    rows = [{"lot": f.lot.code, "code": f.rule.code, "category": f.rule.category_label,
              "label": f.rule.label, "value": float(f.value), "threshold": float(f.threshold),
              "comparison": "plancher" if f.rule.comparison == "below" else "plafond",
              "sample": f.sample, "opened": f.opened_on, "cleared": f.cleared_on,
@@ -145,7 +145,7 @@ def coverage_sheets(snap, top=20):
 
 
 def rules_sheet(rules):
-    rows = [{"code": r.code, "category": r.category, "label": r.label, "indicator": r.indicator,
+    rows = [{"code": r.code, "category": r.category_label, "label": r.label, "indicator": r.indicator,
              "definition": INDICATORS[r.indicator].definition if r.indicator in INDICATORS
              else "indicateur non calculé par l'application",
              "comparison": "plancher" if r.comparison == "below" else "plafond",

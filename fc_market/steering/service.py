@@ -33,10 +33,14 @@ from fc_market.steering.models import (Flag, FlagReading, LotMonthStat, Steering
 log = logging.getLogger(__name__)
 
 #: Columns of the national dashboard, in order
-DASHBOARD_COLUMNS = ("entries_ytd", "target_achievement", "forecast_achievement", "entries_per_1000",
-                     "coverage_share", "satisfaction_l1", "satisfaction_l2", "usefulness",
-                     "median_delay_days", "remote_share", "complaints_per_1000",
-                     "csf_nonconformity", "reporting_days_late")
+DASHBOARD_GROUPS = (
+    ("Volume", ("entries_ytd", "target_achievement", "forecast_achievement", "entries_per_1000")),
+    ("Accès", ("coverage_share",)),
+    ("Qualité", ("satisfaction_l1", "satisfaction_l2", "usefulness", "median_delay_days",
+                 "remote_share", "complaints_per_1000")),
+    ("Contrôle et reporting", ("csf_nonconformity", "reporting_days_late")),
+)
+DASHBOARD_COLUMNS = tuple(key for _, keys in DASHBOARD_GROUPS for key in keys)
 #: Rows of the lot scorecard (monthly values)
 MONTHLY_ROWS = ("entries", "satisfaction_l1", "satisfaction_l2", "usefulness", "median_delay_days",
                 "remote_share", "complaints_per_1000", "abandonment_rate", "information_only_share",

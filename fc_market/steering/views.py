@@ -61,7 +61,8 @@ def dashboard():
                                    .where(Flag.cleared_on.is_(None)))
     return render_template(
         "steering/dashboard.html", snap=snap, rows=rows, national=national,
-        columns=[INDICATORS[k] for k in service.DASHBOARD_COLUMNS], fmt=service.format_value,
+        columns=[INDICATORS[k] for k in service.DASHBOARD_COLUMNS], groups=service.DASHBOARD_GROUPS,
+        fmt=service.format_value,
         cell_class=service.cell_class, flags=flags, open_count=open_count,
         queued=service.queued_lots(),
         entries_svg=entries_chart(snap.national, snap.year,

@@ -82,3 +82,33 @@ def test_nightly_job_rebuilds_and_evaluates(idf):
     run = run_once("steering.flags", datetime(2025, 4, 20, 2, 30))
     assert run.status == "done", run.detail
     assert "signalement" in run.detail
+
+
+def test_dashboard_fits_the_lots_by_indicator_groups_in_french(login, idf):
+    _bad_satisfaction(idf)
+    page = login("manager").get("/pilotage").get_data(as_text=True)
+    for group in ("Volume", "Accès", "Qualité", "Contrôle et reporting"):
+        assert f">{group}</th>" in page
+    # short headings, the full label and definition on hover
+    assert ">Satisfaction niveau 1</th>" in page
+    assert 'title="Satisfaction après le niveau 1 : Satisfaits ou très satisfaits' in page
+    # flag tags read in French
+    assert ">qualité</a>" in page and ">quality</a>" not in page
+
+
+def test_a_flag_whose_data_left_the_window_shows_its_last_reading(login, idf):
+    put_stats(idf, WINDOW, csf_judged=40, csf_nonconforming=10)
+    service.evaluate(TODAY, [idf.id])
+    db.session.commit()
+    flag = db.session.scalar(sa.select(Flag).join(Flag.rule).where(
+        service.FlagRule.code == "nonconformity_ceiling"))
+    assert flag is not None and flag.cleared_on is None
+    put_stats(idf, WINDOW, csf_judged=0, csf_nonconforming=0)  # no closed control any more
+    service.evaluate(date(2025, 5, 20), [idf.id])
+    db.session.commit()
+    db.session.refresh(flag)
+    assert flag.cleared_on is None and flag.evaluated_on == TODAY  # kept, not re-read
+    page = login("manager").get("/pilotage").get_data(as_text=True)
+    cell = page[page.index("Plus de donnée dans la période lue"):]
+    cell = cell[:cell.index("</td>")]
+    assert "25,0" in cell and "<small>relevé du 20/04/2025</small>" in cell
