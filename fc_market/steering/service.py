@@ -273,6 +273,15 @@ def snapshot(lots=None, today=None, *, history_years=1, with_providers=False):
     return snap
 
 
+def lapsed_flag(snap, lot_id, indicator, reading):
+    """The open flag of an indicator that has no value any more (its data left the window
+    read, e.g. no closed control for twelve months): the flag stays open on its last
+    reading, which screens show with its date rather than a dash."""
+    if reading.value is not None:
+        return None
+    return (snap.open_flags.get(lot_id) or {}).get(indicator)
+
+
 def cell_class(snap, lot_id, indicator, reading):
     if lot_id in snap.open_flags and indicator in snap.open_flags[lot_id]:
         return "bad"

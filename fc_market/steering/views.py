@@ -63,7 +63,7 @@ def dashboard():
         "steering/dashboard.html", snap=snap, rows=rows, national=national,
         columns=[INDICATORS[k] for k in service.DASHBOARD_COLUMNS], groups=service.DASHBOARD_GROUPS,
         fmt=service.format_value,
-        cell_class=service.cell_class, flags=flags, open_count=open_count,
+        cell_class=service.cell_class, lapsed_flag=service.lapsed_flag, flags=flags, open_count=open_count,
         queued=service.queued_lots(),
         entries_svg=entries_chart(snap.national, snap.year,
                                   f"Entrées mensuelles {snap.year} et objectif, national"),
@@ -105,7 +105,7 @@ def scorecard(code):
     return render_template(
         "steering/scorecard.html", lot=lot, snap=snap, view=view, year=year, periods=periods,
         labels=[_label(p) for p in periods], table=table, current=current,
-        fmt=service.format_value, cell_class=service.cell_class, show_flags=show_flags,
+        fmt=service.format_value, cell_class=service.cell_class, lapsed_flag=service.lapsed_flag, show_flags=show_flags,
         open_flags=[f for f in flags if f.is_open], cleared=[f for f in flags if not f.is_open][:20],
         trend=service.trend, trends=service.TREND_LABELS, spark=charts.sparkline, cov=cov,
         map_svg=lot_map(cov), links=_links(lot), years=range(snap.year - 2, snap.year + 1),

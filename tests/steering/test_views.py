@@ -112,3 +112,8 @@ def test_a_flag_whose_data_left_the_window_shows_its_last_reading(login, idf):
     cell = page[page.index("Plus de donnée dans la période lue"):]
     cell = cell[:cell.index("</td>")]
     assert "25,0" in cell and "<small>relevé du 20/04/2025</small>" in cell
+    card = login("manager").get("/pilotage/lots/IDF").get_data(as_text=True)
+    assert "relevé du 20/04/2025 (30 dossiers non conformes sur 120 jugés) ; aucun contrôle" in card
+    # the mandataire sees the indicator as it is, without FC's flags
+    own = login("mandataire").get("/pilotage/lots/IDF").get_data(as_text=True)
+    assert "relevé du" not in own and "aucun contrôle clôturé sur douze mois" in own
