@@ -235,4 +235,18 @@ def test_finance_certifies_imports_payments_and_sees_interest(journey, users):
     assert values[6] == "11,15 %", values
     assert values[7] == "49" and values[8] == money(expected), values
     assert values[9] == money(Decimal("40.00")) and values[10] == money(expected + 40), values
+    assert values[11] == "À payer", values  # paid in full: the interest no longer runs
     j.shot("interets-moratoires")
+
+    # finance records the payment of the interest and the indemnity on the invoice's page
+    j.submit(page.locator("main table.data tbody tr", has_text=invoice.number).first
+             .locator("a", has_text="À payer"))
+    page.fill("input[name=reference]", "MDT-INT-0001")
+    j.submit("button:has-text('Enregistrer le paiement des intérêts')")
+    assert f"Paiement des intérêts moratoires enregistré ({money(expected + 40)})" in j.flashes(), \
+        j.flashes()
+    assert "Retard de paiement : intérêts réglés" in j.text() and "MDT-INT-0001" in j.text()
+    j.shot("interets-regles")
+    j.goto("/interets")
+    assert "Intérêts réglés (1," in j.text()
+    assert page.locator("main table.data tbody tr", has_text=invoice.number).count() == 1
