@@ -885,8 +885,9 @@ def due_on(invoice, as_of=None, term_days=None):
     return interest.due_date(invoice.received_on, term, suspensions(invoice, as_of))
 
 
-def late_interest(invoice, as_of=None):
-    """Moratorium interest and indemnity of an invoice as of a date (None when nothing is due)."""
+def late_interest(invoice, as_of=None, rates=None):
+    """Moratorium interest and indemnity of an invoice as of a date (None when nothing is due).
+    ``rates``: the ECB rates (:func:`ecb_rates`), when the caller reads many invoices."""
     as_of = as_of or date.today()
     due = amount_due(invoice)
     if due <= 0:
@@ -900,7 +901,8 @@ def late_interest(invoice, as_of=None):
             payments.append((r.payment.paid_on, part))
             cumulated += part
     try:
-        return interest.invoice_interest(due, deadline, payments, ecb_rates(), as_of=as_of)
+        return interest.invoice_interest(due, deadline, payments,
+                                         ecb_rates() if rates is None else rates, as_of=as_of)
     except ValueError as exc:
         log.warning("interest for invoice %s: %s", invoice.id, exc)
         return None
@@ -913,15 +915,17 @@ def interest_owed(as_of=None, lot_ids=None):
     stmt = (sa.select(Invoice).where(Invoice.kind == "invoice", Invoice.status != InvoiceStatus.REJECTED,
                                      ~Invoice.interest_settlement.has())
             .options(sa.orm.selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
-                     sa.orm.selectinload(Invoice.credit_notes), sa.orm.joinedload(Invoice.lot))
+                     sa.orm.selectinload(Invoice.credit_notes),
+                     sa.orm.joinedload(Invoice.lot).joinedload(Lot.contract))
             .order_by(Invoice.received_on))
     if lot_ids is not None:
         stmt = stmt.where(Invoice.lot_id.in_(lot_ids))
     out = []
+    rates = ecb_rates()
     for invoice in db.session.scalars(stmt):
         if invoice.received_on + timedelta(days=invoice.lot.contract.payment_term_days) >= as_of:
             continue  # cannot be late yet (suspensions only push the due date back)
-        result = late_interest(invoice, as_of)
+        result = late_interest(invoice, as_of, rates)
         if result is not None and result.late:
             out.append((invoice, result))
     return out

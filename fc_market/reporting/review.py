@@ -95,7 +95,9 @@ def lot_periods(lot, today, newest_first=True):
 def review_queue():
     """Submitted versions awaiting review, oldest submission first."""
     return db.session.scalars(sa.select(ReportVersion).where(
-        ReportVersion.status == VersionStatus.SUBMITTED).order_by(ReportVersion.submitted_at)).all()
+        ReportVersion.status == VersionStatus.SUBMITTED)
+        .options(sa.orm.joinedload(ReportVersion.report).joinedload(Report.lot))
+        .order_by(ReportVersion.submitted_at)).all()
 
 
 def review_matrix(lots, today, months=6):
