@@ -74,5 +74,8 @@ def scoped(stmt, lot_column):
 
 
 def visible_lots():
-    stmt = scoped(sa.select(Lot).order_by(Lot.number), Lot.id)
+    """The lots the current user may see, with their contracts (every list of lots reads
+    a contract term)."""
+    stmt = scoped(sa.select(Lot).order_by(Lot.number), Lot.id).options(
+        sa.orm.selectinload(Lot.contract))
     return db.session.scalars(stmt).all()

@@ -249,7 +249,7 @@ INVOICE_COLUMNS = [
 
 def _invoice_rows(status=None, lot_id=None):
     stmt = scoped(sa.select(Invoice), Invoice.lot_id).options(
-        sa.orm.joinedload(Invoice.lot), sa.orm.joinedload(Invoice.statement),
+        sa.orm.joinedload(Invoice.lot).selectinload(Lot.contract), sa.orm.joinedload(Invoice.statement),
         sa.orm.selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
         sa.orm.selectinload(Invoice.credit_notes)).order_by(Invoice.received_on.desc(), Invoice.id.desc())
     if status:

@@ -173,7 +173,8 @@ class ControlItem(db.Model):
 
     campaign = relationship("ControlCampaign", back_populates="items")
     act = relationship("Act")
-    proofs = relationship("ControlProof", back_populates="item", order_by="ControlProof.id")
+    proofs = relationship("ControlProof", back_populates="item", order_by="ControlProof.id",
+                          lazy="selectin")  # campaign pages list every item with its files
     answered_by = relationship("User", foreign_keys=[answered_by_id])
     judged_by = relationship("User", foreign_keys=[judged_by_id])
 

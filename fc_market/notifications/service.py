@@ -34,7 +34,8 @@ def notify(*, kind, subject, body, lot_id=None, audience="mandataire", role=None
 
 def visible_to(user):
     """The query of the notifications a user may read."""
-    stmt = sa.select(Notification).order_by(Notification.created_at.desc(), Notification.id.desc())
+    stmt = (sa.select(Notification).options(sa.orm.joinedload(Notification.lot))
+            .order_by(Notification.created_at.desc(), Notification.id.desc()))
     if user.is_mandataire:
         return stmt.where(sa.or_(
             sa.and_(Notification.audience == "mandataire", Notification.lot_id == user.lot_id),
