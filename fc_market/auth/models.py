@@ -41,7 +41,7 @@ class User(UserMixin, db.Model):
     #: Changes on password change or deactivation, invalidating existing sessions
     session_token: Mapped[str] = mapped_column(sa.String(64), default="")
 
-    lot = relationship("Lot")
+    lot = relationship("Lot", foreign_keys=[lot_id])
 
     __table_args__ = (
         sa.CheckConstraint("role IN ('manager', 'finance', 'mandataire', 'admin')", name="role"),

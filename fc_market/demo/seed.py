@@ -103,12 +103,19 @@ def seed_operators(ctx):
 
 
 def seed_users(ctx):
-    for role, (email, password, name) in LOGINS.items():
-        create_user(email, name, role, password)
+    users = {role: create_user(email, name, role, password)
+             for role, (email, password, name) in LOGINS.items()}
     for lot in ctx.lots:
         create_user(mandataire_email(lot), f"Mandataire {lot.code} (démo)", Role.MANDATAIRE,
                     MANDATAIRE_PASSWORD, lot)
-    ctx.notes.append(f"{len(LOGINS) + len(ctx.lots)} comptes de démonstration.")
+    # the market team shares the lots: a second manager follows the overseas ones
+    overseas = create_user(f"gestion.outremer@{DOMAIN}", "Sacha Lefèvre (démo)", Role.MANAGER,
+                           LOGINS[Role.MANAGER][1])
+    for lot in ctx.lots:
+        lot.manager = overseas if lot.overseas else users[Role.MANAGER]
+    ctx.notes.append(f"{len(LOGINS) + len(ctx.lots) + 1} comptes de démonstration ; "
+                     f"référents FC : {users[Role.MANAGER].full_name} (métropole), "
+                     f"{overseas.full_name} (outre-mer).")
 
 
 def mandataire_email(lot):

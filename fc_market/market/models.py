@@ -60,8 +60,13 @@ class Lot(db.Model):
     overseas: Mapped[bool] = mapped_column(default=False)
     #: Population used to read volumes against the territory (source in the contract file)
     population: Mapped[int | None]
+    #: The FC market manager who follows the lot (chargé(e) de marché référent): receives its
+    #: flags, submissions and late reports; all managers do while none is named
+    manager_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", use_alter=True, name="fk_lots_manager_id_users"))
 
     market = relationship("Market", back_populates="lots")
+    manager = relationship("User", foreign_keys=[manager_id])
     contract = relationship("LotContract", back_populates="lot", uselist=False)
     operator = relationship("Operator", back_populates="lot", uselist=False)
     prices = relationship("Price", back_populates="lot", order_by="Price.valid_from")

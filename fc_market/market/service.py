@@ -15,6 +15,36 @@ def current_market():
     return db.session.scalar(sa.select(Market).order_by(Market.start_date.desc()).limit(1))
 
 
+class MarketError(Exception):
+    """A refused change, with a French message for the user."""
+
+
+def set_lot_manager(lot, manager, user=None):
+    """Name (or, with ``manager`` None, withdraw) the FC market manager who follows ``lot``."""
+    from fc_market.audit.service import record
+    from fc_market.auth.models import Role
+    if manager is not None and (manager.role != Role.MANAGER or not manager.active):
+        raise MarketError("Le référent d'un lot est un(e) chargé(e) de marché FC au compte actif.")
+    before = lot.manager.full_name if lot.manager else None
+    after = manager.full_name if manager else None
+    if before == after:
+        return False
+    lot.manager = manager
+    record("market.lot_manager", lot, lot_id=lot.id, user=user,
+           summary=f"Lot {lot.code} : référent FC {after or 'retiré'}"
+                   + (f" (précédemment {before})" if before else ""),
+           changes={"manager": [before, after]})
+    return True
+
+
+def managers():
+    """Active FC market managers, by name."""
+    from fc_market.auth.models import Role, User
+    return db.session.scalars(sa.select(User).where(User.role == Role.MANAGER,
+                                                    User.active.is_(True))
+                              .order_by(User.full_name)).all()
+
+
 def units_of(market):
     return db.session.scalars(sa.select(UnitOfWork).where(UnitOfWork.market_id == market.id)
                               .order_by(UnitOfWork.sort_order)).all()
@@ -28,7 +58,7 @@ def lots_overview(lots, day=None):
         return []
     loaded = db.session.scalars(
         sa.select(Lot).where(Lot.id.in_(ids)).order_by(Lot.number)
-        .options(selectinload(Lot.contract), selectinload(Lot.targets),
+        .options(selectinload(Lot.contract), selectinload(Lot.targets), selectinload(Lot.manager),
                  selectinload(Lot.operator).selectinload(Operator.members))).all()
     prices = db.session.scalars(sa.select(Price).where(Price.lot_id.in_(ids))).all()
     units = {u.id: u for u in db.session.scalars(sa.select(UnitOfWork))}
@@ -58,6 +88,7 @@ def lots_overview(lots, day=None):
             "end_date": lot.contract.end_date if lot.contract else None,
             "max_amount": lot.contract.max_amount if lot.contract else None,
             "target": target, "prices": current,
+            "manager": lot.manager.full_name if lot.manager else None,
         })
     return rows
 

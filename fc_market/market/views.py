@@ -1,11 +1,14 @@
 from datetime import date
 
-from flask import Blueprint, render_template
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user
 
 from fc_market.access import lot_by_code, roles, visible_lots
-from fc_market.auth.models import Role
+from fc_market.auth.models import Role, User
 from fc_market.exports import Column, Sheet, xlsx_response
+from fc_market.extensions import db
 from fc_market.market import service
+from fc_market.market.forms import LotManagerForm
 
 bp = Blueprint("market", __name__)
 
@@ -32,19 +35,53 @@ def lots_export():
                Column("mandataire", "Mandataire", "text"), Column("members", "Membres", "int"),
                Column("start_date", "Début", "date"), Column("end_date", "Fin", "date"),
                Column("max_amount", "Montant maximum HT", "decimal"),
-               Column("target", f"Objectif {date.today().year} (entrées)", "int")]
+               Column("target", f"Objectif {date.today().year} (entrées)", "int"),
+               Column("manager", "Référent FC", "text")]
     columns += [Column(lambda r, c=u.code: r["prices"].get(c), f"Prix {u.code} HT", "decimal")
                 for u in units]
     return xlsx_response("lots.xlsx", [Sheet("Lots", columns, rows)])
+
+
+def _manager_form(lot=None):
+    form = LotManagerForm(manager=str(lot.manager_id) if lot and lot.manager_id else "")
+    form.manager.choices = [("", "— aucun : tous les chargés de marché —")] + [
+        (str(u.id), u.full_name) for u in service.managers()]
+    return form
 
 
 @bp.get("/lots/<code>")
 @roles(*Role.ALL)
 def lot(code):
     lot = lot_by_code(code)
+    can_assign = current_user.role in (Role.MANAGER, Role.ADMIN)
     return render_template("market/lot.html", lot=lot, contract=lot.contract,
                            operator=lot.operator, history=service.price_history(lot),
-                           today=date.today())
+                           today=date.today(), manager_form=_manager_form(lot) if can_assign else None)
+
+
+@bp.post("/lots/<code>/referent")
+@roles(Role.MANAGER, Role.ADMIN)
+def set_manager(code):
+    lot = lot_by_code(code)
+    form = _manager_form()
+    if not form.validate_on_submit():
+        flash("Choisissez un(e) chargé(e) de marché de la liste.", "error")
+        return redirect(url_for("market.lot", code=lot.code))
+    manager = db.session.get(User, int(form.manager.data)) if form.manager.data else None
+    try:
+        changed = service.set_lot_manager(lot, manager, current_user)
+        db.session.commit()
+    except service.MarketError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("market.lot", code=lot.code))
+    if changed and manager:
+        flash(f"Référent du lot {lot.code} : {manager.full_name} (signalements, dépôts et retards "
+              "de ce lot lui sont adressés).", "success")
+    elif changed:
+        flash(f"Le lot {lot.code} n'a plus de référent : tous les chargés de marché sont avisés.",
+              "success")
+    return redirect(url_for("market.lot", code=lot.code))
 
 
 @bp.get("/lots/<code>/prix.xlsx")

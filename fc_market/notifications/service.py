@@ -32,6 +32,15 @@ def notify(*, kind, subject, body, lot_id=None, audience="mandataire", role=None
     return note
 
 
+def notify_lot_manager(lot, **kwargs):
+    """Notify the FC market manager who follows ``lot`` (``Lot.manager``), or every market
+    manager while the lot has none (or an inactive one)."""
+    manager = lot.manager
+    if manager is not None and manager.active and manager.role == Role.MANAGER:
+        return notify(audience="user", user=manager, lot_id=lot.id, **kwargs)
+    return notify(audience="fc", role=Role.MANAGER, lot_id=lot.id, **kwargs)
+
+
 def visible_to(user):
     """The query of the notifications a user may read."""
     stmt = (sa.select(Notification).options(sa.orm.joinedload(Notification.lot))

@@ -18,7 +18,7 @@ from fc_market.auth.models import Role
 from fc_market.extensions import db
 from fc_market.market.dates import add_months, period_of
 from fc_market.market.models import Lot
-from fc_market.notifications.service import notify
+from fc_market.notifications.service import notify, notify_lot_manager
 from fc_market.reporting import service
 from fc_market.reporting.models import Report, ReportVersion
 from fc_market.scheduler.registry import job
@@ -105,7 +105,7 @@ def mark_late(today):
                         f"prévue au contrat ({penalty} € par jour). Déposez-le dès que possible.",
                    link=f"/lots/{lot.code}/reporting/{period}",
                    dedup_key=f"reporting.late:{lot.code}:{period}")
-            notify(kind="reporting.late", audience="fc", role=Role.MANAGER, lot_id=lot.id,
+            notify_lot_manager(lot, kind="reporting.late",
                    subject=f"Reporting {lot.code} {period} en retard",
                    body=f"Le mandataire du lot {lot.code} n'a pas déposé le reporting de "
                         f"{period}, attendu le {due:%d/%m/%Y}.",

@@ -34,7 +34,7 @@ from fc_market.auth.models import Role, User
 from fc_market.extensions import db
 from fc_market.market.dates import add_months, parse_period
 from fc_market.market.models import Lot, utcnow
-from fc_market.notifications.service import notify
+from fc_market.notifications.service import notify, notify_lot_manager
 from fc_market.reporting import dictionary as dd
 from fc_market.reporting.checks import (MAX_STORED_ISSUES, RowChecker, Rules, load_history,
                                         recent_counts, sort_issues)
@@ -533,7 +533,7 @@ def _submit(version, user, today, checker, findings, rules):
     record("reporting.submit", version, summary=f"Dépôt du reporting {lot.code} {report.period} "
            f"(version {version.number}, {version.act_count} acte(s){late})", user=user,
            changes={"days_late": version.days_late, "warnings": version.warning_count})
-    notify(kind="reporting.submitted", audience="fc", role=Role.MANAGER, lot_id=lot.id,
+    notify_lot_manager(lot, kind="reporting.submitted",
            subject=f"Reporting {lot.code} {report.period} déposé (version {version.number})",
            body=f"Le mandataire du lot {lot.code} a déposé le reporting de {report.period} : "
                 f"{version.act_count} acte(s), {version.warning_count} avertissement(s){late}. "

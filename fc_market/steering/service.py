@@ -19,7 +19,6 @@ from flask import has_request_context, url_for
 from sqlalchemy.orm import selectinload
 
 from fc_market import events
-from fc_market.auth.models import Role
 from fc_market.extensions import db
 from fc_market.market.models import FlagRule, Lot, LotTarget, utcnow
 from fc_market.market.service import current_market
@@ -359,7 +358,7 @@ def _open(lot, rule, reading, value, today, notify_new):
     db.session.add(flag)
     db.session.flush()
     if notify_new:
-        from fc_market.notifications.service import notify
+        from fc_market.notifications.service import notify_lot_manager
         indicator = INDICATORS.get(rule.indicator)
         shown = format_value(rule.indicator, reading.value)
         link = None
@@ -367,8 +366,7 @@ def _open(lot, rule, reading, value, today, notify_new):
             link = url_for("steering.flag", flag_id=flag.id)
         else:
             link = f"/pilotage/signalements/{flag.id}"
-        notify(kind="steering.flag", audience="fc", role=Role.MANAGER, lot_id=lot.id,
-               subject=f"Lot {lot.code} : {rule.label}",
+        notify_lot_manager(lot, kind="steering.flag", subject=f"Lot {lot.code} : {rule.label}",
                body=(f"Nouveau signalement sur le lot {lot.code} ({lot.name}) le {today:%d/%m/%Y}.\n"
                      f"Règle : {rule.label} ({rule.code}).\n"
                      f"{indicator.label if indicator else rule.indicator} : {shown} "

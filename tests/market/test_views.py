@@ -52,3 +52,30 @@ def test_catalogue(login):
     page = login("mandataire").get("/catalogue").get_data(as_text=True)
     assert "Document de synthèse et plan d&#39;action" in page or "Document de synthèse et plan d'action" in page
     assert "Forfait annuel par lot" in page
+
+
+def test_a_manager_names_the_lot_s_referent_with_an_audit_trail(login, users):
+    import sqlalchemy as sa
+    from fc_market.audit.models import AuditEntry
+    from fc_market.extensions import db
+    from tests.conftest import lot
+    manager = login("manager")
+    page = manager.get("/lots/CVL").get_data(as_text=True)
+    assert "Chargé(e) de marché référent : <strong>aucun</strong>" in page
+    done = manager.post("/lots/CVL/referent", data={"manager": str(users["manager"].id)},
+                        follow_redirects=True).get_data(as_text=True)
+    assert "Référent du lot CVL : Manager" in done
+    assert lot("CVL").manager_id == users["manager"].id
+    assert "Manager" in manager.get("/lots").get_data(as_text=True)
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "market.lot_manager"))
+    assert entry.changes == {"manager": [None, "Manager"]}
+    # only a market manager can be named; finance and mandataires cannot name anyone
+    refused = manager.post("/lots/CVL/referent", data={"manager": str(users["finance"].id)},
+                           follow_redirects=True).get_data(as_text=True)
+    assert "Choisissez un(e) chargé(e) de marché de la liste." in refused
+    assert lot("CVL").manager_id == users["manager"].id
+    assert login("finance").post("/lots/CVL/referent", data={"manager": ""}).status_code == 403
+    assert login("mandataire").post("/lots/IDF/referent", data={"manager": ""}).status_code == 403
+    # withdrawn: all managers again
+    manager.post("/lots/CVL/referent", data={"manager": ""})
+    assert lot("CVL").manager_id is None

@@ -57,3 +57,27 @@ def test_recipients_and_mail_only_when_configured(app, users, monkeypatch):
     assert sent == ["smtp.test", "m.idf@test.fr"]
     assert db.session.get(Notification, note.id).emailed_at is not None
     assert send_pending_emails() == 0
+
+
+def test_a_lot_s_messages_go_to_its_referent_manager(users):
+    from fc_market.auth.service import create_user
+    from fc_market.market.service import set_lot_manager
+    from fc_market.notifications.service import notify_lot_manager
+    from tests.conftest import PASSWORD
+    other = create_user("manager2@test.fr", "Manager 2", "manager", PASSWORD)
+    idf, bre = lot("IDF"), lot("BRE")
+    set_lot_manager(idf, other, users["manager"])
+    notify_lot_manager(idf, kind="t", subject="Signalement IDF", body="…")
+    notify_lot_manager(bre, kind="t", subject="Signalement BRE", body="…")  # no referent
+    db.session.commit()
+    subjects = lambda user: {n.subject for n in db.session.scalars(visible_to(user))}
+    assert subjects(other) == {"Signalement IDF", "Signalement BRE"}
+    assert subjects(users["manager"]) == {"Signalement BRE"}
+    assert subjects(users["finance"]) == set()
+    idf_note = db.session.scalar(sa.select(Notification).where(Notification.subject == "Signalement IDF"))
+    assert recipients(idf_note) == [other]
+    # an inactive referent: every manager again
+    other.active = False
+    notify_lot_manager(idf, kind="t", subject="Retard IDF", body="…")
+    db.session.commit()
+    assert "Retard IDF" in subjects(users["manager"])
