@@ -61,7 +61,9 @@ def test_a_manager_names_the_lot_s_referent_with_an_audit_trail(login, users):
     from tests.conftest import lot
     manager = login("manager")
     page = manager.get("/lots/CVL").get_data(as_text=True)
-    assert "Chargé(e) de marché référent : <strong>aucun</strong>" in page
+    assert '<option selected value="">— aucun : tous les chargés de marché —</option>' in page
+    finance_page = login("finance").get("/lots/CVL").get_data(as_text=True)
+    assert "Chargé(e) de marché référent : <strong>aucun</strong>" in finance_page
     done = manager.post("/lots/CVL/referent", data={"manager": str(users["manager"].id)},
                         follow_redirects=True).get_data(as_text=True)
     assert "Référent du lot CVL : Manager" in done
