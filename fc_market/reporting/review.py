@@ -34,6 +34,8 @@ class PeriodRow:
     due_on: date
     report: object = None
     versions: list = field(default_factory=list)
+    #: The day read: a report still not submitted after its deadline is late "so far"
+    today: date | None = None
 
     @property
     def latest(self):
@@ -51,8 +53,18 @@ class PeriodRow:
 
     @property
     def days_late(self):
+        """Days late of the first submission; for a report not submitted yet, the days
+        run so far since the deadline (None before it)."""
         first = self.first_submitted
-        return first.days_late if first else None
+        if first is not None:
+            return first.days_late
+        if self.today is not None and self.today > self.due_on:
+            return (self.today - self.due_on).days
+        return None
+
+    @property
+    def late_running(self):
+        return self.first_submitted is None and bool(self.days_late)
 
     @property
     def state(self):
@@ -88,7 +100,7 @@ def lot_periods(lot, today, newest_first=True):
     for p in periods:
         report = reports.get(p)
         rows.append(PeriodRow(p, report.due_on if report else service.deadline(lot, p), report,
-                              versions.get(report.id, []) if report else []))
+                              versions.get(report.id, []) if report else [], today))
     return list(reversed(rows)) if newest_first else rows
 
 
@@ -119,7 +131,7 @@ def review_matrix(lots, today, months=6):
         for p in periods:
             report = found.get((lot.id, p))
             row[p] = PeriodRow(p, report.due_on if report else service.deadline(lot, p), report,
-                               by_report.get(report.id, []) if report else [])
+                               by_report.get(report.id, []) if report else [], today)
         matrix[lot.id] = row
     return periods, matrix
 

@@ -215,3 +215,15 @@ def test_period_page_and_its_export(idf, users, login):
     wb = openpyxl.load_workbook(io.BytesIO(browser.get(f"/lots/IDF/reporting/{P}.xlsx").data))
     assert wb["Versions"].max_row == 2 and wb["Imports"].max_row == 3
     assert browser.get(f"/lots/BRE/reporting/{P}.xlsx").status_code == 404
+
+
+def test_a_report_not_submitted_after_its_deadline_counts_its_days_late_so_far(idf):
+    from datetime import date
+    from fc_market.reporting import review
+    rows = {r.period: r for r in review.lot_periods(idf, date(2025, 4, 20))}
+    march, february = rows["2025-03"], rows["2025-02"]
+    # March is due on 10/04/2025: ten days late on 20/04, nothing submitted
+    assert march.first_submitted is None and march.days_late == 10 and march.late_running
+    # before the deadline nothing runs
+    assert review.lot_periods(idf, date(2025, 4, 10))[0].days_late is None
+    assert february.days_late == 41 and february.late_running  # due 10/03/2025
