@@ -879,6 +879,20 @@ def suspensions(invoice, as_of):
     return [(invoice.suspended_from, invoice.suspended_until or max(as_of, invoice.suspended_from))]
 
 
+def payment_delay(invoice, as_of=None):
+    """``(days, settled)``: days from receipt of ``invoice`` to its full payment, or to
+    ``as_of`` while something is still owed (``settled`` False), suspensions excluded;
+    ``(None, True)`` when nothing is due on it."""
+    as_of = as_of or date.today()
+    if amount_due(invoice) <= 0:
+        return None, True
+    settled = outstanding(invoice) <= 0
+    end = (max((r.payment.paid_on for r in invoice.reconciliations), default=as_of)
+           if settled else as_of)
+    end = max(end, invoice.received_on)
+    return interest.payment_delay_days(invoice.received_on, end, suspensions(invoice, as_of)), settled
+
+
 def due_on(invoice, as_of=None, term_days=None):
     as_of = as_of or date.today()
     term = term_days or invoice.lot.contract.payment_term_days
@@ -1072,5 +1086,22 @@ def lot_months(lot, year, as_of=None):
                      "invoiced": inv.amount_incl_tax if inv else None,
                      "paid": paid(inv) if inv else None,
                      "outstanding": outstanding(inv) if inv else None,
-                     "due_on": due_on(inv, as_of) if inv else None})
+                     "due_on": due_on(inv, as_of) if inv else None,
+                     **_delay_fields(inv, as_of)})
     return rows
+
+
+def _delay_fields(inv, as_of):
+    days, settled = payment_delay(inv, as_of) if inv else (None, True)
+    return {"delay_days": days, "delay_running": not settled,
+            "paid_on": (max((r.payment.paid_on for r in inv.reconciliations), default=None)
+                        if inv and settled and days is not None else None),
+            "late": days is not None and days > inv.lot.contract.payment_term_days}
+
+
+def delay_summary(rows, term_days):
+    """Mean and longest payment delay of the settled invoices of ``rows`` (lot_months)."""
+    done = [r["delay_days"] for r in rows if r["delay_days"] is not None and not r["delay_running"]]
+    return {"count": len(done), "mean": sum(done) / len(done) if done else None,
+            "max": max(done, default=None), "late": sum(1 for r in rows if r["late"]),
+            "term": term_days}

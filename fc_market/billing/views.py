@@ -81,7 +81,8 @@ MONTH_COLUMNS = [
     Column("total_excl_tax", "Total HT", "decimal"), Column("amount_payable", "Net à payer", "decimal"),
     Column("invoice_number", "Facture", "text"), Column("invoice_status", "Statut de la facture", "text"),
     Column("invoiced", "Facturé TTC", "decimal"), Column("paid", "Payé", "decimal"),
-    Column("outstanding", "Reste à payer", "decimal"), Column("due_on", "Échéance", "date")]
+    Column("outstanding", "Reste à payer", "decimal"), Column("due_on", "Échéance", "date"),
+    Column("paid_on", "Payée le", "date"), Column("delay_days", "Délai de paiement (jours)", "int")]
 
 
 @bp.get("/lots/<code>/finances")
@@ -92,6 +93,7 @@ def lot_finances(code):
     rows = service.lot_months(lot, year)
     figures = service.dashboard([lot], year)[0]
     return render_template("billing/lot.html", lot=lot, rows=rows, year=year, figures=figures,
+                           delays=service.delay_summary(rows, lot.contract.payment_term_days),
                            compute_form=ComputeForm(), today=date.today())
 
 
@@ -244,7 +246,8 @@ INVOICE_COLUMNS = [
     Column("excl", "HT", "decimal"), Column("vat", "TVA", "decimal"), Column("incl", "TTC", "decimal"),
     Column("match", "Rapprochement", "text"), Column("status", "Statut", "text"),
     Column("due", "Montant dû", "decimal"), Column("paid", "Payé", "decimal"),
-    Column("outstanding", "Reste à payer", "decimal"), Column("due_on", "Échéance", "date")]
+    Column("outstanding", "Reste à payer", "decimal"), Column("due_on", "Échéance", "date"),
+    Column("paid_on", "Payée le", "date"), Column("delay_days", "Délai de paiement (jours)", "int")]
 
 
 def _invoice_rows(status=None, lot_id=None):

@@ -132,12 +132,9 @@ def _payment_delay(lots, today):
                      selectinload(Invoice.credit_notes)))
     worst = defaultdict(lambda: (0, 0))
     for inv in db.session.scalars(stmt):
-        suspended = sum((min(b, today) - a).days for a, b in billing.suspensions(inv, today) if b > a)
-        if billing.outstanding(inv) > 0:
-            end = today
-        else:
-            end = max((r.payment.paid_on for r in inv.reconciliations), default=today)
-        days = max(0, (end - inv.received_on).days - suspended)
+        days, _ = billing.payment_delay(inv, today)
+        if days is None:
+            continue
         value, count = worst[inv.lot_id]
         worst[inv.lot_id] = (max(value, days), count + 1)
     return {lot_id: Reading(float(v), n, f"{n} facture(s) sur douze mois") for lot_id, (v, n) in worst.items()}

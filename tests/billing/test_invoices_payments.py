@@ -383,3 +383,23 @@ def test_invoice_screens_and_file_isolation(cvl_statement, users, login, app):
     for url in ("/finances", "/finances.xlsx", "/factures.xlsx", "/paiements", "/interets",
                 "/interets.xlsx", "/finances/taux", "/lots/CVL/finances", f"/etats/{cvl_statement.id}.xlsx"):
         assert finance.get(url).status_code == 200, url
+
+
+def test_payment_delay_per_invoice_and_on_the_lot_page(cvl_statement, users, login):
+    inv = invoice(cvl_statement, users["mandataire"])  # received 03/03/2025
+    service.decide(inv.id, users["finance"], "dispute", reason="RIB manquant", today=date(2025, 3, 10))
+    service.decide(inv.id, users["finance"], "accept", today=date(2025, 3, 20))
+    # unpaid: the delay runs until the day read, the 10 suspended days excluded
+    assert service.payment_delay(inv, date(2025, 4, 2)) == (20, False)
+    service.record_payment(inv, None, paid_on=date(2025, 4, 1), amount="10000.00", today=date(2025, 4, 1))
+    service.record_payment(inv, None, paid_on=date(2025, 5, 2), amount="7700.00", today=date(2025, 5, 2))
+    # paid in full on 02/05/2025: 60 days − 10 suspended = 50, fixed whatever the day read
+    assert service.payment_delay(inv, date(2025, 12, 31)) == (50, True)
+    rows = service.lot_months(lot("CVL"), 2025, date(2025, 12, 31))
+    row = next(r for r in rows if r["invoice"] is not None and r["invoice"].id == inv.id)
+    assert (row["paid_on"], row["delay_days"], row["late"]) == (date(2025, 5, 2), 50, True)
+    summary = service.delay_summary(rows, 30)
+    assert (summary["count"], summary["mean"], summary["max"], summary["late"]) == (1, 50, 50, 1)
+    db.session.commit()
+    page = login("finance").get("/lots/CVL/finances?annee=2025").get_data(as_text=True)
+    assert "Délai moyen de paiement 2025 (délai contractuel 30 j)" in page and "50 j" in page
