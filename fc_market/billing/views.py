@@ -306,6 +306,39 @@ def invoice(invoice_id):
                            settle_form=InterestSettlementForm(paid_on=date.today()))
 
 
+@bp.get("/factures/<int:invoice_id>.xlsx")
+@roles(*Role.ALL)
+def invoice_export(invoice_id):
+    inv = _load_invoice(invoice_id)
+    rows, totals = service.match_invoice(inv)
+    sheets = [
+        Sheet("Rapprochement", [Column("uo_code", "UO", "text"), Column("quantity", "Quantité déclarée", "int"),
+                                Column("amount", "Montant HT", "decimal"), Column("withheld", "Retenue CSF", "decimal"),
+                                Column("certified", "Service fait HT", "decimal"),
+                                Column("invoiced", "Facturé HT", "decimal"), Column("difference", "Écart", "decimal")],
+              rows),
+        Sheet("Totaux", [Column(lambda t: t[0], "Poste", "text"), Column(lambda t: t[1], "Attendu", "decimal"),
+                         Column(lambda t: t[2], "Facturé", "decimal"), Column(lambda t: t[3], "Écart", "decimal")],
+              totals),
+        Sheet("Paiements", [Column(lambda r: r.payment.paid_on, "Date", "date"),
+                            Column("amount", "Montant lettré", "decimal"),
+                            Column(lambda r: r.payment.reference, "Référence", "text"),
+                            Column(lambda r: "Import" if r.payment.source == "import" else "Saisie", "Origine", "text")],
+              inv.reconciliations)]
+    settled = inv.interest_settlement
+    owed = None if settled or inv.kind != "invoice" else service.late_interest(inv)
+    if settled or (owed and owed.late):
+        item = settled or owed
+        sheets.append(Sheet("Retard de paiement", [
+            Column(lambda _: "réglés" if settled else "dus", "Intérêts", "text"),
+            Column(lambda _: item.interest, "Intérêts moratoires", "decimal"),
+            Column(lambda _: settled.indemnity if settled else owed.flat_indemnity, "Indemnité forfaitaire", "decimal"),
+            Column(lambda _: item.total, "Total", "decimal"),
+            Column(lambda _: settled.paid_on if settled else None, "Payés le", "date"),
+            Column(lambda _: item.explanation, "Calcul", "text")], [item]))
+    return xlsx_response(f"facture-{inv.lot.code}-{inv.number}.xlsx", sheets)
+
+
 @bp.get("/factures/<int:invoice_id>/pdf")
 @roles(*Role.ALL)
 def invoice_file(invoice_id):
@@ -459,6 +492,19 @@ def import_payments():
 def payment_import_report(import_id):
     batch = db.session.get(PaymentImport, import_id) or abort(404)
     return render_template("billing/import.html", batch=batch)
+
+
+@bp.get("/paiements/imports/<int:import_id>.xlsx")
+@roles(*Role.FC)
+def payment_import_export(import_id):
+    batch = db.session.get(PaymentImport, import_id) or abort(404)
+    rows = [{**r, "date": date.fromisoformat(r["date"]) if r.get("date") else None,
+             "amount": Decimal(r["amount"]) if r.get("amount") else None} for r in batch.report]
+    columns = [Column("row", "Ligne du fichier", "int"), Column("invoice_number", "Facture", "text"),
+               Column("date", "Date de paiement", "date"), Column("amount", "Montant", "decimal"),
+               Column("reference", "Référence", "text"), Column("reason", "Motif", "text")]
+    return xlsx_response(f"import-paiements-{batch.id}-non-rapproches.xlsx",
+                         [Sheet("Lignes non rapprochées", columns, rows)])
 
 
 # ------------------------------------------------------------------- interest

@@ -48,13 +48,14 @@ WRITE_ONLY_THRESHOLD = 5000
 NUMBER_FORMATS = {
     "text": None,
     "int": "#,##0",
+    "number": "#,##0.00",  # a plain quantity that is not money (rates per 1,000…)
     "decimal": '#,##0.00 "€"',
     "percent": "0.0%",  # values are ratios: 0.25 is shown as 25,0 %
     "date": "dd/mm/yyyy",
     "datetime": "dd/mm/yyyy hh:mm",
     "bool": None,  # written as "Oui" / "Non"
 }
-_WIDTHS = {"int": 10, "decimal": 14, "percent": 9, "date": 11, "datetime": 16, "bool": 5}
+_WIDTHS = {"int": 10, "number": 10, "decimal": 14, "percent": 9, "date": 11, "datetime": 16, "bool": 5}
 _WIDTH_SAMPLE = 200
 _MAX_WIDTH = 60
 _DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -138,7 +139,7 @@ def convert(kind: str, value: Any) -> tuple:
     """
     if value is None:
         return None, False
-    if kind in ("int", "decimal", "percent"):
+    if kind in ("int", "number", "decimal", "percent"):
         if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
             if isinstance(value, Decimal) and not value.is_finite():
                 return None, False

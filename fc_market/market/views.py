@@ -106,3 +106,19 @@ def catalogue():
     market = service.current_market()
     return render_template("market/catalogue.html", market=market,
                            units=service.units_of(market) if market else [])
+
+
+@bp.get("/catalogue.xlsx")
+@roles(*Role.ALL)
+def catalogue_export():
+    market = service.current_market()
+    columns = [Column("code", "Code", "text"), Column("label", "Libellé", "text"),
+               Column(lambda u: "Forfait annuel par lot" if u.is_lump_sum else "Forfait par bénéficiaire",
+                      "Nature", "text"),
+               Column("level", "Niveau", "int"), Column("proof_label", "Preuve du service fait", "text"),
+               Column("proof_required", "Référence de preuve obligatoire", "bool"),
+               Column("max_per_beneficiary", "Facturable par bénéficiaire (fois)", "int"),
+               Column("window_months", "Sur (mois)", "int"),
+               Column("expects_prior_code", "Normalement précédée de", "text")]
+    return xlsx_response("catalogue-uo.xlsx", [Sheet("Catalogue des UO", columns,
+                                                     service.units_of(market) if market else [])])

@@ -4,7 +4,7 @@ from fc_market.exports import Column, Sheet
 from fc_market.steering import service
 from fc_market.steering.indicators import INDICATORS, months_back
 
-KIND = {"percent": "percent", "count": "int", "days": "int", "number": "text"}
+KIND = {"percent": "percent", "count": "int", "days": "int", "number": "number"}
 
 
 def _value(indicator, reading):
@@ -23,8 +23,7 @@ def _columns(indicators):
     for key in indicators:
         ind = INDICATORS[key]
         kind = KIND[ind.kind]
-        cols.append(Column(lambda r, k=key: r["values"].get(k), ind.label,
-                           kind if kind != "text" else "text"))
+        cols.append(Column(lambda r, k=key: r["values"].get(k), ind.label, kind))
         cols.append(Column(lambda r, k=key: r["samples"].get(k), f"{ind.label} — effectif", "int"))
     return cols
 
@@ -98,24 +97,31 @@ def signs_sheet(snap):
 
 
 def flags_sheets(flags):
+    shown = service.format_value
     rows = [{"lot": f.lot.code, "code": f.rule.code, "category": f.rule.category_label,
              "label": f.rule.label, "value": float(f.value), "threshold": float(f.threshold),
+             "shown": shown(f.rule.indicator, float(f.value)),
+             "shown_threshold": shown(f.rule.indicator, float(f.threshold)),
              "comparison": "plancher" if f.rule.comparison == "below" else "plafond",
              "sample": f.sample, "opened": f.opened_on, "cleared": f.cleared_on,
              "trend": service.TREND_LABELS[service.trend(f)], "detail": f.detail} for f in flags]
     history = [{"lot": f.lot.code, "code": f.rule.code, "date": r.read_on, "value": float(r.value),
+                "shown": shown(f.rule.indicator, float(r.value)),
                 "sample": r.sample, "breached": "oui" if r.breached else "non"}
                for f in flags for r in f.readings]
     return [Sheet("Signalements", [
         Column("lot", "Lot"), Column("code", "Règle"), Column("category", "Catégorie"),
-        Column("label", "Libellé"), Column("value", "Valeur", "text"),
-        Column("threshold", "Seuil", "text"), Column("comparison", "Type de seuil"),
+        Column("label", "Libellé"), Column("shown", "Valeur"),
+        Column("value", "Valeur (nombre : taux en fraction, jours…)", "number"),
+        Column("shown_threshold", "Seuil"), Column("threshold", "Seuil (nombre)", "number"),
+        Column("comparison", "Type de seuil"),
         Column("sample", "Effectif", "int"), Column("opened", "Ouvert le", "date"),
         Column("cleared", "Levé le", "date"), Column("trend", "Tendance"),
         Column("detail", "Lecture")], rows),
         Sheet("Historique des signalements", [
             Column("lot", "Lot"), Column("code", "Règle"), Column("date", "Date", "date"),
-            Column("value", "Valeur", "text"), Column("sample", "Effectif", "int"),
+            Column("shown", "Valeur"), Column("value", "Valeur (nombre)", "number"),
+            Column("sample", "Effectif", "int"),
             Column("breached", "Seuil franchi")], history)]
 
 

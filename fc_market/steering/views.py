@@ -161,6 +161,13 @@ def flag(flag_id):
                            trends=service.TREND_LABELS)
 
 
+@bp.get("/signalements/<int:flag_id>.xlsx")
+@roles(*Role.FC)
+def flag_export(flag_id):
+    flag = get_in_lot(Flag, flag_id)
+    return xlsx_response(f"signalement-{flag.lot.code}-{flag.rule.code}.xlsx", pack.flags_sheets([flag]))
+
+
 @bp.post("/recalcul")
 @roles(Role.MANAGER)
 def recompute():

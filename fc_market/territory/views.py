@@ -102,6 +102,27 @@ def pending():
                            changes=service.changes_of(status=ChangeStatus.PENDING))
 
 
+def changes_sheet(changes, title="Demandes"):
+    """The site requests as a sheet (the table of ``territory/_changes.html``)."""
+    return Sheet(title, [
+        Column("id", "N°", "int"), Column(lambda c: c.lot.code, "Lot", "text"),
+        Column("action_label", "Demande", "text"),
+        Column(lambda c: f"{c.proposed.get('code')} — {c.proposed.get('name')}", "Site", "text"),
+        Column("created_at", "Déposée le (UTC)", "datetime"),
+        Column(lambda c: c.created_by.full_name if c.created_by else None, "Par", "text"),
+        Column(lambda c: "Import Excel" if c.source == "excel" else "Formulaire", "Origine", "text"),
+        Column("status_label", "État", "text"), Column("decided_at", "Décidée le (UTC)", "datetime"),
+        Column(lambda c: c.decided_by.full_name if c.decided_by else None, "Décidée par", "text"),
+        Column("decision_comment", "Commentaire", "text")], changes)
+
+
+@bp.get("/demandes-sites.xlsx")
+@roles(*Role.FC)
+def pending_export():
+    return xlsx_response("demandes-sites.xlsx",
+                         [changes_sheet(service.changes_of(status=ChangeStatus.PENDING))])
+
+
 # --------------------------------------------------------------------------- one lot
 
 @bp.get("/lots/<code>/sites")
@@ -126,7 +147,8 @@ def lot_sites(code):
 def sites_export(code):
     lot = lot_by_code(code)
     sites = service.lot_sites(lot)
-    return xlsx_response(f"sites-{lot.code}.xlsx", [importer.sites_sheet(lot, sites)])
+    return xlsx_response(f"sites-{lot.code}.xlsx", [importer.sites_sheet(lot, sites),
+                                                     changes_sheet(service.changes_of(lot))])
 
 
 @bp.get("/lots/<code>/couverture.xlsx")
@@ -206,6 +228,16 @@ def site(code, site_id):
     return render_template("territory/site.html", lot=lot, site=site, weekdays=WEEKDAYS,
                            changes=service.changes_of(site=site), today=date.today(),
                            can_propose=current_user.role in PROPOSERS, labels=service.FIELD_LABELS)
+
+
+@bp.get("/lots/<code>/sites/<int:site_id>.xlsx")
+@roles(*Role.ALL)
+def site_export(code, site_id):
+    lot = lot_by_code(code)
+    site = _site(lot, site_id)
+    return xlsx_response(f"site-{lot.code}-{site.code}.xlsx",
+                         [importer.sites_sheet(lot, [site]),
+                          changes_sheet(service.changes_of(site=site), "Historique du site")])
 
 
 @bp.route("/lots/<code>/sites/<int:site_id>/modifier", methods=["GET", "POST"])

@@ -403,3 +403,27 @@ def test_payment_delay_per_invoice_and_on_the_lot_page(cvl_statement, users, log
     db.session.commit()
     page = login("finance").get("/lots/CVL/finances?annee=2025").get_data(as_text=True)
     assert "Délai moyen de paiement 2025 (délai contractuel 30 j)" in page and "50 j" in page
+
+
+def test_invoice_and_payment_import_pages_export_to_excel(cvl_statement, users, login):
+    from openpyxl import load_workbook
+    inv = _late_paid_invoice(cvl_statement, users)
+    batch = payment_import.import_payments(CSV.replace("F-2025-001", "F-INCONNUE").encode("utf-8"),
+                                           "export.csv", users["finance"], today=date(2025, 4, 1))
+    db.session.commit()
+    finance = login("finance")
+    book = load_workbook(BytesIO(finance.get(f"/factures/{inv.id}.xlsx").data))
+    assert book.sheetnames == ["Rapprochement", "Totaux", "Paiements", "Retard de paiement"]
+    totals = [[c.value for c in row] for row in book["Totaux"].iter_rows(min_row=2)]
+    assert totals[-1][:4] == ["Total TTC", 17700, 17700, 0]  # numeric cells
+    payment = [c.value for c in book["Paiements"][2]]
+    assert payment[0].date() == date(2025, 4, 22) and payment[1] == 17700
+    late = [c.value for c in book["Retard de paiement"][2]]
+    assert late[0] == "dus" and late[1] == 108.14 and late[2] == 40
+    # the mandataire of another lot cannot export it
+    assert login("mandataire").get(f"/factures/{inv.id}.xlsx").status_code == 404
+    report = load_workbook(BytesIO(finance.get(f"/paiements/imports/{batch.id}.xlsx").data)).active
+    lines = [[c.value for c in row] for row in report.iter_rows(min_row=2)]
+    assert [line[1] for line in lines] == ["F-INCONNUE", "F-INCONNUE", "INCONNUE-1"]
+    assert lines[0][2].date() == date(2025, 3, 20) and lines[0][3] == 10000
+    assert login("mandataire").get(f"/paiements/imports/{batch.id}.xlsx").status_code == 403

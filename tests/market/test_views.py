@@ -81,3 +81,19 @@ def test_a_manager_names_the_lot_s_referent_with_an_audit_trail(login, users):
     # withdrawn: all managers again
     manager.post("/lots/CVL/referent", data={"manager": ""})
     assert lot("CVL").manager_id is None
+
+
+def test_catalogue_and_messages_export(login, users):
+    from fc_market.extensions import db
+    from fc_market.notifications.service import notify
+    from tests.conftest import lot
+    book = load_workbook(BytesIO(login("mandataire").get("/catalogue.xlsx").data)).active
+    rows = {r[0].value: [c.value for c in r] for r in book.iter_rows(min_row=2)}
+    assert set(rows) == {"UO0", "UO1", "UO2.1", "UO2.2", "UO4"}
+    assert rows["UO1"][2] == "Forfait par bénéficiaire" and rows["UO1"][3] == 1
+    notify(kind="t", subject="Rappel IDF", body="…", lot_id=lot("IDF").id)
+    notify(kind="t", subject="Rappel BRE", body="…", lot_id=lot("BRE").id)
+    db.session.commit()
+    sheet = load_workbook(BytesIO(login("mandataire").get("/messages.xlsx").data)).active
+    subjects = [r[2].value for r in sheet.iter_rows(min_row=2)]
+    assert subjects == ["Rappel IDF"]  # never another lot's

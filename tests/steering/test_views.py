@@ -32,6 +32,11 @@ def test_manager_lands_on_the_dashboard_with_flagged_cells(login, idf):
     response = browser.get("/pilotage/export.xlsx")
     book = load_workbook(BytesIO(response.data))
     assert any(name.startswith("Tableau national") for name in book.sheetnames)
+    sheet = book[next(n for n in book.sheetnames if n.startswith("Tableau national"))]
+    headers = [c.value for c in sheet[1]]
+    idf_row = next(r for r in sheet.iter_rows(min_row=2) if r[0].value == "IDF")
+    per_1000 = idf_row[headers.index("Entrées pour 1 000 habitants (12 mois)")]
+    assert isinstance(per_1000.value, (int, float)) and per_1000.number_format == "#,##0.00"
 
 
 def test_scorecard_hides_flags_from_the_mandataire(login, idf):
@@ -117,3 +122,17 @@ def test_a_flag_whose_data_left_the_window_shows_its_last_reading(login, idf):
     # the mandataire sees the indicator as it is, without FC's flags
     own = login("mandataire").get("/pilotage/lots/IDF").get_data(as_text=True)
     assert "relevé du" not in own and "aucun contrôle clôturé sur douze mois" in own
+
+
+def test_flag_page_exports_its_history(login, idf):
+    _bad_satisfaction(idf)
+    flag = db.session.scalar(sa.select(Flag).join(Flag.rule).where(
+        service.FlagRule.code == "satisfaction_l1_floor"))
+    response = login("manager").get(f"/pilotage/signalements/{flag.id}.xlsx")
+    book = load_workbook(BytesIO(response.data))
+    assert book.sheetnames == ["Signalements", "Historique des signalements"]
+    first = [c.value for c in book["Signalements"][2]]
+    assert first[:3] == ["IDF", "satisfaction_l1_floor", "qualité"]
+    assert first[4] == "70,0\xa0%" and first[5] == 0.7 and first[7] == 0.85  # shown, then numbers
+    assert book["Historique des signalements"][2][2].value.date() == TODAY
+    assert login("mandataire").get(f"/pilotage/signalements/{flag.id}.xlsx").status_code == 403

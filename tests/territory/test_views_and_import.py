@@ -111,3 +111,22 @@ def test_coverage_command_json(app, market):
     assert {"covered_population", "with_permanences"} <= set(data)
     result = app.test_cli_runner().invoke(args=["territory", "coverage", "--json"])
     assert len(json.loads(result.output)) == 18
+
+
+def test_site_requests_export_with_their_history(login, users, market):
+    from openpyxl import load_workbook
+    assert login("mandataire").post("/lots/IDF/sites/nouveau", data=FORM).status_code == 302
+    change = db.session.scalar(sa.select(SiteChange))
+    manager = login("manager")
+    pending = load_workbook(BytesIO(manager.get("/demandes-sites.xlsx").data)).active
+    row = [c.value for c in pending[2]]
+    assert row[0] == change.id and row[1] == "IDF" and row[3] == "ORL1 — Point CEP Paris 13"
+    manager.post(f"/lots/IDF/demandes/{change.id}/decision", data={"decision": "approve"})
+    book = load_workbook(BytesIO(manager.get("/lots/IDF/sites.xlsx").data))
+    assert book.sheetnames[-1] == "Demandes"
+    assert [c.value for c in book["Demandes"][2]][7] == "Approuvée"
+    site = db.session.scalar(sa.select(Site).where(Site.code == "ORL1"))
+    own = load_workbook(BytesIO(login("mandataire").get(f"/lots/IDF/sites/{site.id}.xlsx").data))
+    assert own.sheetnames[-1] == "Historique du site" and own["Historique du site"].max_row == 2
+    assert login("other_mandataire").get(f"/lots/IDF/sites/{site.id}.xlsx").status_code == 404
+    assert login("mandataire").get("/demandes-sites.xlsx").status_code == 403
