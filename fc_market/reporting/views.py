@@ -325,6 +325,18 @@ def submit(version_id):
     return redirect(url_for("reporting.version_page", version_id=version_id))
 
 
+@bp.get("/reporting/versions/<int:version_id>/controle.xlsx")
+@roles(*Role.ALL)
+def check_export(version_id):
+    """The blocking errors and warnings a draft would meet at submission (read only)."""
+    version = _version(version_id)
+    checker, _, _ = service.recheck(version)
+    db.session.rollback()  # nothing to keep: the check only reads
+    return xlsx_response(f"controle-{version.report.lot.code}-{version.report.period}-v{version.number}.xlsx",
+                         [exporting.issues_sheet("Erreurs bloquantes", [i.as_dict() for i in checker.errors]),
+                          exporting.issues_sheet("Avertissements", [i.as_dict() for i in checker.warnings])])
+
+
 @bp.post("/reporting/versions/<int:version_id>/decision")
 @roles(*REVIEWERS)
 def decide(version_id):

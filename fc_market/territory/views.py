@@ -69,7 +69,9 @@ def national_export():
     covs = service.all_coverage(lots)
     rows = [{"lot": lot.code, "name": lot.name, **_cov_row(covs[lot.id])} for lot in lots]
     columns = [Column("lot", "Lot"), Column("name", "Région")] + _cov_columns()
-    return xlsx_response("maillage.xlsx", [Sheet("Maillage 30 km", columns, rows)])
+    return xlsx_response("maillage.xlsx", [
+        Sheet("Maillage 30 km", columns, rows),
+        changes_sheet(service.changes_of(status=ChangeStatus.PENDING), "Demandes en attente")])
 
 
 def _cov_row(cov):
@@ -304,6 +306,53 @@ def change(code, change_id):
                            fields=service.EDITABLE, members=members, modes=service.MODE_LABELS,
                            kinds=SITE_KINDS, attribution=service.ATTRIBUTION,
                            as_date=date.fromisoformat)
+
+
+def _field_text(name, value, members):
+    if value is None or value == "":
+        return None
+    if name == "opening_hours":
+        return "; ".join(f"{day} {hours}" for day, hours in value.items()) or None
+    if name == "member_id":
+        return members.get(value)
+    if name == "kind":
+        return SITE_KINDS.get(value, value)
+    if name == "disabled_access":
+        return "oui" if value else "non"
+    if name in ("opened_on", "closed_on"):
+        return date.fromisoformat(value).strftime("%d/%m/%Y")
+    return str(value)
+
+
+@bp.get("/lots/<code>/demandes/<int:change_id>.xlsx")
+@roles(*Role.ALL)
+def change_export(code, change_id):
+    lot = lot_by_code(code)
+    change = _change(lot, change_id)
+    members = {m.id: m.legal_name for m in (lot.operator.members if lot.operator else [])}
+    previous = change.previous or {}
+    fields = [{"field": service.FIELD_LABELS[f],
+               "before": _field_text(f, previous.get(f), members),
+               "proposed": _field_text(f, change.proposed.get(f), members)}
+              for f in service.EDITABLE]
+    sheets = [changes_sheet([change], "Demande"),
+              Sheet("Valeurs proposées", [Column("field", "Champ"), Column("before", "Avant la demande"),
+                                          Column("proposed", "Proposé")], fields)]
+    if change.is_pending:
+        what_if = service.change_what_if(change)
+        sheets.append(Sheet("Effet sur la couverture", [
+            Column(lambda r: service.MODE_LABELS[r[0]], "Comptage"),
+            Column(lambda r: r[1].before.share, "Couverture actuelle", "percent"),
+            Column(lambda r: r[1].after.share, "Après la demande", "percent"),
+            Column(lambda r: r[1].population_gained, "Habitants gagnés", "int"),
+            Column(lambda r: r[1].population_lost, "Habitants perdus", "int")], list(what_if.items())))
+        w = what_if["permanent"]
+        sheets.append(Sheet("Localités", [
+            Column(lambda r: r[0], "Effet"), Column(lambda r: r[1].name, "Localité"),
+            Column(lambda r: r[1].departement, "Département"),
+            Column(lambda r: r[1].population, "Population", "int")],
+            [("couverte", loc) for loc in w.newly_covered] + [("plus couverte", loc) for loc in w.newly_uncovered]))
+    return xlsx_response(f"demande-site-{lot.code}-{change.id}.xlsx", sheets)
 
 
 @bp.post("/lots/<code>/demandes/<int:change_id>/decision")

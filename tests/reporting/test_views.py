@@ -227,3 +227,18 @@ def test_a_report_not_submitted_after_its_deadline_counts_its_days_late_so_far(i
     # before the deadline nothing runs
     assert review.lot_periods(idf, date(2025, 4, 10))[0].days_late is None
     assert february.days_late == 41 and february.late_running  # due 10/03/2025
+
+
+def test_the_submission_check_exports_to_excel(idf, users, login):
+    result = service.import_file(idf, "2025-03", make_file("IDF", "2025-03", [row(1)], template=False),
+                                 user=users["mandataire"])
+    assert result.accepted, result.as_json()
+    page = login("mandataire").post(f"/reporting/versions/{result.version_id}/deposer")
+    assert page.status_code == 422 and "controle.xlsx" in page.get_data(as_text=True)
+    response = login("mandataire").get(f"/reporting/versions/{result.version_id}/controle.xlsx")
+    book = openpyxl.load_workbook(io.BytesIO(response.data))
+    errors = [[c.value for c in r] for r in book["Erreurs bloquantes"].iter_rows(min_row=2)]
+    assert [e[5] for e in errors] == ["figures_missing"] and errors[0][0] == "Indicateurs du lot"
+    assert db.session.get(ReportVersion, result.version_id).status == "draft"  # read only
+    assert login("other_mandataire").get(
+        f"/reporting/versions/{result.version_id}/controle.xlsx").status_code == 404

@@ -81,6 +81,8 @@ def test_pack_by_job_and_on_demand(app, login, idf):
     response = browser.get(f"/pilotage/dossiers/{pack.id}")
     assert response.status_code == 200 and response.data[:2] == b"PK"
     assert login("finance").post("/pilotage/dossiers").status_code == 403
+    packs = load_workbook(BytesIO(login("manager").get("/pilotage/dossiers.xlsx").data)).active
+    assert packs.max_row >= 2 and len(packs.cell(row=2, column=5).value) == 64
 
 
 def test_nightly_job_rebuilds_and_evaluates(idf):

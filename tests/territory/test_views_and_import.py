@@ -118,6 +118,13 @@ def test_site_requests_export_with_their_history(login, users, market):
     assert login("mandataire").post("/lots/IDF/sites/nouveau", data=FORM).status_code == 302
     change = db.session.scalar(sa.select(SiteChange))
     manager = login("manager")
+    detail = load_workbook(BytesIO(login("mandataire").get(f"/lots/IDF/demandes/{change.id}.xlsx").data))
+    assert detail.sheetnames == ["Demande", "Valeurs proposées", "Effet sur la couverture", "Localités"]
+    proposed = {r[0].value: r[2].value for r in detail["Valeurs proposées"].iter_rows(min_row=2)}
+    assert proposed["Code"] == "ORL1" and proposed["Ouverture"] == "01/03/2025"
+    assert proposed["Horaires"] == "lundi 09:00-18:30"
+    effect = [c.value for c in detail["Effet sur la couverture"][2]]
+    assert 0 <= effect[1] <= effect[2] <= 1  # a new permanent site never lowers coverage
     pending = load_workbook(BytesIO(manager.get("/demandes-sites.xlsx").data)).active
     row = [c.value for c in pending[2]]
     assert row[0] == change.id and row[1] == "IDF" and row[3] == "ORL1 — Point CEP Paris 13"
