@@ -1087,11 +1087,12 @@ def lot_months(lot, year, as_of=None):
                      "paid": paid(inv) if inv else None,
                      "outstanding": outstanding(inv) if inv else None,
                      "due_on": due_on(inv, as_of) if inv else None,
-                     **_delay_fields(inv, as_of)})
+                     **delay_fields(inv, as_of)})
     return rows
 
 
-def _delay_fields(inv, as_of):
+def delay_fields(inv, as_of):
+    """Payment date, delay and lateness of an invoice for the finance tables."""
     days, settled = payment_delay(inv, as_of) if inv else (None, True)
     return {"delay_days": days, "delay_running": not settled,
             "paid_on": (max((r.payment.paid_on for r in inv.reconciliations), default=None)

@@ -269,7 +269,8 @@ def _invoice_rows(status=None, lot_id=None):
                      "match": "Conforme" if inv.match_status == "matched" else "Écart",
                      "status": inv.status_label, "due": service.amount_due(inv),
                      "paid": service.paid(inv), "outstanding": service.outstanding(inv),
-                     "due_on": service.due_on(inv, today) if inv.kind == "invoice" else None})
+                     "due_on": service.due_on(inv, today) if inv.kind == "invoice" else None,
+                     **service.delay_fields(inv, today)})
     return rows
 
 

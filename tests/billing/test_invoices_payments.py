@@ -403,6 +403,13 @@ def test_payment_delay_per_invoice_and_on_the_lot_page(cvl_statement, users, log
     db.session.commit()
     page = login("finance").get("/lots/CVL/finances?annee=2025").get_data(as_text=True)
     assert "Délai moyen de paiement 2025 (délai contractuel 30 j)" in page and "50 j" in page
+    assert "50 j" in login("finance").get("/factures").get_data(as_text=True)
+    from openpyxl import load_workbook
+    sheet = load_workbook(BytesIO(login("finance").get("/factures.xlsx").data)).active
+    headers = [c.value for c in sheet[1]]
+    values = [c.value for c in sheet[2]]
+    assert values[headers.index("Délai de paiement (jours)")] == 50
+    assert values[headers.index("Payée le")].date() == date(2025, 5, 2)
 
 
 def test_invoice_and_payment_import_pages_export_to_excel(cvl_statement, users, login):
