@@ -282,6 +282,13 @@ class PaymentImport(db.Model):
 
     imported_by = relationship("User")
 
+    @property
+    def unmatched_lines(self):
+        """The report's lines with their date and amount typed back (stored as JSON text)."""
+        return [{**line, "date": date.fromisoformat(line["date"]) if line.get("date") else None,
+                 "amount": Decimal(line["amount"]) if line.get("amount") else None}
+                for line in self.report or []]
+
 
 class Payment(db.Model):
     """Money paid by FC, by hand or from an import; linked to invoices by reconciliations."""

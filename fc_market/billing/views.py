@@ -328,15 +328,18 @@ def invoice_export(invoice_id):
               inv.reconciliations)]
     settled = inv.interest_settlement
     owed = None if settled or inv.kind != "invoice" else service.late_interest(inv)
-    if settled or (owed and owed.late):
-        item = settled or owed
+    late = None
+    if settled:
+        late = {"state": "réglés", "interest": settled.interest, "indemnity": settled.indemnity,
+                "total": settled.total, "paid_on": settled.paid_on, "explanation": settled.explanation}
+    elif owed and owed.late:
+        late = {"state": "dus", "interest": owed.interest, "indemnity": owed.flat_indemnity,
+                "total": owed.total, "paid_on": None, "explanation": owed.explanation}
+    if late:
         sheets.append(Sheet("Retard de paiement", [
-            Column(lambda _: "réglés" if settled else "dus", "Intérêts", "text"),
-            Column(lambda _: item.interest, "Intérêts moratoires", "decimal"),
-            Column(lambda _: settled.indemnity if settled else owed.flat_indemnity, "Indemnité forfaitaire", "decimal"),
-            Column(lambda _: item.total, "Total", "decimal"),
-            Column(lambda _: settled.paid_on if settled else None, "Payés le", "date"),
-            Column(lambda _: item.explanation, "Calcul", "text")], [item]))
+            Column("state", "Intérêts", "text"), Column("interest", "Intérêts moratoires", "decimal"),
+            Column("indemnity", "Indemnité forfaitaire", "decimal"), Column("total", "Total", "decimal"),
+            Column("paid_on", "Payés le", "date"), Column("explanation", "Calcul", "text")], [late]))
     return xlsx_response(f"facture-{inv.lot.code}-{inv.number}.xlsx", sheets)
 
 
@@ -499,8 +502,7 @@ def payment_import_report(import_id):
 @roles(*Role.FC)
 def payment_import_export(import_id):
     batch = db.session.get(PaymentImport, import_id) or abort(404)
-    rows = [{**r, "date": date.fromisoformat(r["date"]) if r.get("date") else None,
-             "amount": Decimal(r["amount"]) if r.get("amount") else None} for r in batch.report]
+    rows = batch.unmatched_lines
     columns = [Column("row", "Ligne du fichier", "int"), Column("invoice_number", "Facture", "text"),
                Column("date", "Date de paiement", "date"), Column("amount", "Montant", "decimal"),
                Column("reference", "Référence", "text"), Column("reason", "Motif", "text")]
