@@ -36,7 +36,7 @@ browsers:
 	fi
 
 run: install
-	$(FLASK) db upgrade heads
+	$(FLASK) db upgrade
 	$(FLASK) market load $(CONTRACT)
 	$(FLASK) demo seed
 	@echo ""

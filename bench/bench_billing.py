@@ -37,7 +37,7 @@ def main():
     from fc_market.extensions import db
     app = create_app()
     with app.app_context():
-        flask_migrate.upgrade(revision="heads")
+        flask_migrate.upgrade()
         from fc_market.demo.seed import SeedContext, seed_operators, seed_users
         from fc_market.market.contract_file import load_file
         from fc_market.market.dates import add_months, period_of

@@ -82,7 +82,7 @@ def setup(tmp):
     app = create_app()
     ctx = app.app_context()
     ctx.push()
-    flask_migrate.upgrade(revision="heads")
+    flask_migrate.upgrade()
     from fc_market.market.contract_file import load_file
     load_file(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "contracts", "cep-demo.toml"))

@@ -184,7 +184,7 @@ def main(argv=None):
             from fc_market.market.contract_file import load_file
             from fc_market.market.service import current_market
             from fc_market.territory import demo as territory_demo
-            upgrade(revision="heads")
+            upgrade()
             load_file(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                    "contracts", "cep-demo.toml"))
             db.session.commit()

@@ -9,7 +9,7 @@ What it does:
 
 1. creates its own database on 127.0.0.1:5432 (trust authentication; ``--pg`` to change the
    server, loopback only) and drops it at the end (``--keep`` keeps it);
-2. migrates it (``flask db upgrade heads``), loads the demo contract, and seeds: one account
+2. migrates it (``flask db upgrade``), loads the demo contract, and seeds: one account
    per simulated person, ten sites per lot, and two validated months for every lot used (so
    dashboards have something to read);
 3. starts gunicorn with the production settings (FC_ENV=production, CSRF on, scrypt
@@ -449,7 +449,7 @@ def main(argv=None):
     gunicorn = None
     try:
         t0 = time.time()
-        flask(env, "db", "upgrade", "heads")
+        flask(env, "db", "upgrade")
         flask(env, "market", "load", "contracts/cep-demo.toml")
         lots_used = max(args.mandataires, 4)
         app, people, codes = seed(url, lots_used, args)

@@ -32,7 +32,7 @@ def fresh_database_url(app, tmp_path):
 def test_upgrade_from_zero_matches_models_and_downgrades(fresh_database_url):
     migr_app = create_app(config.TestConfig, SQLALCHEMY_DATABASE_URI=fresh_database_url)
     with migr_app.app_context():
-        flask_migrate.upgrade(revision="heads")
+        flask_migrate.upgrade()
         with db.engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True,
                                                              "compare_server_default": False})
@@ -54,3 +54,15 @@ def test_no_create_all_outside_tests():
             if name.endswith(".py") and "create_all(" in open(os.path.join(folder, name), encoding="utf-8").read():
                 offenders.append(name)
     assert offenders == []
+
+
+def test_migrations_have_a_single_head():
+    """Parallel branches must be merged by a revision: the plain ``flask db upgrade`` and
+    ``flask db revision`` refuse several heads."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    cfg = Config()
+    cfg.set_main_option("script_location",
+                        os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    heads = ScriptDirectory.from_config(cfg).get_heads()
+    assert len(heads) == 1, f"several migration heads: {heads}"
