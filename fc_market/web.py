@@ -58,6 +58,8 @@ def register_web(app):
         _register_optional(app, module)
 
     app.jinja_env.filters.update(FILTERS)
+    from fc_market.market.terms import ROUNDING_LABELS, lot_terms
+    app.jinja_env.globals.update(lot_terms=lot_terms, rounding_labels=ROUNDING_LABELS)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Veuillez vous connecter pour accéder à cette page."
     login_manager.login_message_category = "info"

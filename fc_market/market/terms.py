@@ -38,6 +38,15 @@ ROUNDING_LABELS = {
     "down": "troncature au centime inférieur en valeur absolue (0,129 € → 0,12 €)",
 }
 
+#: The same modes applied to a coefficient's last decimal (price revision)
+DECIMAL_ROUNDING_LABELS = {
+    "half_up": "au plus proche, une demi-unité exacte de la dernière décimale étant arrondie à "
+               "l'unité supérieure (1,03125 → 1,0313 à 4 décimales)",
+    "half_even": "au plus proche, une demi-unité exacte de la dernière décimale allant au "
+                 "chiffre pair (1,03125 → 1,0312 à 4 décimales)",
+    "down": "troncature à la dernière décimale (1,03129 → 1,0312 à 4 décimales)",
+}
+
 #: VAT treatments of contractual penalties (see :mod:`fc_market.billing.calc`)
 PENALTY_VAT_LABELS = {
     "outside_vat_scope": "hors du champ de la TVA : déduites du montant TTC, sans réduire la "
@@ -182,6 +191,10 @@ class RevisionTerms:
     @property
     def defined(self) -> bool:
         return self.index_name is not None
+
+    @property
+    def coefficient_rounding_label(self) -> str:
+        return DECIMAL_ROUNDING_LABELS.get(self.coefficient_rounding, self.coefficient_rounding)
 
 
 @dataclass(frozen=True)

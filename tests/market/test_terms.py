@@ -121,3 +121,35 @@ def test_a_lot_without_contract_says_so(market):
     db.session.expire(idf)
     with pytest.raises(NoContract):
         lot_terms(idf)
+
+
+def test_the_lot_page_prints_the_contract_terms(login):
+    idf = lot("IDF")
+    idf.contract.extra_terms = {**idf.contract.extra_terms, "coverage.radius_km": "22.5",
+                                "penalties.vat_treatment": "reduces_vat_base",
+                                "revision.coefficient_decimals": 3}
+    db.session.commit()
+    page = login("manager").get("/lots/IDF").get_data(as_text=True)
+    assert "moins de 22,5 km d'un des sites permanents ouverts" in page
+    assert "au centime le plus proche, un demi-centime exact étant arrondi au centime supérieur" in page
+    assert "déduites avant TVA" in page
+    assert "C arrondi à 3 décimales" in page
+    assert "30 km" not in page
+
+
+def test_the_statement_follows_the_contract_order_and_vat_treatment():
+    from fc_market.billing import calc
+    inp = dict(act_groups=[calc.ActGroup("UO1", Decimal("150.00"), 2),
+                           calc.ActGroup("UO0", Decimal("30.00"), 10)],
+               penalty=calc.LatePenalty(2, Decimal("100.00")), vat_rate=Decimal("0.20"))
+    default = calc.compute_statement(calc.StatementInput(**inp))
+    assert [l.uo_code for l in default.lines] == ["UO0", "UO1"]
+    # 300 + 300 = 600 HT; VAT 120; penalty 200 outside the VAT scope: 720 − 200 = 520
+    assert (default.total_excl_tax, default.vat, default.amount_payable) == (
+        Decimal("600.00"), Decimal("120.00"), Decimal("520.00"))
+    other = calc.compute_statement(calc.StatementInput(
+        **inp, uo_order=("UO1", "UO0"), penalty_vat_treatment="reduces_vat_base"))
+    assert [l.uo_code for l in other.lines] == ["UO1", "UO0"]
+    # penalty before VAT: 600 − 200 = 400 HT, VAT 80, 480 payable
+    assert (other.total_excl_tax, other.vat, other.amount_payable) == (
+        Decimal("400.00"), Decimal("80.00"), Decimal("480.00"))
