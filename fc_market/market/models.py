@@ -129,6 +129,9 @@ class LotContract(db.Model):
     #: Per-lot publication and invoicing data ([lots.publication]): engagement number (the
     #: buyer's order reference on invoices), offers received, groupement type, place of execution
     publication: Mapped[dict | None] = mapped_column(sa.JSON)
+    #: The contract file's extra keys, validated ({"coverage.radius_km": "30", …}); read them
+    #: through :func:`fc_market.market.terms.lot_terms`, which supplies the defaults
+    extra_terms: Mapped[dict | None] = mapped_column(sa.JSON)
 
     lot = relationship("Lot", back_populates="contract")
 
