@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from fc_market.access import PUBLIC_ENDPOINTS
 from fc_market.auth.models import Role, User
+from fc_market.integrity import register_jinja_globals
 from fc_market.extensions import db, login_manager
 from fc_market.formatting import FILTERS
 
@@ -58,6 +59,7 @@ def register_web(app):
         _register_optional(app, module)
 
     app.jinja_env.filters.update(FILTERS)
+    register_jinja_globals(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Veuillez vous connecter pour accéder à cette page."
     login_manager.login_message_category = "info"
