@@ -439,13 +439,18 @@ def _frozen_children_sql(table, fk, parent, parent_frozen):
     sql = [f"""
 CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') AND EXISTS ({check.format(rows='old_rows')}) THEN
-    RAISE EXCEPTION 'fc_market: % refusé sur %, rattaché à un document figé', TG_OP, TG_TABLE_NAME
-      USING ERRCODE = 'integrity_constraint_violation';
+  -- a transition table exists only for its events: test TG_OP first, then read it
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    IF EXISTS ({check.format(rows='old_rows')}) THEN
+      RAISE EXCEPTION 'fc_market: % refusé sur %, rattaché à un document figé', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
   END IF;
-  IF TG_OP IN ('INSERT', 'UPDATE') AND EXISTS ({check.format(rows='new_rows')}) THEN
-    RAISE EXCEPTION 'fc_market: % refusé sur %, rattaché à un document figé', TG_OP, TG_TABLE_NAME
-      USING ERRCODE = 'integrity_constraint_violation';
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    IF EXISTS ({check.format(rows='new_rows')}) THEN
+      RAISE EXCEPTION 'fc_market: % refusé sur %, rattaché à un document figé', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
   END IF;
   RETURN NULL;
 END $$"""]
@@ -510,3 +515,17 @@ def install_triggers(connection):
         return
     for statement in postgresql_triggers():
         connection.execute(sa.text(statement))
+
+
+def _after_schema_created(metadata, connection, tables=None, **kwargs):
+    names = {t.name for t in tables or ()}
+    if set(GUARDED_TABLES) <= names:  # a whole schema (create_all), not one table
+        install_triggers(connection)
+
+
+def _listen_metadata():
+    from fc_market.extensions import db
+    sa.event.listen(db.metadata, "after_create", _after_schema_created)
+
+
+_listen_metadata()

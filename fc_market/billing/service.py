@@ -6,6 +6,7 @@ The arithmetic is in :mod:`fc_market.billing.calc` (statement) and
 """
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -109,6 +110,85 @@ def seal_invoice(invoice, place, user=None):
         previous = db.session.scalar(sa.select(Invoice.inalterable_hash).where(
             Invoice.ledger_year == year, Invoice.ledger_position == position - 1))
     invoice.inalterable_hash = chain_hash(previous, invoice.hash_fields())
+
+
+@dataclass
+class ChainReport:
+    """The check of one chain: what it is, how many documents were verified, the first
+    broken link (None when intact)."""
+    label: str
+    checked: int
+    broken: str | None = None
+
+    @property
+    def message(self):
+        if self.broken is None:
+            return f"{self.label} : {self.checked} document(s) vérifié(s), chaîne intègre."
+        return f"{self.label} : chaîne rompue — {self.broken}"
+
+
+def _walk_chain(label, last_number, documents, position_of, name_of, still_sealed):
+    """Recompute one chain: ``documents`` by position 1…``last_number``."""
+    by_position = {position_of(d): d for d in documents}
+    top = max([last_number, *by_position], default=0)
+    previous, checked = None, 0
+    for position in range(1, top + 1):
+        doc = by_position.get(position)
+        if doc is None:
+            return ChainReport(label, checked, f"le document n° {position} de la séquence "
+                                               "manque (supprimé ?).")
+        problem = still_sealed(doc)
+        if problem is None and doc.inalterable_hash is None:
+            problem = "il n'a pas d'empreinte (scellement absent)."
+        if problem is None and chain_hash(previous, doc.hash_fields()) != doc.inalterable_hash:
+            problem = ("son contenu a été modifié après sa certification ou son enregistrement "
+                       "(l'empreinte recalculée diffère de l'empreinte enregistrée).")
+        if problem is not None:
+            return ChainReport(label, checked, f"premier document altéré : {name_of(doc)} ; {problem}")
+        previous, checked = doc.inalterable_hash, checked + 1
+    return ChainReport(label, checked)
+
+
+def verify_chains():
+    """Recompute every chain (certified statements per year, the ledger of invoices and
+    credit notes per year); returns [ChainReport], one per chain."""
+    sequences = {(name, year): last for name, year, last in db.session.execute(
+        sa.select(DocumentSequence.name, DocumentSequence.year, DocumentSequence.last_number))}
+    reports = []
+    statements = db.session.scalars(
+        sa.select(PayableStatement).where(PayableStatement.number.is_not(None))
+        .options(sa.orm.selectinload(PayableStatement.lines), sa.orm.joinedload(PayableStatement.lot),
+                 sa.orm.joinedload(PayableStatement.adjusts))).all()
+    by_year = defaultdict(list)
+    for st in statements:
+        by_year[int(st.number.split("-")[1])].append(st)
+    years = sorted(set(by_year) | {y for (n, y) in sequences if n == STATEMENT_SEQUENCE})
+    for year in years:
+        reports.append(_walk_chain(
+            f"États liquidatifs certifiés {year}", sequences.get((STATEMENT_SEQUENCE, year), 0),
+            by_year[year], lambda st: int(st.number.split("-")[2]),
+            lambda st: f"l'état {st.number} (lot {st.lot.code}, {st.period})",
+            lambda st: None if st.status == StatementStatus.CERTIFIED
+            else "il n'est plus au statut certifié."))
+    invoices = db.session.scalars(sa.select(Invoice).options(sa.orm.joinedload(Invoice.lot))).all()
+    by_year = defaultdict(list)
+    unsealed = []
+    for inv in invoices:
+        (unsealed if inv.ledger_year is None else by_year[inv.ledger_year]).append(inv)
+
+    def name(inv):
+        return f"{'l’avoir' if inv.kind == 'credit_note' else 'la facture'} {inv.number} (lot {inv.lot.code})"
+    years = sorted(set(by_year) | {y for (n, y) in sequences if n == LEDGER_SEQUENCE})
+    for year in years:
+        reports.append(_walk_chain(
+            f"Registre des factures et avoirs {year}", sequences.get((LEDGER_SEQUENCE, year), 0),
+            by_year[year], lambda inv: inv.ledger_position, name, lambda inv: None))
+    if unsealed:
+        first = min(unsealed, key=lambda inv: inv.id)
+        reports.append(ChainReport("Registre des factures et avoirs", 0,
+                                   f"{len(unsealed)} document(s) hors registre, dont {name(first)} : "
+                                   "enregistré(s) sans empreinte."))
+    return reports
 
 
 def _discard_file(key):

@@ -320,10 +320,10 @@ def seed(ctx):
                                    len(acts) + 2))
         draft = seeder.version(report, 1, VersionStatus.DRAFT, acts)
         days_late = rng.randint(1, 9)
-        checker = service.submit(draft, seeder.mandataire, today=report.due_on + timedelta(days=days_late))
+        checker = service.submit(draft, seeder.mandataire, today=report.due_on + timedelta(days=days_late),
+                                 submitted_at=seeder.submitted_at(report, days_late))
         if checker.error_count:  # pragma: no cover - the generator obeys the rules
             raise RuntimeError(f"demo reporting {code} {seeder.p2}: {checker.errors[:3]}")
-        draft.submitted_at = seeder.submitted_at(report, days_late)
         pending_versions.append(draft)
         totals["acts"] += len(acts)
         if lot.number % 2 == 0:
