@@ -231,11 +231,10 @@ def new_invoice(statement_id):
                 amount_incl_tax=form.amount_incl_tax.data, lines=lines, file=_pdf_upload(),
                 comment=form.comment.data)
             db.session.commit()
-        except service.Conflict as exc:
-            db.session.rollback()
-            return _conflict(exc)
         except (service.BillingError, storage.FileRefused) as exc:
             db.session.rollback()
+            if isinstance(exc, service.Conflict):
+                return _conflict(exc)
             flash(str(exc), "error")
         else:
             flash(f"{invoice.kind_label} {invoice.number} enregistrée : "
@@ -397,11 +396,10 @@ def credit_note(invoice_id):
             db.session.commit()
             flash(f"Avoir {note.number} enregistré.", "success")
             return redirect(url_for("billing.invoice", invoice_id=inv.id))
-        except service.Conflict as exc:
-            db.session.rollback()
-            return _conflict(exc)
         except (service.BillingError, storage.FileRefused) as exc:
             db.session.rollback()
+            if isinstance(exc, service.Conflict):
+                return _conflict(exc)
             flash(str(exc), "error")
     elif request.method == "POST":
         _flash_form_errors(form)
