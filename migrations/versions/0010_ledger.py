@@ -14,14 +14,14 @@ at this revision.  Documents certified or recorded before this revision have no 
 ``flask billing verify`` names them.
 
 Revision ID: 0010_ledger
-Revises: 0007_merge_heads
+Revises: 0012_report
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0010_ledger'
-down_revision = '0007_merge_heads'
+down_revision = '0012_report'  # chained after main's 0012 (was 0007_merge_heads)
 branch_labels = None
 depends_on = None
 
