@@ -20,6 +20,7 @@
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -267,13 +268,11 @@ def _is_frozen(rule, obj):
 
 
 def _check_status_moves(obj, changes):
-    for key, (old, new) in changes.items():
-        column = sa.inspect(obj).mapper.columns.get(key)
-        if column is None or not isinstance(column.type, StatusType) or old is _UNKNOWN:
+    for key in _status_keys(type(obj)) & set(changes):
+        old, new = changes[key]
+        if old is _UNKNOWN or old is None or new is None:
             continue
-        if old is None or new is None:
-            continue
-        enum = column.type.enum
+        enum = sa.inspect(type(obj)).columns[key].type.enum
         try:
             enum(old).next(new)
         except TransitionError as exc:
@@ -338,13 +337,19 @@ def guard_flush(session, flush_context, instances):
                                    "s'ajoute plus.")
 
 
+@functools.cache
+def _status_keys(cls):
+    mapper = sa.inspect(cls)
+    return frozenset(attr.key for attr in mapper.column_attrs
+                     if any(isinstance(c.type, StatusType) for c in attr.columns))
+
+
 def _has_status(obj):
-    return any(isinstance(c.type, StatusType) for c in sa.inspect(obj).mapper.columns)
+    return bool(_status_keys(type(obj)))
 
 
 def _is_status(obj, key):
-    column = sa.inspect(obj).mapper.columns.get(key)
-    return column is not None and isinstance(column.type, StatusType)
+    return key in _status_keys(type(obj))
 
 
 sa.event.listen(Session, "before_flush", guard_flush)
