@@ -313,28 +313,28 @@ def guard_flush(session, flush_context, instances):
         if rule is not None and _is_frozen(rule, obj):
             locked = sorted(k for k in changes if rule.locks(k) and not _is_status(obj, k))
             if locked:
-                raise FrozenRecord(f"{_describe(obj)} est figé(e) : modification refusée "
+                raise FrozenRecord(f"{_describe(obj)} : document figé, modification refusée "
                                    f"({', '.join(locked)}).")
         if child:
             frozen = _parent_frozen(session, obj)
             if frozen:
-                raise FrozenRecord(f"{_describe(frozen[1])} est figé(e) : {frozen[0]} ne se "
-                                   "modifie plus.")
+                raise FrozenRecord(f"{_describe(frozen[1])} : document figé, {frozen[0]} ne se "
+                                   "modifient plus.")
     for obj in list(session.deleted):
         rule = RULES.get(type(obj))
         if rule is not None and _is_frozen(rule, obj):
-            raise FrozenRecord(f"{_describe(obj)} est figé(e) : suppression refusée.")
+            raise FrozenRecord(f"{_describe(obj)} : document figé, suppression refusée.")
         if type(obj) in CHILD_RULES:
             frozen = _parent_frozen(session, obj)
             if frozen:
-                raise FrozenRecord(f"{_describe(frozen[1])} est figé(e) : {frozen[0]} ne se "
-                                   "supprime plus.")
+                raise FrozenRecord(f"{_describe(frozen[1])} : document figé, {frozen[0]} ne se "
+                                   "suppriment plus.")
     for obj in list(session.new):
         if type(obj) in CHILD_RULES:
             frozen = _parent_frozen(session, obj)
             if frozen and sa.inspect(frozen[1]).persistent:
-                raise FrozenRecord(f"{_describe(frozen[1])} est figé(e) : {frozen[0]} ne "
-                                   "s'ajoute plus.")
+                raise FrozenRecord(f"{_describe(frozen[1])} : document figé, {frozen[0]} ne "
+                                   "s'ajoutent plus.")
 
 
 @functools.cache

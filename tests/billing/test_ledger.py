@@ -115,7 +115,7 @@ def test_status_columns_load_back_as_their_enum(certified):
 def test_a_certified_statement_cannot_be_changed_through_the_orm(certified):
     st, _ = certified
     st.total_excl_tax = Decimal("1.00")
-    with pytest.raises(FrozenRecord, match="EL-.* est figé.*total_excl_tax"):
+    with pytest.raises(FrozenRecord, match="EL-.* : document figé, modification refusée .*total_excl_tax"):
         db.session.flush()
     db.session.rollback()
     st.status = StatementStatus.OPEN
@@ -123,13 +123,13 @@ def test_a_certified_statement_cannot_be_changed_through_the_orm(certified):
         db.session.flush()
     db.session.rollback()
     st.lines[0].amount = Decimal("1.00")
-    with pytest.raises(FrozenRecord, match="ses lignes ne se modifie"):
+    with pytest.raises(FrozenRecord, match="ses lignes ne se modifient plus"):
         db.session.flush()
     db.session.rollback()
     db.session.add(PayableStatementLine(statement_id=st.id, position=9, kind="acts", uo_code="UO1",
                                         label="x", quantity=1, unit_price=1, gross_amount=1,
                                         revision_adjustment=0, amount=1))
-    with pytest.raises(FrozenRecord, match="ses lignes ne s'ajoute"):
+    with pytest.raises(FrozenRecord, match="ses lignes ne s'ajoutent plus"):
         db.session.flush()
     db.session.rollback()
     db.session.delete(st)
@@ -142,7 +142,7 @@ def test_a_certified_statement_cannot_be_changed_through_the_orm(certified):
 def test_an_invoice_moves_by_its_transitions_only_and_keeps_its_amounts(certified, users):
     _, inv = certified
     inv.amount_incl_tax = Decimal("1.00")
-    with pytest.raises(FrozenRecord, match="La facture F-1 est figé.*amount_incl_tax"):
+    with pytest.raises(FrozenRecord, match="La facture F-1 : document figé.*amount_incl_tax"):
         db.session.flush()
     db.session.rollback()
     service.decide(inv.id, users["finance"], "accept")
@@ -163,17 +163,17 @@ def test_a_submitted_version_and_its_acts_are_frozen(market):
     version = make_validated(idf, "2025-02", [("UO1", 3, 2)])
     db.session.commit()
     version.act_count = 99
-    with pytest.raises(FrozenRecord, match="version 1 du reporting .* figé.*act_count"):
+    with pytest.raises(FrozenRecord, match="version 1 du reporting .* document figé.*act_count"):
         db.session.flush()
     db.session.rollback()
     act = db.session.scalars(sa.select(Act).where(Act.version_id == version.id)).first()
     act.proof_ref = "DS-altérée"
-    with pytest.raises(FrozenRecord, match="ses actes ne se modifie"):
+    with pytest.raises(FrozenRecord, match="ses actes ne se modifient plus"):
         db.session.flush()
     db.session.rollback()
     db.session.add(Act(version_id=version.id, lot_id=idf.id, beneficiary_id="BX",
                        uo_id=uo(idf.market_id, "UO1").id, act_date=date(2025, 2, 4), mode="visio"))
-    with pytest.raises(FrozenRecord, match="ses actes ne s'ajoute"):
+    with pytest.raises(FrozenRecord, match="ses actes ne s'ajoutent plus"):
         db.session.flush()
     db.session.rollback()
     version.decision_comment = "Commentaire ajouté après validation"  # FC's decision note
@@ -193,7 +193,7 @@ def test_a_settled_interest_record_is_frozen(certified, users):
                                          today=date(2025, 5, 20))
     db.session.commit()
     settlement.interest = Decimal("0.01")
-    with pytest.raises(FrozenRecord, match="règlement des intérêts .* figé"):
+    with pytest.raises(FrozenRecord, match="règlement des intérêts .* document figé"):
         db.session.flush()
     db.session.rollback()
     db.session.delete(db.session.get(InterestSettlement, settlement.id))
