@@ -352,7 +352,23 @@ def _is_status(obj, key):
     return key in _status_keys(type(obj))
 
 
+def guard_bulk(orm_execute_state):
+    """``do_orm_execute``: an ORM bulk UPDATE or DELETE (``session.execute(update(Invoice)…)``)
+    skips the flush, hence the guard: refused on the models :func:`freeze` protects (they
+    change one object at a time; their children — acts of a draft — may still be bulk
+    deleted, the triggers guarding them on PostgreSQL)."""
+    if not (orm_execute_state.is_update or orm_execute_state.is_delete):
+        return
+    if not orm_execute_state.is_orm_statement:
+        return
+    mapper = orm_execute_state.bind_mapper
+    if mapper is not None and mapper.class_ in RULES:
+        raise FrozenRecord(f"Modification en masse de {mapper.class_.__tablename__} refusée : ces "
+                           "documents se modifient un par un, sous le contrôle de leurs règles.")
+
+
 sa.event.listen(Session, "before_flush", guard_flush)
+sa.event.listen(Session, "do_orm_execute", guard_bulk)
 
 
 # --------------------------------------------------------------------------- proof

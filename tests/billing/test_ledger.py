@@ -158,6 +158,16 @@ def test_an_invoice_moves_by_its_transitions_only_and_keeps_its_amounts(certifie
         db.session.flush()
 
 
+def test_bulk_orm_updates_of_frozen_documents_are_refused(certified):
+    st, inv = certified
+    with pytest.raises(FrozenRecord, match="Modification en masse de invoices refusée"):
+        db.session.execute(sa.update(Invoice).values(amount_incl_tax=Decimal("1.00")))
+    with pytest.raises(FrozenRecord, match="Modification en masse de payable_statements"):
+        db.session.execute(sa.delete(PayableStatement).where(PayableStatement.id == st.id))
+    db.session.rollback()
+    assert db.session.get(Invoice, inv.id).amount_incl_tax == Decimal("17700.00")
+
+
 def test_a_submitted_version_and_its_acts_are_frozen(market):
     idf = lot("IDF")
     version = make_validated(idf, "2025-02", [("UO1", 3, 2)])
