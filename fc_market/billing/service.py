@@ -150,6 +150,14 @@ def _walk_chain(label, last_number, documents, position_of, name_of, still_seale
     return ChainReport(label, checked)
 
 
+def _statement_place(number):
+    """(year, position) of a statement number EL-YYYY-NNNNN, None if it is not one."""
+    parts = (number or "").split("-")
+    if len(parts) != 3 or parts[0] != "EL" or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    return int(parts[1]), int(parts[2])
+
+
 def verify_chains():
     """Recompute every chain (certified statements per year, the ledger of invoices and
     credit notes per year); returns [ChainReport], one per chain."""
@@ -160,14 +168,20 @@ def verify_chains():
         sa.select(PayableStatement).where(PayableStatement.number.is_not(None))
         .options(sa.orm.selectinload(PayableStatement.lines), sa.orm.joinedload(PayableStatement.lot),
                  sa.orm.joinedload(PayableStatement.adjusts))).all()
-    by_year = defaultdict(list)
+    by_year, unreadable = defaultdict(list), []
     for st in statements:
-        by_year[int(st.number.split("-")[1])].append(st)
+        place = _statement_place(st.number)
+        (unreadable.append(st) if place is None else by_year[place[0]].append(st))
+    if unreadable:
+        st = unreadable[0]
+        reports.append(ChainReport("États liquidatifs certifiés", 0, (
+            f"premier document altéré : l'état n° {st.id} (lot {st.lot.code}, {st.period}) ; son "
+            f"numéro « {st.number} » n'est pas un numéro de la séquence.")))
     years = sorted(set(by_year) | {y for (n, y) in sequences if n == STATEMENT_SEQUENCE})
     for year in years:
         reports.append(_walk_chain(
             f"États liquidatifs certifiés {year}", sequences.get((STATEMENT_SEQUENCE, year), 0),
-            by_year[year], lambda st: int(st.number.split("-")[2]),
+            by_year[year], lambda st: _statement_place(st.number)[1],
             lambda st: f"l'état {st.number} (lot {st.lot.code}, {st.period})",
             lambda st: None if st.status == StatementStatus.CERTIFIED
             else "il n'est plus au statut certifié."))

@@ -318,6 +318,15 @@ def test_chains_are_intact_then_name_the_first_altered_document(app, certified, 
     assert f"l'état EL-{year}-00002 (lot CVL, 2025-02)" in result.output
 
 
+def test_a_renumbered_statement_is_named(app, certified):
+    st, _ = certified
+    alter("UPDATE payable_statements SET number = 'X-1' WHERE id = :id", "payable_statements",
+          id=st.id)
+    result = verify(app)
+    assert result.exit_code == 1
+    assert f"l'état n° {st.id} (lot CVL, 2025-01) ; son numéro « X-1 » n'est pas" in result.output
+
+
 def test_a_deleted_last_document_breaks_the_chain(app, certified):
     st, _ = certified
     alter("DELETE FROM payable_statement_lines WHERE statement_id = :id", "payable_statement_lines",
