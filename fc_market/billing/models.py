@@ -223,8 +223,8 @@ class MatchStatus(StatusEnum):
 INVOICE_FROZEN = ("lot_id", "statement_id", "kind", "corrects_id", "number", "issued_on",
                   "received_on", "amount_excl_tax", "vat", "amount_incl_tax", "deductions",
                   "invoiced_lines", "match_status", "file_key", "file_mimetype", "file_sha256",
-                  "file_name", "recorded_at", "recorded_by_id", "ledger_year", "ledger_position",
-                  "inalterable_hash")
+                  "file_name", "structured_format", "recorded_at", "recorded_by_id", "ledger_year",
+                  "ledger_position", "inalterable_hash")
 
 
 class Invoice(db.Model):
@@ -264,6 +264,9 @@ class Invoice(db.Model):
     file_mimetype: Mapped[str | None] = mapped_column(sa.String(40))
     file_sha256: Mapped[str | None] = mapped_column(sa.String(64))
     file_name: Mapped[str | None] = mapped_column(sa.String(200))
+    #: factur-x, cii or ubl when the invoice was filed as a structured invoice (EN 16931),
+    #: empty when keyed by hand with a plain PDF
+    structured_format: Mapped[str | None] = mapped_column(sa.String(10))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     #: Place in the ledger of received invoices and credit notes (yearly gapless sequence
@@ -298,7 +301,17 @@ class Invoice(db.Model):
         sa.CheckConstraint("abs(amount_incl_tax - amount_excl_tax - vat) < 0.005", name="incl_tax"),
         sa.CheckConstraint("received_on >= issued_on", name="dates"),
         sa.CheckConstraint("suspended_until IS NULL OR suspended_from IS NOT NULL", name="suspension"),
+        sa.CheckConstraint("structured_format IS NULL OR structured_format IN ('factur-x', 'cii', 'ubl')",
+                           name="structured_format"),
     )
+
+    #: How the invoice was filed, for screens
+    FORMAT_LABELS = {"factur-x": "Factur-X (PDF et XML CII, EN 16931)", "cii": "XML CII (EN 16931)",
+                     "ubl": "XML UBL 2.1 (EN 16931)", None: "PDF saisi à la main"}
+
+    @property
+    def format_label(self):
+        return self.FORMAT_LABELS.get(self.structured_format, self.structured_format)
 
     @property
     def status_label(self):
@@ -320,6 +333,7 @@ class Invoice(db.Model):
             ("deductions", canonical(self.deductions, 2)),
             ("invoiced_lines", canonical(self.invoiced_lines)),
             ("match_status", self.match_status), ("file_sha256", self.file_sha256),
+            ("structured_format", self.structured_format),
             ("recorded_at", self.recorded_at), ("recorded_by_id", self.recorded_by_id))]
 
 

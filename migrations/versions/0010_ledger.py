@@ -14,14 +14,14 @@ at this revision.  Documents certified or recorded before this revision have no 
 ``flask billing verify`` names them.
 
 Revision ID: 0010_ledger
-Revises: 0012_report
+Revises: 0016_fx
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0010_ledger'
-down_revision = '0012_report'  # chained after main's 0012 (was 0007_merge_heads)
+down_revision = '0016_fx'  # chained after main's last revision (was 0007_merge_heads)
 branch_labels = None
 depends_on = None
 
@@ -87,8 +87,8 @@ BEGIN
     RAISE EXCEPTION 'fc_market: % %, passage de % à % refusé', TG_TABLE_NAME, OLD.id,
       OLD.status, NEW.status USING ERRCODE = 'integrity_constraint_violation';
   END IF;
-  IF TRUE AND ROW(NEW.lot_id, NEW.statement_id, NEW.kind, NEW.corrects_id, NEW.number, NEW.issued_on, NEW.received_on, NEW.amount_excl_tax, NEW.vat, NEW.amount_incl_tax, NEW.deductions, NEW.invoiced_lines::jsonb, NEW.match_status, NEW.file_key, NEW.file_mimetype, NEW.file_sha256, NEW.file_name, NEW.recorded_at, NEW.recorded_by_id, NEW.ledger_year, NEW.ledger_position, NEW.inalterable_hash)
-      IS DISTINCT FROM ROW(OLD.lot_id, OLD.statement_id, OLD.kind, OLD.corrects_id, OLD.number, OLD.issued_on, OLD.received_on, OLD.amount_excl_tax, OLD.vat, OLD.amount_incl_tax, OLD.deductions, OLD.invoiced_lines::jsonb, OLD.match_status, OLD.file_key, OLD.file_mimetype, OLD.file_sha256, OLD.file_name, OLD.recorded_at, OLD.recorded_by_id, OLD.ledger_year, OLD.ledger_position, OLD.inalterable_hash) THEN
+  IF TRUE AND ROW(NEW.lot_id, NEW.statement_id, NEW.kind, NEW.corrects_id, NEW.number, NEW.issued_on, NEW.received_on, NEW.amount_excl_tax, NEW.vat, NEW.amount_incl_tax, NEW.deductions, NEW.invoiced_lines::jsonb, NEW.match_status, NEW.file_key, NEW.file_mimetype, NEW.file_sha256, NEW.file_name, NEW.structured_format, NEW.recorded_at, NEW.recorded_by_id, NEW.ledger_year, NEW.ledger_position, NEW.inalterable_hash)
+      IS DISTINCT FROM ROW(OLD.lot_id, OLD.statement_id, OLD.kind, OLD.corrects_id, OLD.number, OLD.issued_on, OLD.received_on, OLD.amount_excl_tax, OLD.vat, OLD.amount_incl_tax, OLD.deductions, OLD.invoiced_lines::jsonb, OLD.match_status, OLD.file_key, OLD.file_mimetype, OLD.file_sha256, OLD.file_name, OLD.structured_format, OLD.recorded_at, OLD.recorded_by_id, OLD.ledger_year, OLD.ledger_position, OLD.inalterable_hash) THEN
     RAISE EXCEPTION 'fc_market: % % figé(e), modification refusée', TG_TABLE_NAME, OLD.id
       USING ERRCODE = 'integrity_constraint_violation';
   END IF;
