@@ -7,12 +7,13 @@
 * :func:`status_column` — the mapped column of a status: loaded back as the enum, its old
   value kept (``active_history``) so the flush guard can check the move.
 * :func:`freeze` — declares, beside a model, when its rows are frozen (a certified payable
-  statement, an issued invoice, a submitted report version…), which columns stay writable
-  (decision notes, the optimistic counter) and whether children rows (lines, acts) follow
-  their parent.  A ``before_flush`` guard on every session refuses, with a French message,
+  statement, an issued invoice, a submitted report version…) and which columns that freezes
+  (decision notes and the optimistic counter stay writable); :func:`freeze_children` makes
+  children rows (lines, acts) follow their parent.  A ``before_flush`` guard on every session refuses, with a French message,
   an update of a frozen column, a status move not allowed, the deletion of a frozen row, and
-  any insert, update or delete of a frozen parent's children.  On PostgreSQL triggers refuse
-  the same through raw SQL (:data:`POSTGRESQL_TRIGGERS`, installed by migration 0010 and, for
+  any insert, update or delete of a frozen parent's children (and ``do_orm_execute`` refuses
+  ORM bulk updates and deletes of frozen models).  On PostgreSQL triggers refuse
+  the same through raw SQL (:func:`postgresql_triggers`, installed by migration 0010 and, for
   the test schema built with ``create_all``, by :func:`install_triggers`).
 * :func:`chain_hash` — the inalterability proof (Odoo's model): a document's hash is the
   SHA-256 of the previous hash of its sequence and of a canonical text of the fields that
