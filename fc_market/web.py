@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from fc_market.access import PUBLIC_ENDPOINTS
 from fc_market.auth.models import Role, User
+from fc_market.integrity import register_jinja_globals
 from fc_market.extensions import db, login_manager
 from fc_market.formatting import FILTERS
 
@@ -122,6 +123,7 @@ def register_web(app):
     app.jinja_env.filters.update(FILTERS)
     from fc_market.market.terms import ROUNDING_LABELS, lot_terms
     app.jinja_env.globals.update(lot_terms=lot_terms, rounding_labels=ROUNDING_LABELS)
+    register_jinja_globals(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Veuillez vous connecter pour accéder à cette page."
     login_manager.login_message_category = "info"

@@ -112,8 +112,7 @@ def seed(ctx):
         inv = service.record_invoice(st, mandataire, number=number, issued_on=issued_on,
                                      received_on=received_on, amount_excl_tax=excl, vat=vat,
                                      amount_incl_tax=excl + vat, file=("facture.pdf", DEMO_PDF),
-                                     today=received_on)
-        inv.recorded_at = _at(received_on, 11)
+                                     today=received_on, recorded_at=_at(received_on, 11))
         counts["invoices"] += 1
         if scenario == "rejected":
             service.decide(inv.id, finance, "reject", today=received_on + timedelta(days=4),

@@ -215,8 +215,10 @@ class LotSeeder:
 
     def version(self, report, number, status, acts, *, submitted=None, decided=None,
                 comment=None, supersedes=None, days_late=0):
+        # filled as a draft, then moved along its statuses: a submitted version is frozen
         version = ReportVersion(report_id=report.id, lot_id=self.lot.id, number=number,
-                                status=status, source="excel", created_by_id=self.mandataire.id,
+                                status=VersionStatus.DRAFT, source="excel",
+                                created_by_id=self.mandataire.id,
                                 file_name=f"reporting-{self.lot.code}-{report.period}.xlsx",
                                 created_at=(submitted or datetime.combine(report.due_on, dtime(9)))
                                 - timedelta(hours=2),
@@ -230,6 +232,10 @@ class LotSeeder:
         db.session.flush()
         insert_acts(version.id, acts)
         db.session.add(LotFigures(version_id=version.id, **self.figures(acts)))
+        db.session.flush()
+        for step in VersionStatus.path(VersionStatus.DRAFT, status):
+            version.status = version.status.next(step)
+            db.session.flush()
         return version
 
     def report(self, period):
@@ -314,10 +320,10 @@ def seed(ctx):
                                    len(acts) + 2))
         draft = seeder.version(report, 1, VersionStatus.DRAFT, acts)
         days_late = rng.randint(1, 9)
-        checker = service.submit(draft, seeder.mandataire, today=report.due_on + timedelta(days=days_late))
+        checker = service.submit(draft, seeder.mandataire, today=report.due_on + timedelta(days=days_late),
+                                 submitted_at=seeder.submitted_at(report, days_late))
         if checker.error_count:  # pragma: no cover - the generator obeys the rules
             raise RuntimeError(f"demo reporting {code} {seeder.p2}: {checker.errors[:3]}")
-        draft.submitted_at = seeder.submitted_at(report, days_late)
         pending_versions.append(draft)
         totals["acts"] += len(acts)
         if lot.number % 2 == 0:

@@ -502,24 +502,25 @@ def recheck(version):
     return checker, findings, rules
 
 
-def submit(version, user, today=None):
-    """Submit a draft after checking it again; returns the checker (errors block)."""
+def submit(version, user, today=None, submitted_at=None):
+    """Submit a draft after checking it again; returns the checker (errors block).
+    ``submitted_at`` backdates the submission (demo only: a submitted version is frozen)."""
     _draft_of(version)
     checker, findings, rules = recheck(version)
     if checker.error_count:
         return checker
-    _submit(version, user, today or paris_today(), checker, findings, rules)
+    _submit(version, user, today or paris_today(), checker, findings, rules, submitted_at)
     return checker
 
 
-def _submit(version, user, today, checker, findings, rules):
+def _submit(version, user, today, checker, findings, rules, submitted_at=None):
     if version.figures is None:
         raise ReportingError("Indicateurs du lot non renseignés (feuille « Indicateurs du lot » "
                              "ou formulaire web) : le rapport ne peut pas être déposé sans eux.")
     report = version.report
     lot = db.session.get(Lot, version.lot_id)
     version.status = VersionStatus.check(version.status, VersionStatus.SUBMITTED)
-    version.submitted_at = utcnow()
+    version.submitted_at = submitted_at or utcnow()
     version.submitted_by_id = getattr(user, "id", None)
     version.days_late = compute_days_late(report, today)
     version.warnings = _stored(checker.warnings)
