@@ -76,7 +76,7 @@ SPLIT_FROM = {"15031": "15141", "15035": "15141", "15047": "15141", "15171": "15
 #: Simplification tolerance (degrees of latitude; longitudes are scaled by cos(lat))
 SIMPLIFY_DEG = 0.004
 #: Rings whose simplified extent is below this (degrees) are dropped from the outlines
-MIN_RING_DEG = 0.02
+MIN_RING_DEG = 0.04
 OUTLINE_DECIMALS = 3
 
 

@@ -19,12 +19,17 @@ from fc_market.extensions import db
 from fc_market.market.models import (Amendment, FlagRule, Lot, LotContract, LotTarget, Market,
                                      Operator, OperatorMember, Price, UnitOfWork, utcnow)
 from fc_market.market.siret import is_valid_siret
+from fc_market.territory.models import SITE_KINDS
+from fc_market.territory.population import contract_population_warnings
 
 REGION_CODES = {"11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94",
                 "01", "02", "03", "04", "06"}
 OVERSEAS = {"01", "02", "03", "04", "06"}
 ROUNDING_MODES = {"half_up", "half_even", "down"}
 FLAG_CATEGORIES = {"quality", "access", "volume", "reporting", "finance"}
+#: Access rule of the market (DOMAIN "Access (maillage)"): a site within 30 km, permanent sites
+DEFAULT_COVERAGE_RADIUS_KM = Decimal("30")
+DEFAULT_COVERAGE_SITE_KINDS = ("permanent",)
 
 
 class ContractFileError(Exception):
@@ -39,6 +44,8 @@ class ContractFileError(Exception):
 class LoadReport:
     created: dict = field(default_factory=dict)
     updated: dict = field(default_factory=dict)
+    #: French warnings that do not stop the load (e.g. a lot population off the communes' sum)
+    warnings: list = field(default_factory=list)
 
     def add(self, kind, what="created"):
         counter = self.created if what == "created" else self.updated
@@ -264,7 +271,7 @@ def _validate_contract(c, defaults, overrides, key):
         c.err(f"{key}.contract", "table attendue")
         overrides = {}
     merged = {**defaults, **overrides}
-    for sub in ("penalties", "revision", "controls"):
+    for sub in ("penalties", "revision", "controls", "territory"):
         merged[sub] = {**defaults.get(sub, {}), **overrides.get(sub, {})}
     k = f"{key}.contract"
     out = {
@@ -330,7 +337,27 @@ def _validate_contract(c, defaults, overrides, key):
         "control_response_days": c.get(ct, "response_days", kc, "int", required=False, default=30,
                                        minimum=1),
     })
+    out.update(_validate_territory(c, merged["territory"], f"{k}.territory"))
     return out
+
+
+def _validate_territory(c, t, key):
+    """The access rule: radius (km) and the site kinds that count for coverage."""
+    radius = c.get(t, "coverage_radius_km", key, "decimal", required=False,
+                   default=DEFAULT_COVERAGE_RADIUS_KM, minimum=Decimal("0.1"),
+                   maximum=Decimal("500"))
+    kinds = t.get("coverage_site_kinds", list(DEFAULT_COVERAGE_SITE_KINDS))
+    if not isinstance(kinds, list) or not kinds or not all(isinstance(x, str) for x in kinds):
+        c.err(f"{key}.coverage_site_kinds", "liste non vide de types de site attendue, ex. "
+                                           "[\"permanent\"]")
+        kinds = list(DEFAULT_COVERAGE_SITE_KINDS)
+    unknown = [x for x in kinds if x not in SITE_KINDS]
+    if unknown:
+        c.err(f"{key}.coverage_site_kinds", f"type(s) de site inconnu(s) : {', '.join(unknown)} "
+                                           f"(valeurs possibles : {', '.join(SITE_KINDS)})")
+        kinds = [x for x in kinds if x in SITE_KINDS] or list(DEFAULT_COVERAGE_SITE_KINDS)
+    return {"coverage_radius_km": radius,
+            "coverage_site_kinds": [x for x in SITE_KINDS if x in kinds]}
 
 
 def _validate_amendments(c, raw, key):
@@ -505,7 +532,7 @@ def _upsert(report, label, obj, factory, fields, *, action, what, user, **audit_
 
 
 def load_spec(spec, *, user=None):
-    report = LoadReport()
+    report = LoadReport(warnings=contract_population_warnings(spec["lots"]))
     m = spec["market"]
     market = db.session.scalar(sa.select(Market).where(Market.reference == m["reference"]))
     values = {k: m[k] for k in ("title", "buyer", "start_date", "end_date", "max_renewals",

@@ -7,7 +7,7 @@ import pytest
 
 from fc_market.territory.geo import KM_PER_DEGREE, Site, coverage, haversine_km
 from fc_market.territory.loader import load_localities
-from fc_market.territory.svgmap import NNBSP, format_population, render_lot_map
+from fc_market.territory.svgmap import DEFAULT_ATTRIBUTION, NNBSP, format_population, render_lot_map
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -82,7 +82,7 @@ def test_legend_in_french():
     places, offices = _lot()
     texts = _texts(ET.fromstring(render_lot_map(places, offices)))
     for label in ("Site permanent", "Permanence", "Itinérant", "Zone blanche (population)",
-                  "Rayon de 30 km", "Population : GeoNames (CC BY 4.0)"):
+                  "Rayon de 30 km", DEFAULT_ATTRIBUTION):
         assert label in texts
     assert any(t.endswith(" km") and t[0].isdigit() for t in texts)  # scale bar
 
