@@ -48,11 +48,40 @@ def lot_map(cov, mode="permanent", sites=None, result=None, id_prefix="lotmap"):
 
 # --------------------------------------------------------------------------- national
 
+#: Indicators the national map can be coloured by: key -> (label, steering indicator or None)
+MAP_INDICATORS = {
+    "couverture": ("Couverture (règle du contrat)", None),
+    "entrees": ("Entrées pour 1 000 habitants (12 mois)", "entries_per_1000"),
+    "objectif": ("Réalisation de l'objectif proratisé", "target_achievement"),
+}
+
+
+def national_map(lots, covs, key):
+    """The SVG map of the lots coloured by the chosen indicator (server-side, no script)."""
+    from fc_market.formatting import number, percent
+    label, indicator = MAP_INDICATORS[key]
+    if indicator is None:
+        values = {lot.region_code: covs[lot.id].rule.share for lot in lots}
+        fmt = percent
+    else:
+        from fc_market.steering import service as steering
+        snap = steering.snapshot(lots)
+        values = {lot.region_code: snap.views[lot.id].read(indicator).value for lot in lots}
+        fmt = percent if indicator == "target_achievement" else (lambda v: number(v, 1))
+    return svgmap.render_national_map(
+        values, load_outlines(), title=f"Carte des lots : {label.lower()}", legend_title=label,
+        fmt=fmt, names={lot.region_code: f"{lot.code} — {lot.name}" for lot in lots},
+        links={lot.region_code: url_for("territory.lot_sites", code=lot.code) for lot in lots})
+
+
 @bp.get("/maillage")
 @roles(*Role.FC)
 def national():
     lots = visible_lots()
     covs = service.all_coverage(lots)
+    indicator = request.args.get("indicateur", "couverture")
+    if indicator not in MAP_INDICATORS:
+        indicator = "couverture"
     pending = service.pending_counts()
     rows = [(lot, covs[lot.id], pending.get(lot.id, 0)) for lot in lots]
     totals = {m: (sum(c.mode(m).covered_population for _, c, _ in rows),
@@ -60,6 +89,8 @@ def national():
               for m in service.COVERAGE_MODES}
     terms = sorted({c.terms for _, c, _ in rows}, key=lambda t: (t.radius_km, t.kinds))
     return render_template("territory/national.html", rows=rows, totals=totals, terms=terms,
+                           map_svg=national_map(lots, covs, indicator), indicator=indicator,
+                           indicators={k: v[0] for k, v in MAP_INDICATORS.items()},
                            changes=service.changes_of(status=ChangeStatus.PENDING),
                            attribution=service.ATTRIBUTION, today=date.today())
 

@@ -1,0 +1,110 @@
+"""One coverage figure and one population per lot, on every screen, under the contract's terms."""
+import json
+import re
+import xml.etree.ElementTree as ET
+from decimal import Decimal
+
+import pytest
+
+from fc_market.extensions import db
+from fc_market.formatting import number, percent
+from fc_market.territory import service
+from fc_market.territory.loader import load_localities
+from tests.territory.conftest import add_site, lot
+
+SVG = "{http://www.w3.org/2000/svg}"
+AJACCIO = (41.91886, 8.73812)
+
+
+def _maps(page):
+    return [ET.fromstring(m) for m in re.findall(r"<svg .*?</svg>", page, flags=re.S)]
+
+
+def test_the_same_coverage_on_maillage_lot_page_scorecard_and_cli(app, login, market):
+    cor = lot("COR")
+    add_site(cor, "AJA", *AJACCIO)
+    db.session.commit()
+    cov = service.lot_coverage(cor)
+    share = percent(cov.rule.share)
+    assert cov.rule.total_population == 355_486 == service.lot_population(cor)
+    manager = login("manager")
+    for url in ("/maillage", "/lots/COR", "/lots/COR/sites", "/pilotage/lots/COR"):
+        page = manager.get(url).get_data(as_text=True)
+        assert share in page, url
+        assert "30 km" in page or "30\xa0km" in page, url
+    page = manager.get("/maillage").get_data(as_text=True)
+    assert number(355_486) in page and number(cov.rule.covered_population) in page
+    data = json.loads(app.test_cli_runner().invoke(
+        args=["territory", "coverage", "COR", "--json"]).output)
+    assert (data["share"], data["covered_population"]) == (cov.rule.share, cov.rule.covered_population)
+
+
+def test_the_contract_radius_and_kinds_drive_the_figure_and_the_text(login, market):
+    cor = lot("COR")
+    add_site(cor, "AJA", *AJACCIO)
+    add_site(cor, "BAS", 42.69731, 9.45078, kind="permanence")  # Bastia
+    cor.contract.coverage_radius_km = Decimal("12.5")
+    db.session.commit()
+    cov = service.lot_coverage(cor)
+    assert (cov.terms.radius_km, cov.terms.kinds) == (12.5, ("permanent",))
+    assert cov.rule.radius_km == 12.5
+    # by hand: a commune is covered iff its point is within 12.5 km of Ajaccio's site
+    from fc_market.territory.geo import haversine_km
+    expected = sum(c.population for c in load_localities("94")
+                   if haversine_km(c.lat, c.lon, *AJACCIO) <= 12.5)
+    assert cov.rule.covered_population == expected
+    page = login("manager").get("/lots/COR/sites").get_data(as_text=True)
+    assert "12,5\xa0km" in page and "30 km" not in page and "30\xa0km" not in page
+    assert percent(expected / 355_486) in page
+    # permanences counted by the contract: Bastia now counts too
+    cor.contract.coverage_site_kinds = ["permanent", "permanence"]
+    db.session.commit()
+    both = service.lot_coverage(cor)
+    assert both.terms.kinds == ("permanent", "permanence")
+    assert both.rule.covered_population == sum(
+        c.population for c in load_localities("94")
+        if min(haversine_km(c.lat, c.lon, *AJACCIO),
+               haversine_km(c.lat, c.lon, 42.69731, 9.45078)) <= 12.5)
+    assert both.rule.covered_population > expected
+
+
+def test_zones_blanches_are_communes_with_insee_code_and_distance(login, market):
+    cor = lot("COR")
+    add_site(cor, "AJA", *AJACCIO)
+    db.session.commit()
+    result = service.lot_coverage(cor).rule
+    zones = service.zone_rows(result)
+    assert len(zones) == result.uncovered_count
+    assert sum(z["population"] for z in zones) == result.uncovered_population
+    bastia = next(z for z in zones if z["insee"] == "2B033")
+    assert (bastia["name"], bastia["departement"], bastia["population"]) == ("Bastia", "2B", 46_867)
+    assert 100 < bastia["nearest_site_km"] < 110  # Ajaccio–Bastia, about 102 km as the crow flies
+    page = login("manager").get("/lots/COR/sites").get_data(as_text=True)
+    assert "2B033" in page and "Bastia" in page
+
+
+@pytest.mark.parametrize("indicator, legend", [
+    ("couverture", "Couverture (règle du contrat)"),
+    ("entrees", "Entrées pour 1 000 habitants (12 mois)"),
+    ("objectif", "Réalisation de l'objectif proratisé"),
+])
+def test_national_map_of_the_18_lots_by_indicator(login, market, indicator, legend):
+    add_site(lot("COR"), "AJA", *AJACCIO)
+    db.session.commit()
+    page = login("manager").get(f"/maillage?indicateur={indicator}").get_data(as_text=True)
+    national = next(m for m in _maps(page) if "national-map" in (m.get("class") or ""))
+    titles = [t.text for t in national.iter(SVG + "title")]
+    assert sum(1 for t in titles if t and t.startswith(("IDF — ", "COR — ", "MAY — "))) == 3
+    links = [a for a in national.iter(SVG + "a")]
+    assert len(links) == 18
+    assert legend in [t.text for t in national.iter(SVG + "text")]
+    assert not list(national.iter(SVG + "script")) and "<script" not in ET.tostring(national, "unicode")
+    assert 'aria-current="true"' in page
+    if indicator == "couverture":
+        cor_title = next(t for t in titles if t and t.startswith("COR — "))
+        assert cor_title == f"COR — Corse : {percent(service.lot_coverage(lot('COR')).rule.share)}"
+
+
+def test_national_map_refuses_unknown_indicator_quietly(login, market):
+    page = login("manager").get("/maillage?indicateur=<x>").get_data(as_text=True)
+    assert "Couverture (règle du contrat)" in page and "&lt;x&gt;" not in page
