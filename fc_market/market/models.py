@@ -122,10 +122,9 @@ class LotContract(db.Model):
     control_min_per_stratum: Mapped[int] = mapped_column(default=5)
     control_extrapolate: Mapped[bool] = mapped_column(default=False)
     control_response_days: Mapped[int] = mapped_column(default=30)
-    #: Access rule: radius (km, great-circle) around a site within which a commune is covered
-    coverage_radius_km: Mapped[Decimal] = mapped_column(sa.Numeric(6, 2), default=Decimal("30"))
-    #: Site kinds that count for coverage (``permanent``, ``permanence``, ``itinerant``)
-    coverage_site_kinds: Mapped[list] = mapped_column(sa.JSON, default=lambda: ["permanent"])
+    #: The contract file's extra keys, validated ({"coverage.radius_km": "30", …}); read them
+    #: through :func:`fc_market.market.terms.lot_terms`, which supplies the defaults
+    extra_terms: Mapped[dict | None] = mapped_column(sa.JSON)
 
     lot = relationship("Lot", back_populates="contract")
 
@@ -145,7 +144,6 @@ class LotContract(db.Model):
         sa.CheckConstraint("late_acts_grace_days >= 0", name="grace"),
         sa.CheckConstraint("control_min_per_stratum >= 0 AND control_response_days > 0",
                            name="controls"),
-        sa.CheckConstraint("coverage_radius_km > 0", name="coverage_radius"),
     )
 
     @property

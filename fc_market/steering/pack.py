@@ -131,7 +131,7 @@ def coverage_sheets(snap, top=20):
     for lot in snap.lots:
         cov = snap.coverage[lot.id]
         cov_rows.append({"code": lot.code, "name": lot.name, "region": lot.region_code,
-                         "radius": cov.terms.radius_km, "kinds": cov.terms.kinds_label,
+                         "radius": cov.terms.radius, "kinds": cov.terms.kinds_label,
                          "sites": sum(1 for s in cov.sites if s.kind == "permanent"),
                          "perm": sum(1 for s in cov.sites if s.kind == "permanence"),
                          "total": cov.rule.total_population,

@@ -1,4 +1,4 @@
-"""Sites and the 30 km maillage: requests (open, change, close), FC decisions, coverage.
+"""Sites and the maillage: requests (open, change, close), FC decisions, coverage.
 
 A mandataire never changes a site directly: it files a :class:`SiteChange` with the proposed
 values; France compétences approves (the change is applied to the site with an audit entry,
@@ -25,7 +25,7 @@ from fc_market.audit import service as audit
 from fc_market.extensions import db
 from fc_market.market.models import Lot, OperatorMember, utcnow
 from fc_market.territory import geo
-from fc_market.market.contract_file import DEFAULT_COVERAGE_RADIUS_KM, DEFAULT_COVERAGE_SITE_KINDS
+from fc_market.market.terms import default_terms, lot_terms
 from fc_market.territory.loader import ATTRIBUTION, load_localities
 from fc_market.territory.population import lot_population
 from fc_market.territory.models import (SITE_KINDS, WEEKDAYS, ChangeAction, ChangeStatus, Site,
@@ -496,45 +496,18 @@ _CACHE: "OrderedDict[tuple, geo.CoverageResult]" = OrderedDict()
 _CACHE_SIZE = 256
 
 
-@dataclass(frozen=True)
-class CoverageTerms:
-    """The access rule of a lot's contract: radius (km) and the site kinds that count."""
-    radius_km: float
-    kinds: tuple
-
-    @property
-    def radius_label(self):
-        """``30 km`` (French decimal comma when needed)."""
-        return f"{self.radius_km:g}".replace(".", ",") + "\u00a0km"
-
-    @property
-    def kinds_label(self):
-        """``sites permanents`` / ``sites permanents et permanences``."""
-        return kinds_label(self.kinds)
-
-    @property
-    def extended_kinds(self):
-        """The kinds that count plus the permanences (the second reading of the screens)."""
-        return tuple(k for k in SITE_KINDS if k in self.kinds or k == "permanence")
-
-
-_KIND_PLURALS = {"permanent": "sites permanents", "permanence": "permanences",
-                 "itinerant": "points itinérants"}
-
-
-def kinds_label(kinds):
-    names = [_KIND_PLURALS[k] for k in SITE_KINDS if k in kinds]
-    return " et ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
-
-
 def coverage_terms(lot, day=None):
-    """Radius and counted site kinds of ``lot``'s contract (``[defaults.territory]`` of the
-    contract file; the market's access rule, 30 km and permanent sites, when absent)."""
-    contract = getattr(lot, "contract", None)
-    radius = getattr(contract, "coverage_radius_km", None)
-    kinds = getattr(contract, "coverage_site_kinds", None)
-    return CoverageTerms(float(radius if radius is not None else DEFAULT_COVERAGE_RADIUS_KM),
-                         tuple(k for k in SITE_KINDS if k in (kinds or DEFAULT_COVERAGE_SITE_KINDS)))
+    """The access rule of ``lot``'s contract on ``day``: radius and counted site kinds
+    (:class:`fc_market.market.terms.CoverageTerms`, read through ``lot_terms``; the contract
+    file's defaults, 30 km and permanent sites, for a lot without contract)."""
+    if getattr(lot, "contract", None) is None:
+        return default_terms(day).coverage
+    return lot_terms(lot, day).coverage
+
+
+def extended_kinds(terms):
+    """The kinds that count plus the permanences (the second reading of the screens)."""
+    return tuple(k for k in SITE_KINDS if k in terms.site_kinds or k == "permanence")
 
 
 @lru_cache(maxsize=32)
@@ -551,8 +524,7 @@ def open_sites(sites, day):
     return [s for s in sites if s.is_open_on(day)]
 
 
-def coverage_of(region_code, sites, kinds=DEFAULT_COVERAGE_SITE_KINDS,
-                radius_km=geo.DEFAULT_RADIUS_KM):
+def coverage_of(region_code, sites, kinds=("permanent",), radius_km=geo.DEFAULT_RADIUS_KM):
     """Coverage of a region's communes by the given geo sites of the given kinds (cached).
 
     The public inputs of every coverage figure: the region's communes
@@ -580,7 +552,7 @@ class LotCoverage:
     lot: Lot
     day: date
     sites: list          # open sites (models) on ``day``
-    terms: CoverageTerms
+    terms: object        # fc_market.market.terms.CoverageTerms
     rule: geo.CoverageResult
     with_permanences: geo.CoverageResult
 
@@ -597,13 +569,14 @@ class LotCoverage:
         return self.with_permanences if name == "with_permanences" else self.rule
 
     def kinds(self, name):
-        return self.terms.extended_kinds if name == "with_permanences" else self.terms.kinds
+        return extended_kinds(self.terms) if name == "with_permanences" else self.terms.site_kinds
 
 
 def mode_labels(terms):
-    return {"permanent": f"Au contrat : {terms.kinds_label}",
-            "with_permanences": f"{terms.kinds_label[:1].upper()}{terms.kinds_label[1:]}"
-                                + ("" if "permanence" in terms.kinds else " et permanences")}
+    label = terms.kinds_label
+    return {"permanent": f"Au contrat : {label}",
+            "with_permanences": f"{label[:1].upper()}{label[1:]}"
+                                + ("" if "permanence" in terms.site_kinds else " et permanences")}
 
 
 def lot_coverage(lot, day=None, sites=None):
@@ -612,9 +585,9 @@ def lot_coverage(lot, day=None, sites=None):
     geo_sites = [_geo_site(s) for s in sites]
     terms = coverage_terms(lot, day)
     return LotCoverage(lot, day, sites, terms,
-                       coverage_of(lot.region_code, geo_sites, terms.kinds, terms.radius_km),
-                       coverage_of(lot.region_code, geo_sites, terms.extended_kinds,
-                                   terms.radius_km))
+                       coverage_of(lot.region_code, geo_sites, terms.site_kinds, terms.radius),
+                       coverage_of(lot.region_code, geo_sites, extended_kinds(terms),
+                                   terms.radius))
 
 
 def all_coverage(lots, day=None):
@@ -648,10 +621,10 @@ def coverage_json(cov, top=10):
                 "largest_uncovered": zone_rows(result, top)}
     out = {"lot": cov.lot.code, "name": cov.lot.name, "region": cov.lot.region_code,
            "date": cov.day.isoformat(), "population": lot_population(cov.lot),
-           "radius_km": cov.terms.radius_km, "site_kinds": list(cov.terms.kinds),
+           "radius_km": cov.terms.radius, "site_kinds": list(cov.terms.site_kinds),
            "open_permanent_sites": sum(1 for s in cov.sites if s.kind == "permanent"),
            "open_permanences": sum(1 for s in cov.sites if s.kind == "permanence"),
-           "open_counted_sites": sum(1 for s in cov.sites if s.kind in cov.terms.kinds)}
+           "open_counted_sites": sum(1 for s in cov.sites if s.kind in cov.terms.site_kinds)}
     out.update(block(cov.rule))
     out["with_permanences"] = block(cov.with_permanences)
     return out
@@ -672,11 +645,11 @@ def change_what_if(change, day=None):
         if not closed:
             proposed = geo.Site(f"demande-{change.id}", float(v["latitude"]), float(v["longitude"]),
                                 v.get("name") or "", v.get("kind") or "permanent")
-    for mode, kinds in (("permanent", terms.kinds), ("with_permanences", terms.extended_kinds)):
+    for mode, kinds in (("permanent", terms.site_kinds), ("with_permanences", extended_kinds(terms))):
         counting = [s for s in current if s.kind in kinds]
         remove = [change.site_id] if change.site_id and any(s.id == change.site_id for s in counting) else []
         add = [proposed] if proposed is not None and proposed.kind in kinds else []
-        out[mode] = geo.what_if(locs, counting, add=add, remove=remove, radius_km=terms.radius_km)
+        out[mode] = geo.what_if(locs, counting, add=add, remove=remove, radius_km=terms.radius)
     return out
 
 

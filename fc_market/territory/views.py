@@ -42,7 +42,7 @@ def lot_map(cov, mode="permanent", sites=None, result=None, id_prefix="lotmap"):
         load_localities(cov.lot.region_code),
         sites if sites is not None else [service._geo_site(s) for s in cov.sites],
         title=f"Lot {cov.lot.code} — {cov.lot.name}", result=result or cov.mode(mode),
-        radius_km=cov.terms.radius_km, coverage_kinds=cov.kinds(mode), id_prefix=id_prefix,
+        radius_km=cov.terms.radius, coverage_kinds=cov.kinds(mode), id_prefix=id_prefix,
         outlines=load_outlines(), region_code=cov.lot.region_code)
 
 
@@ -87,7 +87,7 @@ def national():
     totals = {m: (sum(c.mode(m).covered_population for _, c, _ in rows),
                   sum(c.mode(m).total_population for _, c, _ in rows))
               for m in service.COVERAGE_MODES}
-    terms = sorted({c.terms for _, c, _ in rows}, key=lambda t: (t.radius_km, t.kinds))
+    terms = sorted({c.terms for _, c, _ in rows}, key=lambda t: (t.radius_km, t.site_kinds))
     return render_template("territory/national.html", rows=rows, totals=totals, terms=terms,
                            map_svg=national_map(lots, covs, indicator), indicator=indicator,
                            indicators={k: v[0] for k, v in MAP_INDICATORS.items()},
@@ -111,7 +111,7 @@ def national_export():
 
 def _cov_row(cov):
     p, w = cov.rule, cov.with_permanences
-    return {"radius": cov.terms.radius_km, "kinds": cov.terms.kinds_label,
+    return {"radius": cov.terms.radius, "kinds": cov.terms.kinds_label,
             "sites": sum(1 for s in cov.sites if s.kind == "permanent"),
             "permanences": sum(1 for s in cov.sites if s.kind == "permanence"),
             "itinerant": sum(1 for s in cov.sites if s.kind == "itinerant"),

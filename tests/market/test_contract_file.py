@@ -124,12 +124,6 @@ def test_a_line_dated_before_the_price_in_force_is_refused(market, tmp_path):
     ('comparison = "below"', 'comparison = "under"', "flags.satisfaction_l1_floor.comparison",
      "non permise"),
     ('2024 = 28180', '2024 = "beaucoup"', "lots.IDF.targets", "entier"),
-    ('coverage_radius_km = "30"', 'coverage_radius_km = "0"',
-     "lots.IDF.contract.territory.coverage_radius_km", "inférieure au minimum"),
-    ('coverage_site_kinds = ["permanent"]', 'coverage_site_kinds = ["permanent", "bus"]',
-     "lots.IDF.contract.territory.coverage_site_kinds", "inconnu(s) : bus"),
-    ('coverage_site_kinds = ["permanent"]', 'coverage_site_kinds = []',
-     "lots.IDF.contract.territory.coverage_site_kinds", "liste non vide"),
 ])
 def test_invalid_files_name_the_key_and_load_nothing(tmp_path, old, new, key, words):
     assert old in TEXT, old
@@ -217,25 +211,6 @@ def test_bad_titulaire_is_refused(tmp_path, kwargs, words):
         load_file(write(tmp_path, _with_operator(**kwargs)))
     assert any(words in m for _, m in exc.value.errors), exc.value.errors
     assert all(k.startswith("lots.CVL.operator") for k, _ in exc.value.errors)
-
-
-def test_coverage_terms_come_from_the_contract_file(market, tmp_path):
-    idf = db.session.scalar(sa.select(Lot).where(Lot.code == "IDF"))
-    assert (idf.contract.coverage_radius_km, idf.contract.coverage_site_kinds) == \
-        (Decimal("30.00"), ["permanent"])
-    block = 'reference = "AC-CEP-2024-01"\nmax_amount = "64400000.00"\n'
-    text = TEXT.replace(block, block + '\n[lots.contract.territory]\ncoverage_radius_km = "20"\n'
-                        'coverage_site_kinds = ["permanence", "permanent"]\n', 1)
-    assert text != TEXT
-    report = load_file(write(tmp_path, text))
-    db.session.commit()
-    assert report.updated == {"contrat": 1}
-    db.session.refresh(idf.contract)
-    # kinds are stored in the catalogue's order whatever the file's
-    assert (idf.contract.coverage_radius_km, idf.contract.coverage_site_kinds) == \
-        (Decimal("20.00"), ["permanent", "permanence"])
-    bre = db.session.scalar(sa.select(Lot).where(Lot.code == "BRE"))
-    assert bre.contract.coverage_radius_km == Decimal("30.00")
 
 
 def test_the_demo_populations_are_the_sums_of_the_communes():

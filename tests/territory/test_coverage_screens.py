@@ -43,10 +43,10 @@ def test_the_contract_radius_and_kinds_drive_the_figure_and_the_text(login, mark
     cor = lot("COR")
     add_site(cor, "AJA", *AJACCIO)
     add_site(cor, "BAS", 42.69731, 9.45078, kind="permanence")  # Bastia
-    cor.contract.coverage_radius_km = Decimal("12.5")
+    cor.contract.extra_terms = dict(cor.contract.extra_terms, **{"coverage.radius_km": "12.5"})
     db.session.commit()
     cov = service.lot_coverage(cor)
-    assert (cov.terms.radius_km, cov.terms.kinds) == (12.5, ("permanent",))
+    assert (cov.terms.radius_km, cov.terms.site_kinds) == (Decimal("12.5"), ("permanent",))
     assert cov.rule.radius_km == 12.5
     # by hand: a commune is covered iff its point is within 12.5 km of Ajaccio's site
     from fc_market.territory.geo import haversine_km
@@ -54,13 +54,14 @@ def test_the_contract_radius_and_kinds_drive_the_figure_and_the_text(login, mark
                    if haversine_km(c.lat, c.lon, *AJACCIO) <= 12.5)
     assert cov.rule.covered_population == expected
     page = login("manager").get("/lots/COR/sites").get_data(as_text=True)
-    assert "12,5\xa0km" in page and "30 km" not in page and "30\xa0km" not in page
+    assert "12,5 km" in page and "30 km" not in page
     assert percent(expected / 355_486) in page
     # permanences counted by the contract: Bastia now counts too
-    cor.contract.coverage_site_kinds = ["permanent", "permanence"]
+    cor.contract.extra_terms = dict(cor.contract.extra_terms,
+                                    **{"coverage.site_kinds": ["permanent", "permanence"]})
     db.session.commit()
     both = service.lot_coverage(cor)
-    assert both.terms.kinds == ("permanent", "permanence")
+    assert both.terms.site_kinds == ("permanent", "permanence")
     assert both.rule.covered_population == sum(
         c.population for c in load_localities("94")
         if min(haversine_km(c.lat, c.lon, *AJACCIO),
