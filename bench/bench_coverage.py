@@ -9,7 +9,7 @@ the communes of each lot and computes the 18 shares; the budget is
 on first use, for a lot page or the CLI) are timed separately.
 
 Sites are synthetic but plausible and deterministic: for each lot, the most
-populous localities taken greedily in population order, each at least
+populous communes taken greedily in population order, each at least
 ``--spacing`` km from the ones already chosen (relaxed to 10 km for small
 lots such as Martinique), up to ``--sites-per-lot``.
 """

@@ -1,4 +1,5 @@
-"""Standalone inline SVG map of a lot: sites, 30 km radii and zones blanches.
+"""Standalone inline SVG maps: a lot (outlines, sites, radii, zones blanches) and the
+national map of the 18 lots coloured by an indicator.
 
 No tiles, no JavaScript, no network: :func:`render_lot_map` returns a string
 to embed as-is in a page (``{{ svg|safe }}``; every text is escaped here).
