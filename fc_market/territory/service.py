@@ -66,7 +66,7 @@ def _norm(text):
 
 
 def find_locality(lot, commune, departement=None):
-    """The lot's most populous locality named ``commune`` (accents and hyphens ignored)."""
+    """The lot's most populous commune named ``commune`` (accents and hyphens ignored)."""
     key = _norm(commune)
     if not key:
         return None
@@ -166,8 +166,8 @@ def validate_site(lot, raw, *, site=None, partial=False):
 
     ``raw`` maps field names to user input (strings, or typed Excel cells); hours are under
     the weekday names.  ``member`` may be a member id, a SIRET or a legal name.  Missing
-    coordinates are taken from the commune (GeoNames point); a site far from every locality
-    of the lot is refused.  ``values`` is JSON-safe (stored as the request's proposal).
+    coordinates are taken from the commune (its town-hall point or centre); a site far from
+    every commune point of the lot is refused.  ``values`` is JSON-safe (stored as the request's proposal).
     """
     errors = []
     v = {}

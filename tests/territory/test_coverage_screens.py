@@ -28,7 +28,7 @@ def test_the_same_coverage_on_maillage_lot_page_scorecard_and_cli(app, login, ma
     share = percent(cov.rule.share)
     assert cov.rule.total_population == 355_486 == service.lot_population(cor)
     manager = login("manager")
-    for url in ("/maillage", "/lots/COR", "/lots/COR/sites", "/pilotage/lots/COR"):
+    for url in ("/maillage", "/lots/COR", "/lots/COR/sites", "/pilotage/lots/COR", "/pilotage"):
         page = manager.get(url).get_data(as_text=True)
         assert share in page, url
         assert "30 km" in page or "30\xa0km" in page, url
@@ -37,6 +37,14 @@ def test_the_same_coverage_on_maillage_lot_page_scorecard_and_cli(app, login, ma
     data = json.loads(app.test_cli_runner().invoke(
         args=["territory", "coverage", "COR", "--json"]).output)
     assert (data["share"], data["covered_population"]) == (cov.rule.share, cov.rule.covered_population)
+    # the steering pack's sheets
+    from fc_market.steering import pack, service as steering
+    maillage, zones = pack.coverage_sheets(steering.snapshot())
+    row = next(r for r in maillage.rows if r["code"] == "COR")
+    assert (row["region"], row["total"], row["covered"], row["share"]) == \
+        ("94", 355_486, cov.rule.covered_population, cov.rule.share)
+    cor_zones = [z for z in zones.rows if z["code"] == "COR"]
+    assert cor_zones[0]["insee"] == cov.rule.uncovered[0].id and len(cor_zones) == 20
 
 
 def test_the_contract_radius_and_kinds_drive_the_figure_and_the_text(login, market):
