@@ -590,6 +590,26 @@ def lot_coverage(lot, day=None, sites=None):
                                    terms.radius))
 
 
+@dataclass(frozen=True)
+class CoverageInputs:
+    """Everything a lot's coverage figure is computed from, for an independent recomputation:
+    the region's communes (INSEE code, population, point), the open sites of the counted
+    kinds on ``day`` (``geo.Site``) and the radius in km (covered: distance <= radius + 0.5 m)."""
+    communes: tuple
+    sites: tuple
+    radius_km: float
+    site_kinds: tuple
+
+
+def coverage_inputs(lot, day=None, sites=None):
+    day = day or date.today()
+    terms = coverage_terms(lot, day)
+    counted = tuple(_geo_site(s) for s in open_sites(lot_sites(lot) if sites is None else sites, day)
+                    if s.kind in terms.site_kinds)
+    return CoverageInputs(load_localities(lot.region_code), counted, terms.radius,
+                          tuple(terms.site_kinds))
+
+
 def all_coverage(lots, day=None):
     """{lot_id: LotCoverage} for many lots with one query for the sites."""
     day = day or date.today()

@@ -2,14 +2,18 @@
 import json
 import re
 import xml.etree.ElementTree as ET
+from datetime import date
 from decimal import Decimal
 
 import pytest
+
+import sqlalchemy as sa
 
 from fc_market.extensions import db
 from fc_market.formatting import number, percent
 from fc_market.territory import service
 from fc_market.territory.loader import load_localities
+from fc_market.territory.models import Site
 from tests.territory.conftest import add_site, lot
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -117,3 +121,20 @@ def test_national_map_of_the_18_lots_by_indicator(login, market, indicator, lege
 def test_national_map_refuses_unknown_indicator_quietly(login, market):
     page = login("manager").get("/maillage?indicateur=<x>").get_data(as_text=True)
     assert "Couverture (règle du contrat)" in page and "&lt;x&gt;" not in page
+
+
+def test_coverage_inputs_let_anyone_recompute_the_figure(market):
+    cor = lot("COR")
+    add_site(cor, "AJA", *AJACCIO)
+    add_site(cor, "BAS", 42.69731, 9.45078, kind="permanence")
+    add_site(cor, "OLD", 42.30627, 9.15050, closed=date(2024, 6, 30))
+    db.session.commit()
+    inputs = service.coverage_inputs(cor, date(2025, 1, 15))
+    assert [s.id for s in inputs.sites] == [db.session.scalar(
+        sa.select(Site.id).where(Site.code == "AJA"))]          # open and of a counted kind
+    assert (inputs.radius_km, inputs.site_kinds, len(inputs.communes)) == (30.0, ("permanent",), 360)
+    from fc_market.territory.geo import DISTANCE_TOLERANCE_KM, haversine_km
+    covered = sum(c.population for c in inputs.communes
+                  if any(haversine_km(c.lat, c.lon, s.lat, s.lon) <= inputs.radius_km
+                         + DISTANCE_TOLERANCE_KM for s in inputs.sites))
+    assert covered == service.lot_coverage(cor, date(2025, 1, 15)).rule.covered_population
