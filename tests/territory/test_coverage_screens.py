@@ -6,7 +6,6 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-
 import sqlalchemy as sa
 
 from fc_market.extensions import db
