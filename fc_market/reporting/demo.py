@@ -30,6 +30,7 @@ from fc_market.market.models import LotTarget, UnitOfWork
 from fc_market.reporting import jobs, service
 from fc_market.reporting.models import Act, LotFigures, Report, ReportVersion, VersionStatus
 from fc_market.territory.models import Site
+from fc_market.territory.population import lot_population
 
 NATIONAL_ENTRIES = 155_000
 #: Share of the full volumes to generate (tests use a small one)
@@ -111,7 +112,7 @@ class LotSeeder:
         target = db.session.scalar(sa.select(LotTarget.entries).where(
             LotTarget.lot_id == self.lot.id, LotTarget.year == year))
         if target is None:
-            target = NATIONAL_ENTRIES * (self.lot.population or 0) / max(self.yearly_total, 1)
+            target = NATIONAL_ENTRIES * lot_population(self.lot) / max(self.yearly_total, 1)
         return target
 
     def site_for(self, day):
@@ -257,7 +258,7 @@ def seed(ctx):
     units = db.session.scalars(sa.select(UnitOfWork).where(UnitOfWork.market_id == ctx.market.id)).all()
     uos = {u.code: u for u in units if u.kind == "beneficiary"}
     manager = db.session.scalar(sa.select(User).where(User.role == Role.MANAGER).order_by(User.id))
-    population = sum(lot.population or 0 for lot in ctx.lots)
+    population = sum(lot_population(lot) for lot in ctx.lots)
     seeders = {}
     planted = defaultdict(list)   # lot code -> [(beneficiary, date)] to add to its pending month
     totals = defaultdict(int)

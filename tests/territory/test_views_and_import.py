@@ -1,5 +1,6 @@
 """Sites screens end to end, Excel import (all or nothing) and the coverage command."""
 import json
+import re
 from datetime import date
 from io import BytesIO
 
@@ -106,11 +107,23 @@ def test_coverage_command_json(app, market):
     result = app.test_cli_runner().invoke(args=["territory", "coverage", "COR", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["lot"] == "COR" and data["total_population"] == 238897
+    # Corse: the sum of its 360 communes' legal populations (INSEE, Etalab 2026)
+    assert (data["lot"], data["region"], data["total_population"]) == ("COR", "94", 355_486)
+    assert data["population"] == data["total_population"]
+    assert (data["radius_km"], data["site_kinds"]) == (30.0, ["permanent"])
     assert 0 < data["share"] < 1 and len(data["largest_uncovered"]) == 10
+    assert data["covered_population"] + data["uncovered_population"] == 355_486
     assert {"covered_population", "with_permanences"} <= set(data)
+    zones = data["largest_uncovered"]
+    assert [z["population"] for z in zones] == sorted((z["population"] for z in zones), reverse=True)
+    assert all(re.fullmatch(r"2[AB]\d{3}", z["insee"]) and z["nearest_site_km"] > 30 for z in zones)
     result = app.test_cli_runner().invoke(args=["territory", "coverage", "--json"])
-    assert len(json.loads(result.output)) == 18
+    rows = json.loads(result.output)
+    assert len(rows) == 18
+    assert {r["region"]: r["total_population"] for r in rows}["11"] == 12_463_067
+    lots = json.loads(app.test_cli_runner().invoke(args=["market", "lots", "--json"]).output)
+    assert {r["code"]: r["population"] for r in lots} == \
+        {r["lot"]: r["total_population"] for r in rows}  # one population per lot
 
 
 def test_site_requests_export_with_their_history(login, users, market):
@@ -119,7 +132,7 @@ def test_site_requests_export_with_their_history(login, users, market):
     change = db.session.scalar(sa.select(SiteChange))
     manager = login("manager")
     detail = load_workbook(BytesIO(login("mandataire").get(f"/lots/IDF/demandes/{change.id}.xlsx").data))
-    assert detail.sheetnames == ["Demande", "Valeurs proposées", "Effet sur la couverture", "Localités"]
+    assert detail.sheetnames == ["Demande", "Valeurs proposées", "Effet sur la couverture", "Communes"]
     proposed = {r[0].value: r[2].value for r in detail["Valeurs proposées"].iter_rows(min_row=2)}
     assert proposed["Code"] == "ORL1" and proposed["Ouverture"] == "01/03/2025"
     assert proposed["Horaires"] == "lundi 09:00-18:30"
