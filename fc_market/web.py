@@ -46,6 +46,9 @@ def nav_for(user):
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'")
 
+#: HTTPS only for a year, subdomains included (production only: development runs on plain HTTP)
+HSTS = "max-age=31536000; includeSubDomains"
+
 
 def register_web(app):
     from fc_market.admin.views import bp as admin_bp
@@ -91,6 +94,8 @@ def register_web(app):
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if app.config.get("FC_ENV") == "production":
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         if current_user and getattr(current_user, "is_authenticated", False):
             response.headers.setdefault("Cache-Control", "no-store")
         return response

@@ -63,3 +63,42 @@ def test_production_refuses_to_start_without_a_secret_key(monkeypatch):
 
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         create_app(Production, SQLALCHEMY_DATABASE_URI="sqlite://")
+
+
+def _production_app():
+    import config
+    from fc_market import create_app
+
+    class Production(config.TestConfig):
+        FC_ENV = "production"
+
+    return create_app(Production, SQLALCHEMY_DATABASE_URI="sqlite://")
+
+
+def test_production_sends_hsts_and_development_does_not(app):
+    response = _production_app().test_client().get("/connexion")
+    assert response.status_code == 200
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert "Strict-Transport-Security" not in app.test_client().get("/connexion").headers
+
+
+def test_gunicorn_sends_no_server_banner():
+    import runpy
+
+    from gunicorn.http import wsgi
+
+    runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+    class Request:
+        version = (1, 1)
+
+        def should_close(self):
+            return False
+
+    response = wsgi.Response(Request(), sock=None, cfg=None)
+    response.status = "200 OK"
+    response.should_close = lambda: False
+    lines = response.default_headers()
+    assert lines[0] == "HTTP/1.1 200 OK\r\n"
+    assert any(line.startswith("Date:") for line in lines)
+    assert not any(line.lower().startswith("server:") for line in lines)
