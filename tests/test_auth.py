@@ -109,3 +109,21 @@ def test_open_redirect_is_refused(app, users):
     response = client.post("/connexion?next=//evil.example/x",
                            data={"email": "manager@test.fr", "password": PASSWORD})
     assert response.headers["Location"] == "/"
+
+
+def test_login_follows_only_a_path_of_this_application(app, users):
+    """Tabs and newlines are dropped by browsers (``/\\t/evil.test`` is ``//evil.test``); a
+    newline used to reach the Location header and answer 500."""
+    hostile = ["%2F%09%2Fevil.test", "%2F%0A%2Fevil.test", "%2F%0D%0ASet-Cookie:x=1", "//evil.test",
+               "/%5Cevil.test", "https://evil.test/", "javascript:alert(1)", "%20//evil.test",
+               "/nulle-part-ici", "lots"]
+    for target in hostile:
+        client = app.test_client()
+        response = client.post(f"/connexion?next={target}",
+                               data={"email": "manager@test.fr", "password": PASSWORD})
+        assert response.status_code == 302, target
+        assert response.headers["Location"] == "/", target
+    client = app.test_client()
+    response = client.post("/connexion?next=%2Flots%3Fpage%3D2",
+                           data={"email": "manager@test.fr", "password": PASSWORD})
+    assert response.headers["Location"] == "/lots?page=2"

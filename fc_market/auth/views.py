@@ -1,5 +1,8 @@
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.exceptions import HTTPException
 
 from fc_market.access import roles
 from fc_market.audit import service as audit
@@ -12,9 +15,27 @@ bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target):
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """``target`` if it is a path of this application (what the browser would request
+    once it has normalised it), else None.
+
+    Browsers drop tabs and newlines inside a URL and read ``\\`` as ``/``, so
+    ``/\t/evil.test`` becomes ``//evil.test``: any control character, backslash or
+    white space refuses the target, and what is left must be a path (no scheme, no host)
+    that one of this application's GET routes answers.
+    """
+    if not target or len(target) > 2000:
+        return None
+    if any(ch.isspace() or not ch.isprintable() or ch == "\\" for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return None
+    adapter = current_app.url_map.bind("localhost")
+    try:
+        adapter.match(parts.path, method="GET")
+    except HTTPException:
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
