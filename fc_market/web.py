@@ -55,6 +55,8 @@ def register_web(app):
     from fc_market.audit.views import bp as audit_bp
     from fc_market.auth.views import bp as auth_bp
     from fc_market.market.views import bp as market_bp
+    from fc_market.urlargs import install as install_url_converters
+    install_url_converters(app)
     for bp in (auth_bp, market_bp, audit_bp, admin_bp):
         app.register_blueprint(bp)
     for module in DOMAIN_MODULES:

@@ -102,3 +102,33 @@ def test_gunicorn_sends_no_server_banner():
     assert lines[0] == "HTTP/1.1 200 OK\r\n"
     assert any(line.startswith("Date:") for line in lines)
     assert not any(line.lower().startswith("server:") for line in lines)
+
+
+HUGE = "99999999999999999999999"
+
+
+def test_huge_integers_in_urls_are_pages_that_do_not_exist(app, login):
+    from fc_market.urlargs import DB_INT_MAX
+
+    manager = login("manager")
+    for url in (f"/reporting/versions/{HUGE}", f"/reporting/versions/{DB_INT_MAX + 1}",
+                f"/audit/?page={HUGE}", f"/messages?page={HUGE}", f"/reporting/alertes?page={HUGE}",
+                f"/audit/?page={DB_INT_MAX + 1}"):
+        assert manager.get(url).status_code == 404, url
+    # within the range: an unknown id is a 404 too, a page past the end an empty page
+    assert manager.get(f"/reporting/versions/{DB_INT_MAX}").status_code == 404
+    for url in ("/audit/", "/messages", "/reporting/alertes"):
+        assert manager.get(f"{url}?page={DB_INT_MAX}").status_code == 200, url
+        assert manager.get(f"{url}?page=abc").status_code == 200, url
+        assert manager.get(f"{url}?page=-3").status_code == 200, url
+
+
+def test_every_int_rule_uses_the_bounded_converter(app):
+    from werkzeug.routing import IntegerConverter
+
+    from fc_market.urlargs import DB_INT_MAX, DatabaseIntConverter
+
+    converters = [conv for rule in app.url_map.iter_rules() for conv in rule._converters.values()
+                  if isinstance(conv, IntegerConverter)]
+    assert len(converters) > 20
+    assert all(isinstance(conv, DatabaseIntConverter) and conv.max == DB_INT_MAX for conv in converters)
