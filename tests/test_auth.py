@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from fc_market.audit.models import AuditEntry
@@ -127,3 +128,47 @@ def test_login_follows_only_a_path_of_this_application(app, users):
     response = client.post("/connexion?next=%2Flots%3Fpage%3D2",
                            data={"email": "manager@test.fr", "password": PASSWORD})
     assert response.headers["Location"] == "/lots?page=2"
+
+
+def test_password_policy_refuses_padding_tricks_and_common_passwords():
+    from fc_market.auth.passwords import check, common_passwords, WeakPassword
+
+    assert len(common_passwords()) == 19640 and "password1234" in common_passwords()
+    for weak in ("Password1234", "PASSWORD1234", "Ab1" + " " * 9, " Ab1-" + " " * 10, "Ab1\t\t\t\t\t\t\t\t\t",
+                 "Motdepasse2026!", "Soleil!!2026!!", "Azertyuiop123", "Ab1" + "\u00a0" * 9):
+        assert password_problems(weak) != [], weak
+        with pytest.raises(WeakPassword, match="Mot de passe trop faible"):
+            check(weak)
+    assert "pas un mot de passe courant" in " ".join(password_problems("Password1234"))
+    assert "au moins 12 caractères" in " ".join(password_problems("Ab1" + " " * 9))
+    for fine in (PASSWORD, "Good-Password-2026", "Nouveau-Secret-42", "Soleil de Marseille 2026"):
+        assert password_problems(fine) == [], fine
+
+
+def test_every_way_of_setting_a_password_applies_the_policy(app, users, login):
+    from fc_market.auth.passwords import WeakPassword
+    from fc_market.auth.service import create_user
+
+    with pytest.raises(ValueError, match="mot de passe courant"):
+        create_user("weak@test.fr", "Weak", "manager", "Password1234")
+    with pytest.raises(WeakPassword):
+        users["manager"].set_password("Ab1" + " " * 9)
+    db.session.rollback()
+    browser = login("manager")
+    page = browser.post("/mon-compte", data={"current": PASSWORD, "new": "Password1234",
+                                             "confirm": "Password1234"}).get_data(as_text=True)
+    assert "Mot de passe trop faible" in page
+    admin = login("admin")
+    target = users["mandataire"]
+    page = admin.post(f"/admin/utilisateurs/{target.id}/mot-de-passe",
+                      data={"password": "Ab1" + " " * 9, "confirm": "Ab1" + " " * 9}).get_data(as_text=True)
+    assert "Mot de passe trop faible" in page
+    page = admin.post("/admin/utilisateurs/nouveau",
+                      data={"email": "new@test.fr", "full_name": "Nouveau", "role": "manager",
+                            "lot": "", "password": "Password1234"}).get_data(as_text=True)
+    assert "mot de passe courant" in page
+    assert db.session.scalar(sa.select(User).where(User.email == "new@test.fr")) is None
+    for user in users.values():
+        db.session.refresh(user)
+    assert post_login(app.test_client(), "manager@test.fr", PASSWORD).status_code == 302
+    assert post_login(app.test_client(), target.email, PASSWORD).status_code == 302

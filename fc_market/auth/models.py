@@ -50,9 +50,13 @@ class User(UserMixin, db.Model):
     )
 
     def set_password(self, password):
+        """Every password set goes through the policy (``WeakPassword`` otherwise)."""
         import secrets
 
         from flask import current_app, has_app_context
+
+        from fc_market.auth.passwords import check
+        check(password)
         method = (current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
                   if has_app_context() else "scrypt")
         self.password_hash = generate_password_hash(password, method=method)

@@ -5,11 +5,10 @@ import sqlalchemy as sa
 from flask import current_app
 
 from fc_market.audit import service as audit
+from fc_market.auth import passwords
 from fc_market.auth.models import LoginAttempt, User
 from fc_market.extensions import db
 from fc_market.market.models import utcnow
-
-MIN_PASSWORD_LENGTH = 12
 
 
 class LoginRefused(Exception):
@@ -20,14 +19,7 @@ class LoginRefused(Exception):
 
 def password_problems(password):
     """French messages for a password that does not meet the policy (empty list: fine)."""
-    problems = []
-    if len(password) < MIN_PASSWORD_LENGTH:
-        problems.append(f"au moins {MIN_PASSWORD_LENGTH} caractères")
-    classes = sum(any(test(ch) for ch in password)
-                  for test in (str.islower, str.isupper, str.isdigit, lambda ch: not ch.isalnum()))
-    if classes < 3:
-        problems.append("au moins trois types de caractères parmi minuscules, majuscules, chiffres et symboles")
-    return problems
+    return passwords.problems(password)
 
 
 def authenticate(email, password, ip):
