@@ -34,6 +34,31 @@ def test_wrong_password_gives_one_french_message_and_no_hint(app, users):
         assert "Identifiant ou mot de passe incorrect." in response.get_data(as_text=True)
 
 
+def _page_for(client, email, password):
+    return post_login(client, email, password).get_data(as_text=True).replace(email, "EMAIL")
+
+
+def test_a_locked_account_reads_as_an_unknown_one_and_costs_the_same_work(app, users, monkeypatch):
+    import fc_market.auth.service as auth_service
+
+    checked = []
+    real_check = auth_service.check_password_hash
+    monkeypatch.setattr(auth_service, "check_password_hash",
+                        lambda pwhash, password: checked.append(pwhash.split("$")[0]) or real_check(pwhash, password))
+    client = app.test_client()
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        post_login(client, "m.idf@test.fr", "wrong-password")
+        post_login(client, "nobody@test.fr", "wrong-password")
+    method = app.config["PASSWORD_HASH_METHOD"]
+    assert checked == [method] * (2 * app.config["LOGIN_MAX_FAILURES"])  # one hash each, same cost
+    locked = _page_for(client, "m.idf@test.fr", PASSWORD)     # locked, right password
+    locked_wrong = _page_for(client, "m.idf@test.fr", "wrong-password")
+    unknown = _page_for(client, "nobody@test.fr", PASSWORD)
+    assert auth_service.LOGIN_REFUSED.replace("'", "&#39;") in unknown
+    assert locked == unknown == locked_wrong
+    assert len(checked) == 2 * app.config["LOGIN_MAX_FAILURES"] + 3
+
+
 def test_account_locks_after_repeated_failures(app, users):
     client = app.test_client()
     for _ in range(app.config["LOGIN_MAX_FAILURES"]):
@@ -42,7 +67,7 @@ def test_account_locks_after_repeated_failures(app, users):
     db.session.refresh(user)
     assert user.locked_until is not None and user.locked_until > utcnow()
     response = post_login(client, "m.idf@test.fr", PASSWORD)
-    assert "temporairement verrouillé" in response.get_data(as_text=True)
+    assert response.status_code == 200 and "Identifiant ou mot de passe incorrect" in response.get_data(as_text=True)
     # after the lockout the right password works again
     user.locked_until = utcnow() - timedelta(seconds=1)
     db.session.commit()
