@@ -6,6 +6,7 @@ from flask import current_app, jsonify, redirect, render_template, request, url_
 from flask_login import current_user
 
 from fc_market.access import PUBLIC_ENDPOINTS
+from fc_market.auth import sessions
 from fc_market.auth.models import Role, User
 from fc_market.extensions import db, login_manager
 from fc_market.formatting import FILTERS
@@ -74,6 +75,8 @@ def register_web(app):
             return None
         user = db.session.get(User, int(user_id))
         if user is None or not user.active or user.session_token != session_token:
+            return None
+        if not sessions.is_open(user):  # logged out, idle, expired: every copy of the cookie
             return None
         return user
 

@@ -197,3 +197,70 @@ def test_every_way_of_setting_a_password_applies_the_policy(app, users, login):
         db.session.refresh(user)
     assert post_login(app.test_client(), "manager@test.fr", PASSWORD).status_code == 302
     assert post_login(app.test_client(), target.email, PASSWORD).status_code == 302
+
+
+def _copy_of(app, browser):
+    """Another client holding a copy of ``browser``'s session cookie, as an attacker would."""
+    copy = app.test_client()
+    copy.set_cookie("session", browser.client.get_cookie("session").value)
+    return copy
+
+
+def test_a_copy_of_the_session_cookie_dies_with_the_session(app, users, login):
+    from fc_market.auth.models import UserSession
+
+    browser = login("mandataire")
+    copy = _copy_of(app, browser)
+    assert copy.get("/lots/IDF/reporting").status_code == 200
+    assert browser.post("/deconnexion").status_code == 302
+    assert copy.get("/lots/IDF/reporting").status_code == 302          # to the login page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(UserSession)) == 0
+    # other sessions of the same account are not affected by one logout
+    first, second = login("mandataire"), login("mandataire")
+    first.post("/deconnexion")
+    assert second.get("/lots/IDF/reporting").status_code == 200
+
+
+def test_password_change_and_deactivation_close_every_copy(app, users, login):
+    browser = login("manager")
+    before = _copy_of(app, browser)
+    browser.post("/mon-compte", data={"current": PASSWORD, "new": "Nouveau-Secret-42",
+                                     "confirm": "Nouveau-Secret-42"})
+    assert browser.get("/lots").status_code == 200
+    assert before.get("/lots").status_code == 302
+    mandataire = login("mandataire")
+    copy = _copy_of(app, mandataire)
+    admin = login("admin")
+    user = users["mandataire"]
+    admin.post(f"/admin/utilisateurs/{user.id}/activation")    # deactivated
+    admin.post(f"/admin/utilisateurs/{user.id}/activation")    # and back
+    assert copy.get("/lots/IDF/reporting").status_code == 302
+    assert mandataire.get("/lots/IDF/reporting").status_code == 302
+    assert login("mandataire").get("/lots/IDF/reporting").status_code == 200
+
+
+def test_idle_and_expired_sessions_are_closed_server_side(app, users, login):
+    from fc_market.auth.models import UserSession
+
+    idle = timedelta(minutes=app.config["SESSION_IDLE_MINUTES"])
+    browser = login("mandataire")
+    copy = _copy_of(app, browser)
+    row = db.session.scalar(sa.select(UserSession))
+    # a request records the activity (committed even by a page that writes nothing)
+    row.last_seen_at = utcnow() - timedelta(minutes=5)
+    db.session.commit()
+    assert copy.get("/lots/IDF/reporting").status_code == 200
+    db.session.refresh(row)
+    assert utcnow() - row.last_seen_at < timedelta(minutes=1)
+    # idle for longer than the setting: closed for the browser and its copy alike
+    row.last_seen_at = utcnow() - idle - timedelta(seconds=1)
+    db.session.commit()
+    assert copy.get("/lots/IDF/reporting").status_code == 302
+    assert db.session.scalar(sa.select(UserSession)) is None
+    assert browser.get("/lots/IDF/reporting").status_code == 302
+    # active all along but older than the session's lifetime: closed too
+    browser = login("mandataire")
+    row = db.session.scalar(sa.select(UserSession))
+    row.created_at = utcnow() - app.permanent_session_lifetime - timedelta(seconds=1)
+    db.session.commit()
+    assert browser.get("/lots/IDF/reporting").status_code == 302

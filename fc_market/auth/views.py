@@ -6,6 +6,7 @@ from werkzeug.exceptions import HTTPException
 
 from fc_market.access import roles
 from fc_market.audit import service as audit
+from fc_market.auth import sessions
 from fc_market.auth.forms import LoginForm, PasswordForm
 from fc_market.auth.models import Role
 from fc_market.auth.service import LoginRefused, authenticate, password_problems
@@ -52,6 +53,7 @@ def login():
             next_url = _safe_next(request.args.get("next"))
             session.clear()  # a new session on login: no fixation
             login_user(user)
+            sessions.start(user)
             session.permanent = True
             audit.record("user.login", user, summary=f"Connexion de {user.email}", user=user,
                          lot_id=user.lot_id)
@@ -64,6 +66,7 @@ def login():
 @login_required
 @roles(*Role.ALL)
 def logout():
+    sessions.end_current()
     logout_user()
     session.clear()
     flash("Vous êtes déconnecté(e).", "info")
@@ -84,6 +87,7 @@ def account():
             current_user.set_password(form.new.data)
             audit.record("user.password", current_user, summary="Mot de passe modifié",
                          lot_id=current_user.lot_id)
+            sessions.start(current_user)  # this session goes on under a new record
             db.session.commit()
             login_user(current_user._get_current_object())  # new session token: keep this session
             flash("Mot de passe modifié. Vos autres sessions sont fermées.", "success")
