@@ -643,6 +643,7 @@ def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, 
         raise BillingError("Joignez la facture au format PDF.")
     if storage.sniff(file[1], ("application/pdf",)) is None:
         raise BillingError("La facture doit être un fichier PDF (contrôle sur le contenu).")
+    storage.check(file[1], ("application/pdf",))  # parses, no script, action or attachment
     negative = statement.amount_payable < 0
     corrects = None
     if negative:
@@ -717,6 +718,7 @@ def record_credit_note(invoice, user=None, *, number, issued_on, amount_excl_tax
         raise BillingError(f"Le numéro « {number} » est déjà enregistré pour ce lot.")
     if not file or not file[1] or storage.sniff(file[1], ("application/pdf",)) is None:
         raise BillingError("Joignez l'avoir au format PDF (contrôle sur le contenu).")
+    storage.check(file[1], ("application/pdf",))  # parses, no script, action or attachment
     key, mimetype, digest, display = storage.store(file[1], file[0], allowed=("application/pdf",))
     note = Invoice(lot_id=invoice.lot_id, statement_id=invoice.statement_id, kind="credit_note",
                    corrects_id=invoice.id, number=number, issued_on=issued_on, received_on=today,
