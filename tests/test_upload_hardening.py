@@ -51,7 +51,13 @@ def hostile(base):
     tall[tall.sheetnames[0]].cell(row=250_000, column=1, value="x")
     tall_out = BytesIO()
     tall.save(tall_out)
+    far = openpyxl.load_workbook(BytesIO(base))
+    far["Actes"]["GR199999"] = "x"        # one value: a 199,999 × 200 grid for the reader
+    far_out = BytesIO()
+    far.save(far_out)
     return {
+        "far_cell": (far_out.getvalue(), "rapport.xlsx", "est trop étendue : sa dimension déclarée couvre la "
+                     "plage A1:GR199999, soit 39 999 800 cellules (maximum 4 000 000)"),
         "zip_bomb": (rewrite(base, add={"xl/media/padding.bin": b"\x00" * (30 * 1024 * 1024)}),
                      "rapport.xlsx", "compression anormal"),
         "xxe": (rewrite(base, replace={"xl/workbook.xml": lambda c: (
@@ -82,7 +88,7 @@ def follow(browser, response):
 
 # ------------------------------------------------------------------ reporting upload
 
-@pytest.mark.parametrize("kind", ["zip_bomb", "xxe", "oversized_sheet", "html_as_xlsx",
+@pytest.mark.parametrize("kind", ["far_cell", "zip_bomb", "xxe", "oversized_sheet", "html_as_xlsx",
                                   "pdf_as_xlsx", "legacy_xls"])
 def test_reporting_upload_refuses_hostile_files(app, users, login, kind):
     add_sites()
@@ -125,7 +131,7 @@ def test_reporting_upload_without_a_file_or_too_big(app, users, login):
 
 # ------------------------------------------------------------------ site import
 
-@pytest.mark.parametrize("kind", ["zip_bomb", "xxe", "oversized_sheet", "html_as_xlsx", "legacy_xls"])
+@pytest.mark.parametrize("kind", ["far_cell", "zip_bomb", "xxe", "oversized_sheet", "html_as_xlsx", "legacy_xls"])
 def test_site_import_refuses_hostile_files(app, users, login, kind):
     from fc_market.territory.importer import HEADERS
     base = simple_xlsx([[label for _, label in HEADERS]])
