@@ -22,9 +22,14 @@ SIGNATURES = {
     "application/pdf": (b"%PDF-",),
     "image/png": (b"\x89PNG\r\n\x1a\n",),
     "image/jpeg": (b"\xff\xd8\xff",),
+    #: structured invoices (CII, UBL) only: checked by fc_market.einvoice.read before storing
+    "application/xml": (b"<?xml", b"\xef\xbb\xbf<?xml"),
 }
-EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
-LABELS = {"application/pdf": "PDF", "image/png": "PNG", "image/jpeg": "JPEG"}
+EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg",
+              "application/xml": ".xml"}
+#: What an upload accepts unless it says otherwise (XML only where a reader checks it)
+DEFAULT_TYPES = ("application/pdf", "image/png", "image/jpeg")
+LABELS = {"application/pdf": "PDF", "image/png": "PNG", "image/jpeg": "JPEG", "application/xml": "XML"}
 MAX_FILE_BYTES = 10 * 1024 * 1024
 #: Largest image accepted (a page scanned at 600 dpi is 35 Mpx); decoding one costs ~3 bytes a pixel
 MAX_IMAGE_PIXELS = 40_000_000
@@ -58,7 +63,7 @@ def root():
     return folder
 
 
-def sniff(data, allowed=tuple(SIGNATURES)):
+def sniff(data, allowed=DEFAULT_TYPES):
     for mimetype in allowed:
         if any(data.startswith(sig) for sig in SIGNATURES[mimetype]):
             return mimetype
@@ -70,21 +75,31 @@ def kinds_label(allowed):
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " ou " + labels[-1]
 
 
-def check(data, allowed=tuple(SIGNATURES)):
+def check(data, allowed=DEFAULT_TYPES, attachments=frozenset()):
     """The file's type if ``data`` is a sound file of one of the ``allowed`` types, else
-    :class:`FileRefused` saying why (in French)."""
+    :class:`FileRefused` saying why (in French).
+
+    ``attachments``: names of the only files a PDF may embed (a Factur-X invoice carries its
+    XML, already read by ``fc_market.einvoice.read``); none otherwise.  XML is checked by
+    its own reader (``fc_market.einvoice.read``) before it comes here.
+    """
     mimetype = sniff(data, allowed)
     if mimetype is None:
         reason = f"formats acceptés {kinds_label(allowed)} (contrôle sur le contenu)"
         raise FileRefused(f"Type de fichier refusé : {reason}.", reason)
-    problem = _pdf_problem(data) if mimetype == "application/pdf" else _image_problem(data, mimetype)
+    if mimetype == "application/pdf":
+        problem = _pdf_problem(data, frozenset(attachments))
+    elif mimetype in ("image/png", "image/jpeg"):
+        problem = _image_problem(data, mimetype)
+    else:
+        problem = None
     if problem:
         raise FileRefused(f"Fichier refusé : {problem}.", problem)
     return mimetype
 
 
-def _pdf_problem(data):
-    """Why this PDF is refused, or None."""
+def _pdf_problem(data, attachments=frozenset()):
+    """Why this PDF is refused, or None (``attachments``: the embedded file names allowed)."""
     from pypdf import PdfReader
     from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
@@ -92,6 +107,8 @@ def _pdf_problem(data):
         return "le PDF est incomplet ou suivi d'autres données (pas de marque de fin %%EOF)"
     for match in PDF_FORBIDDEN_RAW.finditer(data):
         name = "/" + match.group(1).decode()
+        if attachments and name.startswith("/EmbeddedFile"):
+            continue
         return "le PDF contient " + PDF_FORBIDDEN_KEYS.get(name) if name in PDF_FORBIDDEN_KEYS \
             else "le PDF contient " + PDF_FORBIDDEN_ACTIONS[name]
     logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -107,14 +124,21 @@ def _pdf_problem(data):
             refs += [(idnum, 0) for idnum in reader.xref_objStm]
             if len(refs) > MAX_PDF_OBJECTS:
                 return f"le PDF compte plus de {MAX_PDF_OBJECTS} objets"
+            if attachments:
+                embedded = set(reader.attachments)
+                if not embedded <= attachments:
+                    names = ", ".join(sorted(embedded - attachments))
+                    return f"le PDF contient des fichiers incorporés autres que la facture ({names})"
+            forbidden_keys = {k: v for k, v in PDF_FORBIDDEN_KEYS.items()
+                              if not (attachments and v == "des fichiers incorporés")}
             objects = [reader.trailer] + [reader.get_object(IndirectObject(i, g, reader)) for i, g in refs]
             stack = list(objects)
             while stack:
                 obj = stack.pop()
                 if isinstance(obj, DictionaryObject):
                     for key, value in obj.items():
-                        if key in PDF_FORBIDDEN_KEYS:
-                            return "le PDF contient " + PDF_FORBIDDEN_KEYS[key]
+                        if key in forbidden_keys:
+                            return "le PDF contient " + forbidden_keys[key]
                         if key == "/S" and value in PDF_FORBIDDEN_ACTIONS:
                             return "le PDF contient " + PDF_FORBIDDEN_ACTIONS[value]
                         if key == "/OpenAction":
@@ -163,13 +187,14 @@ def safe_name(filename):
     return name.strip(" .")[:200] or "fichier"
 
 
-def store(data, filename, allowed=tuple(SIGNATURES), max_bytes=MAX_FILE_BYTES):
-    """Write ``data``; returns (storage key, mimetype, sha256, display name)."""
+def store(data, filename, allowed=DEFAULT_TYPES, max_bytes=MAX_FILE_BYTES, attachments=frozenset()):
+    """Write ``data`` once :func:`check` passed; returns (storage key, mimetype, sha256,
+    display name)."""
     if not data:
         raise FileRefused("Le fichier est vide.")
     if len(data) > max_bytes:
         raise FileRefused(f"Le fichier dépasse la taille maximale de {max_bytes // (1024 * 1024)} Mo.")
-    mimetype = check(data, allowed)
+    mimetype = check(data, allowed, attachments)
     digest = hashlib.sha256(data).hexdigest()
     key = f"{secrets.token_hex(16)}{EXTENSIONS[mimetype]}"
     path = os.path.join(root(), key[:2], key)

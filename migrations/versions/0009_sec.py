@@ -2,7 +2,7 @@
 inactivity closes every copy of the session cookie)
 
 Revision ID: 0009_sec
-Revises: 0007_merge_heads
+Revises: 0016_fx (chained after main's head when merging main)
 """
 from alembic import op
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0009_sec'
-down_revision = '0007_merge_heads'
+down_revision = '0016_fx'
 branch_labels = None
 depends_on = None
 
