@@ -264,3 +264,10 @@ def test_idle_and_expired_sessions_are_closed_server_side(app, users, login):
     row.created_at = utcnow() - app.permanent_session_lifetime - timedelta(seconds=1)
     db.session.commit()
     assert browser.get("/lots/IDF/reporting").status_code == 302
+    # logging in again clears the account's sessions left to expire
+    login("mandataire")
+    stale = db.session.scalar(sa.select(UserSession))
+    stale.last_seen_at = utcnow() - idle - timedelta(minutes=1)
+    db.session.commit()
+    login("mandataire")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(UserSession)) == 1

@@ -32,8 +32,21 @@ def _hash(token):
 def start(user):
     """Open a session for ``user`` (after ``login_user``): a row in the request's transaction."""
     token = secrets.token_urlsafe(32)
-    db.session.add(UserSession(user_id=user.id, token_hash=_hash(token)))
+    now = utcnow()
+    db.session.execute(sa.delete(UserSession).where(  # the user's sessions left to expire
+        UserSession.user_id == user.id,
+        sa.or_(UserSession.last_seen_at < now - _idle(), UserSession.created_at < now - _lifetime())))
+    db.session.add(UserSession(user_id=user.id, token_hash=_hash(token), created_at=now,
+                               last_seen_at=now))
     session[COOKIE_KEY] = token
+
+
+def _idle():
+    return timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
+
+
+def _lifetime():
+    return current_app.permanent_session_lifetime
 
 
 def is_open(user):
@@ -47,9 +60,7 @@ def is_open(user):
     if row is None:
         return False
     now = utcnow()
-    idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
-    lifetime = current_app.permanent_session_lifetime
-    if now - row.last_seen_at > idle or now - row.created_at > lifetime:
+    if now - row.last_seen_at > _idle() or now - row.created_at > _lifetime():
         _close_now(UserSession.id == row.id)
         return False
     if now - row.last_seen_at >= TOUCH_EVERY:
