@@ -7,7 +7,9 @@ Runs on SQLite (writes are serialised by the database lock) and on PostgreSQL (r
 version columns, unique constraints).  The service-level races are in tests/billing and
 tests/reporting; these go through the screens people use.
 """
+import html
 import threading
+from io import BytesIO
 from datetime import date
 from decimal import Decimal
 
@@ -316,3 +318,94 @@ def test_one_credit_note_number_recorded_twice_at_once_is_a_conflict(app, users,
     db.session.expire_all()
     assert count(Invoice, Invoice.number == "AV-X") == 1
     assert len(_uploaded_files(app)) == len(files) + 1
+
+
+@pytest.mark.parametrize("existing_draft", [False, True])
+def test_two_uploads_of_the_same_period_at_once(app, users, login, existing_draft):
+    """Two browsers of the operator upload the month at the same moment: one file is loaded,
+    the other reads the French conflict message, and both attempts are in the import journal
+    (they used to answer 500: StaleDataError on PostgreSQL, "database is locked" on SQLite)."""
+    from fc_market.reporting import service
+    from fc_market.reporting.models import Act, Report, ReportImport, ReportVersion
+    add_sites()
+    idf = lot("IDF")
+    period = "2025-03"
+    if existing_draft:  # the race is then on the draft's version counter
+        assert service.import_file(idf, period, make_file("IDF", period, [row(1)]),
+                                   user=users["mandataire"]).accepted
+        db.session.commit()
+    journal_before = count(ReportImport)
+    files = [make_file("IDF", period, [row(i) for i in range(1, 40)]),
+             make_file("IDF", period, [row(i) for i in range(40, 80)])]
+    browsers = [login("mandataire"), login("mandataire")]
+
+    def upload(browser, data):
+        return lambda: post(browser, f"/lots/IDF/reporting/{period}/depot",
+                            data={"file": (BytesIO(data), "rapport.xlsx", XLSX)},
+                            content_type="multipart/form-data")
+
+    responses = race(app, *(upload(b, f) for b, f in zip(browsers, files)))
+    texts = [html.unescape(page(r)) for r in responses]
+    assert [r.status_code for r in responses] == [200, 200], [t[:500] for t in texts]
+    db.session.expire_all()
+    journal = db.session.scalars(sa.select(ReportImport).order_by(ReportImport.id)).all()[journal_before:]
+    assert len(journal) == 2, [(j.accepted, j.errors) for j in journal]
+    accepted = [j for j in journal if j.accepted]
+    refused = [j for j in journal if not j.accepted]
+    assert len(accepted) >= 1
+    for entry in refused:   # the loser: the conflict, in French, and nothing else written
+        assert [e["message"] for e in entry.errors] == [CONFLICT], entry.errors
+    for text in texts:
+        assert "Fichier accepté" in text or CONFLICT in text, text[text.find("<main>"):][:1500]
+    assert count(Report, Report.lot_id == idf.id, Report.period == period) == 1
+    draft = db.session.scalar(sa.select(ReportVersion).join(Report).where(
+        Report.lot_id == idf.id, Report.period == period, ReportVersion.status == "draft"))
+    # the draft holds exactly the last accepted file's acts
+    last = max(accepted, key=lambda j: j.id)
+    assert draft.act_count == last.row_count - 0 and count(Act, Act.version_id == draft.id) == draft.act_count
+
+
+CONFLICT = ("Un autre dépôt de ce rapport a eu lieu au même moment : rien n'a été enregistré, "
+            "recommencez.")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_an_upload_blocked_by_another_writer_reads_the_conflict_and_is_journalled(app, users):
+    """The loser's side, made deterministic: another connection holds the write lock (SQLite)
+    or the draft's row lock (PostgreSQL) longer than this upload is willing to wait; the
+    upload is refused with the conflict message and its journal line is written anyway,
+    once the other writer lets go."""
+    import sqlite3
+
+    from fc_market.reporting import service
+    from fc_market.reporting.models import Act, ReportImport
+    add_sites()
+    idf, period = lot("IDF"), "2025-03"
+    first = service.import_file(idf, period, make_file("IDF", period, [row(1)]), user=users["mandataire"])
+    db.session.commit()
+    dialect = db.engine.dialect.name
+    if dialect == "sqlite":
+        holder = sqlite3.connect(db.engine.url.database, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")                             # the database's write lock
+        db.session.execute(sa.text("PRAGMA busy_timeout = 200"))    # this upload waits 0.2 s
+    else:
+        holder = db.engine.raw_connection()
+        holder.cursor().execute("SELECT id FROM report_versions WHERE id = %s FOR UPDATE",
+                                (first.version_id,))
+        db.session.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+    release = threading.Timer(1.0, holder.rollback)
+    release.start()
+    try:
+        result = service.import_file(idf, period, make_file("IDF", period, [row(2), row(3)]),
+                                     user=users["mandataire"])
+    finally:
+        release.join()
+        holder.close()
+        if dialect == "sqlite":
+            db.session.execute(sa.text("PRAGMA busy_timeout = 5000"))
+    assert not result.accepted
+    assert [e.message for e in result.errors] == [CONFLICT]
+    db.session.expire_all()
+    entry = db.session.get(ReportImport, result.import_id)
+    assert entry is not None and not entry.accepted and entry.errors[0]["message"] == CONFLICT
+    assert count(Act, Act.version_id == first.version_id) == 1      # the first file's act only

@@ -843,6 +843,9 @@ def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, 
         raise BillingError("Joignez la facture au format PDF.")
     if storage.sniff(file[1], file_types) is None:
         raise BillingError("La facture doit être un fichier PDF (contrôle sur le contenu).")
+    from fc_market.einvoice.read import INVOICE_ATTACHMENTS  # a Factur-X PDF carries its XML
+    attachments = INVOICE_ATTACHMENTS if structured_format == "factur-x" else ()
+    storage.check(file[1], file_types, attachments)  # parses, no script, action or attachment
     negative = statement.amount_payable < 0
     corrects = None
     if negative:
@@ -867,7 +870,8 @@ def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, 
         mismatch = any(d for *_, d in totals) or any(r["difference"] for r in rows
                                                      if r["difference"] is not None)
         invoice.match_status = MatchStatus.MISMATCH if mismatch else MatchStatus.MATCHED
-        key, mimetype, digest, display = storage.store(file[1], file[0], allowed=file_types)
+        key, mimetype, digest, display = storage.store(file[1], file[0], allowed=file_types,
+                                                       attachments=attachments)
         invoice.file_key, invoice.file_mimetype, invoice.file_sha256, invoice.file_name = \
             key, mimetype, digest, display
         seal_invoice(invoice, place, user)
@@ -925,6 +929,7 @@ def record_credit_note(invoice, user=None, *, number, issued_on, amount_excl_tax
         raise BillingError(f"Le numéro « {number} » est déjà enregistré pour ce lot.")
     if not file or not file[1] or storage.sniff(file[1], ("application/pdf",)) is None:
         raise BillingError("Joignez l'avoir au format PDF (contrôle sur le contenu).")
+    storage.check(file[1], ("application/pdf",))  # parses, no script, action or attachment
     place = ledger_place()
     key, mimetype, digest, display = storage.store(file[1], file[0], allowed=("application/pdf",))
     note = Invoice(lot_id=invoice.lot_id, statement_id=invoice.statement_id, kind="credit_note",

@@ -386,8 +386,13 @@ def _lock(change, expected_counter):
 
 
 def decide(change, approve, comment, user, *, expected_counter=None):
-    """FC's decision; an approval applies the proposal to the site (new revision, audit)."""
+    """FC's decision; an approval applies the proposal to the site (new revision, audit).
+
+    Four eyes: whoever filed the request does not decide it."""
     _lock(change, expected_counter)
+    if not can_decide(change, user):
+        raise SiteError("Vous avez déposé cette demande : la décision revient à un(e) autre "
+                        "chargé(e) de marché. Rien n'a été modifié.")
     comment = (comment or "").strip()
     if not approve and not comment:
         raise SiteError([("Commentaire", "un refus doit être motivé")])
@@ -439,15 +444,26 @@ def _apply(change, user):
 
 
 def withdraw(change, user):
+    """The author takes back a pending request; anyone else must decide it (a refusal is
+    motivated), so a withdrawal never stands in for a refusal."""
     _lock(change, None)
-    if user.is_mandataire and change.created_by_id != user.id and change.lot_id != user.lot_id:
-        raise SiteError("Seul le lot qui a déposé la demande peut la retirer.")
+    if not can_withdraw(change, user):
+        raise SiteError("Seul l'auteur de la demande peut la retirer ; sinon elle est approuvée "
+                        "ou refusée (avec un motif) par France compétences. Rien n'a été modifié.")
     change.status = ChangeStatus.WITHDRAWN
     change.decided_at = utcnow()
     change.decided_by_id = user.id
     audit.record("site_change.withdraw", change, user=user,
                  summary=f"Demande n° {change.id} retirée — lot {change.lot.code}")
     return change
+
+
+def can_withdraw(change, user):
+    return change.created_by_id is not None and change.created_by_id == getattr(user, "id", None)
+
+
+def can_decide(change, user):
+    return change.created_by_id is None or change.created_by_id != getattr(user, "id", None)
 
 
 def approve_batch(lot, batch, comment, user):

@@ -5,14 +5,25 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from fc_market.demo.pdf import minimal_pdf
 from fc_market.extensions import db
 from fc_market.market.dates import add_months, parse_period
 from fc_market.market.models import Lot, UnitOfWork
 from fc_market.reporting.models import Act, Report, ReportVersion, VersionStatus
 
-#: A minimal PDF (content sniffing only looks at the signature)
-PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+def _png():
+    import io
+
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (0, 0, 145)).save(out, "PNG")
+    return out.getvalue()
+
+
+#: A small well-formed PDF and PNG (uploads parse PDFs and decode images)
+PDF = minimal_pdf("Piece de test fc_market")
+PNG = _png()
 
 
 def lot(code):
