@@ -13,7 +13,8 @@ from fc_market.formatting import FILTERS
 log = logging.getLogger(__name__)
 
 #: Domain modules with views, registered in this order (``<module>/views.py: register(app)``)
-DOMAIN_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering")
+DOMAIN_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering",
+                  "uo4", "cases")
 
 #: Navigation: (label, endpoint, roles).  Modules add their entries with :func:`add_nav`.
 NAV = []
