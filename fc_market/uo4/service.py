@@ -410,10 +410,9 @@ def add_document(version, category, data, filename, user):
         key, mimetype, digest, name = store(data, filename)
     except FileRefused as exc:
         raise Uo4Error(f"« {filename} » refusé : {exc}") from exc
-    doc = Uo4Document(version_id=version.id, category=category, storage_key=key,
-                      mimetype=mimetype, sha256=digest, name=name, size=len(data),
-                      uploaded_by_id=getattr(user, "id", None))
-    db.session.add(doc)
+    doc = Uo4Document(category=category, storage_key=key, mimetype=mimetype, sha256=digest,
+                      name=name, size=len(data), uploaded_by_id=getattr(user, "id", None))
+    version.documents.append(doc)
     db.session.flush()
     record("uo4.document", version, summary=f"Justificatif « {name} » joint (version "
            f"{version.number}, {terms_of(lot).labels[category]})", user=user,
@@ -426,7 +425,7 @@ def remove_document(version, doc, user):
     if doc.version_id != version.id:
         raise Uo4Error("Ce justificatif n'appartient pas à cette version.")
     name = doc.name
-    db.session.delete(doc)
+    version.documents.remove(doc)
     db.session.flush()
     record("uo4.document_delete", version, summary=f"Justificatif « {name} » retiré (version "
            f"{version.number})", user=user)
@@ -519,8 +518,7 @@ def decide(version, user, decision, comment, expected_counter=None):
     try:
         version.status = uo4_move(version.status, new)
         if decision == "question":
-            db.session.add(Uo4Message(version_id=version.id, kind="question", body=comment,
-                                      author_id=user.id))
+            version.messages.append(Uo4Message(kind="question", body=comment, author_id=user.id))
         else:
             version.decided_at = utcnow()
             version.decided_by_id = user.id
@@ -560,8 +558,7 @@ def answer(version, user, body):
     lot = db.session.get(Lot, version.lot_id)
     try:
         version.status = uo4_move(version.status, Uo4Status.SUBMITTED)
-        db.session.add(Uo4Message(version_id=version.id, kind="answer", body=body,
-                                  author_id=user.id))
+        version.messages.append(Uo4Message(kind="answer", body=body, author_id=user.id))
         db.session.flush()
     except StaleDataError as exc:
         raise Conflict(CONFLICT) from exc
