@@ -1,5 +1,6 @@
 """UO4 fixtures: groupement members for lots IDF and BRE, filled templates, certified
 payable statements with their UO4 twelfth."""
+from datetime import datetime
 from decimal import Decimal
 from io import BytesIO
 
@@ -62,7 +63,8 @@ def certify_twelfths(lot_obj, year, months, monthly):
     from fc_market.billing.models import PayableStatement, PayableStatementLine
     for m in months:
         st = PayableStatement(lot_id=lot_obj.id, period=f"{year}-{m:02d}", rank=0,
-                              status="certified", number=f"EL-{lot_obj.code}-{year}{m:02d}")
+                              status="certified", number=f"EL-{lot_obj.code}-{year}{m:02d}",
+                              certified_at=datetime(year, m, 28))
         st.lines.append(PayableStatementLine(position=1, kind="acts", uo_code="UO1", label="UO1",
                                              quantity=10, unit_price=Decimal("150"),
                                              gross_amount=Decimal("1500"),
