@@ -670,7 +670,7 @@ def member_names(lot):
     return {m.id: m.legal_name for m in members_of(lot)}
 
 
-__all__ = ["Uo4Error", "Conflict", "OperatorMember"]
+__all__ = ["Uo4Error", "Conflict", "OperatorMember", "Decimal", "uo4_terms"]
 
 
 def notify_missing(today):

@@ -51,8 +51,8 @@ def _filing(lot, year, slug, create=False):
     return service.find_filing(lot, year, kind)
 
 
-def _version(version_id):
-    return get_in_lot(Uo4Version, version_id)
+def _version(uo4_version_id):
+    return get_in_lot(Uo4Version, uo4_version_id)
 
 
 def _years(lot):
@@ -146,7 +146,7 @@ def upload(code, year, slug):
     db.session.commit()
     flash(f"Fichier accepté : {len(result.version.lines)} ligne(s) enregistrée(s) dans la "
           f"version {result.version.number} (brouillon). Vérifiez puis déposez.", "success")
-    return redirect(url_for("uo4.version_page", version_id=result.version.id))
+    return redirect(url_for("uo4.version_page", uo4_version_id=result.version.id))
 
 
 def _form_rows(form_data, count):
@@ -190,7 +190,7 @@ def edit(code, year, slug):
             db.session.commit()
             flash(f"{len(draft.lines)} ligne(s) enregistrée(s) (version {draft.number}, brouillon).",
                   "success")
-            return redirect(url_for("uo4.version_page", version_id=draft.id))
+            return redirect(url_for("uo4.version_page", uo4_version_id=draft.id))
         db.session.rollback()
         issues = found.errors
         values = [row for _, row, _ in rows]
@@ -200,10 +200,10 @@ def edit(code, year, slug):
                            kinds=KIND_LABELS), (422 if issues else 200)
 
 
-@bp.get("/versions/<int:version_id>")
+@bp.get("/versions/<int:uo4_version_id>")
 @roles(*Role.ALL)
-def version_page(version_id):
-    version = _version(version_id)
+def version_page(uo4_version_id):
+    version = _version(uo4_version_id)
     filing = version.filing
     lot = db.session.get(Lot, version.lot_id)
     terms = service.terms_of(lot)
@@ -219,16 +219,16 @@ def version_page(version_id):
                            versions=service.versions_of(filing))
 
 
-@bp.post("/versions/<int:version_id>/justificatifs")
+@bp.post("/versions/<int:uo4_version_id>/justificatifs")
 @roles(*SUBMITTERS)
-def add_document(version_id):
-    version = _version(version_id)
+def add_document(uo4_version_id):
+    version = _version(uo4_version_id)
     lot = db.session.get(Lot, version.lot_id)
     form = DocumentForm()
     form.category.choices = [("", "—")] + list(service.terms_of(lot).categories)
     if not form.validate_on_submit():
         flash("Choisissez la catégorie et le fichier.", "error")
-        return redirect(url_for("uo4.version_page", version_id=version.id))
+        return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
     upload = form.file.data
     try:
         service.add_document(version, form.category.data, upload.read(), upload.filename,
@@ -238,16 +238,20 @@ def add_document(version_id):
     except Uo4Error as exc:
         db.session.rollback()
         flash(exc.message, "error")
-    return redirect(url_for("uo4.version_page", version_id=version.id))
+    return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
 
 
-@bp.post("/versions/<int:version_id>/justificatifs/<int:document_id>/retirer")
+@bp.post("/versions/<int:uo4_version_id>/justificatifs/retirer")
 @roles(*SUBMITTERS)
-def remove_document(version_id, document_id):
-    version = _version(version_id)
-    doc = db.session.get(Uo4Document, document_id)
-    if doc is None or doc.version_id != version.id or not EmptyForm().validate_on_submit():
-        abort(404)
+def remove_document(uo4_version_id):
+    version = _version(uo4_version_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    doc_id = request.form.get("document", type=int)
+    doc = next((d for d in version.documents if d.id == doc_id), None)
+    if doc is None:
+        flash("Justificatif introuvable dans cette version.", "error")
+        return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
     try:
         service.remove_document(version, doc, current_user)
         db.session.commit()
@@ -255,13 +259,13 @@ def remove_document(version_id, document_id):
     except Uo4Error as exc:
         db.session.rollback()
         flash(exc.message, "error")
-    return redirect(url_for("uo4.version_page", version_id=version.id))
+    return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
 
 
-@bp.get("/justificatifs/<int:document_id>")
+@bp.get("/justificatifs/<int:uo4_document_id>")
 @roles(*Role.ALL)
-def document(document_id):
-    doc = db.session.get(Uo4Document, document_id)
+def document(uo4_document_id):
+    doc = db.session.get(Uo4Document, uo4_document_id)
     if doc is None:
         abort(404)
     _version(doc.version_id)
@@ -271,10 +275,10 @@ def document(document_id):
         abort(404)
 
 
-@bp.post("/versions/<int:version_id>/deposer")
+@bp.post("/versions/<int:uo4_version_id>/deposer")
 @roles(*SUBMITTERS)
-def submit(version_id):
-    version = _version(version_id)
+def submit(uo4_version_id):
+    version = _version(uo4_version_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
@@ -282,24 +286,24 @@ def submit(version_id):
     except Uo4Error as exc:
         db.session.rollback()
         flash(exc.message, "error")
-        return redirect(url_for("uo4.version_page", version_id=version.id))
+        return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
     if issues.error_count:
         db.session.rollback()
         flash("Dépôt impossible : " + " ".join(i.message for i in issues.errors), "error")
-        return redirect(url_for("uo4.version_page", version_id=version.id))
+        return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
     db.session.commit()
     flash("Version déposée : France compétences en est informée.", "success")
-    return redirect(url_for("uo4.version_page", version_id=version.id))
+    return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
 
 
-@bp.post("/versions/<int:version_id>/decision")
+@bp.post("/versions/<int:uo4_version_id>/decision")
 @roles(*REVIEWERS)
-def decide(version_id):
-    version = _version(version_id)
+def decide(uo4_version_id):
+    version = _version(uo4_version_id)
     form = DecisionForm()
     if not form.validate_on_submit():
         flash("Choisissez une décision.", "error")
-        return redirect(url_for("uo4.version_page", version_id=version.id))
+        return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
     try:
         service.decide(version, current_user, form.decision.data, form.comment.data,
                        int(form.counter.data) if form.counter.data.isdigit() else None)
@@ -308,17 +312,17 @@ def decide(version_id):
     except Uo4Error as exc:
         db.session.rollback()
         flash(exc.message, "error")
-    return redirect(url_for("uo4.version_page", version_id=version.id))
+    return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
 
 
-@bp.post("/versions/<int:version_id>/reponse")
+@bp.post("/versions/<int:uo4_version_id>/reponse")
 @roles(*SUBMITTERS)
-def answer(version_id):
-    version = _version(version_id)
+def answer(uo4_version_id):
+    version = _version(uo4_version_id)
     form = AnswerForm()
     if not form.validate_on_submit():
         flash("Écrivez votre réponse.", "error")
-        return redirect(url_for("uo4.version_page", version_id=version.id))
+        return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
     try:
         service.answer(version, current_user, form.body.data)
         db.session.commit()
@@ -326,7 +330,7 @@ def answer(version_id):
     except Uo4Error as exc:
         db.session.rollback()
         flash(exc.message, "error")
-    return redirect(url_for("uo4.version_page", version_id=version.id))
+    return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
 
 
 @bp.post("/lots/<code>/<int:year>/<slug>/nouvelle-version")
@@ -343,13 +347,50 @@ def new_version(code, year, slug):
         db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("uo4.lot_page", code=lot.code))
-    return redirect(url_for("uo4.version_page", version_id=draft.id))
+    return redirect(url_for("uo4.version_page", uo4_version_id=draft.id))
+
+
+def scorecard_years(lot, count=3):
+    """The lot scorecard's UO4 section: the last ``count`` contract years up to this one."""
+    if service.uo4_terms(lot) is None:
+        return []
+    today = paris_today()
+    years = [y for y in _years(lot) if y <= today.year][:count]
+    data = service.summaries([lot], years)
+    return [data[(lot.id, y)] for y in years if (lot.id, y) in data]
+
+
+def dashboard_tile():
+    """National dashboard tile: last year's UO4 documented against paid, and how many lots
+    still owe their statement after its deadline."""
+    from types import SimpleNamespace
+    from fc_market.uo4.readings import statement_lateness
+    lots = visible_lots()
+    year = paris_today().year - 1
+    data = service.summaries(lots, [year])
+    if not data:
+        return None
+    paid = sum((s.paid for s in data.values()), service.Decimal("0"))
+    documented = sum((s.documented for s in data.values()), service.Decimal("0"))
+    late = statement_lateness(lots, paris_today())
+    return SimpleNamespace(year=year, paid=paid, documented=documented,
+                           share=float(documented / paid) if paid else None,
+                           missing=sum(1 for r in late.values() if r.value))
+
+
+def pack_sheets(snap, flags):
+    years = list(range(snap.year - 1, snap.year + 1))
+    return [uo4_sheet(service.summaries(snap.lots, years), "UO4 prévu payé justifié")]
 
 
 def register(app):
     from fc_market import web
+    from fc_market.steering import pack
     from fc_market.uo4 import readings  # noqa: F401  (UO4 indicators for steering's flags)
     app.register_blueprint(bp)
+    app.jinja_env.globals.update(uo4_scorecard=scorecard_years, uo4_tile=dashboard_tile)
+    if pack_sheets not in pack.EXTRA_SHEETS:
+        pack.EXTRA_SHEETS.append(pack_sheets)
     web.add_nav("UO4", "uo4.overview", Role.FC, order=14)
     web.add_lot_link("UO4 : plan et bilan", "uo4.lot_page", Role.ALL, order=40)
 
