@@ -133,15 +133,20 @@ def submit_plan(case, user, body, files=(), *, expected_counter=None):
     files = [(data, name) for data, name in files if data]
     if len(files) > MAX_FILES:
         raise CaseError(f"{MAX_FILES} fichiers au plus.")
-    move = _move(case, CaseStatus.PLAN_SUBMITTED, expected_counter)
-    stored, problems = [], []
+    if case.status != CaseStatus.PLAN_REQUESTED:
+        raise CaseError("France compétences n'attend pas de plan d'action sur ce dossier.")
+    from fc_market.storage import sniff
+    problems = [f"« {name} » : type refusé (PDF, PNG ou JPEG, contrôle sur le contenu)"
+                for data, name in files if sniff(data) is None]
+    if problems:
+        raise CaseError("Fichier(s) refusé(s), rien n'a été enregistré : " + " ; ".join(problems))
+    stored = []
     for data, name in files:
         try:
             stored.append((store(data, name), len(data)))
         except FileRefused as exc:
-            problems.append(f"« {name} » : {exc}")
-    if problems:
-        raise CaseError("Fichier(s) refusé(s), rien n'a été enregistré : " + " ; ".join(problems))
+            raise CaseError(f"Fichier « {name} » refusé, rien n'a été enregistré : {exc}") from exc
+    move = _move(case, CaseStatus.PLAN_SUBMITTED, expected_counter)
     event = _event(case, user, "plan_submitted", body, move=move)
     for (key, mimetype, digest, name), size in stored:
         db.session.add(CaseFile(event_id=event.id, storage_key=key, mimetype=mimetype,
