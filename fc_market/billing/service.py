@@ -26,6 +26,7 @@ from fc_market.formatting import day as fmt_day
 from fc_market.market.dates import add_months, parse_period, period_of
 from fc_market.market.models import Lot, UnitOfWork, utcnow
 from fc_market.market.pricing import PriceBook
+from fc_market.market.terms import lot_terms
 from fc_market.money import D, format_fr, mul_cents
 from fc_market.notifications.service import notify
 from fc_market.reporting.models import Act, Report, ReportVersion
@@ -205,6 +206,7 @@ def build_input(lot, period):
     groups = act_groups(lot, version, book)
     lump = lump_sum_for(lot, start, book)
 
+    terms = lot_terms(lot, start)
     revision, index_row, rev_date = None, None, revision_date(contract, start)
     if rev_date is not None:
         index_row = index_value_for(contract, rev_date)
@@ -214,7 +216,9 @@ def build_input(lot, period):
                             "saisie : état calculé aux prix de base (coefficient 1).")
         else:
             revision = calc.RevisionClause(contract.revision_fixed_part, contract.revision_variable_part,
-                                           contract.revision_base_value, index_row.value)
+                                           contract.revision_base_value, index_row.value,
+                                           decimals=terms.revision.coefficient_decimals,
+                                           rounding=terms.revision.coefficient_rounding)
             notes.append(
                 f"Révision au {fmt_day(rev_date)} : C = {format_fr(D(contract.revision_fixed_part))} + "
                 f"{format_fr(D(contract.revision_variable_part))} × {format_fr(D(index_row.value))} / "
@@ -250,7 +254,9 @@ def build_input(lot, period):
 
     inp = calc.StatementInput(act_groups=groups, lump_sum=lump, revision=revision, penalty=penalty,
                               withholdings=withholdings, vat_rate=contract.vat_rate,
-                              rounding=contract.rounding)
+                              rounding=contract.rounding,
+                              penalty_vat_treatment=terms.penalties.vat_treatment,
+                              uo_order=terms.uo_order)
     context = {"version_id": version.id, "version_number": version.number, "days_late": days_late,
                "index_value_id": index_row.id if index_row else None,
                "revision_date": rev_date.isoformat() if rev_date else None,

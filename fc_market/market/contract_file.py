@@ -19,6 +19,7 @@ from fc_market.extensions import db
 from fc_market.market.models import (Amendment, FlagRule, Lot, LotContract, LotTarget, Market,
                                      Operator, OperatorMember, Price, UnitOfWork, utcnow)
 from fc_market.market.siret import is_valid_siret
+from fc_market.market.terms import EXTRA_KEYS, OTHER_REASON
 
 REGION_CODES = {"11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94",
                 "01", "02", "03", "04", "06"}
@@ -205,7 +206,8 @@ def validate(data):
                     c.err(f"{key}.{name}", f"« {lot[name]} » figure deux fois")
                 seen.add(lot[name])
         lot["overseas"] = lot["region_code"] in OVERSEAS
-        lot["contract"] = _validate_contract(c, defaults, raw.get("contract", {}), key)
+        lot["contract"] = _validate_contract(c, defaults, raw.get("contract", {}), key,
+                                             [u["code"] for u in units])
         lot["amendments"] = _validate_amendments(c, raw.get("amendments", []), key)
         lot["prices"] = _validate_prices(c, raw.get("prices"), key, unit_codes,
                                          {a["number"] for a in lot["amendments"]})
@@ -260,13 +262,19 @@ def _validate_units(c, raw_units):
 
 
 
-def _validate_contract(c, defaults, overrides, key):
+def _validate_contract(c, defaults, overrides, key, unit_codes=()):
     if not isinstance(overrides, dict):
         c.err(f"{key}.contract", "table attendue")
         overrides = {}
     merged = {**defaults, **overrides}
-    for sub in ("penalties", "revision", "controls"):
-        merged[sub] = {**defaults.get(sub, {}), **overrides.get(sub, {})}
+    sections = {"penalties", "revision", "controls"} | {k.section for k in EXTRA_KEYS.values()
+                                                        if k.section}
+    for sub in sorted(sections):
+        base, over = defaults.get(sub, {}), overrides.get(sub, {})
+        if not isinstance(base, dict) or not isinstance(over, dict):
+            c.err(f"{key}.contract.{sub}", "table attendue")
+            base, over = (base if isinstance(base, dict) else {}), (over if isinstance(over, dict) else {})
+        merged[sub] = {**base, **over}
     k = f"{key}.contract"
     out = {
         "reference": c.get(merged, "reference", k, "str", required=False),
@@ -331,6 +339,62 @@ def _validate_contract(c, defaults, overrides, key):
         "control_response_days": c.get(ct, "response_days", kc, "int", required=False, default=30,
                                        minimum=1),
     })
+    out["extra_terms"] = _validate_extra(c, merged, k, unit_codes)
+    return out
+
+
+def _validate_extra(c, merged, k, unit_codes):
+    """The extra keys of :data:`fc_market.market.terms.EXTRA_KEYS`, in their JSON form
+    (decimals as strings); a key absent from the file takes its default."""
+    out = {}
+    for spec in EXTRA_KEYS.values():
+        table = merged.get(spec.section, {}) if spec.section else merged
+        full = f"{k}.{spec.name}"
+        if not isinstance(table, dict) or spec.key not in table:
+            out[spec.name] = spec.default
+            continue
+        value = table[spec.key]
+        if spec.kind in ("decimal", "int", "bool"):
+            got = c.get(table, spec.key, f"{k}.{spec.section}" if spec.section else k, spec.kind,
+                        minimum=spec.minimum, maximum=spec.maximum)
+            if got is not None:
+                out[spec.name] = str(got) if spec.kind == "decimal" else got
+        elif spec.kind == "choice":
+            got = c.get(table, spec.key, f"{k}.{spec.section}" if spec.section else k, "str",
+                        choices=set(spec.choices))
+            if got is not None:
+                out[spec.name] = got
+        elif spec.kind in ("kinds", "uo_list"):
+            allowed = spec.choices if spec.kind == "kinds" else tuple(unit_codes)
+            what = "type de site" if spec.kind == "kinds" else "UO"
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value) \
+                    or (spec.kind == "kinds" and not value):
+                c.err(full, "liste de textes attendue, ex. [\"" + '", "'.join(allowed[:2]) + "\"]")
+                continue
+            unknown = [v for v in value if v not in allowed]
+            if unknown:
+                c.err(full, f"{what} inconnu(e)(s) : {', '.join(unknown)} (valeurs possibles : "
+                            f"{', '.join(allowed)})")
+                continue
+            if len(set(value)) != len(value):
+                c.err(full, "valeur en double dans la liste")
+                continue
+            out[spec.name] = list(value)
+        elif spec.kind == "reasons":
+            if not isinstance(value, dict) or not value or not all(
+                    isinstance(code, str) and isinstance(label, str) and label.strip()
+                    for code, label in value.items()):
+                c.err(full, "table « code = \"libellé\" » non vide attendue")
+                continue
+            bad = [code for code in value if not code.replace("_", "").isalnum() or len(code) > 32]
+            if bad:
+                c.err(full, f"code de motif invalide : {', '.join(bad)} (lettres, chiffres et _, "
+                            f"32 caractères au plus)")
+                continue
+            if OTHER_REASON not in value:
+                c.err(full, f"le motif « {OTHER_REASON} » (autre motif, à préciser) est obligatoire")
+                continue
+            out[spec.name] = {code: label.strip() for code, label in value.items()}
     return out
 
 

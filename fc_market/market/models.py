@@ -122,6 +122,9 @@ class LotContract(db.Model):
     control_min_per_stratum: Mapped[int] = mapped_column(default=5)
     control_extrapolate: Mapped[bool] = mapped_column(default=False)
     control_response_days: Mapped[int] = mapped_column(default=30)
+    #: The contract file's extra keys, validated ({"coverage.radius_km": "30", …}); read them
+    #: through :func:`fc_market.market.terms.lot_terms`, which supplies the defaults
+    extra_terms: Mapped[dict | None] = mapped_column(sa.JSON)
 
     lot = relationship("Lot", back_populates="contract")
 
