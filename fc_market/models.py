@@ -16,5 +16,5 @@ from fc_market.billing.models import (  # noqa: F401
 from fc_market.steering.models import (  # noqa: F401
     Flag, FlagReading, LotMonthStat, SteeringPack, SteeringRefresh)
 from fc_market.uo4.models import (  # noqa: F401
-    Uo4Document, Uo4Filing, Uo4Line, Uo4Message, Uo4Terms, Uo4Version)
+    Uo4Document, Uo4Filing, Uo4Line, Uo4Message, Uo4Version)
 from fc_market.cases.models import CaseEvent, CaseFile, FlagCase  # noqa: F401

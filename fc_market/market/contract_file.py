@@ -19,7 +19,7 @@ from fc_market.extensions import db
 from fc_market.market.models import (Amendment, FlagRule, Lot, LotContract, LotTarget, Market,
                                      Operator, OperatorMember, Price, UnitOfWork, utcnow)
 from fc_market.market.siret import is_valid_siret
-from fc_market.market.terms import EXTRA_KEYS, OTHER_REASON
+from fc_market.market.terms import EXTRA_KEYS, OTHER_REASON, UO4_MARKET_WIDE
 
 REGION_CODES = {"11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94",
                 "01", "02", "03", "04", "06"}
@@ -216,10 +216,17 @@ def validate(data):
         lots.append(lot)
 
     flags = _validate_flags(c, data.get("flags", []))
-    uo4 = _validate_uo4(c, data.get("uo4"))
+    if "uo4" in data:
+        c.err("uo4", "les conditions UO4 se placent dans [defaults.uo4] (ou [lots.contract.uo4])")
     if c.errors:
         raise ContractFileError(c.errors)
-    return {"market": market, "units": units, "lots": lots, "flags": flags, "uo4": uo4}
+    # the UO4 steering rules, their thresholds from [defaults.uo4] (the same for every lot)
+    from fc_market.uo4.terms import flag_rules_from
+    extra = lots[0]["contract"]["extra_terms"]
+    uo4_rules = [r for r in flag_rules_from({name: Decimal(str(extra[f"uo4.{name}"]))
+                                             for name in UO4_MARKET_WIDE})
+                 if r["code"] not in {f["code"] for f in flags}]
+    return {"market": market, "units": units, "lots": lots, "flags": flags + uo4_rules}
 
 
 def _validate_units(c, raw_units):
@@ -340,6 +347,11 @@ def _validate_contract(c, defaults, overrides, key, unit_codes=()):
                                        minimum=1),
     })
     out["extra_terms"] = _validate_extra(c, merged, k, unit_codes)
+    lot_uo4 = overrides.get("uo4", {}) if isinstance(overrides.get("uo4", {}), dict) else {}
+    for name in UO4_MARKET_WIDE:
+        if name in lot_uo4:
+            c.err(f"{k}.uo4.{name}", "seuil d'une règle de signalement commune à tous les lots : "
+                                     "définissez-le dans [defaults.uo4]")
     return out
 
 
@@ -380,6 +392,27 @@ def _validate_extra(c, merged, k, unit_codes):
                 c.err(full, "valeur en double dans la liste")
                 continue
             out[spec.name] = list(value)
+        elif spec.kind == "month_day":
+            month, _, day = str(value).partition("-") if isinstance(value, str) else ("", "", "")
+            try:
+                date(2024, int(month), int(day))  # a leap year: 02-29 is allowed
+            except ValueError:
+                c.err(full, f"date « {value} » invalide : écrivez le mois et le jour, ex. \"03-31\"")
+                continue
+            out[spec.name] = f"{int(month):02d}-{int(day):02d}"
+        elif spec.kind == "labels":
+            if not isinstance(value, dict) or not value or not all(
+                    isinstance(code, str) and isinstance(label, str) and label.strip()
+                    for code, label in value.items()):
+                c.err(full, "table « code = \"libellé\" » non vide attendue")
+                continue
+            bad = [code for code in value if not code.replace("_", "").isalnum()
+                   or not code.islower() or len(code) > 40]
+            if bad:
+                c.err(full, f"code invalide : {', '.join(bad)} (minuscules, chiffres et _, "
+                            f"40 caractères au plus)")
+                continue
+            out[spec.name] = {code: label.strip() for code, label in value.items()}
         elif spec.kind == "reasons":
             if not isinstance(value, dict) or not value or not all(
                     isinstance(code, str) and isinstance(label, str) and label.strip()
@@ -544,59 +577,6 @@ def _validate_flags(c, raw):
     return out
 
 
-def _month_day(c, table, name, key):
-    """A deadline written ``"MM-JJ"`` (month and day), e.g. ``"03-31"``."""
-    raw = c.get(table, name, key, "str")
-    if raw is None:
-        return None
-    month, _, day = raw.partition("-")
-    try:
-        date(2024, int(month), int(day))  # a leap year: 02-29 is allowed
-    except ValueError:
-        c.err(f"{key}.{name}", f"date « {raw} » invalide : écrivez le mois et le jour, ex. \"03-31\"")
-        return None
-    return int(month), int(day)
-
-
-def _validate_uo4(c, raw):
-    """``[uo4]``: spending categories, deadlines of the yearly plan and statement of use,
-    flag thresholds.  Optional: without it the market has no UO4 follow-up."""
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        c.err("uo4", "table [uo4] attendue")
-        return None
-    categories, codes = [], set()
-    raw_categories = raw.get("categories")
-    if not isinstance(raw_categories, list) or not raw_categories:
-        c.err("uo4.categories", "au moins une catégorie [[uo4.categories]] est obligatoire")
-        raw_categories = []
-    for i, cat in enumerate(raw_categories):
-        k = f"uo4.categories[{i + 1}]"
-        code = c.get(cat, "code", k, "str")
-        label = c.get(cat, "label", k, "str")
-        if code:
-            if not code.replace("_", "").isalnum() or not code.islower() or len(code) > 40:
-                c.err(f"{k}.code", "code en minuscules, chiffres et « _ », 40 caractères au plus")
-            if code in codes:
-                c.err(f"{k}.code", f"« {code} » figure deux fois")
-            codes.add(code)
-        categories.append({"code": code, "label": label})
-    plan = _month_day(c, raw, "plan_deadline", "uo4")
-    statement = _month_day(c, raw, "statement_deadline", "uo4")
-    out = {
-        "categories": categories,
-        "plan_due_month": plan[0] if plan else None, "plan_due_day": plan[1] if plan else None,
-        "statement_due_month": statement[0] if statement else None,
-        "statement_due_day": statement[1] if statement else None,
-        "documented_share_floor": c.get(raw, "documented_share_floor", "uo4", "decimal",
-                                        minimum=0, maximum=1),
-        "category_share_ceiling": c.get(raw, "category_share_ceiling", "uo4", "decimal",
-                                        minimum=0, maximum=1),
-    }
-    return out
-
-
 # --------------------------------------------------------------------------- loading
 def load_file(path, *, user=None):
     """Validate then load ``path`` in the current transaction; the caller commits."""
@@ -653,19 +633,6 @@ def load_spec(spec, *, user=None):
         _upsert(report, "règle de signalement", rules.get(f["code"]),
                 lambda code=f["code"], **v: FlagRule(market=market, code=code, **v), fields,
                 action="flag_rule", what=f"Règle de signalement {f['code']}", user=user)
-    if spec.get("uo4"):
-        from fc_market.uo4.models import Uo4Terms
-        terms = db.session.scalar(sa.select(Uo4Terms).where(Uo4Terms.market_id == market.id))
-        _upsert(report, "conditions UO4", terms,
-                lambda **v: Uo4Terms(market_id=market.id, **v), dict(spec["uo4"]),
-                action="uo4_terms", what="Conditions de l'UO4", user=user)
-        from fc_market.uo4.terms import flag_rules_from
-        rules = {r.code: r for r in market.flag_rules}
-        for f in flag_rules_from(spec["uo4"]):
-            fields = {k: f[k] for k in f if k != "code"}
-            _upsert(report, "règle de signalement", rules.get(f["code"]),
-                    lambda code=f["code"], **v: FlagRule(market=market, code=code, **v), fields,
-                    action="flag_rule", what=f"Règle de signalement {f['code']}", user=user)
     db.session.flush()
     return report
 

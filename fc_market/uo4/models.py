@@ -1,5 +1,5 @@
-"""UO4 (means, quality and steering lump sum): the contract's terms, the lot's yearly plan
-and yearly statement of use, in immutable versions, with their documents and review thread."""
+"""UO4 (means, quality and steering lump sum): the lot's yearly plan and yearly statement of
+use, in immutable versions, with their documents and review thread."""
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
-from fc_market.market.models import MONEY, RATE, utcnow
+from fc_market.market.models import MONEY, utcnow
 
 
 def enum_check(enum, column="status", name="status"):
@@ -27,40 +27,6 @@ def check_move(enum, labels, transitions, current, new):
         raise TransitionError(f"Passage de « {labels.get(current, current)} » à "
                               f"« {labels.get(new, new)} » impossible.")
     return enum(new)
-
-
-class Uo4Terms(db.Model):
-    """The ``[uo4]`` section of the contract file: spending categories, deadlines of the
-    yearly plan and statement, flag thresholds.  One row per market, loaded with the file."""
-    __tablename__ = "uo4_terms"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    market_id: Mapped[int] = mapped_column(sa.ForeignKey("markets.id"), unique=True)
-    #: [{"code": "qualite", "label": "Démarche qualité"}, …] in display order
-    categories: Mapped[list] = mapped_column(sa.JSON)
-    #: The plan of year N is due on this month/day of year N
-    plan_due_month: Mapped[int]
-    plan_due_day: Mapped[int]
-    #: The statement of use of year N is due on this month/day of year N + 1
-    statement_due_month: Mapped[int]
-    statement_due_day: Mapped[int]
-    #: Flag: documented spending below this share of the UO4 paid for the year
-    documented_share_floor: Mapped[Decimal] = mapped_column(RATE)
-    #: Flag: one category above this share of the year's total spending
-    category_share_ceiling: Mapped[Decimal] = mapped_column(RATE)
-
-    market = relationship("Market")
-
-    __table_args__ = (
-        sa.CheckConstraint("plan_due_month BETWEEN 1 AND 12 AND statement_due_month BETWEEN 1 "
-                           "AND 12 AND plan_due_day BETWEEN 1 AND 31 AND statement_due_day "
-                           "BETWEEN 1 AND 31", name="dates"),
-        sa.CheckConstraint("documented_share_floor BETWEEN 0 AND 1 AND category_share_ceiling "
-                           "BETWEEN 0 AND 1", name="shares"),
-    )
-
-    @property
-    def category_labels(self):
-        return {c["code"]: c["label"] for c in self.categories}
 
 
 class FilingKind(StrEnum):

@@ -37,19 +37,37 @@ def test_terms_come_from_the_contract_file(market):
     assert rules["uo4_category_ceiling"].label == "Une catégorie dépasse 50\u00a0% des dépenses UO4"
 
 
-def test_bad_uo4_section_is_refused_with_every_error(tmp_path):
+def test_bad_uo4_terms_are_refused_with_every_error():
     from fc_market.market.contract_file import ContractFileError, validate
     import tomllib
     from tests.conftest import DEMO_CONTRACT
     data = tomllib.loads(DEMO_CONTRACT.read_text(encoding="utf-8"))
-    data["uo4"]["plan_deadline"] = "02-30"
-    data["uo4"]["documented_share_floor"] = "1.5"
-    data["uo4"]["categories"].append({"code": "qualite", "label": "Doublon"})
+    data["defaults"]["uo4"]["plan_deadline"] = "02-30"
+    data["defaults"]["uo4"]["documented_share_floor"] = "1.5"
+    data["defaults"]["uo4"]["categories"]["Mauvais Code"] = "Doublon"
+    data["lots"][0]["contract"]["uo4"] = {"category_share_ceiling": "0.4"}
     with pytest.raises(ContractFileError) as exc:
         validate(data)
     keys = [k for k, _ in exc.value.errors]
-    assert "uo4.plan_deadline" in keys and "uo4.documented_share_floor" in keys
-    assert "uo4.categories[8].code" in keys
+    assert "lots.IDF.contract.uo4.plan_deadline" in keys
+    assert "lots.IDF.contract.uo4.categories" in keys
+    assert "lots.IDF.contract.uo4.category_share_ceiling" in keys
+    assert any("documented_share_floor" in k for k in keys)
+
+
+def test_a_lot_may_have_its_own_categories_and_deadlines(market):
+    from fc_market.market.contract_file import load_spec, parse_file
+    from tests.conftest import DEMO_CONTRACT
+    spec = parse_file(DEMO_CONTRACT)
+    bre = next(l for l in spec["lots"] if l["code"] == "BRE")
+    bre["contract"]["extra_terms"]["uo4.statement_deadline"] = "04-30"
+    bre["contract"]["extra_terms"]["uo4.categories"] = {"qualite": "Qualité", "autre": "Autre"}
+    load_spec(spec)
+    from fc_market.uo4.terms import uo4_terms
+    terms = uo4_terms(lot("BRE"))
+    assert terms.due_on("statement", 2025) == date(2026, 4, 30)
+    assert terms.labels == {"qualite": "Qualité", "autre": "Autre"}
+    assert uo4_terms(lot("IDF")).due_on("statement", 2025) == date(2026, 3, 31)
 
 
 def test_good_plan_file_fills_a_draft_then_is_submitted(groupements, users):
