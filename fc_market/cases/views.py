@@ -22,6 +22,7 @@ from fc_market.extensions import db
 from fc_market.market.models import FlagRule
 from fc_market.reporting.service import paris_today
 from fc_market.steering.models import Flag
+from fc_market.steering.service import format_value
 from fc_market.storage import send
 
 bp = Blueprint("cases", __name__, url_prefix="/dossiers")
@@ -83,17 +84,26 @@ def case_page(case_id):
     flag = case.flag
     return render_template(
         "cases/case.html", case=case, flag=flag, events=service.visible_events(case, current_user),
-        today=paris_today(), status=CaseStatus,
-        acknowledge_form=AcknowledgeForm(counter=case.version_counter),
-        request_form=RequestPlanForm(counter=case.version_counter),
-        plan_form=PlanForm(counter=case.version_counter),
-        follow_form=FollowForm(counter=case.version_counter),
-        close_form=CloseForm(counter=case.version_counter), message_form=MessageForm())
+        today=paris_today(), status=CaseStatus, fmt=format_value,
+        acknowledge_form=_form(AcknowledgeForm, counter=case.version_counter),
+        request_form=_form(RequestPlanForm, counter=case.version_counter),
+        plan_form=_form(PlanForm, counter=case.version_counter),
+        follow_form=_form(FollowForm, counter=case.version_counter),
+        close_form=_form(CloseForm, counter=case.version_counter), message_form=_form(MessageForm))
+
+
+#: One prefix per form of the case page, so field names and ids never collide
+PREFIXES = {AcknowledgeForm: "ack", RequestPlanForm: "request", PlanForm: "plan",
+            FollowForm: "follow", CloseForm: "close", MessageForm: "message"}
+
+
+def _form(form_class, **data):
+    return form_class(prefix=PREFIXES[form_class], **data)
 
 
 def _act(case_id, form_class, action, *, success):
     case = _case(case_id)
-    form = form_class()
+    form = _form(form_class)
     if not form.validate_on_submit():
         errors = [e for field in form for e in field.errors]
         flash(" ".join(errors) or "Formulaire incomplet.", "error")

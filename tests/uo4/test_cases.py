@@ -135,12 +135,12 @@ def test_mandataire_sees_its_cases_without_internal_comments(users, login):
     home = mandataire.get("/", follow_redirects=True).get_data(as_text=True)
     assert "Mes plans d'action : 1 attendu(s) de vous" in home
     # posting on another lot's case is refused and changes nothing
-    assert mandataire.post(f"/dossiers/{other.id}/plan", data={"body": "x"}).status_code == 404
-    assert mandataire.post(f"/dossiers/{other.id}/message", data={"body": "x"}).status_code == 404
+    assert mandataire.post(f"/dossiers/{other.id}/plan", data={"plan-body": "x"}).status_code == 404
+    assert mandataire.post(f"/dossiers/{other.id}/message", data={"message-body": "x"}).status_code == 404
     db.session.expire_all()
     assert db.session.get(FlagCase, other.id).status == CaseStatus.PLAN_REQUESTED
     # the mandataire answers from the case page
-    response = mandataire.post(f"/dossiers/{own.id}/plan", data={"body": "Deux actions d'ici juin."})
+    response = mandataire.post(f"/dossiers/{own.id}/plan", data={"plan-body": "Deux actions d'ici juin."})
     assert response.status_code == 302
     db.session.expire_all()
     assert db.session.get(FlagCase, own.id).status == CaseStatus.PLAN_SUBMITTED
