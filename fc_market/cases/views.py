@@ -53,6 +53,7 @@ def index():
             FlagRule.category == category)
     cases = db.session.scalars(stmt.limit(500)).all()
     return render_template("cases/index.html", cases=cases, lots=lots, lot_code=lot_code,
+                           lot_options=[(l.code, f"{l.code} — {l.name}") for l in lots],
                            category=category, status=status, labels=CASE_LABELS,
                            categories=FlagRule.CATEGORY_LABELS, today=paris_today())
 
