@@ -604,7 +604,8 @@ def match_invoice(invoice):
 
 
 def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, vat, amount_incl_tax,
-                   lines=None, file=None, received_on=None, today=None, comment=None):
+                   lines=None, file=None, received_on=None, today=None, comment=None,
+                   file_types=("application/pdf",), structured_format=None):
     """Record the operator's invoice (or credit note, for a negative adjusting statement).
 
     ``file`` is ``(filename, bytes)`` (PDF); ``lines`` ``[{"uo_code", "amount"}]`` when the
@@ -647,7 +648,7 @@ def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, 
                             "amount": str(_amount(line["amount"], f"Ligne {line['uo_code']}"))})
     if not file or not file[1]:
         raise BillingError("Joignez la facture au format PDF.")
-    if storage.sniff(file[1], ("application/pdf",)) is None:
+    if storage.sniff(file[1], file_types) is None:
         raise BillingError("La facture doit être un fichier PDF (contrôle sur le contenu).")
     negative = statement.amount_payable < 0
     corrects = None
@@ -664,13 +665,14 @@ def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, 
                       issued_on=issued_on, received_on=received_on, amount_excl_tax=excl, vat=vat_,
                       amount_incl_tax=incl, deductions=ZERO if negative else exp["deductions"],
                       invoiced_lines=clean_lines or None, match_status="matched",
+                      structured_format=structured_format,
                       decision_comment=(comment or None), recorded_by_id=getattr(user, "id", None))
     with db.session.no_autoflush:
         invoice.statement = statement
         rows, totals = match_invoice(invoice)
     mismatch = any(d for *_, d in totals) or any(r["difference"] for r in rows if r["difference"] is not None)
     invoice.match_status = "mismatch" if mismatch else "matched"
-    key, mimetype, digest, display = storage.store(file[1], file[0], allowed=("application/pdf",))
+    key, mimetype, digest, display = storage.store(file[1], file[0], allowed=file_types)
     invoice.file_key, invoice.file_mimetype, invoice.file_sha256, invoice.file_name = \
         key, mimetype, digest, display
     db.session.add(invoice)
