@@ -20,8 +20,7 @@ from fc_market.reporting.service import paris_today
 from fc_market.storage import send
 from fc_market.uo4 import service
 from fc_market.uo4.forms import AnswerForm, DecisionForm, DocumentForm, EmptyForm, UploadForm
-from fc_market.uo4.models import (KIND_LABELS, UNDER_REVIEW, FilingKind, Uo4Document, Uo4Status,
-                                  Uo4Version)
+from fc_market.uo4.models import KIND_LABELS, UNDER_REVIEW, FilingKind, Uo4Document, Uo4Version
 from fc_market.uo4.service import LINE_FIELDS, Uo4Error
 
 bp = Blueprint("uo4", __name__, url_prefix="/uo4")
