@@ -104,7 +104,7 @@ def register_cli(app):
     for group in (market_cli, demo_cli, users_cli):
         app.cli.add_command(group)
     for module in ("reporting", "controls", "billing", "territory", "steering", "scheduler",
-                   "opendata", "einvoice"):
+                   "opendata", "einvoice", "uo4"):
         try:
             cli = importlib.import_module(f"fc_market.{module}.cli")
         except ModuleNotFoundError as exc:

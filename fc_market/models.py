@@ -16,3 +16,6 @@ from fc_market.billing.models import (  # noqa: F401
 from fc_market.steering.models import (  # noqa: F401
     Flag, FlagReading, LotMonthStat, SteeringPack, SteeringRefresh)
 from fc_market.opendata.models import OpenDataExport, PublishedItem  # noqa: F401
+from fc_market.uo4.models import (  # noqa: F401
+    Uo4Document, Uo4Filing, Uo4Line, Uo4Message, Uo4Version)
+from fc_market.cases.models import CaseEvent, CaseFile, FlagCase  # noqa: F401

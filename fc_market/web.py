@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 #: Domain modules with views, registered in this order (``<module>/views.py: register(app)``)
 DOMAIN_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering",
-                  "opendata", "einvoice")
+                  "opendata", "einvoice", "uo4", "cases")
 
 #: Navigation groups, in the order of the header: (key, label).  A group holding one entry
 #: for a role shows as a plain link; more entries make a DSFR menu (``fr-menu``).  At most

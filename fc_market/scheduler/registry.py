@@ -20,7 +20,8 @@ from fc_market.market.models import utcnow
 from fc_market.scheduler.models import JobRun, RunStatus
 
 log = logging.getLogger(__name__)
-JOB_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering")
+JOB_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering",
+               "uo4", "cases")
 
 
 @dataclass

@@ -182,10 +182,16 @@ def lot_sheets(snap, lot, year):
                   current)]
 
 
+#: Sheets other modules add to the pack: function(snap, flags) -> [Sheet] (UO4, flag cases)
+EXTRA_SHEETS = []
+
+
 def build_pack(snap, flags):
     """The monthly steering pack: one sheet per view."""
     sheets = [dashboard_sheet(snap), targets_sheet(snap), monthly_sheet(snap), signs_sheet(snap)]
     sheets += flags_sheets(flags)
+    for extra in EXTRA_SHEETS:
+        sheets += extra(snap, flags)
     sheets += coverage_sheets(snap)
     sheets.append(rules_sheet(snap.rules))
     return build_workbook(sheets)
