@@ -21,7 +21,7 @@ def test_login_success_records_and_redirects_by_role(app, users):
     response = post_login(client, "M.IDF@test.fr ", PASSWORD)
     assert response.status_code == 302
     home = client.get("/", follow_redirects=False)
-    assert home.headers["Location"].endswith("/lots/IDF/reporting")
+    assert home.headers["Location"].endswith("/accueil")  # the to-do home (fc_market/home)
     assert db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "user.login")) is not None
 
 

@@ -123,7 +123,7 @@ def test_manager_validates_controls_and_steers(journey, users):
     manager = users["manager"]
 
     j.login(manager.email, PASSWORD)
-    assert "/pilotage" in page.url  # the managers' home
+    assert "/accueil" in page.url  # the to-do home
     j.goto("/reporting/examen")
     j.shot("examen")
     j.submit("main a.fr-btn:has-text('Examiner')")

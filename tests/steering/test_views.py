@@ -24,7 +24,7 @@ def _bad_satisfaction(lot):
 def test_manager_lands_on_the_dashboard_with_flagged_cells(login, idf):
     _bad_satisfaction(idf)
     browser = login("manager")
-    assert browser.get("/").headers["Location"].endswith("/pilotage")
+    assert browser.get("/").headers["Location"].endswith("/accueil")  # the to-do home
     page = browser.get("/pilotage").get_data(as_text=True)
     assert "Les lots et leurs indicateurs" in page and "<svg" in page
     assert 'class="num bad"' in page and "70,0" in page

@@ -1,0 +1,27 @@
+"""The home page of every role: its to-do list (:mod:`fc_market.home.service`)."""
+from flask import Blueprint, render_template
+from flask_login import current_user
+
+from fc_market.access import roles
+from fc_market.auth.models import Role
+from fc_market.home import service
+from fc_market.reporting.service import paris_today
+
+bp = Blueprint("home", __name__)
+
+
+@bp.get("/accueil")
+@roles(*Role.ALL)
+def index():
+    today = paris_today()
+    sections = service.todo_for(current_user, today)
+    waiting = sum(s.count for s in sections if s.items)
+    return render_template("home/index.html", sections=sections, today=today, waiting=waiting,
+                           lot=current_user.lot if current_user.is_mandataire else None)
+
+
+def register(app):
+    from fc_market import web
+    app.register_blueprint(bp)
+    for role in Role.ALL:  # every role lands on its to-do list
+        web.HOME[role] = "home.index"
