@@ -388,9 +388,11 @@ def _journal_row(lot, period, user, channel, file_name, digest, data, accepted, 
 
 def _refused(lot, period, checker, result, user, channel, file_name, digest, data, started):
     """After the rollback: only the journal line of the refused attempt is written."""
-    result.import_id = record_refused_import_now(
-        _journal_row(lot, period, user, channel, file_name, digest, data, False, checker, None,
-                     started))
+    journal = _journal_row(lot, period, user, channel, file_name, digest, data, False, checker,
+                           None, started)
+    from fc_market.reporting.refused import attach_row_values
+    journal.errors = attach_row_values(data, journal.errors or [])  # the refused rows, kept
+    result.import_id = record_refused_import_now(journal)
     return _fill(result, checker, started)
 
 

@@ -12,7 +12,7 @@ from fc_market.exports import XLSX_MIMETYPE, xlsx_response
 from fc_market.extensions import db
 from fc_market.market.models import Lot
 from fc_market.reporting import dictionary as dd
-from fc_market.reporting import exporting, review, service
+from fc_market.reporting import exporting, refused, review, service
 from fc_market.reporting.checks import Rules
 from fc_market.reporting.forms import ActForm, AlertForm, DecisionForm, FiguresForm, UploadForm
 from fc_market.reporting.models import (Act, AlertStatus, DoubleFinancingAlert, ReportImport,
@@ -156,7 +156,22 @@ def new_version(code, period):
 @roles(*Role.ALL)
 def import_page(report_import_id):
     entry = get_in_lot(ReportImport, report_import_id)
-    return render_template("reporting/import.html", entry=entry, lot=entry.lot)
+    can_upload = current_user.is_mandataire and not entry.accepted  # offer the upload again
+    return render_template("reporting/import.html", entry=entry, lot=entry.lot,
+                           error_groups=refused.group_issues(entry.errors),
+                           warning_groups=refused.group_issues(entry.warnings),
+                           refused_count=len(refused.refused_rows(entry.errors)[1]),
+                           upload=UploadForm() if can_upload else None)
+
+
+@bp.get("/reporting/imports/<int:report_import_id>/lignes-refusees.xlsx")
+@roles(*Role.ALL)
+def refused_rows_export(report_import_id):
+    """The refused rows as they were in the file, with an error column."""
+    entry = get_in_lot(ReportImport, report_import_id)
+    return xlsx_response(f"lignes-refusees-{entry.lot.code}-{entry.period}-{entry.id}.xlsx",
+                         [refused.refused_rows_sheet(entry.errors),
+                          refused.groups_sheet("Erreurs par type", entry.errors or [])])
 
 
 @bp.get("/reporting/imports/<int:report_import_id>.xlsx")
@@ -165,7 +180,9 @@ def import_export(report_import_id):
     entry = get_in_lot(ReportImport, report_import_id)
     return xlsx_response(f"controle-{entry.lot.code}-{entry.period}-{entry.id}.xlsx",
                          [exporting.issues_sheet("Erreurs", entry.errors or []),
-                          exporting.issues_sheet("Avertissements", entry.warnings or [])])
+                          exporting.issues_sheet("Avertissements", entry.warnings or []),
+                          refused.groups_sheet("Erreurs par type", entry.errors or []),
+                          refused.groups_sheet("Avertissements par type", entry.warnings or [])])
 
 
 # -- a version ---------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def test_upload_refused_shows_every_error_with_its_place(idf, login):
     response = upload(browser, data)
     assert response.status_code == 302 and "/reporting/imports/" in response.headers["Location"]
     page = browser.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Fichier refusé" in page and "Rien n'a été enregistré" in page
+    assert "Fichier refusé" in page and "Rien n&#39;a été enregistré" in page
     assert "Code UO « UO9 » inconnu" in page and "S777" in page
     assert "<td class=\"num\">3</td>" in page and "<td class=\"num\">4</td>" in page
     export = browser.get(response.headers["Location"] + ".xlsx")
