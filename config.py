@@ -62,6 +62,13 @@ class Config:
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "fc-market@localhost")
 
+    # One-time links sent by e-mail (the user chooses the password): validity in hours
+    INVITATION_VALID_HOURS = int(os.environ.get("INVITATION_VALID_HOURS", 72))
+    RESET_VALID_HOURS = int(os.environ.get("RESET_VALID_HOURS", 2))
+    #: Accept the special-use domains of the demo (``.test``) in e-mail addresses; on by
+    #: default outside production (email-validator's test_environment)
+    EMAIL_ALLOW_TEST_DOMAINS = _bool("EMAIL_ALLOW_TEST_DOMAINS", FC_ENV != "production")
+
     # Scheduler: only the process started with `flask scheduler run` runs jobs
     SCHEDULER_TIMEZONE = os.environ.get("SCHEDULER_TIMEZONE", "Europe/Paris")
 

@@ -185,14 +185,18 @@ def test_every_way_of_setting_a_password_applies_the_policy(app, users, login):
     assert "Mot de passe trop faible" in page
     admin = login("admin")
     target = users["mandataire"]
-    page = admin.post(f"/admin/utilisateurs/{target.id}/mot-de-passe",
-                      data={"password": "Ab1" + " " * 9, "confirm": "Ab1" + " " * 9}).get_data(as_text=True)
-    assert "Mot de passe trop faible" in page
-    page = admin.post("/admin/utilisateurs/nouveau",
-                      data={"email": "new@test.fr", "full_name": "Nouveau", "role": "manager",
-                            "lot": "", "password": "Password1234"}).get_data(as_text=True)
+    # the administrator never types a password: the old path is gone, the invitation has no
+    # password field (the user chooses it through the link, under the same policy)
+    assert admin.post(f"/admin/utilisateurs/{target.id}/mot-de-passe",
+                      data={"password": "Ab1" + " " * 9}).status_code == 404
+    from fc_market.auth import tokens
+    from fc_market.auth.models import TokenPurpose
+    with app.test_request_context():
+        token = tokens.issue(target, TokenPurpose.RESET)
+    db.session.commit()
+    page = app.test_client().post(f"/compte/mot-de-passe/{token}",
+                                  data={"new": "Password1234", "confirm": "Password1234"}).get_data(as_text=True)
     assert "mot de passe courant" in page
-    assert db.session.scalar(sa.select(User).where(User.email == "new@test.fr")) is None
     for user in users.values():
         db.session.refresh(user)
     assert post_login(app.test_client(), "manager@test.fr", PASSWORD).status_code == 302

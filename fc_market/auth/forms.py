@@ -14,3 +14,12 @@ class PasswordForm(FlaskForm):
     new = PasswordField("Nouveau mot de passe", validators=[DataRequired("Champ obligatoire.")])
     confirm = PasswordField("Confirmation", validators=[
         DataRequired("Champ obligatoire."), EqualTo("new", "Les deux saisies diffèrent.")])
+
+
+class ChoosePasswordForm(FlaskForm):
+    """The password a user chooses through an invitation or reset link."""
+    new = PasswordField("Nouveau mot de passe", validators=[DataRequired("Champ obligatoire.")],
+                        description="Au moins 12 caractères, de trois types parmi minuscules, "
+                                    "majuscules, chiffres et symboles ; pas un mot de passe courant.")
+    confirm = PasswordField("Confirmation", validators=[
+        DataRequired("Champ obligatoire."), EqualTo("new", "Les deux saisies diffèrent.")])

@@ -109,3 +109,41 @@ class UserSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: Last request seen, to within :data:`fc_market.auth.sessions.TOUCH_EVERY`
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TokenPurpose:
+    INVITATION = "invitation"
+    RESET = "reset"
+    ALL = (INVITATION, RESET)
+    LABELS = {INVITATION: "Invitation", RESET: "Réinitialisation du mot de passe"}
+
+
+class AccountToken(db.Model):
+    """A one-time link sent by e-mail: an invitation (the new user chooses a password) or a
+    password reset.  Only the SHA-256 of the token is stored; the link works once, until
+    ``expires_at``.  The administrator never types, sees or sends a password."""
+    __tablename__ = "account_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: invitation or reset
+    purpose: Mapped[str] = mapped_column(sa.String(12))
+    #: SHA-256 (hex) of the token in the link
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: UTC; from the configuration (INVITATION_VALID_HOURS, RESET_VALID_HOURS)
+    expires_at: Mapped[datetime]
+    #: When the link was used (or replaced by a newer one): it no longer works
+    used_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    user = relationship("User", foreign_keys=[user_id])
+    created_by = relationship("User", foreign_keys=[created_by_id])
+
+    __table_args__ = (
+        sa.CheckConstraint("purpose IN ('invitation', 'reset')", name="purpose"),
+        sa.CheckConstraint("expires_at > created_at", name="expiry"),
+    )
+
+    @property
+    def purpose_label(self):
+        return TokenPurpose.LABELS.get(self.purpose, self.purpose)

@@ -93,3 +93,34 @@ def account():
             flash("Mot de passe modifié. Vos autres sessions sont fermées.", "success")
             return redirect(url_for("auth.account"))
     return render_template("auth/account.html", form=form)
+
+
+@bp.route("/compte/mot-de-passe/<token>", methods=["GET", "POST"])
+def choose_password(token):
+    """The one-time link of an invitation or a reset: the user chooses the password."""
+    from fc_market.auth import tokens
+    from fc_market.auth.forms import ChoosePasswordForm
+    from fc_market.auth.passwords import WeakPassword
+    try:
+        row = tokens.find(token)
+    except tokens.TokenError as exc:
+        return render_template("auth/choose_password.html", invalid=str(exc), form=None), 410
+    form = ChoosePasswordForm()
+    if form.validate_on_submit():
+        try:
+            user = tokens.redeem(token, form.new.data)
+        except WeakPassword as exc:
+            db.session.rollback()
+            form.new.errors.append(str(exc))
+        except tokens.TokenError as exc:
+            db.session.rollback()
+            return render_template("auth/choose_password.html", invalid=str(exc), form=None), 410
+        else:
+            db.session.commit()
+            if current_user.is_authenticated:
+                sessions.end_current()
+                logout_user()
+            session.clear()
+            flash(f"Mot de passe enregistré : connectez-vous avec {user.email}.", "success")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/choose_password.html", form=form, row=row, invalid=None)
