@@ -165,6 +165,19 @@ def statement_export(statement_id):
         Sheet("Totaux", [Column("label", "Poste", "text"), Column("amount", "Montant", "decimal")], totals)])
 
 
+@bp.get("/etats/<int:statement_id>.pdf")
+@roles(*Role.ALL)
+def statement_pdf(statement_id):
+    """The statement as a PDF (mandataire and finance), beside the Excel export."""
+    from flask import Response
+
+    from fc_market.billing.statement_pdf import statement_pdf as build
+    st = _load_statement(statement_id)
+    name = f"etat-{st.lot.code}-{st.period}" + (f"-rectif{st.rank}" if st.rank else "")
+    return Response(build(st), mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})
+
+
 @bp.post("/etats/<int:statement_id>/recalcul")
 @roles(*FINANCE)
 def recompute(statement_id):
