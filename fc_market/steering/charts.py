@@ -3,6 +3,7 @@
 Every text is escaped; the charts scale to their container (viewBox) and carry a <title>
 per mark for hover text and a <desc> summarising the data for screen readers.
 """
+import hashlib
 from xml.sax.saxutils import escape
 
 W, H = 640.0, 220.0
@@ -29,8 +30,11 @@ def _nice_max(value):
 
 
 def _frame(title, y_max, y_fmt, n_labels, labels, desc):
+    ident = "chart-" + hashlib.sha1(f"{title}|{desc}".encode()).hexdigest()[:10]
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_f(W)} {_f(H)}" role="img" '
-           f'class="chart" {FONT}>', f"<title>{escape(title)}</title>", f"<desc>{escape(desc)}</desc>"]
+           f'class="chart" aria-labelledby="{ident}-title {ident}-desc" {FONT}>',
+           f'<title id="{ident}-title">{escape(title)}</title>',
+           f'<desc id="{ident}-desc">{escape(desc)}</desc>']
     plot_h = H - TOP - BOTTOM
     for i in range(5):
         value = y_max * i / 4

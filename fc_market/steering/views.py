@@ -29,7 +29,9 @@ def _pct(v):
     return f"{v:.0%}".replace("%", "\u00a0%")
 
 
-def entries_chart(view, year, title):
+def entries_data(view, year):
+    """``(labels, entries, target)`` of a year: the month's entries (None after the last
+    validated month) and the monthly target line (current year only, else None)."""
     monthly = view.monthly_entries(year)
     months = 12 if year < int(view.reference[:4]) else int(view.reference[5:7])
     bars = [monthly[i] if i < months else None for i in range(12)]
@@ -37,15 +39,30 @@ def entries_chart(view, year, title):
     if view.target is not None and year == int(view.reference[:4]):
         from fc_market.steering.indicators import profile_weights
         line = [view.target.entries * w for w in profile_weights(view.target.monthly_profile)]
-    return charts.bars_and_line([f"{MONTHS[i]}" for i in range(12)], bars, line, title=title,
+    return [f"{MONTHS[i]}" for i in range(12)], bars, line
+
+
+def entries_chart(view, year, title):
+    labels, bars, line = entries_data(view, year)
+    return charts.bars_and_line(labels, bars, line, title=title,
                                 bar_label="Entrées du mois", line_label="Objectif mensuel")
 
 
-def quality_chart(view, title, months=24):
+#: Quality indicators drawn over the last months on the scorecards
+QUALITY_KEYS = ("satisfaction_l1", "satisfaction_l2", "usefulness")
+
+
+def quality_data(view, months=12):
+    """``(periods, [(indicator label, values)])`` of the quality indicators over the last
+    ``months`` validated months (None where no answer was collected)."""
     periods = months_back(view.reference, months)
     readings = {p: view.month(p) for p in periods}
-    series = [(INDICATORS[k].label, [readings[p].read(k).value for p in periods])
-              for k in ("satisfaction_l1", "satisfaction_l2", "usefulness")]
+    series = [(INDICATORS[k].label, [readings[p].read(k).value for p in periods]) for k in QUALITY_KEYS]
+    return periods, series
+
+
+def quality_chart(view, title, months=24):
+    periods, series = quality_data(view, months)
     return charts.lines([_label(p) for p in periods], series, title=title, y_fmt=_pct, y_max=1.0)
 
 
@@ -112,7 +129,9 @@ def scorecard(code):
         trend=service.trend, trends=service.TREND_LABELS, spark=charts.sparkline, cov=cov,
         map_svg=lot_map(cov), links=_links(lot), years=range(snap.year - 2, snap.year + 1),
         entries_svg=entries_chart(view, year, f"Entrées mensuelles {year} et objectif — {lot.code}"),
-        quality_svg=quality_chart(view, f"Satisfaction et utilité — {lot.code} (24 mois)"))
+        entries_table=entries_data(view, year),
+        quality_svg=quality_chart(view, f"Satisfaction et utilité — {lot.code} (12 mois)", months=12),
+        quality_table=quality_data(view, 12), pct=_pct)
 
 
 @bp.get("/lots/<code>/indicateurs.xlsx")
