@@ -31,9 +31,7 @@ def market_load(path):
     from fc_market.market.contract_file import ContractFileError, load_file
     try:
         report = load_file(path, user=None)
-        db.session.commit()
     except ContractFileError as exc:
-        db.session.rollback()
         lines = "\n".join(f"  - {key} : {message}" for key, message in exc.errors)
         fail(f"Fichier refusé, rien n'a été chargé ({len(exc.errors)} problème(s)) :\n{lines}")
     click.echo(report.summary_fr())
@@ -62,7 +60,6 @@ def demo_seed(today):
     try:
         summary = run(today.date() if today else date.today())
     except SeedError as exc:
-        db.session.rollback()
         fail(str(exc))
     click.echo(summary)
 
@@ -92,15 +89,15 @@ def users_create(email, name, role, lot_code, password):
     try:
         create_user(email, name, role, password, lot)
     except ValueError as exc:
-        db.session.rollback()
         fail(str(exc))
-    db.session.commit()
     click.echo(f"Compte {email} créé.")
 
 
 def register_cli(app):
+    """Our command groups, each command one unit of work (``unit_of_work.wrap_cli``)."""
+    from fc_market.unit_of_work import wrap_cli
     for group in (market_cli, demo_cli, users_cli):
-        app.cli.add_command(group)
+        app.cli.add_command(wrap_cli(group))
     for module in ("reporting", "controls", "billing", "territory", "steering", "scheduler"):
         try:
             cli = importlib.import_module(f"fc_market.{module}.cli")
@@ -109,3 +106,6 @@ def register_cli(app):
                 raise
             continue
         cli.register(app)
+    for name, command in app.cli.commands.items():
+        if name != "db":
+            wrap_cli(command)

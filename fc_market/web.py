@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from flask import current_app, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from fc_market import unit_of_work
 from fc_market.access import PUBLIC_ENDPOINTS
 from fc_market.auth.models import Role, User
 from fc_market.extensions import db, login_manager
@@ -164,7 +165,6 @@ MESSAGES = {
 
 
 def render_error(code):
-    if code == 500:
-        db.session.rollback()
+    unit_of_work.doom(f"error page {code}")  # nothing of a request answered by an error is kept
     title, message = MESSAGES.get(code, ("Erreur", ""))
     return render_template("errors/error.html", code=code, title=title, message=message), code

@@ -26,8 +26,9 @@ PASSWORD = "Test-Password-123"
 
 class IsolatedClient(FlaskClient):
     """Each request runs in its own context, as in production: its own app context, ``g``
-    and database session, not the test's.  The test's session is expired afterwards so it
-    reads what the request committed."""
+    and database session, not the test's.  What the test arranged in its own session (service
+    calls, which never commit) is committed first, as if an earlier unit of work had done it,
+    and the test's session is expired afterwards so it reads what the request committed."""
 
     _inside = contextvars.ContextVar("inside_isolated_request", default=False)
 
@@ -35,6 +36,8 @@ class IsolatedClient(FlaskClient):
         parent_open = super().open
         if self._inside.get():  # a redirect followed inside the request's own context
             return parent_open(*args, **kwargs)
+
+        db.session.commit()
 
         def isolated():
             self._inside.set(True)

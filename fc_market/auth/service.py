@@ -7,6 +7,7 @@ from flask import current_app
 from fc_market.audit import service as audit
 from fc_market.auth.models import LoginAttempt, User
 from fc_market.extensions import db
+from fc_market.unit_of_work import failure_trace
 from fc_market.market.models import utcnow
 
 MIN_PASSWORD_LENGTH = 12
@@ -33,7 +34,8 @@ def password_problems(password):
 def authenticate(email, password, ip):
     """The user for these credentials, or LoginRefused with a French message.
 
-    Each attempt is recorded and committed, so throttling holds across web workers.
+    Each attempt is recorded, a failed one committed on its own (``failure_trace``) although
+    the request rolls back, so throttling and lockout hold across web workers.
     """
     cfg = current_app.config
     now = utcnow()
@@ -48,18 +50,20 @@ def authenticate(email, password, ip):
                            f"Réessayez dans {cfg['LOGIN_IP_WINDOW_MINUTES']} minutes.")
     user = db.session.scalar(sa.select(User).where(User.email == email))
     if user is not None and user.locked_until and user.locked_until > now:
-        _attempt(ip, email, False)
+        with failure_trace():
+            _attempt(ip, email, False)
         raise LoginRefused("Ce compte est temporairement verrouillé après plusieurs échecs. "
                            "Réessayez plus tard ou contactez l'administrateur.")
     if user is None or not user.check_password(password) or not user.active:
-        if user is not None:
-            user.failed_logins += 1
-            if user.failed_logins >= cfg["LOGIN_MAX_FAILURES"]:
-                user.locked_until = now + timedelta(minutes=cfg["LOGIN_LOCKOUT_MINUTES"])
-                user.failed_logins = 0
-                audit.record("user.locked", user, summary=f"Compte {user.email} verrouillé "
-                             "après des échecs de connexion répétés", actor="système", user=None)
-        _attempt(ip, email, False)
+        with failure_trace():
+            if user is not None:
+                user.failed_logins += 1
+                if user.failed_logins >= cfg["LOGIN_MAX_FAILURES"]:
+                    user.locked_until = now + timedelta(minutes=cfg["LOGIN_LOCKOUT_MINUTES"])
+                    user.failed_logins = 0
+                    audit.record("user.locked", user, summary=f"Compte {user.email} verrouillé "
+                                 "après des échecs de connexion répétés", actor="système", user=None)
+            _attempt(ip, email, False)
         raise LoginRefused("Identifiant ou mot de passe incorrect.")
     user.failed_logins = 0
     user.locked_until = None
@@ -70,7 +74,6 @@ def authenticate(email, password, ip):
 
 def _attempt(ip, email, success):
     db.session.add(LoginAttempt(ip=ip or "?", email=email[:254], success=success))
-    db.session.commit()
 
 
 def create_user(email, full_name, role, password, lot=None, *, by=None):

@@ -34,7 +34,6 @@ def login():
             session.permanent = True
             audit.record("user.login", user, summary=f"Connexion de {user.email}", user=user,
                          lot_id=user.lot_id)
-            db.session.commit()
             return redirect(next_url or url_for("index"))
     return render_template("auth/login.html", form=form)
 
@@ -63,7 +62,6 @@ def account():
             current_user.set_password(form.new.data)
             audit.record("user.password", current_user, summary="Mot de passe modifié",
                          lot_id=current_user.lot_id)
-            db.session.commit()
             login_user(current_user._get_current_object())  # new session token: keep this session
             flash("Mot de passe modifié. Vos autres sessions sont fermées.", "success")
             return redirect(url_for("auth.account"))

@@ -445,7 +445,6 @@ def certify(statement_id, user=None, *, expected_version=None, verify=True, when
     try:
         db.session.flush()
     except StaleDataError:
-        db.session.rollback()
         raise BillingError("Un autre utilisateur vient de certifier ou de recalculer cet état : "
                            "rechargez la page.") from None
     record("billing.statement_certified", statement, user=user, summary=(
@@ -671,7 +670,6 @@ def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, 
     try:
         db.session.flush()
     except IntegrityError as exc:
-        db.session.rollback()
         log.warning("invoice %s refused by the database: %s", number, exc.orig)
         raise BillingError(f"Le numéro de facture « {number} » vient d'être enregistré pour ce lot.") from None
     record("billing.invoice_recorded", invoice, user=user, summary=(
@@ -769,7 +767,6 @@ def decide(invoice_id, user, action, *, reason=None, expected_version=None, toda
     try:
         db.session.flush()
     except StaleDataError:
-        db.session.rollback()
         raise BillingError("Cette facture a été traitée par un autre utilisateur entre-temps.") from None
     label = {"accept": "acceptée", "dispute": "contestée (délai suspendu)", "reject": "rejetée"}[action]
     record("billing.invoice_" + action, invoice, user=user,

@@ -412,7 +412,6 @@ def close_campaign(campaign, user=None, *, expected_version=None):
     try:
         db.session.flush()
     except StaleDataError:
-        db.session.rollback()
         raise ControlError("Un autre utilisateur vient de clôturer ou de modifier cette campagne : "
                            "rechargez la page.") from None
     record("control.closed", campaign, summary=(

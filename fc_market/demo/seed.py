@@ -71,7 +71,6 @@ def run(today):
     ctx = SeedContext(today=today, market=market, lots=lots)
     seed_operators(ctx)
     seed_users(ctx)
-    db.session.commit()
     for module in DOMAIN_STEPS:
         try:
             step = importlib.import_module(f"fc_market.{module}.demo")
@@ -80,7 +79,6 @@ def run(today):
                 raise
             continue
         step.seed(ctx)
-        db.session.commit()
     return "\n".join(["Données de démonstration créées."] + ctx.notes)
 
 

@@ -95,5 +95,4 @@ def send_pending_emails(limit=200):
         except (OSError, smtplib.SMTPException) as exc:
             log.warning("mail for notification %s failed: %s", note.id, exc)
             note.email_error = str(exc)[:300]
-        db.session.commit()
     return sent

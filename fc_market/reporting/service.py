@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from fc_market import events
+from fc_market.unit_of_work import failure_trace
 from fc_market.audit.service import record
 from fc_market.auth.models import Role, User
 from fc_market.extensions import db
@@ -263,7 +264,7 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
                 today=None):
     """Check and load a filled-in template into the period's draft; all or nothing.
 
-    Commits.  Returns an :class:`ImportResult` (errors and warnings, each with sheet, row
+    A refused file leaves only its journal row (committed by ``failure_trace``).  Returns an :class:`ImportResult` (errors and warnings, each with sheet, row
     and column).  With ``submit`` an accepted file is submitted in the same transaction.
     """
     from fc_market.reporting.workbook import read_workbook
@@ -300,7 +301,6 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
             if not inserted[0]:
                 checker.warning("empty", "Aucun acte déclaré pour ce mois.", None, None, None, "")
         if checker.error_count:
-            db.session.rollback()
             return _refused(lot, period, checker, result, user, channel, file_name, digest, data,
                             started)
         if figures is not None:
@@ -318,14 +318,11 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
             _submit(draft, user, today or paris_today(), checker, findings, rules)
         journal = _journal(lot, period, user, channel, file_name, digest, data, True, checker,
                            draft.id, started)
-        db.session.commit()
     except ReportingError as exc:
-        db.session.rollback()
         checker.error("refused", exc.message, None, None, None, "")
         return _refused(lot, period, checker, result, user, channel, file_name, digest, data,
                         started)
     except IntegrityError:
-        db.session.rollback()
         checker.error("concurrent", "Un autre dépôt de ce rapport a eu lieu au même moment : "
                       "rien n'a été enregistré, recommencez.", None, None, None, "")
         return _refused(lot, period, checker, result, user, channel, file_name, digest, data,
@@ -363,10 +360,10 @@ def _journal(lot, period, user, channel, file_name, digest, data, accepted, chec
 
 
 def _refused(lot, period, checker, result, user, channel, file_name, digest, data, started):
-    """After the rollback: only the journal line of the refused attempt is written."""
-    journal = _journal(lot, period, user, channel, file_name, digest, data, False, checker, None,
-                       started)
-    db.session.commit()
+    """The import is rolled back: only the journal line of the refused attempt is kept."""
+    with failure_trace():
+        journal = _journal(lot, period, user, channel, file_name, digest, data, False, checker,
+                           None, started)
     result.import_id = journal.id
     return _fill(result, checker, started)
 
@@ -619,7 +616,6 @@ def decide(version, user, decision, comment, expected_counter):
                 events.emit("report.superseded", old)
             events.emit("report.validated", version)
     except StaleDataError as exc:
-        db.session.rollback()
         raise Conflict(CONFLICT_MESSAGE) from exc
     label = "validé" if decision == "validate" else "rejeté"
     record(f"reporting.{decision}", version, summary=f"Reporting {lot.code} {report.period} "
@@ -652,7 +648,6 @@ def decide_alert(alert, user, status, comment, expected_counter):
         alert.decided_by_id = user.id if status != AlertStatus.OPEN else None
         db.session.flush()
     except StaleDataError as exc:
-        db.session.rollback()
         raise Conflict("Cette alerte vient d'être traitée par une autre personne : rechargez "
                        "la page.") from exc
     record("reporting.alert", alert, summary=f"Alerte de double financement n° {alert.id} : "

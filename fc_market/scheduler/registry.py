@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from fc_market.extensions import db
 from fc_market.market.models import utcnow
 from fc_market.scheduler.models import JobRun
+from fc_market.unit_of_work import unit
 
 log = logging.getLogger(__name__)
 JOB_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering")
@@ -62,28 +63,28 @@ def run_once(name, now=None, run_key=None):
     spec = JOBS[name]
     now = now or datetime.now(ZoneInfo("Europe/Paris"))
     key = run_key or now.strftime(spec.slot)
-    previous = db.session.scalar(sa.select(JobRun).where(JobRun.job == name, JobRun.run_key == key))
-    if previous is not None:
-        if previous.status != "failed":
-            return None
-        db.session.delete(previous)  # retry a failed slot
-        db.session.commit()
-    run = JobRun(job=name, run_key=key)
-    db.session.add(run)
     try:
-        db.session.commit()
+        with unit():  # the slot's claim, committed before the job starts
+            previous = db.session.scalar(sa.select(JobRun).where(JobRun.job == name,
+                                                                 JobRun.run_key == key))
+            if previous is not None:
+                if previous.status != "failed":
+                    return None
+                db.session.delete(previous)  # retry a failed slot
+                db.session.flush()
+            run = JobRun(job=name, run_key=key)
+            db.session.add(run)
     except IntegrityError:
-        db.session.rollback()
         return None
+    run_id = run.id
     try:
-        result = spec.func(now.date() if hasattr(now, "date") else now)
-        db.session.commit()
-        run.status, run.detail = "done", (str(result)[:2000] if result is not None else None)
+        with unit():  # the job: all of it or nothing
+            result = spec.func(now.date() if hasattr(now, "date") else now)
+        status, detail = "done", (str(result)[:2000] if result is not None else None)
     except Exception:
-        db.session.rollback()
         log.exception("job %s (%s) failed", name, key)
-        run = db.session.get(JobRun, run.id)
-        run.status, run.detail = "failed", traceback.format_exc()[-2000:]
-    run.finished_at = utcnow()
-    db.session.commit()
+        status, detail = "failed", traceback.format_exc()[-2000:]
+    with unit():  # its outcome
+        run = db.session.get(JobRun, run_id)
+        run.status, run.detail, run.finished_at = status, detail, utcnow()
     return run

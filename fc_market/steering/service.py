@@ -476,7 +476,6 @@ def process_queue(today=None):
     queued = db.session.scalars(sa.select(SteeringRefresh).order_by(SteeringRefresh.requested_at)).all()
     for request in queued:
         refresh_lot(request.lot_id, today)
-        db.session.commit()
     return len(queued)
 
 

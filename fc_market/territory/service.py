@@ -401,7 +401,6 @@ def decide(change, approve, comment, user, *, expected_counter=None):
     try:
         db.session.flush()
     except StaleDataError:
-        db.session.rollback()
         raise SiteError("Cette demande a été traitée entre-temps par quelqu'un d'autre : rechargez la page.")
     audit.record("site_change.approve" if approve else "site_change.refuse", change, user=user,
                  summary=f"{change.action_label} ({change.proposed.get('code')}) "

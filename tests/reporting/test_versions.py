@@ -35,6 +35,7 @@ def submit_file(lot, rows, user, today=date(2025, 4, 8)):
     result = service.import_file(lot, P, make_file(lot.code, P, rows), user=user, submit=True,
                                  today=today)
     assert result.accepted, result.as_json()
+    db.session.commit()  # as the unit of work of the upload would
     return db.session.get(ReportVersion, result.version_id)
 
 
