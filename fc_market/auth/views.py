@@ -6,7 +6,6 @@ from fc_market.audit import service as audit
 from fc_market.auth.forms import LoginForm, PasswordForm
 from fc_market.auth.models import Role
 from fc_market.auth.service import LoginRefused, authenticate, password_problems
-from fc_market.extensions import db
 
 bp = Blueprint("auth", __name__)
 

@@ -7,7 +7,6 @@ from flask_login import current_user
 from fc_market.access import get_in_lot, lot_by_code, roles, visible_lots
 from fc_market.auth.models import Role
 from fc_market.exports import Column, Sheet, xlsx_response
-from fc_market.extensions import db
 from fc_market.territory import importer, service, svgmap
 from fc_market.territory.forms import CloseForm, DecisionForm, EmptyForm, ImportForm, SiteForm
 from fc_market.territory.loader import load_localities
