@@ -3,7 +3,6 @@
 Commands are thin: they call the same service functions as the views.  Domain modules
 add their own group in ``fc_market/<module>/cli.py`` with ``register(app)``.
 """
-import importlib
 import json
 import sys
 from datetime import date
@@ -54,11 +53,16 @@ def market_lots(as_json, on):
 
 @demo_cli.command("seed")
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Date de référence (défaut : aujourd'hui).")
-def demo_seed(today):
+@click.option("--scale", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
+              help="Part des volumes d'actes à générer (la démonstration : 1).")
+@click.option("--lots", "lot_codes", help="Codes des seuls lots à peupler, séparés par des virgules "
+              "(défaut : tous).")
+def demo_seed(today, scale, lot_codes):
     """Construit un marché synthétique déterministe sur le fichier de marché chargé."""
     from fc_market.demo.seed import SeedError, run
+    codes = [code.strip() for code in lot_codes.split(",") if code.strip()] if lot_codes else None
     try:
-        summary = run(today.date() if today else date.today())
+        summary = run(today.date() if today else date.today(), scale=scale, lot_codes=codes)
     except SeedError as exc:
         fail(str(exc))
     click.echo(summary)
@@ -95,16 +99,11 @@ def users_create(email, name, role, lot_code, password):
 
 def register_cli(app):
     """Our command groups, each command one unit of work (``unit_of_work.wrap_cli``)."""
+    from fc_market.domains import submodules
     from fc_market.unit_of_work import wrap_cli
     for group in (market_cli, demo_cli, users_cli):
         app.cli.add_command(wrap_cli(group))
-    for module in ("reporting", "controls", "billing", "territory", "steering", "scheduler"):
-        try:
-            cli = importlib.import_module(f"fc_market.{module}.cli")
-        except ModuleNotFoundError as exc:
-            if not f"fc_market.{module}.cli".startswith(str(exc.name)):
-                raise
-            continue
+    for cli in submodules("cli"):  # each domain module's ``cli.register(app)``
         cli.register(app)
     for name, command in app.cli.commands.items():
         if name != "db":

@@ -8,13 +8,11 @@ from flask_login import current_user
 from fc_market import unit_of_work
 from fc_market.access import PUBLIC_ENDPOINTS
 from fc_market.auth.models import Role, User
+from fc_market.domains import submodules
 from fc_market.extensions import db, login_manager
 from fc_market.formatting import FILTERS
 
 log = logging.getLogger(__name__)
-
-#: Domain modules with views, registered in this order (``<module>/views.py: register(app)``)
-DOMAIN_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering")
 
 #: Navigation: (label, endpoint, roles).  Modules add their entries with :func:`add_nav`.
 NAV = []
@@ -55,8 +53,8 @@ def register_web(app):
     from fc_market.market.views import bp as market_bp
     for bp in (auth_bp, market_bp, audit_bp, admin_bp):
         app.register_blueprint(bp)
-    for module in DOMAIN_MODULES:
-        _register_optional(app, module)
+    for views in submodules("views"):  # each domain module's ``views.register(app)``
+        views.register(app)
 
     app.jinja_env.filters.update(FILTERS)
     login_manager.login_view = "auth.login"
@@ -126,18 +124,6 @@ def register_web(app):
     add_nav("Catalogue des UO", "market.catalogue", Role.ALL, order=80)
     add_nav("Journal d'audit", "audit.entries", Role.FC, order=90)
     add_nav("Utilisateurs", "admin.users", (Role.ADMIN,), order=95)
-
-
-def _register_optional(app, module):
-    """Domain modules that have views expose ``register(app)`` in ``<module>/views.py``."""
-    import importlib
-    try:
-        views = importlib.import_module(f"fc_market.{module}.views")
-    except ModuleNotFoundError as exc:
-        if not f"fc_market.{module}.views".startswith(str(exc.name)):
-            raise
-        return
-    views.register(app)
 
 
 #: Where each role lands after logging in; modules may replace an entry.

@@ -37,7 +37,8 @@ SKIP = {"static", "auth.login", "health", "auth.logout"}
 def extra_arguments():
     """Modules' own argument builders live in tests/<module>/url_args.py (ARGUMENTS, LOT_SCOPED)."""
     import importlib
-    for module in ("reporting", "controls", "billing", "territory", "steering"):
+    from fc_market.domains import DOMAIN_MODULES
+    for module in DOMAIN_MODULES:
         try:
             mod = importlib.import_module(f"tests.{module}.url_args")
         except ModuleNotFoundError:

@@ -8,7 +8,7 @@ from fc_market.audit import service as audit
 from fc_market.auth.models import LoginAttempt, User
 from fc_market.extensions import db
 from fc_market.unit_of_work import failure_trace
-from fc_market.market.models import utcnow
+from fc_market.models_base import utcnow
 
 MIN_PASSWORD_LENGTH = 12
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
-from fc_market.market.models import MONEY, RATE, UNIT_PRICE, utcnow
+from fc_market.models_base import MONEY, RATE, UNIT_PRICE, utcnow
 
 INDEX = sa.Numeric(12, 4)
 

@@ -24,7 +24,8 @@ from fc_market.controls import service as controls
 from fc_market.extensions import db
 from fc_market.formatting import day as fmt_day
 from fc_market.market.dates import add_months, parse_period, period_of
-from fc_market.market.models import Lot, UnitOfWork, utcnow
+from fc_market.market.models import Lot, UnitOfWork
+from fc_market.models_base import utcnow
 from fc_market.market.pricing import PriceBook
 from fc_market.money import D, format_fr, mul_cents
 from fc_market.notifications.service import notify

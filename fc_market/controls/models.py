@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
-from fc_market.market.models import MONEY, RATE, utcnow
+from fc_market.models_base import MONEY, RATE, utcnow
 
 
 class CampaignStatus:

@@ -20,7 +20,8 @@ from fc_market.controls.models import (NONCONFORMITY_REASONS, CampaignStatus, Co
 from fc_market.extensions import db
 from fc_market.formatting import day as fmt_day
 from fc_market.market.dates import parse_period
-from fc_market.market.models import UnitOfWork, utcnow
+from fc_market.market.models import UnitOfWork
+from fc_market.models_base import utcnow
 from fc_market.market.pricing import PriceBook
 from fc_market.money import D
 from fc_market.notifications.service import notify

@@ -34,7 +34,8 @@ from fc_market.audit.service import record
 from fc_market.auth.models import Role, User
 from fc_market.extensions import db
 from fc_market.market.dates import add_months, parse_period
-from fc_market.market.models import Lot, utcnow
+from fc_market.market.models import Lot
+from fc_market.models_base import utcnow
 from fc_market.notifications.service import notify, notify_lot_manager
 from fc_market.reporting import dictionary as dd
 from fc_market.reporting.checks import (MAX_STORED_ISSUES, RowChecker, Rules, load_history,

@@ -5,7 +5,6 @@ process (``flask --app fc_market scheduler run``, one per deployment) runs them 
 APScheduler.  :func:`run_once` records each slot in ``job_runs`` under a unique key, so a
 slot runs once even if two schedulers run by mistake, and a failed slot can be retried.
 """
-import importlib
 import logging
 import traceback
 from dataclasses import dataclass
@@ -15,13 +14,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from fc_market.domains import submodules
 from fc_market.extensions import db
-from fc_market.market.models import utcnow
+from fc_market.models_base import utcnow
 from fc_market.scheduler.models import JobRun
 from fc_market.unit_of_work import unit
 
 log = logging.getLogger(__name__)
-JOB_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering")
 
 
 @dataclass
@@ -47,12 +46,8 @@ def job(name, *, cron, slot="%Y-%m-%d", description=""):
 
 
 def load_jobs():
-    for module in JOB_MODULES:
-        try:
-            importlib.import_module(f"fc_market.{module}.jobs")
-        except ModuleNotFoundError as exc:
-            if not f"fc_market.{module}.jobs".startswith(str(exc.name)):
-                raise
+    for _ in submodules("jobs"):  # importing a module's jobs.py declares its jobs
+        pass
     return JOBS
 
 

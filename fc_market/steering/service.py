@@ -20,7 +20,8 @@ from sqlalchemy.orm import selectinload
 
 from fc_market import events
 from fc_market.extensions import db
-from fc_market.market.models import FlagRule, Lot, LotTarget, utcnow
+from fc_market.market.models import FlagRule, Lot, LotTarget
+from fc_market.models_base import utcnow
 from fc_market.market.service import current_market
 from fc_market.reporting.models import Report, ReportVersion
 from fc_market.steering import aggregates

@@ -22,7 +22,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from fc_market.audit import service as audit
 from fc_market.extensions import db
-from fc_market.market.models import Lot, OperatorMember, utcnow
+from fc_market.market.models import Lot, OperatorMember
+from fc_market.models_base import utcnow
 from fc_market.territory import geo
 from fc_market.territory.loader import load_localities
 from fc_market.territory.models import (SITE_KINDS, WEEKDAYS, ChangeAction, ChangeStatus, Site,

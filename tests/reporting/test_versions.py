@@ -27,8 +27,8 @@ def captured():
     events.subscribe("report.validated", on_validated)
     events.subscribe("report.superseded", on_superseded)
     yield seen
-    events._HANDLERS["report.validated"].remove(on_validated)
-    events._HANDLERS["report.superseded"].remove(on_superseded)
+    events.unsubscribe("report.validated", on_validated)
+    events.unsubscribe("report.superseded", on_superseded)
 
 
 def submit_file(lot, rows, user, today=date(2025, 4, 8)):
