@@ -67,10 +67,6 @@ def doom(reason=None):
     session.info[_DOOMED] = True
 
 
-def is_doomed():
-    return bool(db.session().info.get(_DOOMED))
-
-
 def _finish(session, commit):
     """End the unit: commit (unless doomed) or roll back; returns True when committed."""
     doomed = session.info.pop(_DOOMED, False)
