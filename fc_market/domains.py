@@ -8,8 +8,8 @@ web wiring, the command line, the scheduler, the demo seed and the tests all rea
 import importlib
 
 #: In dependency order: a module's demo data and event handlers may rely on those before it
-DOMAIN_MODULES = ("notifications", "territory", "reporting", "controls", "billing", "steering",
-                  "opendata", "einvoice", "scheduler")
+DOMAIN_MODULES = ("notifications", "territory", "reporting", "controls", "billing", "uo4",
+                  "steering", "cases", "opendata", "einvoice", "scheduler")
 
 
 def optional_submodule(module, name):

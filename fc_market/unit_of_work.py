@@ -17,10 +17,12 @@ them decides once, at the end.  This module is the only place that commits or ro
   (``fail()``/``sys.exit(1)``).  Commands that manage their own units (the scheduler, which
   runs each job in its own) are marked with :func:`manages_units`.
 - **A scheduled job** runs in ``with unit():`` (see ``scheduler/registry.run_once``).
-- **A failure that must leave a trace** (the journal row of a refused reporting upload, a
-  failed login attempt counted against the account and the address) writes it inside
-  ``with failure_trace():``: the unit's work is rolled back first, the block's writes are
-  committed on their own, and the rest of the unit stays doomed.
+- **Writes outside the unit**, the only ones: a failure that must leave a trace (a failed
+  login counted against the account and the address) writes it inside
+  ``with failure_trace():`` (the unit's work is rolled back first, the block's writes are
+  committed on their own, the rest of the unit stays doomed); a write that must hold
+  whatever the unit does (a logout closing its session, the journal line of a refused
+  upload, after ``doom()``) goes through ``with independent_session() as other:``.
 - **Files** written by :mod:`fc_market.storage` are staged and only moved into place when the
   unit commits; a rollback deletes them (:func:`stage_file`), so no file is orphaned.
 """
@@ -62,8 +64,7 @@ def doom(reason=None):
     session = db.session()
     if reason:
         log.debug("unit of work doomed: %s", reason)
-    if session.info.get(_DEPTH):
-        session.rollback()
+    session.rollback()
     session.info[_DOOMED] = True
 
 
@@ -126,6 +127,16 @@ def failure_trace():
         raise
     finally:
         session.info[_DOOMED] = True
+
+
+@contextmanager
+def independent_session():
+    """A session and transaction of their own, committed when the block ends (rolled back on
+    error), whatever becomes of the unit: a login session closed by a logout, the journal
+    line of an upload refused because another won the race.  Never while the unit itself
+    holds SQLite's write lock (roll it back first: :func:`doom`, :func:`failure_trace`)."""
+    with Session(db.engine, expire_on_commit=False) as session, session.begin():
+        yield session
 
 
 # ------------------------------------------------------------------ web requests

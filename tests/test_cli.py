@@ -83,6 +83,8 @@ def test_demo_seed_is_deterministic_and_idempotent(app):
     assert sum(len(rows) for rows in seeds[0].values()) > 5000  # every module seeded something
     assert all(seeds[0][table] for table in ("acts", "payable_statements", "control_campaigns",
                                              "sites", "steering_lot_months"))
+    verified = runner.invoke(args=["billing", "verify"])  # the demo's hash chains are intact
+    assert verified.exit_code == 0 and "Intégrité vérifiée" in verified.output, verified.output
     logins = runner.invoke(args=["demo", "logins"])
     assert "gestion@demo.fc-market.test" in logins.output and "Demo-Gestion-2026" in logins.output
     operators = db.session.scalars(sa.select(Operator).order_by(Operator.lot_id)).all()

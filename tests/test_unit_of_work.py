@@ -13,12 +13,13 @@ import config
 from fc_market import create_app, storage, unit_of_work
 from fc_market.audit.models import AuditEntry
 from fc_market.audit.service import record
+from fc_market.demo.pdf import minimal_pdf
 from fc_market.auth.models import LoginAttempt, Role
 from fc_market.extensions import db
 from tests.conftest import PASSWORD, Browser, IsolatedClient
 
 PACKAGE = Path(__file__).resolve().parent.parent / "fc_market"
-PDF = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
+PDF = minimal_pdf("Preuve")
 
 
 def test_only_the_unit_of_work_commits_or_rolls_back():

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from fc_market.domains import submodules
 from fc_market.extensions import db
 from fc_market.models_base import utcnow
-from fc_market.scheduler.models import JobRun
+from fc_market.scheduler.models import JobRun, RunStatus
 from fc_market.unit_of_work import unit
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def run_once(name, now=None, run_key=None):
             previous = db.session.scalar(sa.select(JobRun).where(JobRun.job == name,
                                                                  JobRun.run_key == key))
             if previous is not None:
-                if previous.status != "failed":
+                if previous.status != RunStatus.FAILED:
                     return None
                 db.session.delete(previous)  # retry a failed slot
                 db.session.flush()
@@ -75,10 +75,10 @@ def run_once(name, now=None, run_key=None):
     try:
         with unit():  # the job: all of it or nothing
             result = spec.func(now.date() if hasattr(now, "date") else now)
-        status, detail = "done", (str(result)[:2000] if result is not None else None)
+        status, detail = RunStatus.DONE, (str(result)[:2000] if result is not None else None)
     except Exception:
         log.exception("job %s (%s) failed", name, key)
-        status, detail = "failed", traceback.format_exc()[-2000:]
+        status, detail = RunStatus.FAILED, traceback.format_exc()[-2000:]
     with unit():  # its outcome
         run = db.session.get(JobRun, run_id)
         run.status, run.detail, run.finished_at = status, detail, utcnow()
