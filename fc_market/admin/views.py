@@ -80,7 +80,6 @@ def user_new():
             except ValueError as exc:
                 form.email.errors.append(str(exc))
             else:
-                db.session.commit()
                 flash(f"Compte {user.email} créé : une invitation lui est envoyée, valable "
                       f"{tokens.valid_hours('invitation')} heure(s)." + _dev_link(token), "success")
                 return redirect(url_for("admin.users"))
@@ -112,7 +111,6 @@ def user_edit(user_id):
             if changes:
                 audit.record("user.update", user, summary=f"Compte {user.email} modifié : "
                              + ", ".join(changes), changes=changes, lot_id=user.lot_id)
-            db.session.commit()
             flash(f"Compte {user.email} enregistré.", "success")
             return redirect(url_for("admin.users"))
     return render_template("admin/user_edit.html", form=form, user=user)
@@ -134,7 +132,6 @@ def user_reset(user_id):
         flash(f"Le compte {user.email} est désactivé : réactivez-le d'abord.", "error")
         return redirect(url_for("admin.users"))
     token = tokens.reset(user, by=current_user)
-    db.session.commit()
     flash(f"Un lien de réinitialisation est envoyé à {user.email}, valable "
           f"{tokens.valid_hours('reset')} heure(s)." + _dev_link(token), "success")
     return redirect(url_for("admin.users"))
@@ -166,6 +163,5 @@ def user_toggle(user_id):
     audit.record("user.activate" if user.active else "user.deactivate", user,
                  summary=f"Compte {user.email} {'réactivé' if user.active else 'désactivé'}",
                  lot_id=user.lot_id)
-    db.session.commit()
     flash(f"Compte {user.email} {'réactivé' if user.active else 'désactivé'}.", "success")
     return redirect(url_for("admin.users"))
