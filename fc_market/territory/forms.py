@@ -14,15 +14,18 @@ class SiteForm(FlaskForm):
     kind = SelectField("Type", choices=dict(SITE_KINDS))
     address = StringField("Adresse", validators=[Optional(), Length(max=300)])
     postcode = StringField("Code postal", validators=[Optional(), Length(max=5)])
-    commune = StringField("Commune", validators=[Length(max=120)])
+    commune = StringField("Commune", validators=[Length(max=120)],
+                          description="Choisissez-la dans la liste des communes du lot : son code "
+                                      "INSEE, son département et ses coordonnées se remplissent.")
+    insee = StringField("Code INSEE de la commune", validators=[Optional(), Length(max=5)])
     departement = StringField("Département (vide : déduit des coordonnées)",
                               validators=[Optional(), Length(max=3)])
     latitude = StringField("Latitude (vide : centre de la commune)", validators=[Optional()])
     longitude = StringField("Longitude", validators=[Optional()])
     member = SelectField("Membre du groupement qui le fait fonctionner", choices=[])
     disabled_access = BooleanField("Accessible aux personnes handicapées")
-    opened_on = StringField("Ouverture (JJ/MM/AAAA)")
-    closed_on = StringField("Fermeture prévue (JJ/MM/AAAA, facultatif)", validators=[Optional()])
+    opened_on = StringField("Ouverture")
+    closed_on = StringField("Fermeture prévue (facultatif)", validators=[Optional()])
     reason = TextAreaField("Motif de la demande", validators=[Optional(), Length(max=2000)])
 
 
@@ -32,7 +35,7 @@ for _day in WEEKDAYS:
 
 
 class CloseForm(FlaskForm):
-    closed_on = StringField("Date de fermeture (JJ/MM/AAAA)")
+    closed_on = StringField("Date de fermeture")
     reason = TextAreaField("Motif", validators=[Length(max=2000)])
 
 

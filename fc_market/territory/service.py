@@ -77,6 +77,20 @@ def find_locality(lot, commune, departement=None):
     return max(matches, key=lambda l: l.population, default=None)
 
 
+def locality_by_insee(lot, insee):
+    """The commune of the lot's region with this INSEE code, or None."""
+    insee = str(insee or "").strip().upper()
+    return next((l for l in load_localities(lot.region_code) if l.id == insee), None) if insee else None
+
+
+def communes_of(lot):
+    """Every current commune of the lot's region, for the commune picker of the site form:
+    ``[{insee, name, departement, lat, lon}]`` by name."""
+    return [{"insee": l.id, "name": l.name, "departement": l.departement,
+             "lat": f"{l.lat:.5f}", "lon": f"{l.lon:.5f}"}
+            for l in sorted(load_localities(lot.region_code), key=lambda l: (_norm(l.name), l.id))]
+
+
 @lru_cache(maxsize=32)
 def _locality_index(region_code):
     """Localities of a region as an index (site name = département, for the lookup)."""

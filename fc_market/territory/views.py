@@ -219,6 +219,7 @@ def _site_form(lot, data=None):
     form = SiteForm(data=data)
     members = lot.operator.members if lot.operator else []
     form.member.choices = [("", "— non précisé —")] + [(str(m.id), m.legal_name) for m in members]
+    form.lot_obj = lot
     return form
 
 
@@ -226,6 +227,14 @@ def _raw(form):
     raw = {name: form[name].data for name in ("code", "name", "kind", "address", "postcode",
                                                 "commune", "departement", "latitude", "longitude",
                                                 "opened_on", "closed_on")}
+    insee = (form.insee.data or "").strip()
+    if insee:  # the commune chosen in the list: its name, département and (unless adjusted) its point
+        commune = service.locality_by_insee(form.lot_obj, insee)
+        if commune is not None:
+            raw["commune"] = commune.name
+            raw["departement"] = raw["departement"] or commune.departement
+            if not (raw["latitude"] or raw["longitude"]):
+                raw["latitude"], raw["longitude"] = f"{commune.lat:.6f}", f"{commune.lon:.6f}"
     raw["member"] = form.member.data or None
     raw["disabled_access"] = bool(form.disabled_access.data)
     for day in WEEKDAYS:
@@ -242,7 +251,7 @@ def _show_errors(form, exc):
 @roles(*PROPOSERS)
 def propose_open(code):
     lot = lot_by_code(code)
-    form = _site_form(lot, None if request.method == "POST" else {"opened_on": date.today().strftime("%d/%m/%Y")})
+    form = _site_form(lot, None if request.method == "POST" else {"opened_on": date.today().isoformat()})
     if request.method == "POST" and form.validate_on_submit():
         try:
             change = service.propose_open(lot, _raw(form), current_user, reason=form.reason.data)
@@ -284,7 +293,7 @@ def propose_update(code, site_id):
     values = service.site_values(site)
     data = service.raw_from_values(values)
     for key in ("opened_on", "closed_on"):
-        data[key] = date.fromisoformat(data[key]).strftime("%d/%m/%Y") if data.get(key) else ""
+        data[key] = data[key] or ""  # ISO: the value of a date picker
     data["member"] = str(values["member_id"] or "")
     form = _site_form(lot, None if request.method == "POST" else data)
     if request.method == "POST" and form.validate_on_submit():
@@ -299,6 +308,17 @@ def propose_update(code, site_id):
     return render_template("territory/site_form.html", lot=lot, form=form, site=site,
                            terms=service.coverage_terms(lot),
                            weekdays=WEEKDAYS, title=f"Proposer une modification du site {site.code}")
+
+
+@bp.get("/lots/<code>/communes.json")
+@roles(*PROPOSERS)
+def communes(code):
+    """The communes of the lot's region for the site form's commune picker."""
+    from flask import jsonify
+    lot = lot_by_code(code)
+    response = jsonify(service.communes_of(lot))
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response
 
 
 @bp.route("/lots/<code>/sites/<int:site_id>/fermer", methods=["GET", "POST"])
