@@ -260,9 +260,26 @@ def _unread(user):
                       more_url=url_for("notifications.outbox"), more_label="Tous les messages",
                       empty="Aucun message non lu.")
     for n in notes:
-        section.items.append(Item(n.subject, n.link or url_for("notifications.outbox"),
+        section.items.append(Item(n.subject, url_for("home.open_message", note_id=n.id),
                                   detail=f"Reçu le {day(n.created_at)}"))
     return section
+
+
+def open_message(user, note_id, now=None):
+    """Mark a message the user may read as read; returns where it leads (its in-app link,
+    else the messages), None when the user may not read it."""
+    from fc_market.auth.models import utcnow
+    from fc_market.notifications.models import Notification
+    from fc_market.notifications.service import visible_to
+    note = db.session.scalar(visible_to(user).where(Notification.id == note_id))
+    if note is None:
+        return None
+    if note.read_at is None:
+        note.read_at = now or utcnow()
+    link = note.link or ""
+    if link.startswith("/") and not link.startswith("//") and "\\" not in link:
+        return link
+    return url_for("notifications.outbox")
 
 
 # ----------------------------------------------------------------------- market manager

@@ -1,5 +1,5 @@
 """The home page of every role: its to-do list (:mod:`fc_market.home.service`)."""
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, redirect, render_template
 from flask_login import current_user
 
 from fc_market.access import roles
@@ -18,6 +18,17 @@ def index():
     waiting = sum(s.count for s in sections if s.items)
     return render_template("home/index.html", sections=sections, today=today, waiting=waiting,
                            lot=current_user.lot if current_user.is_mandataire else None)
+
+
+@bp.get("/accueil/messages/<int:note_id>")
+@roles(*Role.ALL)
+def open_message(note_id):
+    """Open a message from the home: it is marked read, then its subject is shown (the page
+    it is about, or the messages)."""
+    target = service.open_message(current_user, note_id)
+    if target is None:
+        abort(404)
+    return redirect(target)
 
 
 def register(app):

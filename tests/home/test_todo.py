@@ -113,9 +113,22 @@ def test_unread_messages_of_the_lot(ctx, users):
     assert labels(service.mandataire_todo(users["mandataire"], TODAY), "messages") == ["Pièce manquante"]
     assert labels(service.mandataire_todo(users["other_mandataire"], TODAY), "messages") == []
     from fc_market.notifications.models import Notification
-    db.session.scalar(sa.select(Notification)).read_at = utcnow()
+    note = db.session.scalar(sa.select(Notification))
+    item = section(service.mandataire_todo(users["mandataire"], TODAY), "messages").items[0]
+    assert item.url == f"/accueil/messages/{note.id}"
+
+
+def test_opening_a_message_marks_it_read(login, users):
+    note = notify(kind="test", subject="Pièce manquante", body="…", lot_id=lot("IDF").id,
+                  link="/lots/IDF/reporting")
     db.session.commit()
-    assert section(service.mandataire_todo(users["mandataire"], TODAY), "messages").count == 0
+    assert login("other_mandataire").get(f"/accueil/messages/{note.id}").status_code == 404
+    response = login("mandataire").get(f"/accueil/messages/{note.id}")
+    assert response.status_code == 302 and response.headers["Location"] == "/lots/IDF/reporting"
+    db.session.refresh(note)
+    assert note.read_at is not None
+    page = login("mandataire").get("/accueil").get_data(as_text=True)
+    assert "Aucun message non lu." in page
 
 
 # ------------------------------------------------------------------------------ manager
