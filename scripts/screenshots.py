@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -24,12 +25,14 @@ def flask(env, *args):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="fc_market_shots_")
+    """``argv[1]``: a folder holding an already seeded ``demo.db`` (the seed takes minutes)."""
+    tmp = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="fc_market_shots_")
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/demo.db", UPLOAD_FOLDER=f"{tmp}/files",
                SECRET_KEY="screenshots", FC_ENV="development")
-    flask(env, "db", "upgrade")
-    flask(env, "market", "load", "contracts/cep-demo.toml")
-    flask(env, "demo", "seed")
+    if len(sys.argv) == 1:
+        flask(env, "db", "upgrade")
+        flask(env, "market", "load", "contracts/cep-demo.toml")
+        flask(env, "demo", "seed")
     os.environ.update(env)
     from werkzeug.serving import make_server
 
