@@ -117,7 +117,7 @@ EXTRA_KEYS = {k.name: k for k in (
     # service-fait controls
     ExtraKey("controls.nonconformity_reasons", "reasons", dict(DEFAULT_NONCONFORMITY_REASONS)),
     ExtraKey("controls.use_previous_rate", "bool", False),
-    ExtraKey("controls.previous_rate_floor", "decimal", "0.5", Decimal("0.01"), Decimal("0.99")),
+    ExtraKey("controls.previous_rate_floor", "decimal", "0.05", Decimal("0.01"), Decimal("0.99")),
     # steering horizons
     ExtraKey("steering.indicator_window_months", "int", 3, 1, 24),
     ExtraKey("steering.information_only_days", "int", 90, 1, 730),
