@@ -40,8 +40,12 @@ def dashboard_sheet(snap):
     rows = [_row(lot.code, lot.name, snap.views[lot.id], service.DASHBOARD_COLUMNS,
                  ", ".join(sorted(f.rule.code for f in snap.open_flags.get(lot.id, {}).values())))
             for lot in snap.lots]
+    for lot, row in zip(snap.lots, rows):
+        row["validated"] = snap.views[lot.id].validated_until or "aucun mois validé"
     rows.append(_row("FR", "National", snap.national, service.DASHBOARD_COLUMNS))
-    columns = [Column("code", "Lot"), Column("name", "Région")] + _columns(service.DASHBOARD_COLUMNS) \
+    rows[-1]["validated"] = f"somme des lots : {snap.months_note}"
+    columns = [Column("code", "Lot"), Column("name", "Région"),
+               Column("validated", "Validé jusqu'à")] + _columns(service.DASHBOARD_COLUMNS) \
         + [Column("flags", "Signalements ouverts")]
     return Sheet(f"Tableau national {snap.reference}", columns, rows)
 
