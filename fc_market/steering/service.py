@@ -25,7 +25,8 @@ from fc_market.market.service import current_market
 from fc_market.market.terms import default_terms, lot_terms
 from fc_market.reporting.models import Report, ReportVersion
 from fc_market.steering import aggregates
-from fc_market.steering.indicators import (INDICATORS, NONE, LotView, NationalView, Reading, breached,
+from fc_market.steering.indicators import (INDICATORS, NONE, WINDOW_MONTHS, LotView, NationalView,
+                                           Reading, breached,
                                            months_back, to_decimal)
 from fc_market.steering.models import (Flag, FlagReading, LotMonthStat, SteeringPack,
                                        SteeringRefresh)
@@ -293,10 +294,11 @@ def snapshot(lots=None, today=None, *, history_years=1, with_providers=False):
             for lot_id, reading in provider(lots, today).items():
                 extra[lot_id][name] = reading
     categories = _categories()
+    windows = {lot.id: terms_of(lot, today).steering.indicator_window_months for lot in lots}
     views = {lot.id: LotView(lot, stats.get(lot.id, []), own[lot.id],
                              targets.get((lot.id, int(own[lot.id][:4]))),
                              coverage[lot.id].permanent.share, extra[lot.id], categories,
-                             window_months=terms_of(lot, today).steering.indicator_window_months,
+                             window_months=windows[lot.id],
                              validated_until=references.get(lot.id))
              for lot in lots}
     covered = sum(c.permanent.covered_population for c in coverage.values())
@@ -310,7 +312,9 @@ def snapshot(lots=None, today=None, *, history_years=1, with_providers=False):
                             covered / total if total else None,
                             {"reporting_days_late": Reading(max(late) if late else None, None,
                                                             "lot le plus en retard")}, categories,
-                            lot_views=list(views.values()), months=note)
+                            lot_views=list(views.values()), months=note,
+                            # the lots' common window (the longest if a contract differs)
+                            window_months=max(windows.values(), default=WINDOW_MONTHS))
     rules = list(market.flag_rules) if market else []
     snap = Snapshot(today, reference, lots, views, national, coverage, rules, months_note=note)
     flags = db.session.scalars(sa.select(Flag).where(Flag.cleared_on.is_(None),
