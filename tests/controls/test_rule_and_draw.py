@@ -106,3 +106,14 @@ def test_method_for_fc_plain_rule_for_the_mandataire(idf, two_months, users, log
     assert "Un dossier sans réponse à cette date est jugé « non justifié »." in mandataire
     assert "la valeur des dossiers jugés non conformes ou non justifiés est retenue" in mandataire
 
+
+
+def test_the_reasons_of_non_conformity_are_the_contracts(idf, two_months, users):
+    idf.contract.extra_terms = {**idf.contract.extra_terms, "controls.nonconformity_reasons": {
+        "sans_livrable": "Aucun livrable", "autre": "Autre motif (préciser)"}}
+    campaign = service.open_campaign(idf, ["2024-05"], users["manager"], seed="r")
+    item = campaign.items[0]
+    with pytest.raises(service.ControlError, match="motif choisi dans la liste"):
+        service.judge_item(item, None, Verdict.NONCONFORMING, reason_code="livrable_absent")
+    service.judge_item(item, None, Verdict.NONCONFORMING, reason_code="sans_livrable")
+    assert item.reason_label == "Aucun livrable"
