@@ -250,8 +250,14 @@ def open_campaign(lot, periods, user=None, *, seed=None, today=None, note=None):
     notify(kind="controls.opened", lot_id=lot.id, audience="mandataire",
            subject=f"Contrôle de service fait {campaign.reference}",
            body=(f"France compétences contrôle le service fait de {', '.join(ordered)} : "
-                 f"{campaign.sample_size} dossier(s) à justifier avant le "
-                 f"{fmt_day(campaign.response_due_on)}."),
+                 f"{campaign.sample_size} dossier(s), tirés au hasard parmi "
+                 f"{campaign.population} actes facturés, à justifier au plus tard le "
+                 f"{fmt_day(campaign.response_due_on)}. Un dossier sans réponse à cette date "
+                 "est jugé non justifié ; "
+                 + ("le taux de non-conformité de chaque UO est appliqué à sa valeur facturée "
+                    "et retenu sur l'état liquidatif." if campaign.extrapolate else
+                    "la valeur des dossiers non conformes ou non justifiés est retenue sur "
+                    "l'état liquidatif.")),
            link=f"/controles/{campaign.id}", dedup_key=f"controls.opened:{campaign.id}")
     return campaign
 

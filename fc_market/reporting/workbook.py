@@ -5,7 +5,7 @@ safety check (zip bombs, XXE, macros, external links, huge sheets, formulas) bef
 calamine sees the file.  Rows are streamed to a :class:`~fc_market.reporting.checks.RowChecker`
 and valid rows handed to ``sink`` in batches, so no row stays in memory.
 """
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from io import BytesIO
 
 from openpyxl import Workbook
@@ -148,8 +148,14 @@ def _instructions(ws, lot, period, rules, due_on):
         ("Valeurs seulement", "Pas de formules, de liaisons externes ni de macros : le fichier "
          "serait refusé. Enregistrez au format « Classeur Excel (.xlsx) »."),
         ("Tout ou rien", "Le fichier est contrôlé en entier ; s'il contient une erreur "
-         "bloquante, rien n'est enregistré et toutes les erreurs sont listées (feuille, ligne, "
-         "colonne). Les avertissements n'empêchent pas le dépôt."),
+         "bloquante, rien n'est enregistré et toutes les erreurs sont listées en une fois "
+         "(feuille, ligne, colonne). Les avertissements n'empêchent pas le dépôt."),
+        ("Aucune donnée personnelle", "Dans aucune cellule : ni nom, ni adresse électronique, "
+         "ni numéro de téléphone ou de sécurité sociale (référence du justificatif et actions "
+         "UO4 comprises). Une telle cellule est refusée."),
+        ("Dates", f"Un acte daté après le jour du dépôt est refusé. Le rapport se prépare en "
+         f"brouillon pendant le mois et se dépose à partir du lendemain de sa fin "
+         f"({fr_day(rules.end + timedelta(days=1))})."),
         ("", ""),
         ("section", "Identifiant bénéficiaire (pseudonymisé)"),
         ("Méthode commune", dd.ID_METHOD),
