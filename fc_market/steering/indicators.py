@@ -488,15 +488,25 @@ class NationalView(LotView):
                    if v.validated_until is not None)
         return Reading(float(done), None, f"{done} entrées, {self._sum_note()}")
 
-    def _target_achievement(self):
+    def _paced(self):
         paced = [v.pacing() for v in self.lot_views]
-        paced = [p for p in paced if p is not None and p[2] is not None]
+        return [p for p in paced if p is not None and p[2] is not None]
+
+    def pacing(self):
+        """(Σ entries, Σ pro-rated targets, achievement) of the lots, each to its own month."""
+        paced = self._paced()
         if not paced:
-            return Reading(None, None, "aucun lot validé avec un objectif")
+            return None
         done, target = sum(p[0] for p in paced), sum(p[1] for p in paced)
-        return Reading(done / target if target else None, None,
-                       f"{done} entrées pour un objectif proratisé de {target:.0f} ({len(paced)} "
-                       f"lots ; {self._sum_note()})")
+        return done, target, (done / target if target else None)
+
+    def _target_achievement(self):
+        p = self.pacing()
+        if p is None:
+            return Reading(None, None, "aucun lot validé avec un objectif")
+        done, target, ach = p
+        return Reading(ach, None, f"{done} entrées pour un objectif proratisé de {target:.0f} "
+                                  f"({len(self._paced())} lots ; {self._sum_note()})")
 
     def _forecast_achievement(self):
         pairs = [(v.forecast_entries(), v.target.entries) for v in self.lot_views
