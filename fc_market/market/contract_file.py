@@ -6,6 +6,7 @@ nothing; a price from a later date becomes a new price line; a price already in 
 never changed.
 """
 import hashlib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,7 +20,8 @@ from fc_market.extensions import db
 from fc_market.market.models import (Amendment, FlagRule, Lot, LotContract, LotTarget, Market,
                                      Operator, OperatorMember, Price, UnitOfWork, utcnow)
 from fc_market.market.siret import is_valid_siret
-from fc_market.market.terms import EXTRA_KEYS, OTHER_REASON
+from fc_market.territory.population import contract_population_warnings
+from fc_market.market.terms import EXTRA_KEYS, OTHER_REASON, UO4_MARKET_WIDE
 
 REGION_CODES = {"11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94",
                 "01", "02", "03", "04", "06"}
@@ -40,6 +42,8 @@ class ContractFileError(Exception):
 class LoadReport:
     created: dict = field(default_factory=dict)
     updated: dict = field(default_factory=dict)
+    #: French warnings that do not stop the load (e.g. a lot population off the communes' sum)
+    warnings: list = field(default_factory=list)
 
     def add(self, kind, what="created"):
         counter = self.created if what == "created" else self.updated
@@ -164,6 +168,7 @@ def validate(data):
         "illustrative": c.get(m, "illustrative", "market", "bool", required=False, default=False),
         "notice": c.get(m, "notice", "market", "str", required=False),
     }
+    market["publication"] = _validate_market_publication(c, m.get("publication"))
     if market["start_date"] and market["end_date"] and market["end_date"] <= market["start_date"]:
         c.err("market.end_date", "la date de fin doit suivre la date de début")
     if market["illustrative"] and not market["notice"]:
@@ -213,12 +218,21 @@ def validate(data):
                                          {a["number"] for a in lot["amendments"]})
         lot["targets"] = _validate_targets(c, raw.get("targets", {}), key)
         lot["operator"] = _validate_operator(c, raw.get("operator"), key)
+        lot["publication"] = _validate_lot_publication(c, raw.get("publication"), key)
         lots.append(lot)
 
     flags = _validate_flags(c, data.get("flags", []))
+    if "uo4" in data:
+        c.err("uo4", "les conditions UO4 se placent dans [defaults.uo4] (ou [lots.contract.uo4])")
     if c.errors:
         raise ContractFileError(c.errors)
-    return {"market": market, "units": units, "lots": lots, "flags": flags}
+    # the UO4 steering rules, their thresholds from [defaults.uo4] (the same for every lot)
+    from fc_market.uo4.terms import flag_rules_from
+    extra = lots[0]["contract"]["extra_terms"]
+    uo4_rules = [r for r in flag_rules_from({name: Decimal(str(extra[f"uo4.{name}"]))
+                                             for name in UO4_MARKET_WIDE})
+                 if r["code"] not in {f["code"] for f in flags}]
+    return {"market": market, "units": units, "lots": lots, "flags": flags + uo4_rules}
 
 
 def _validate_units(c, raw_units):
@@ -343,6 +357,11 @@ def _validate_contract(c, defaults, overrides, key, unit_codes=()):
                                 out["start_date"])
     if changes:
         out["extra_terms"]["changes"] = changes
+    lot_uo4 = overrides.get("uo4", {}) if isinstance(overrides.get("uo4", {}), dict) else {}
+    for name in UO4_MARKET_WIDE:
+        if name in lot_uo4:
+            c.err(f"{k}.uo4.{name}", "seuil d'une règle de signalement commune à tous les lots : "
+                                     "définissez-le dans [defaults.uo4]")
     return out
 
 
@@ -429,6 +448,27 @@ def _validate_extra(c, merged, k, unit_codes, defaults=True):
                 c.err(full, "valeur en double dans la liste")
                 continue
             out[spec.name] = list(value)
+        elif spec.kind == "month_day":
+            month, _, day = str(value).partition("-") if isinstance(value, str) else ("", "", "")
+            try:
+                date(2024, int(month), int(day))  # a leap year: 02-29 is allowed
+            except ValueError:
+                c.err(full, f"date « {value} » invalide : écrivez le mois et le jour, ex. \"03-31\"")
+                continue
+            out[spec.name] = f"{int(month):02d}-{int(day):02d}"
+        elif spec.kind == "labels":
+            if not isinstance(value, dict) or not value or not all(
+                    isinstance(code, str) and isinstance(label, str) and label.strip()
+                    for code, label in value.items()):
+                c.err(full, "table « code = \"libellé\" » non vide attendue")
+                continue
+            bad = [code for code in value if not code.replace("_", "").isalnum()
+                   or not code.islower() or len(code) > 40]
+            if bad:
+                c.err(full, f"code invalide : {', '.join(bad)} (minuscules, chiffres et _, "
+                            f"40 caractères au plus)")
+                continue
+            out[spec.name] = {code: label.strip() for code, label in value.items()}
         elif spec.kind == "reasons":
             if not isinstance(value, dict) or not value or not all(
                     isinstance(code, str) and isinstance(label, str) and label.strip()
@@ -460,6 +500,10 @@ def _validate_amendments(c, raw, key):
             "effective_on": c.get(a, "effective_on", k, "date"),
             "object": c.get(a, "object", k, "str"),
             "effect": c.get(a, "effect", k, "str"),
+            "new_max_amount": c.get(a, "new_max_amount", k, "decimal", required=False, minimum=1),
+            "new_duration_months": c.get(a, "new_duration_months", k, "int", required=False,
+                                         minimum=1),
+            "changes_holders": c.get(a, "changes_holders", k, "bool", required=False, default=False),
         })
     numbers = [a["number"] for a in out if a["number"] is not None]
     if len(numbers) != len(set(numbers)):
@@ -567,6 +611,110 @@ def _validate_operator(c, raw, key):
     return out
 
 
+#: DECP v2 vocabularies (schema decp-v2.0.3, arrêtés du 22 décembre 2022): the contract file
+#: must use them as they are, since the open-data export copies them
+DECP_PROCEDURES = {"Procédure adaptée", "Appel d'offres ouvert", "Appel d'offres restreint",
+                   "Procédure avec négociation", "Dialogue compétitif",
+                   "Marché passé sans publicité ni mise en concurrence préalable"}
+DECP_TECHNIQUES = {"Accord-cadre", "Concours", "Système de qualification",
+                   "Système d'acquisition dynamique", "Catalogue électronique",
+                   "Enchère électronique", "Sans objet"}
+DECP_EXECUTION_MODES = {"Tranches", "Bons de commande", "Marchés subséquents", "Sans objet"}
+DECP_PRICE_FORMS = {"Unitaire", "Forfaitaire", "Mixte"}
+DECP_PRICE_TYPES = {"Définitif ferme", "Définitif actualisable", "Définitif révisable", "Provisoire"}
+DECP_CCAG = {"Travaux", "Maitrise d'œuvre", "Fournitures courantes et services",
+             "Marchés industriels", "Prestations intellectuelles",
+             "Techniques de l'information et de la communication", "Pas de CCAG"}
+DECP_SOCIAL = {"Clause sociale", "Critère social", "Marché réservé", "Pas de considération sociale"}
+DECP_ENVIRONMENTAL = {"Clause environnementale", "Critère environnemental",
+                      "Pas de considération environnementale"}
+DECP_GROUPINGS = {"Conjoint", "Solidaire", "Pas de groupement"}
+DECP_PLACE_TYPES = {"Code commune", "Code arrondissement", "Code canton", "Code département",
+                    "Code région", "Code pays", "Code postal"}
+
+
+def _str_list(c, table, name, key, choices, required=True):
+    full = f"{key}.{name}"
+    value = table.get(name) if isinstance(table, dict) else None
+    if value is None:
+        if required:
+            c.err(full, "clé obligatoire absente")
+        return []
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        c.err(full, "liste de textes non vide attendue")
+        return []
+    wrong = [v for v in value if v not in choices]
+    if wrong:
+        c.err(full, f"valeur(s) non permise(s) : {', '.join(wrong)} (valeurs possibles : "
+                    f"{', '.join(sorted(choices))})")
+        return []
+    return list(dict.fromkeys(value))
+
+
+def _validate_market_publication(c, raw):
+    """[market.publication]: the buyer's identifiers (invoices are addressed to them) and the
+    essential data of the procedure published in DECP v2.  Optional: without it, fc_market
+    produces no Factur-X invoice and no open data."""
+    if raw is None:
+        return None
+    k = "market.publication"
+    if not isinstance(raw, dict):
+        c.err(k, "table [market.publication] attendue")
+        return None
+    out = {
+        "buyer_siret": c.get(raw, "buyer_siret", k, "str"),
+        "buyer_service_code": c.get(raw, "buyer_service_code", k, "str"),
+        "buyer_vat_number": c.get(raw, "buyer_vat_number", k, "str", required=False),
+        "buyer_postcode": c.get(raw, "buyer_postcode", k, "str", required=False),
+        "buyer_city": c.get(raw, "buyer_city", k, "str", required=False),
+        "nature": c.get(raw, "nature", k, "str", required=False, default="Marché",
+                        choices={"Marché", "Marché de partenariat", "Marché de défense ou de sécurité"}),
+        "cpv": c.get(raw, "cpv", k, "str"),
+        "procedure": c.get(raw, "procedure", k, "str", choices=DECP_PROCEDURES),
+        "techniques": _str_list(c, raw, "techniques", k, DECP_TECHNIQUES),
+        "execution_modes": _str_list(c, raw, "execution_modes", k, DECP_EXECUTION_MODES),
+        "price_form": c.get(raw, "price_form", k, "str", choices=DECP_PRICE_FORMS),
+        "price_types": _str_list(c, raw, "price_types", k, DECP_PRICE_TYPES),
+        "ccag": c.get(raw, "ccag", k, "str", choices=DECP_CCAG),
+        "innovative": c.get(raw, "innovative", k, "bool", required=False, default=False),
+        "advance_paid": c.get(raw, "advance_paid", k, "bool", required=False, default=False),
+        "subcontracting_declared": c.get(raw, "subcontracting_declared", k, "bool", required=False,
+                                         default=False),
+        "social_considerations": _str_list(c, raw, "social_considerations", k, DECP_SOCIAL),
+        "environmental_considerations": _str_list(c, raw, "environmental_considerations", k,
+                                                  DECP_ENVIRONMENTAL),
+        "ocid_prefix": c.get(raw, "ocid_prefix", k, "str", required=False),
+    }
+    siret = (out["buyer_siret"] or "").replace(" ", "")
+    if out["buyer_siret"] is not None and not is_valid_siret(siret):
+        c.err(f"{k}.buyer_siret", f"SIRET « {out['buyer_siret']} » invalide (14 chiffres, clé de contrôle)")
+    out["buyer_siret"] = siret
+    if out["cpv"] is not None and not re.fullmatch(r"[0-9]{8}(-[0-9])?", out["cpv"]):
+        c.err(f"{k}.cpv", f"code CPV « {out['cpv']} » invalide (8 chiffres, éventuellement -clé)")
+    return out
+
+
+def _validate_lot_publication(c, raw, key):
+    """[lots.publication]: the engagement number invoices must quote (the buyer's order
+    reference), and the lot's own essential data (offers received, groupement type, place)."""
+    if raw is None:
+        return None
+    k = f"{key}.publication"
+    if not isinstance(raw, dict):
+        c.err(k, "table [lots.publication] attendue")
+        return None
+    out = {
+        "engagement_number": c.get(raw, "engagement_number", k, "str"),
+        "offers_received": c.get(raw, "offers_received", k, "int", minimum=0),
+        "grouping_type": c.get(raw, "grouping_type", k, "str", choices=DECP_GROUPINGS),
+        "place_code": c.get(raw, "place_code", k, "str"),
+        "place_type": c.get(raw, "place_type", k, "str", choices=DECP_PLACE_TYPES),
+    }
+    if out["engagement_number"] and len(out["engagement_number"]) > 50:
+        c.err(f"{k}.engagement_number", "50 caractères au plus")
+    return out
+
+
 def _validate_flags(c, raw):
     out = []
     if not isinstance(raw, list):
@@ -619,11 +767,11 @@ def _upsert(report, label, obj, factory, fields, *, action, what, user, **audit_
 
 
 def load_spec(spec, *, user=None):
-    report = LoadReport()
+    report = LoadReport(warnings=contract_population_warnings(spec["lots"]))
     m = spec["market"]
     market = db.session.scalar(sa.select(Market).where(Market.reference == m["reference"]))
     values = {k: m[k] for k in ("title", "buyer", "start_date", "end_date", "max_renewals",
-                                "renewal_months", "illustrative", "notice")}
+                                "renewal_months", "illustrative", "notice", "publication")}
     market = _upsert(report, "marché", market, lambda **f: Market(reference=m["reference"], **f),
                      values, action="market", what=f"Marché {m['reference']}", user=user)
     if market.source_sha256 != spec["sha256"]:
@@ -664,6 +812,7 @@ def _load_lot(spec_lot, market, lot, units, report, user):
 
     terms = dict(spec_lot["contract"])
     terms["reference"] = terms["reference"] or f"{market.reference}-{lot.code}"
+    terms["publication"] = spec_lot["publication"]
     _upsert(report, "contrat", lot.contract, lambda **f: LotContract(lot=lot, **f), terms,
             action="contract", what=f"Contrat du lot {lot.code}", **scope)
 
