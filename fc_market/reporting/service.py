@@ -581,12 +581,18 @@ def _submit(version, user, today, checker, findings, rules, submitted_at=None):
                              "ou formulaire web) : le rapport ne peut pas être déposé sans eux.")
     report = version.report
     lot = db.session.get(Lot, version.lot_id)
-    version.status = VersionStatus.check(version.status, VersionStatus.SUBMITTED)
-    version.submitted_at = submitted_at or utcnow()
-    version.submitted_by_id = getattr(user, "id", None)
-    version.days_late = compute_days_late(report, today)
-    version.warnings = _stored(checker.warnings)
-    version.warning_count = checker.warning_count
+    # everything read first: a lazy load between these assignments would flush the status
+    # alone, and the submitted version would then be frozen before the rest is written
+    user_id, days_late = getattr(user, "id", None), compute_days_late(report, today)
+    status = VersionStatus.check(version.status, VersionStatus.SUBMITTED)
+    warnings = _stored(checker.warnings)
+    with db.session.no_autoflush:
+        version.status = status
+        version.submitted_at = submitted_at or utcnow()
+        version.submitted_by_id = user_id
+        version.days_late = days_late
+        version.warnings = warnings
+        version.warning_count = checker.warning_count
     for old in db.session.scalars(sa.select(ReportVersion).where(
             ReportVersion.report_id == report.id, ReportVersion.status == VersionStatus.REJECTED)):
         old.status = VersionStatus.check(old.status, VersionStatus.SUPERSEDED)
