@@ -7,6 +7,7 @@ from flask.cli import AppGroup
 
 from fc_market.scheduler.models import RunStatus
 from fc_market.scheduler.registry import load_jobs, run_once
+from fc_market.unit_of_work import manages_units
 
 scheduler_cli = AppGroup("scheduler", help="Tâches planifiées (un seul processus par déploiement).")
 
@@ -18,6 +19,7 @@ def list_jobs():
         click.echo(f"{job.name:<32} {job.cron}  {job.description}")
 
 
+@manages_units  # run_once opens the units: the slot's claim, the job, its outcome
 @scheduler_cli.command("run-job")
 @click.argument("name")
 @click.option("--at", "at", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
@@ -69,6 +71,7 @@ def catch_up(hours, now=None):
     return runs
 
 
+@manages_units  # run_once opens the units: the slot's claim, the job, its outcome
 @scheduler_cli.command("catch-up")
 @click.option("--hours", default=24, show_default=True, help="Fenêtre de rattrapage (heures).")
 @click.option("--at", "at", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
@@ -79,6 +82,7 @@ def catch_up_command(hours, at):
     catch_up(hours, at.replace(tzinfo=tz) if at else None)
 
 
+@manages_units
 @scheduler_cli.command("run")
 @click.option("--catch-up", "catch_up_hours", type=int, default=0,
               help="Au démarrage, exécuter les créneaux manqués des N dernières heures.")
