@@ -123,6 +123,7 @@ def test_a_report_is_submitted_only_once_its_period_has_ended(idf, users):
     assert warning.message == ("La période 2025-03 n'est pas terminée (elle s'achève le 31/03/2025) : "
                                "le rapport peut être préparé en brouillon et déposé à partir du "
                                "01/04/2025. Le fichier est enregistré en brouillon, non déposé.")
+    db.session.commit()  # the request's unit of work
     draft = db.session.get(ReportVersion, result.version_id)
     with pytest.raises(service.ReportingError) as exc:
         service.submit(draft, users["mandataire"], today=date(2025, 3, 31))
