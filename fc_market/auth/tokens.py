@@ -17,7 +17,7 @@ from werkzeug.security import generate_password_hash
 from fc_market.audit import service as audit
 from fc_market.auth.models import AccountToken, TokenPurpose, User
 from fc_market.extensions import db
-from fc_market.market.models import utcnow
+from fc_market.models_base import utcnow
 
 VALIDITY_SETTING = {TokenPurpose.INVITATION: "INVITATION_VALID_HOURS",
                     TokenPurpose.RESET: "RESET_VALID_HOURS"}

@@ -268,7 +268,7 @@ def _unread(user):
 def open_message(user, note_id, now=None):
     """Mark a message the user may read as read; returns where it leads (its in-app link,
     else the messages), None when the user may not read it."""
-    from fc_market.auth.models import utcnow
+    from fc_market.models_base import utcnow
     from fc_market.notifications.models import Notification
     from fc_market.notifications.service import visible_to
     note = db.session.scalar(visible_to(user).where(Notification.id == note_id))
@@ -532,7 +532,7 @@ def _figures_check():
 # ----------------------------------------------------------------------- administrator
 
 def admin_todo(user, today, now=None):
-    from fc_market.auth.models import utcnow
+    from fc_market.models_base import utcnow
     now = now or utcnow()
     counts = dict(db.session.execute(sa.select(User.active, sa.func.count()).group_by(User.active)).all())
     accounts = Section("accounts", "Comptes", more_url=url_for("admin.users"),
@@ -540,29 +540,19 @@ def admin_todo(user, today, now=None):
     accounts.summary = (f"{integer(counts.get(True, 0))} compte(s) actif(s), "
                         f"{integer(counts.get(False, 0))} désactivé(s).")
     sections = [accounts]
-    invitations = _invitations(now)
-    if invitations is not None:
-        sections.append(invitations)
+    sections.append(_invitations(now))
     locked = db.session.scalars(sa.select(User).where(User.locked_until > now)
                                 .order_by(User.locked_until)).all()
     section = Section("locked", "Comptes verrouillés", empty="Aucun compte verrouillé.")
     for u in locked:
-        section.items.append(Item(f"{u.full_name} ({u.email})", url_for("admin.user_edit", user_id=u.id)
-                                  if "admin.user_edit" in _endpoints() else url_for("admin.users"),
-                                  detail=f"Verrouillé jusqu'au {moment(u.locked_until)}"))
+        section.items.append(Item(f"{u.full_name} ({u.email})", url_for("admin.user_edit", user_id=u.id),
+                                  detail=f"Verrouillé jusqu'au {moment(u.locked_until)} (heure de Paris)"))
     sections.append(section)
     return sections
 
 
-def _endpoints():
-    from flask import current_app
-    return current_app.view_functions
-
-
 def _invitations(now):
-    model = _optional("fc_market.auth.models", "AccountToken")
-    if model is None:
-        return None
+    from fc_market.auth.models import AccountToken as model
     tokens = db.session.scalars(
         sa.select(model).where(model.used_at.is_(None), model.purpose == "invitation")
         .options(joinedload(model.user)).order_by(model.expires_at)).all()

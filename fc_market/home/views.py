@@ -1,5 +1,5 @@
 """The home page of every role: its to-do list (:mod:`fc_market.home.service`)."""
-from flask import Blueprint, abort, redirect, render_template
+from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user
 
 from fc_market.access import roles
@@ -24,11 +24,10 @@ def index():
 @roles(*Role.ALL)
 def open_message(note_id):
     """Open a message from the home: it is marked read, then its subject is shown (the page
-    it is about, or the messages)."""
+    it is about, or the messages).  A message the user may not read leads to the messages
+    and changes nothing."""
     target = service.open_message(current_user, note_id)
-    if target is None:
-        abort(404)
-    return redirect(target)
+    return redirect(target or url_for("notifications.outbox"))
 
 
 def register(app):

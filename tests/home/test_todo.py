@@ -122,7 +122,10 @@ def test_opening_a_message_marks_it_read(login, users):
     note = notify(kind="test", subject="Pièce manquante", body="…", lot_id=lot("IDF").id,
                   link="/lots/IDF/reporting")
     db.session.commit()
-    assert login("other_mandataire").get(f"/accueil/messages/{note.id}").status_code == 404
+    other = login("other_mandataire").get(f"/accueil/messages/{note.id}")
+    assert other.status_code == 302 and other.headers["Location"] == "/messages"  # not read
+    db.session.refresh(note)
+    assert note.read_at is None
     response = login("mandataire").get(f"/accueil/messages/{note.id}")
     assert response.status_code == 302 and response.headers["Location"] == "/lots/IDF/reporting"
     db.session.refresh(note)
