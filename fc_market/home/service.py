@@ -239,8 +239,8 @@ def _cases_awaiting_plan(lot_ids, today):
                                   FlagCase.status == CaseStatus.PLAN_REQUESTED)
         .options(selectinload(FlagCase.flag).selectinload(Flag.rule))
         .order_by(FlagCase.plan_due_on)).all()
-    section = Section("cases", "Plans d'action demandés par FC",
-                      empty="Aucun plan d'action attendu de vous.")
+    section = Section("cases", "Plans d'action demandés par FC", more_url=url_for("cases.mine"),
+                      more_label="Tous mes plans d'action", empty="Aucun plan d'action attendu de vous.")
     for c in cases:
         section.items.append(Item(f"Plan d'action : {c.flag.rule.label}",
                                   url_for("cases.case_page", case_id=c.id), due_on=c.plan_due_on,

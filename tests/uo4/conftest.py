@@ -13,8 +13,8 @@ from fc_market.market.models import Lot, Operator, OperatorMember
 
 #: Valid SIRET numbers (Luhn) for the test members
 SIRETS = {"IDF": ("73282932000074", "52601815590833"), "BRE": ("55208131766522", "44306184100047")}
-PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+#: A well-formed PDF and PNG (the upload checker parses PDFs and decodes images)
+from tests.billing.helpers import PDF, PNG  # noqa: E402
 
 
 def lot(code):

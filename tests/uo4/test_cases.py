@@ -133,7 +133,9 @@ def test_mandataire_sees_its_cases_without_internal_comments(users, login):
     # filters cannot widen a mandataire's list
     assert f"/dossiers/{other.id}" not in mandataire.get("/dossiers?lot=BRE").get_data(as_text=True)
     home = mandataire.get("/", follow_redirects=True).get_data(as_text=True)
-    assert "Mes plans d'action : 1 attendu(s) de vous" in home
+    # the to-do home lists the plan asked of the lot (fc_market/home)
+    assert "Plans d&#39;action demandés par FC" in home and f"/dossiers/{own.id}" in home
+    assert f"/dossiers/{other.id}" not in home
     # posting on another lot's case is refused and changes nothing
     assert mandataire.post(f"/dossiers/{other.id}/plan", data={"plan-body": "x"}).status_code == 404
     assert mandataire.post(f"/dossiers/{other.id}/message", data={"message-body": "x"}).status_code == 404
