@@ -119,6 +119,9 @@ def register_web(app):
         _register_optional(app, module)
 
     app.jinja_env.filters.update(FILTERS)
+    from fc_market.labels import TEMPLATE_FILTERS, TEMPLATE_GLOBALS
+    app.jinja_env.filters.update(TEMPLATE_FILTERS)
+    app.jinja_env.globals.update(TEMPLATE_GLOBALS)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Veuillez vous connecter pour accéder à cette page."
     login_manager.login_message_category = "info"
