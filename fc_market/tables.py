@@ -168,8 +168,10 @@ class Filter:
     apply: Optional[Callable] = None
     match: Optional[Callable] = None
     options: Any = ()
-    empty: str = "Tous"
+    empty: Optional[str] = "Tous"
     hint: Optional[str] = None
+    #: Value when the URL does not name the filter (e.g. the open flags only)
+    default: Optional[str] = None
 
     def choices(self):
         return list(self.options() if callable(self.options) else self.options)
@@ -318,7 +320,8 @@ class Table:
         for flt in self.filters:
             if flt.key in hidden:
                 continue
-            value = flt.clean(args.get(flt.key))
+            raw = args.get(flt.key)
+            value = flt.default if raw is None else flt.clean(raw)
             if value is not None:
                 values[flt.key] = value
         return values
@@ -469,6 +472,8 @@ class Page:
         out = []
         by_key = {f.key: f for f in self.table.filters}
         for key, value in self.filter_values.items():
+            if value == by_key[key].default:
+                continue
             out.append((by_key[key].describe(value), self.url(**{key: None, PAGE_PARAM: None})))
         return out
 

@@ -11,7 +11,7 @@ from fc_market.access import get_in_lot, lot_by_code, roles, visible_lots
 from fc_market.auth.models import Role
 from fc_market.exports import XLSX_MIMETYPE, Column, Sheet, xlsx_response
 from fc_market.extensions import db
-from fc_market.steering import charts, pack, service
+from fc_market.steering import tables, charts, pack, service
 from fc_market.steering.forms import EmptyForm
 from fc_market.steering.indicators import INDICATORS, months_back
 from fc_market.steering.models import Flag, SteeringPack
@@ -128,21 +128,20 @@ def scorecard_export(code):
 @bp.get("/signalements")
 @roles(*Role.FC)
 def flags():
-    everything = request.args.get("tous") == "1"
-    rows = db.session.scalars(service.flags_query(open_only=not everything).limit(1000)).all()
+    page = tables.FLAGS.page(tables.base_query(), "steering.flags",
+                             export_endpoint="steering.flags_export")
     market = service.current_market()
-    return render_template("steering/flags.html", rows=rows, everything=everything,
+    return render_template("steering/flags.html", page=page,
                            rules=list(market.flag_rules) if market else [], indicators=INDICATORS,
-                           fmt=service.format_value, trend=service.trend, trends=service.TREND_LABELS,
-                           spark=charts.sparkline, form=EmptyForm())
+                           fmt=service.format_value, form=EmptyForm())
 
 
 @bp.get("/signalements.xlsx")
 @roles(*Role.FC)
 def flags_export():
-    rows = db.session.scalars(service.flags_query(open_only=request.args.get("tous") != "1")).all()
+    flags = tables.FLAGS.rows(tables.base_query())
     market = service.current_market()
-    return xlsx_response("signalements.xlsx", pack.flags_sheets(rows)
+    return xlsx_response("signalements.xlsx", pack.flags_sheets(flags)
                          + [pack.rules_sheet(list(market.flag_rules) if market else [])])
 
 
