@@ -378,11 +378,14 @@ class Table:
         return self.prepare(rows) if self.prepare else rows
 
     def page(self, source, endpoint, url_values=None, args=None, hidden=(),
-             export_endpoint=None, export_values=None):
+             export_endpoint=None, export_values=None, keep=()):
         """The :class:`Page` of the request.  *endpoint* and *url_values* build the links of
         the pages, sorts and filters; *hidden* names filters that do not apply (a
-        mandataire's lot); *export_endpoint* the route exporting the same filtered list."""
+        mandataire's lot); *export_endpoint* the route exporting the same filtered list;
+        *keep* names other arguments of the page to carry along (another view mode)."""
         args = request.args if args is None else args
+        kept = [(name, args[name]) for name in keep if args.get(name)]
+        url_values = {**(url_values or {}), **dict(kept)}
         values = self.filter_values(args, hidden)
         column, descending = self.sort_of(args)
         filtered = self._filtered(source, values)
@@ -401,9 +404,10 @@ class Table:
             rows = ordered[offset:offset + self.page_size]
         if self.prepare:
             rows = self.prepare(rows)
-        return Page(self, rows, total, number, pages, column, descending, values,
-                    endpoint, dict(url_values or {}), args, hidden, export_endpoint,
-                    export_values)
+        page = Page(self, rows, total, number, pages, column, descending, values,
+                    endpoint, url_values, args, hidden, export_endpoint, export_values)
+        page.fixed_params = kept
+        return page
 
     def sheet(self, source, args=None, hidden=(), title=None):
         columns = [c.excel_column() for c in self.columns if c.export]

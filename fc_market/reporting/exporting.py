@@ -4,6 +4,7 @@ import sqlalchemy as sa
 from fc_market.excel.writer import Column, Sheet
 from fc_market.extensions import db
 from fc_market.market.models import UnitOfWork
+from fc_market.formatting import month
 from fc_market.reporting import dictionary as dd
 from fc_market.reporting.models import Act
 from fc_market.territory.models import Site
@@ -159,7 +160,7 @@ def matrix_sheet(lots, periods, matrix):
             label, _ = cell.state
             row[p] = label + (f" ({cell.days_late} j de retard)" if cell.days_late else "")
         rows.append(row)
-    columns = [Column("lot", "Lot"), Column("name", "Région")] + [Column(p, p) for p in periods]
+    columns = [Column("lot", "Lot"), Column("name", "Région")] + [Column(p, month(p)) for p in periods]
     return Sheet("Lots et périodes", columns, rows)
 
 
