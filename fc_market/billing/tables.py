@@ -7,7 +7,8 @@ from flask import url_for
 from markupsafe import Markup
 
 from fc_market.billing import service
-from fc_market.billing.models import Invoice, InvoiceStatus, PayableStatement, Payment
+from fc_market.billing.models import (Invoice, InvoiceStatus, PayableStatement, Payment,
+                                      StatementStatus)
 from fc_market.labels import (INVOICE_KINDS, MATCH_STATUS, MATCH_TONES, PAYMENT_SOURCES,
                               STATUS_TONES)
 from fc_market.market.models import Lot
@@ -122,3 +123,41 @@ PAYMENTS = Table(
              search_filter("Facture ou référence", Payment.invoice_number, Payment.reference)],
     default_sort="-paid_on", tiebreak=Payment.id.desc(), noun=("paiement", "paiements"),
     empty="Aucun paiement.", prepare=payment_rows)
+
+
+def _statement_html(st):
+    return Markup('<a href="{}">{}</a>').format(url_for("billing.statement", statement_id=st.id),
+                                                st.title)
+
+
+def _statement_kind(st):
+    return f"Rectificatif n° {st.rank}" if st.rank else "État"
+
+
+def _invoice_of(st):
+    invoice = st.live_invoice
+    return invoice.number if invoice else None
+
+
+_LOT_CODE_OF_STATEMENT = (sa.select(Lot.code).where(Lot.id == PayableStatement.lot_id)
+                          .scalar_subquery())
+
+STATEMENTS = Table(
+    "etats", "États liquidatifs",
+    [Col("lot", "Lot", "lot.code", sort=_LOT_CODE_OF_STATEMENT),
+     Col("period", "Mois", kind="month", sort=PayableStatement.period),
+     Col("title", "État", html=_statement_html, sort=PayableStatement.number),
+     Col("kind", "Nature", _statement_kind, sort=PayableStatement.rank),
+     Col("status", "Statut", labels=StatementStatus.LABELS, sort=PayableStatement.status,
+         html=badge(StatementStatus.LABELS, STATUS_TONES["statement"], "status")),
+     Col("total_excl_tax", "Total HT", kind="money", sort=PayableStatement.total_excl_tax),
+     Col("withholdings", "Retenues CSF", kind="money", sort=PayableStatement.withholdings),
+     Col("amount_payable", "Net à payer", kind="money", sort=PayableStatement.amount_payable),
+     Col("certified_at", "Certifié le", kind="datetime", sort=PayableStatement.certified_at,
+         export_label="Certifié le (heure de Paris)"),
+     Col("invoice", "Facture", _invoice_of)],
+    filters=[lot_filter(PayableStatement.lot_id), period_filter(PayableStatement.period, label="Mois"),
+             status_filter(PayableStatement.status, StatementStatus.LABELS),
+             search_filter("Numéro", PayableStatement.number, hint="Tout ou partie du numéro d'état")],
+    default_sort="-period", tiebreak=PayableStatement.id.desc(),
+    noun=("état", "états"), empty="Aucun état liquidatif.")

@@ -129,6 +129,26 @@ def compute(code):
 
 # ----------------------------------------------------------------- statements
 
+def _statements_base():
+    return scoped(sa.select(PayableStatement), PayableStatement.lot_id).options(
+        sa.orm.joinedload(PayableStatement.lot), sa.orm.selectinload(PayableStatement.invoices))
+
+
+@bp.get("/etats")
+@roles(*Role.ALL)
+def statements():
+    page = tables.STATEMENTS.page(_statements_base(), "billing.statements",
+                                  hidden=_own_lot_only(), export_endpoint="billing.statements_export")
+    return render_template("billing/statements.html", page=page)
+
+
+@bp.get("/etats.xlsx")
+@roles(*Role.ALL)
+def statements_export():
+    return tables.STATEMENTS.export(_statements_base(), "etats-liquidatifs.xlsx",
+                                    hidden=_own_lot_only())
+
+
 def _load_statement(statement_id):
     return get_in_lot(PayableStatement, statement_id)
 
@@ -630,6 +650,7 @@ def register(app):
     app.register_blueprint(bp)
     web.HOME[Role.FINANCE] = "billing.dashboard"  # finance staff land on their dashboard
     add_nav("Finances", "billing.dashboard", Role.FC, order=50)
+    add_nav("États liquidatifs", "billing.statements", Role.ALL, order=51)
     add_nav("Factures", "billing.invoices", Role.ALL, order=52)
     add_nav("Paiements", "billing.payments", Role.FC, order=54)
     add_nav("Intérêts moratoires", "billing.interest", Role.FC, order=56)
