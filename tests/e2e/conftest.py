@@ -135,6 +135,17 @@ class Journey:
             locator.first.click()
         self.page.wait_for_load_state()
 
+    def confirm(self, opener, modal):
+        """Click a button that opens a DSFR confirmation modal, wait for the modal, confirm
+        it and wait for the next page; returns the modal's text (what it said would happen)."""
+        locator = self.page.locator(opener) if isinstance(opener, str) else opener
+        locator.first.click()
+        dialog = self.page.locator(f"dialog#{modal}")
+        dialog.wait_for(state="visible")
+        said = dialog.inner_text()
+        self.submit(dialog.locator("button[type=submit]"))
+        return said
+
     def text(self, selector="main"):
         locator = self.page.locator(selector)
         return locator.first.inner_text() if locator.count() else self.page.inner_text("body")

@@ -71,7 +71,8 @@ def test_mandataire_reports_answers_a_control_and_invoices(journey, users):
     assert "Fichier accepté" in j.text(), j.text()
     j.shot("fichier-accepte")
     j.submit("main a:has-text('version 1')")
-    j.submit("button:has-text('Déposer le rapport à France compétences')")
+    said = j.confirm("button:has-text('Déposer le rapport à France compétences')", "confirmer-depot")
+    assert "Déposer le rapport de mars 2025 ?" in said and "ne sera plus modifiable" in said
     assert "Rapport déposé" in j.flashes(), j.flashes()
     j.shot("rapport-depose")
 
@@ -112,7 +113,8 @@ def test_mandataire_reports_answers_a_control_and_invoices(journey, users):
     page.set_input_files("input[name=file]", files=[{
         "name": "facture.pdf", "mimeType": "application/pdf", "buffer": world.PDF}])
     j.shot("facture-saisie")
-    j.submit("main form button[type=submit]")
+    said = j.confirm("main form button:has-text('Enregistrer la facture')", "confirmer-facture")
+    assert money(expected["amount_incl_tax"]) in said
     assert "F-IDF-2025-03 enregistrée : montants conformes à l'état." in j.flashes(), j.flashes()
     j.shot("facture-enregistree")
 
@@ -129,8 +131,12 @@ def test_manager_validates_controls_and_steers(journey, users):
     j.submit("main a.fr-btn:has-text('Examiner')")
     assert "/reporting/versions/" in page.url
     j.shot("version-a-examiner")
-    page.check("form.decision input[value=validate]")
-    j.submit("form.decision button[type=submit]")
+    # no decision is preselected
+    assert page.locator("form.decision input[name=decision]:checked").count() == 0
+    page.locator("form.decision label", has_text="Valider").click()
+    assert page.locator("form.decision input[value=validate]").is_checked()
+    said = j.confirm("form.decision button:has-text('Enregistrer la décision')", "confirmer-decision")
+    assert "mars 2025 du lot IDF" in said
     assert "Décision enregistrée" in j.flashes(), j.flashes()
     j.shot("version-validee")
 
@@ -187,7 +193,8 @@ def test_finance_certifies_imports_payments_and_sees_interest(journey, users):
     j.goto(f"/etats/{february.id}")
     assert money(february.amount_payable) in j.text()
     j.shot("etat-provisoire")
-    j.submit("button:has-text('Certifier le service fait')")
+    said = j.confirm("button:has-text('Certifier le service fait')", "confirmer-certification")
+    assert "net à payer" in said
     assert "Service fait certifié" in j.flashes(), j.flashes()
     db.session.expire_all()
     from fc_market.billing.models import PayableStatement, Payment
