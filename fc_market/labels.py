@@ -65,10 +65,8 @@ OBJECT_TYPES = {
 #: Actors that are not users (``AuditEntry.actor``)
 ACTORS = {"système": "Système", "cli": "Ligne de commande", "scheduler": "Tâche planifiée"}
 
-#: Rounding modes of the contract (``rounding`` keys)
-ROUNDING = {"half_up": "arrondi au plus proche (0,5 arrondi au-dessus)",
-            "half_even": "arrondi au plus proche (0,5 vers le pair)",
-            "down": "troncature", "up": "arrondi au-dessus"}
+#: Rounding modes of the contract (``rounding`` keys): their labels live with the terms
+from fc_market.market.terms import ROUNDING_LABELS as ROUNDING  # noqa: E402
 
 #: Sampling methods of the controls of service fait
 SAMPLING_METHODS = {

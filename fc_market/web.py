@@ -13,7 +13,8 @@ from fc_market.formatting import FILTERS
 log = logging.getLogger(__name__)
 
 #: Domain modules with views, registered in this order (``<module>/views.py: register(app)``)
-DOMAIN_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering")
+DOMAIN_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering",
+                  "opendata", "einvoice")
 
 #: Navigation groups, in the order of the header: (key, label).  A group holding one entry
 #: for a role shows as a plain link; more entries make a DSFR menu (``fr-menu``).  At most
@@ -122,6 +123,8 @@ def register_web(app):
     from fc_market.labels import TEMPLATE_FILTERS, TEMPLATE_GLOBALS
     app.jinja_env.filters.update(TEMPLATE_FILTERS)
     app.jinja_env.globals.update(TEMPLATE_GLOBALS)
+    from fc_market.market.terms import ROUNDING_LABELS, lot_terms
+    app.jinja_env.globals.update(lot_terms=lot_terms, rounding_labels=ROUNDING_LABELS)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Veuillez vous connecter pour accéder à cette page."
     login_manager.login_message_category = "info"

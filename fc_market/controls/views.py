@@ -10,7 +10,7 @@ from fc_market.access import get_in_lot, lot_by_code, roles, scoped
 from fc_market.auth.models import Role
 from fc_market.controls import service
 from fc_market.controls.forms import AnswerForm, CloseForm, JudgeForm, OpenCampaignForm
-from fc_market.controls.models import (NONCONFORMITY_REASONS, ControlCampaign, ControlItem,
+from fc_market.controls.models import (ControlCampaign, ControlItem,
                                        ControlProof, Verdict)
 from fc_market.exports import Column, Sheet, xlsx_response
 from fc_market.extensions import db
@@ -125,7 +125,7 @@ def campaign(campaign_id):
     return render_template("controls/campaign.html", campaign=campaign, lot=campaign.lot,
                            per_uo=per_uo, per_period=per_period, reproducible=reproducible,
                            counts=counts, items_page=items_page, Verdict=Verdict,
-                           reasons=NONCONFORMITY_REASONS, answer_form=AnswerForm(),
+                           reasons=campaign.reasons, answer_form=AnswerForm(),
                            judge_form=JudgeForm(), close_form=CloseForm(version=campaign.version_counter),
                            today=date.today())
 
@@ -179,6 +179,7 @@ def answer(campaign_id, item_id):
 def judge(campaign_id, item_id):
     campaign, item = _load_item(campaign_id, item_id)
     form = JudgeForm()
+    form.reason.choices = {"": "—", **campaign.reasons}
     if not form.validate_on_submit():
         flash(f"Dossier {item.beneficiary_id} : aucun avis enregistré, choisissez « Conforme », "
               "« Non conforme » ou « Non justifié » dans la liste Avis.", "error")
