@@ -15,7 +15,7 @@ from fc_market.billing.forms import (ComputeForm, CreditNoteForm, DecisionForm, 
                                      PaymentForm, VersionForm)
 from fc_market.billing.models import (EcbRate, IndexValue, Invoice, InvoiceStatus, PayableStatement,
                                       Payment, PaymentImport, Reconciliation)
-from fc_market.exports import Column, Sheet, xlsx_response
+from fc_market.exports import Column, Sheet, xlsx_response, month_column
 from fc_market.extensions import db
 from fc_market.market.models import Lot
 from fc_market.money import D
@@ -76,7 +76,7 @@ def dashboard_export():
 
 
 MONTH_COLUMNS = [
-    Column("period", "Mois", "text"), Column("rank", "Rang (0 = état, n = rectificatif)", "int"),
+    month_column("period", "Mois"), Column("rank", "Rang (0 = état, n = rectificatif)", "int"),
     Column("number", "N° d'état", "text"), Column("status", "État", "text"),
     Column("total_excl_tax", "Total HT", "decimal"), Column("amount_payable", "Net à payer", "decimal"),
     Column("invoice_number", "Facture", "text"), Column("invoice_status", "Statut de la facture", "text"),

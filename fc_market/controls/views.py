@@ -15,6 +15,7 @@ from fc_market.controls.models import (ControlCampaign, ControlItem,
 from fc_market.exports import Column, Sheet, xlsx_response
 from fc_market.extensions import db
 from fc_market.controls import tables
+from fc_market.formatting import month
 from fc_market.web import add_lot_link, add_nav
 
 bp = Blueprint("controls", __name__)
@@ -31,7 +32,7 @@ def _campaign_rows(campaigns):
         .where(ControlItem.campaign_id.in_([c.id for c in campaigns] or [0]),
                ControlItem.verdict == Verdict.PENDING)
         .group_by(ControlItem.campaign_id)).all())
-    return [{"campaign": c, "reference": c.reference, "lot": c.lot.code, "periods": ", ".join(c.period_list),
+    return [{"campaign": c, "reference": c.reference, "lot": c.lot.code, "periods": ", ".join(month(p) for p in c.period_list),
              "status": c.status_label, "population": c.population, "sample_size": c.sample_size,
              "pending": counts.get(c.id, 0), "due": c.response_due_on,
              "withheld": c.withheld_total} for c in campaigns]

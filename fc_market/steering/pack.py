@@ -1,6 +1,6 @@
 """Excel sheets of the steering views, and the monthly steering pack (one sheet per view)."""
 from fc_market.excel.writer import build_workbook
-from fc_market.exports import Column, Sheet
+from fc_market.exports import Column, Sheet, month_column
 from fc_market.steering import service
 from fc_market.steering.indicators import INDICATORS, months_back
 
@@ -79,7 +79,7 @@ def monthly_sheet(snap, year=None):
                      service.MONTHLY_ROWS)
             r["period"] = p
             rows.append(r)
-    columns = [Column("code", "Lot"), Column("name", "Région"), Column("period", "Mois")] + \
+    columns = [Column("code", "Lot"), Column("name", "Région"), month_column("period", "Mois")] + \
         _columns(service.MONTHLY_ROWS)
     return Sheet(f"Indicateurs mensuels {year}", columns, rows)
 
@@ -176,7 +176,7 @@ def lot_sheets(snap, lot, year):
         r["period"] = p
         rows.append(r)
     current = [_row(lot.code, lot.name, view, tuple(service.DASHBOARD_COLUMNS) + SIGNS)]
-    return [Sheet(f"{lot.code} mensuel {year}", [Column("period", "Mois")] + _columns(service.MONTHLY_ROWS),
+    return [Sheet(f"{lot.code} mensuel {year}", [month_column("period", "Mois")] + _columns(service.MONTHLY_ROWS),
                   rows),
             Sheet(f"{lot.code} au {snap.reference}", _columns(tuple(service.DASHBOARD_COLUMNS) + SIGNS),
                   current)]

@@ -9,7 +9,7 @@ from io import BytesIO
 
 from fc_market.access import get_in_lot, lot_by_code, roles, visible_lots
 from fc_market.auth.models import Role
-from fc_market.exports import XLSX_MIMETYPE, Column, Sheet, xlsx_response
+from fc_market.exports import XLSX_MIMETYPE, Column, Sheet, xlsx_response, month_column
 from fc_market.extensions import db
 from fc_market.steering import tables, charts, pack, service
 from fc_market.steering.forms import EmptyForm
@@ -192,7 +192,7 @@ def packs():
 @roles(*Role.FC)
 def packs_export():
     rows = db.session.scalars(sa.select(SteeringPack).order_by(SteeringPack.generated_at.desc())).all()
-    columns = [Column("period", "Mois", "text"), Column("generated_at", "Généré le (UTC)", "datetime"),
+    columns = [month_column("period", "Mois"), Column("generated_at", "Généré le (UTC)", "datetime"),
                Column(lambda p: p.generated_by.full_name if p.generated_by else "tâche planifiée", "Par", "text"),
                Column("size", "Taille (octets)", "int"), Column("sha256", "Empreinte SHA-256", "text")]
     return xlsx_response("dossiers-de-pilotage.xlsx", [Sheet("Dossiers de pilotage", columns, rows)])
