@@ -333,7 +333,12 @@ def test_list_screens_are_accessible_and_fit_the_screen(journey, users):
     for role, paths in screens.items():
         j.page.context.clear_cookies()
         j.login(users[role].email, PASSWORD)
+        # the header's navigation: at most 7 entries, on one line at 1366 px
+        tops = j.page.eval_on_selector_all(
+            "#navigation .fr-nav__list > .fr-nav__item",
+            "items => items.map(i => Math.round(i.getBoundingClientRect().top))")
+        assert 1 <= len(tops) <= 7 and len(set(tops)) == 1, (role, tops)
         for path in paths:
             j.goto(path)
             assert "Erreur" not in j.page.title(), path
-    j.shot("listes")
+            j.shot(role + path.replace("/", "-").replace("?", "-").rstrip("-"))
