@@ -293,15 +293,19 @@ def _load_invoice(invoice_id):
 @bp.get("/factures/<int:invoice_id>")
 @roles(*Role.ALL)
 def invoice(invoice_id):
-    inv = _load_invoice(invoice_id)
+    return _invoice_page(_load_invoice(invoice_id), DecisionForm())
+
+
+def _invoice_page(inv, form, status=200):
+    form.version.data = inv.version_counter
     rows, totals = service.match_invoice(inv)
     owed = service.late_interest(inv) if inv.kind == "invoice" else None
     return render_template("billing/invoice.html", inv=inv, lot=inv.lot, rows=rows, totals=totals,
                            owed=owed, due=service.amount_due(inv), paid=service.paid(inv),
                            outstanding=service.outstanding(inv),
                            due_on=service.due_on(inv) if inv.kind == "invoice" else None,
-                           form=DecisionForm(version=inv.version_counter), today=date.today(),
-                           settle_form=InterestSettlementForm(paid_on=date.today()))
+                           form=form, today=date.today(),
+                           settle_form=InterestSettlementForm(paid_on=date.today())), status
 
 
 @bp.get("/factures/<int:invoice_id>.xlsx")
@@ -358,8 +362,8 @@ def decide(invoice_id):
     inv = _load_invoice(invoice_id)
     form = DecisionForm()
     if not form.validate_on_submit():
-        _flash_form_errors(form)
-        return redirect(url_for("billing.invoice", invoice_id=inv.id))
+        # the page again, the error on the field it concerns; nothing changed
+        return _invoice_page(inv, form, 400)
     try:
         service.decide(inv.id, current_user, form.action.data, reason=form.reason.data,
                        expected_version=form.version.data or None)
