@@ -78,8 +78,7 @@ SAMPLING_METHODS = {
 #: dictionary is the one source, re-exported here
 from fc_market.reporting.dictionary import CODE_LISTS  # noqa: E402
 
-#: Three-way match of an invoice against its certified statement (``Invoice.match_status``)
-MATCH_STATUS = {"matched": "Conforme à l'état", "mismatch": "Écart avec l'état"}
+#: Three-way match of an invoice against its certified statement (labels: MatchStatus)
 MATCH_TONES = {"matched": "ok", "mismatch": "bad"}
 #: Kinds of billing documents (``Invoice.kind``)
 INVOICE_KINDS = {"invoice": "Facture", "credit_note": "Avoir"}
@@ -88,7 +87,7 @@ PAYMENT_SOURCES = {"import": "Import", "manual": "Saisie"}
 
 #: Families of labels by name, for the ``label`` template filter: ``code|label("audit_action")``
 FAMILIES = {"audit_action": AUDIT_ACTIONS, "object_type": OBJECT_TYPES, "actor": ACTORS,
-            "rounding": ROUNDING, "sampling": SAMPLING_METHODS, "match": MATCH_STATUS,
+            "rounding": ROUNDING, "sampling": SAMPLING_METHODS,
             "invoice_kind": INVOICE_KINDS, "payment_source": PAYMENT_SOURCES, **CODE_LISTS}
 
 
@@ -117,14 +116,14 @@ STATUS_TONES = {
 
 def status_labels(family):
     """The French labels of a status family (kept on the models' status classes)."""
-    from fc_market.billing.models import InvoiceStatus, StatementStatus
+    from fc_market.billing.models import InvoiceStatus, MatchStatus, StatementStatus
     from fc_market.controls.models import CampaignStatus, Verdict
     from fc_market.reporting.models import AlertStatus, VersionStatus
     from fc_market.territory.models import ChangeStatus
     return {"invoice": InvoiceStatus.LABELS, "statement": StatementStatus.LABELS,
             "version": VersionStatus.LABELS, "alert": AlertStatus.LABELS,
             "campaign": CampaignStatus.LABELS, "verdict": Verdict.LABELS,
-            "site_change": ChangeStatus.LABELS, "match": MATCH_STATUS}[family]
+            "site_change": ChangeStatus.LABELS, "match": MatchStatus.LABELS}[family]
 
 
 def status_label(family, code):

@@ -395,7 +395,7 @@ class Table:
         else:
             total = len(filtered)
         pages = max(1, math.ceil(total / self.page_size))
-        number = min(max(args.get(PAGE_PARAM, 1, type=int) or 1, 1), pages)
+        number = min(_page_number(args), pages)
         ordered = self._ordered(filtered, column, descending)
         offset = (number - 1) * self.page_size
         if isinstance(ordered, sa.Select):
@@ -416,6 +416,20 @@ class Table:
     def export(self, source, filename, args=None, hidden=(), extra_sheets=()):
         from fc_market.exports import xlsx_response
         return xlsx_response(filename, [self.sheet(source, args, hidden), *extra_sheets])
+
+
+def _page_number(args):
+    """The page asked for: 1 when absent or not a number, 404 past the database's integer
+    range (see fc_market.urlargs); a page past the end shows the last one."""
+    from flask import abort
+
+    from fc_market.urlargs import DB_INT_MAX
+    raw = (args.get(PAGE_PARAM) or "").strip()
+    if not raw.isdigit() or not raw.isascii():
+        return 1
+    if len(raw) > len(str(DB_INT_MAX)) or int(raw) > DB_INT_MAX:
+        abort(404)
+    return max(int(raw), 1)
 
 
 class Page:

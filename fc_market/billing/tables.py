@@ -7,10 +7,11 @@ from flask import url_for
 from markupsafe import Markup
 
 from fc_market.billing import service
-from fc_market.billing.models import (Invoice, InvoiceStatus, PayableStatement, Payment,
-                                      StatementStatus)
-from fc_market.labels import (INVOICE_KINDS, MATCH_STATUS, MATCH_TONES, PAYMENT_SOURCES,
-                              STATUS_TONES)
+from fc_market.billing.models import (Invoice, InvoiceStatus, MatchStatus, PayableStatement,
+                                      Payment, StatementStatus)
+
+MATCH_STATUS = MatchStatus.LABELS
+from fc_market.labels import INVOICE_KINDS, MATCH_TONES, PAYMENT_SOURCES, STATUS_TONES
 from fc_market.market.models import Lot
 from fc_market.tables import (Col, Filter, Table, badge, link, lot_filter, period_filter,
                               search_filter, status_filter)

@@ -73,5 +73,46 @@ FLAGS = Table(
     empty="Aucun signalement.")
 
 
+def _case_filter():
+    """Filter by the flag's case (dossier), when the cases module is installed."""
+    try:
+        from fc_market.cases.models import CASE_LABELS, FlagCase
+    except ImportError:  # pragma: no cover - module absent
+        return None
+
+    def apply(stmt, value):
+        if value == "aucun":
+            return stmt.where(~sa.exists().where(FlagCase.flag_id == Flag.id))
+        return stmt.where(sa.exists().where(FlagCase.flag_id == Flag.id, FlagCase.status == value))
+
+    return Filter("dossier", "Dossier", "select", apply=apply,
+                  options=lambda: [("aucun", "Sans dossier"), *CASE_LABELS.items()])
+
+
+def _with_cases(flags):
+    """Attach each flag's case (``flag.case``), in one query, for the page's rows only."""
+    try:
+        from fc_market.cases.service import by_flag
+    except ImportError:  # pragma: no cover - module absent
+        cases = {}
+    else:
+        cases = by_flag([f.id for f in flags]) if flags else {}
+    for flag in flags:
+        flag.case = cases.get(flag.id)
+    return flags
+
+
+def _case_text(flag):
+    case = getattr(flag, "case", None)
+    return f"n° {case.id} — {case.status_label}" if case else None
+
+
+FLAGS.columns.append(Col("case", "Dossier", _case_text))
+_CASES = _case_filter()
+if _CASES is not None:
+    FLAGS.filters.insert(2, _CASES)
+FLAGS.prepare = _with_cases
+
+
 def base_query():
     return service.flags_query(open_only=False).order_by(None)
