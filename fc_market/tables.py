@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import sqlalchemy as sa
@@ -119,8 +118,6 @@ class Col:
             if value.tzinfo is None:
                 value = value.replace(tzinfo=dt.timezone.utc)
             return value.astimezone(formatting.PARIS).replace(tzinfo=None)
-        if self.kind in ("int",) and not isinstance(value, (int, float, Decimal)):
-            return value
         return value
 
     def excel_column(self):

@@ -2,13 +2,12 @@ import json
 
 import sqlalchemy as sa
 from flask import Blueprint, render_template
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy.orm import selectinload
 
 from fc_market.access import roles
 from fc_market.audit.models import AuditEntry
 from fc_market.auth.models import Role, User
-from fc_market.extensions import db
 from fc_market.labels import ACTORS, AUDIT_ACTIONS, OBJECT_TYPES
 from fc_market.tables import Col, Filter, Table, lot_filter
 
