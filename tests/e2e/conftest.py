@@ -137,6 +137,9 @@ class Journey:
         Problems are collected and fail the journey at its end."""
         page = self.page
         page.wait_for_load_state()
+        # a modal fading in is checked once it is shown, not half transparent
+        page.wait_for_function(
+            "() => document.getAnimations().every(a => a.playState !== 'running')")
         where = label or page.url.removeprefix(self.base)
         if where in self.audited:
             return
@@ -180,6 +183,8 @@ class Journey:
         locator.first.click()
         dialog = self.page.locator(f"dialog#{modal}")
         dialog.wait_for(state="visible")
+        self.page.wait_for_function(
+            "(id) => document.getElementById(id).classList.contains('fr-modal--opened')", arg=modal)
         self.audit(f"{self.page.url.removeprefix(self.base)} (fenêtre {modal})")
         said = dialog.inner_text()
         self.submit(dialog.locator("button[type=submit]"))
