@@ -70,8 +70,11 @@ from fc_market.market.terms import ROUNDING_LABELS as ROUNDING  # noqa: E402
 
 #: Sampling methods of the controls of service fait
 SAMPLING_METHODS = {
+    "stratified-proportional-value/v2": "tirage aléatoire stratifié par unité d'œuvre, "
+                                        "proportionnel aux montants, reproductible hors de "
+                                        "l'application (méthode 2)",
     "stratified-proportional-value/v1": "tirage aléatoire stratifié par unité d'œuvre, "
-                                        "proportionnel aux montants",
+                                        "proportionnel aux montants (méthode 1)",
 }
 
 #: Code lists of the reporting dictionary (sex, age band, employment status…): the

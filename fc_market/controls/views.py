@@ -12,7 +12,7 @@ from fc_market.controls import service
 from fc_market.controls.forms import AnswerForm, CloseForm, JudgeForm, OpenCampaignForm
 from fc_market.controls.models import (ControlCampaign, ControlItem,
                                        ControlProof, Verdict)
-from fc_market.exports import Column, Sheet, xlsx_response
+from fc_market.exports import Column, Sheet, month_column, xlsx_response
 from fc_market.extensions import db
 from fc_market.controls import tables
 from fc_market.formatting import month
@@ -64,8 +64,9 @@ def index_export():
 def lot_campaigns(code):
     lot = lot_by_code(code)
     form = _open_form(lot)
+    rate_note = service.expected_rate_for(lot)[1] if lot.contract else None
     return render_template("controls/index.html", rows=_campaign_rows(_campaigns(lot.id)), lot=lot,
-                           form=form)
+                           form=form, rate_note=rate_note)
 
 
 def _open_form(lot):
@@ -87,9 +88,7 @@ def open_campaign(code):
     try:
         campaign = service.open_campaign(lot, form.periods.data, current_user,
                                          seed=form.seed.data or None, note=form.note.data)
-        db.session.commit()
     except service.ControlError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("controls.lot_campaigns", code=lot.code))
     flash(f"Contrôle {campaign.reference} ouvert : {campaign.sample_size} dossier(s) tiré(s).", "success")
@@ -125,6 +124,7 @@ def campaign(campaign_id):
                                            export_endpoint="controls.campaign_export")
     return render_template("controls/campaign.html", campaign=campaign, lot=campaign.lot,
                            per_uo=per_uo, per_period=per_period, reproducible=reproducible,
+                           method=service.method_facts(campaign),
                            counts=counts, items_page=items_page, Verdict=Verdict,
                            reasons=campaign.reasons, answer_form=AnswerForm(),
                            judge_form=JudgeForm(), close_form=CloseForm(version=campaign.version_counter),
@@ -135,6 +135,10 @@ def campaign(campaign_id):
 @roles(*Role.ALL)
 def campaign_export(campaign_id):
     campaign = _load_campaign(campaign_id)
+    try:
+        billed = service.billed_acts(campaign)
+    except service.ControlError:
+        billed = []
     per_uo, _ = service.compute_outcome(campaign)
     outcome = [{"uo": code, **o} for code, o in per_uo.items()]
     return xlsx_response(f"{campaign.reference}.xlsx", [
@@ -145,6 +149,18 @@ def campaign_export(campaign_id):
                                   Column("rate", "Taux", "text"), Column("lower", "Borne basse", "text"),
                                   Column("upper", "Borne haute", "text"),
                                   Column("withheld", "Retenue HT", "text")], outcome),
+        Sheet("Actes facturés", [Column("uo", "UO (strate)", "text"),
+                                 Column("key", "Clé de tirage", "text"),
+                                 month_column("period", "Mois"),
+                                 Column("act_date", "Date de l'acte", "date"),
+                                 Column("beneficiary", "Bénéficiaire (pseudonyme)", "text"),
+                                 Column("value", "Valeur HT", "decimal"),
+                                 Column("drawn", "Tiré", "text")], billed),
+        Sheet("Tirage", [Column("uo", "UO (strate)", "text"), Column("count", "Actes facturés", "int"),
+                         Column("size", "Dossiers tirés (k)", "int"),
+                         Column("hashed", "Texte haché (SHA-256, UTF-8)", "text"),
+                         Column("seed", "Graine de la strate (hexadécimal)", "text")],
+              service.method_facts(campaign)["strata"]),
     ])
 
 
@@ -167,10 +183,8 @@ def answer(campaign_id, item_id):
     try:
         service.answer_item(item, current_user, reference=form.reference.data,
                             comment=form.comment.data, files=_uploaded_files())
-        db.session.commit()
         flash(f"Réponse enregistrée pour le dossier {item.beneficiary_id}.", "success")
     except (service.ControlError, storage.FileRefused) as exc:
-        db.session.rollback()
         flash(f"Dossier {item.beneficiary_id} : {exc}", "error")
     return redirect(url_for("controls.campaign", campaign_id=campaign.id, _anchor=f"d{item.id}"))
 
@@ -188,10 +202,8 @@ def judge(campaign_id, item_id):
     try:
         service.judge_item(item, current_user, form.verdict.data, reason_code=form.reason.data or None,
                            comment=form.comment.data)
-        db.session.commit()
         flash(f"Avis enregistré pour le dossier {item.beneficiary_id}.", "success")
     except service.ControlError as exc:
-        db.session.rollback()
         flash(f"Dossier {item.beneficiary_id} : {exc}", "error")
     return redirect(url_for("controls.campaign", campaign_id=campaign.id, _anchor=f"d{item.id}"))
 
@@ -203,11 +215,9 @@ def close(campaign_id):
     form = CloseForm()
     try:
         service.close_campaign(campaign, current_user, expected_version=form.version.data or None)
-        db.session.commit()
         flash(f"Contrôle {campaign.reference} clôturé ; la retenue est appliquée aux états liquidatifs.",
               "success")
     except (service.ControlError, ValueError) as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("controls.campaign", campaign_id=campaign_id))
 
