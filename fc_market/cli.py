@@ -37,6 +37,8 @@ def market_load(path):
         lines = "\n".join(f"  - {key} : {message}" for key, message in exc.errors)
         fail(f"Fichier refusé, rien n'a été chargé ({len(exc.errors)} problème(s)) :\n{lines}")
     click.echo(report.summary_fr())
+    for warning in report.warnings:
+        click.echo(f"Attention : {warning}", err=True)
 
 
 @market_cli.command("lots")

@@ -1,6 +1,6 @@
 """Every model, imported in one place so Alembic and the app see the whole schema."""
 from fc_market.audit.models import AuditEntry  # noqa: F401
-from fc_market.auth.models import LoginAttempt, User  # noqa: F401
+from fc_market.auth.models import LoginAttempt, User, UserSession  # noqa: F401
 from fc_market.market.models import (  # noqa: F401
     Amendment, FlagRule, Lot, LotContract, LotTarget, Market, Operator, OperatorMember, Price,
     UnitOfWork)

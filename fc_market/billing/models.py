@@ -7,9 +7,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
+from fc_market.integrity import StatusEnum, canonical, freeze, freeze_children, status_column
 from fc_market.market.models import MONEY, RATE, UNIT_PRICE, utcnow
 
 INDEX = sa.Numeric(12, 4)
+#: Amounts of a payable statement, in the order they are hashed
+STATEMENT_AMOUNTS = ("subtotal", "penalties", "withholdings", "total_excl_tax", "vat",
+                     "total_incl_tax", "penalties_deducted_incl_tax", "amount_payable", "unabsorbed")
 
 
 class DocumentSequence(db.Model):
@@ -60,10 +64,13 @@ class EcbRate(db.Model):
     __table_args__ = (sa.CheckConstraint("rate > -10 AND rate < 100", name="rate"),)
 
 
-class StatementStatus:
-    OPEN = "open"
-    CERTIFIED = "certified"
-    LABELS = {OPEN: "Provisoire", CERTIFIED: "Service fait certifié"}
+class StatementStatus(StatusEnum):
+    OPEN = "open", "Provisoire"
+    CERTIFIED = "certified", "Service fait certifié"
+
+    @classmethod
+    def moves(cls):
+        return {cls.OPEN: {cls.CERTIFIED}}
 
 
 class PayableStatement(db.Model):
@@ -80,7 +87,7 @@ class PayableStatement(db.Model):
     lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"), index=True)
     period: Mapped[str] = mapped_column(sa.String(7))
     rank: Mapped[int] = mapped_column(default=0)
-    status: Mapped[str] = mapped_column(sa.String(12), default=StatementStatus.OPEN)
+    status: Mapped[StatementStatus] = status_column(StatementStatus, 12, default=StatementStatus.OPEN)
     #: Gapless number given at certification, e.g. EL-2025-00042
     number: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
     #: Statement this one adjusts (the last certified one of the month)
@@ -106,6 +113,9 @@ class PayableStatement(db.Model):
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
     certified_at: Mapped[datetime | None]
     certified_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    #: Inalterability proof, set at certification: SHA-256 of the previous certified
+    #: statement's hash (same yearly sequence) and of this one's content (see ``hash_fields``)
+    inalterable_hash: Mapped[str | None] = mapped_column(sa.String(64))
     #: Optimistic lock: two finance officers cannot both certify
     version_counter: Mapped[int] = mapped_column(default=1)
 
@@ -121,7 +131,7 @@ class PayableStatement(db.Model):
     __mapper_args__ = {"version_id_col": version_counter}
     __table_args__ = (
         sa.UniqueConstraint("lot_id", "period", "rank"),
-        sa.CheckConstraint("status IN ('open', 'certified')", name="status"),
+        StatementStatus.check_constraint(),
         sa.CheckConstraint("status = 'open' OR (number IS NOT NULL AND certified_at IS NOT NULL)",
                            name="certified"),
         sa.CheckConstraint("rank >= 0 AND days_late >= 0", name="rank"),
@@ -138,7 +148,7 @@ class PayableStatement(db.Model):
 
     @property
     def status_label(self):
-        return StatementStatus.LABELS.get(self.status, self.status)
+        return StatementStatus.label_of(self.status)
 
     @property
     def title(self):
@@ -147,7 +157,26 @@ class PayableStatement(db.Model):
 
     @property
     def live_invoice(self):
-        return next((i for i in self.invoices if i.kind == "invoice" and i.status != "rejected"), None)
+        return next((i for i in self.invoices if i.kind == "invoice" and i.status != InvoiceStatus.REJECTED),
+                    None)
+
+    def hash_fields(self):
+        """(name, canonical text) of what certification freezes, in a fixed order."""
+        fields = [("number", self.number), ("lot_id", self.lot_id), ("period", self.period),
+                  ("rank", self.rank), ("adjusts", self.adjusts.number if self.adjusts else ""),
+                  ("report_version_id", self.report_version_id), ("days_late", self.days_late),
+                  ("revision_coefficient", canonical(self.revision_coefficient, 6)),
+                  ("index_value_id", self.index_value_id),
+                  *((k, canonical(getattr(self, k), 2)) for k in STATEMENT_AMOUNTS),
+                  ("vat_rate", canonical(self.vat_rate, 4)), ("snapshot", canonical(self.snapshot)),
+                  ("certified_at", canonical(self.certified_at)),
+                  ("certified_by_id", self.certified_by_id)]
+        for line in sorted(self.lines, key=lambda l: l.position):
+            fields.append((f"line{line.position}", "|".join((
+                line.kind, line.uo_code, line.label, str(line.quantity),
+                canonical(line.unit_price, 4), canonical(line.gross_amount, 2),
+                canonical(line.revision_adjustment, 2), canonical(line.amount, 2)))))
+        return [(name, canonical(value)) for name, value in fields]
 
 
 class PayableStatementLine(db.Model):
@@ -171,22 +200,31 @@ class PayableStatementLine(db.Model):
                       sa.CheckConstraint("kind IN ('acts', 'lump_sum')", name="kind"))
 
 
-class InvoiceStatus:
-    RECEIVED = "received"
-    ACCEPTED = "accepted"
-    DISPUTED = "disputed"
-    REJECTED = "rejected"
-    LABELS = {RECEIVED: "Reçue, à vérifier", ACCEPTED: "Acceptée", DISPUTED: "Contestée (délai suspendu)",
-              REJECTED: "Rejetée"}
-    TRANSITIONS = {RECEIVED: {ACCEPTED, DISPUTED, REJECTED}, DISPUTED: {ACCEPTED, REJECTED},
-                   ACCEPTED: set(), REJECTED: set()}
+class InvoiceStatus(StatusEnum):
+    RECEIVED = "received", "Reçue, à vérifier"
+    ACCEPTED = "accepted", "Acceptée"
+    DISPUTED = "disputed", "Contestée (délai suspendu)"
+    REJECTED = "rejected", "Rejetée"
 
     @classmethod
-    def check(cls, current, new):
-        if new not in cls.TRANSITIONS.get(current, set()):
-            raise ValueError(f"Passage de « {cls.LABELS.get(current, current)} » à "
-                             f"« {cls.LABELS.get(new, new)} » impossible.")
-        return new
+    def moves(cls):
+        return {cls.RECEIVED: {cls.ACCEPTED, cls.DISPUTED, cls.REJECTED},
+                cls.DISPUTED: {cls.ACCEPTED, cls.REJECTED}}
+
+
+class MatchStatus(StatusEnum):
+    """Three-way match of an invoice, computed once at recording."""
+    MATCHED = "matched", "Conforme"
+    MISMATCH = "mismatch", "Écart"
+
+
+#: What an invoice or credit note freezes when it is recorded (its status moves by
+#: InvoiceStatus.moves; decision and dispute notes stay writable)
+INVOICE_FROZEN = ("lot_id", "statement_id", "kind", "corrects_id", "number", "issued_on",
+                  "received_on", "amount_excl_tax", "vat", "amount_incl_tax", "deductions",
+                  "invoiced_lines", "match_status", "file_key", "file_mimetype", "file_sha256",
+                  "file_name", "structured_format", "recorded_at", "recorded_by_id", "ledger_year",
+                  "ledger_position", "inalterable_hash")
 
 
 class Invoice(db.Model):
@@ -213,8 +251,8 @@ class Invoice(db.Model):
     #: {"lines": [{"uo_code", "kind", "amount"}]} as invoiced, when detailed
     invoiced_lines: Mapped[list | None] = mapped_column(sa.JSON)
     #: matched or mismatch (three-way match at recording)
-    match_status: Mapped[str] = mapped_column(sa.String(10))
-    status: Mapped[str] = mapped_column(sa.String(10), default=InvoiceStatus.RECEIVED)
+    match_status: Mapped[MatchStatus] = status_column(MatchStatus, 10)
+    status: Mapped[InvoiceStatus] = status_column(InvoiceStatus, 10, default=InvoiceStatus.RECEIVED)
     #: Dispute: the clock is suspended once, from ``suspended_from`` to ``suspended_until``
     dispute_reason: Mapped[str | None] = mapped_column(sa.Text)
     suspended_from: Mapped[date | None]
@@ -231,6 +269,12 @@ class Invoice(db.Model):
     structured_format: Mapped[str | None] = mapped_column(sa.String(10))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    #: Place in the ledger of received invoices and credit notes (yearly gapless sequence
+    #: ``invoice_ledger``) and the inalterability proof chained along it
+    ledger_year: Mapped[int | None]
+    ledger_position: Mapped[int | None]
+    inalterable_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    #: Optimistic lock; also bumped when a credit note is recorded against the invoice
     version_counter: Mapped[int] = mapped_column(default=1)
 
     lot = relationship("Lot")
@@ -249,9 +293,9 @@ class Invoice(db.Model):
         sa.UniqueConstraint("lot_id", "number"),
         sa.CheckConstraint("kind IN ('invoice', 'credit_note')", name="kind"),
         sa.CheckConstraint("(kind = 'credit_note') = (corrects_id IS NOT NULL)", name="corrects"),
-        sa.CheckConstraint("status IN ('received', 'accepted', 'disputed', 'rejected')",
-                           name="status"),
-        sa.CheckConstraint("match_status IN ('matched', 'mismatch')", name="match"),
+        InvoiceStatus.check_constraint(),
+        MatchStatus.check_constraint("match_status", name="match"),
+        sa.UniqueConstraint("ledger_year", "ledger_position"),
         sa.CheckConstraint("amount_excl_tax >= 0 AND vat >= 0 AND deductions >= 0", name="amounts"),
         # tolerant: SQLite compares NUMERIC as binary floats (exactness is checked in Python)
         sa.CheckConstraint("abs(amount_incl_tax - amount_excl_tax - vat) < 0.005", name="incl_tax"),
@@ -271,11 +315,26 @@ class Invoice(db.Model):
 
     @property
     def status_label(self):
-        return InvoiceStatus.LABELS.get(self.status, self.status)
+        return InvoiceStatus.label_of(self.status)
 
     @property
     def kind_label(self):
         return "Avoir" if self.kind == "credit_note" else "Facture"
+
+    def hash_fields(self):
+        """(name, canonical text) of what recording freezes, in a fixed order."""
+        return [(name, canonical(value)) for name, value in (
+            ("ledger", f"{self.ledger_year}-{self.ledger_position}"), ("lot_id", self.lot_id),
+            ("statement_id", self.statement_id), ("kind", self.kind),
+            ("corrects_id", self.corrects_id), ("number", self.number),
+            ("issued_on", self.issued_on), ("received_on", self.received_on),
+            ("amount_excl_tax", canonical(self.amount_excl_tax, 2)),
+            ("vat", canonical(self.vat, 2)), ("amount_incl_tax", canonical(self.amount_incl_tax, 2)),
+            ("deductions", canonical(self.deductions, 2)),
+            ("invoiced_lines", canonical(self.invoiced_lines)),
+            ("match_status", self.match_status), ("file_sha256", self.file_sha256),
+            ("structured_format", self.structured_format),
+            ("recorded_at", self.recorded_at), ("recorded_by_id", self.recorded_by_id))]
 
 
 class PaymentImport(db.Model):
@@ -379,3 +438,20 @@ class InterestSettlement(db.Model):
     @property
     def total(self):
         return self.interest + self.indemnity
+
+
+# ---------------------------------------------------------------- what stays as certified
+
+def _certified(statement, old):
+    return old("status") == StatementStatus.CERTIFIED
+
+
+freeze(PayableStatement, when=_certified, describe=lambda s: f"L'état {s.number or s.id}")
+freeze_children(PayableStatementLine, PayableStatement,
+                lambda session, line: line.statement or session.get(PayableStatement,
+                                                                    line.statement_id),
+                "ses lignes")
+freeze(Invoice, when=lambda invoice, old: True, frozen=INVOICE_FROZEN,
+       describe=lambda i: ("L'avoir " if i.kind == "credit_note" else "La facture ") + i.number)
+freeze(InterestSettlement, when=lambda settlement, old: True,
+       describe=lambda s: f"Le règlement des intérêts n° {s.id}")

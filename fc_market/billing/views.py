@@ -13,8 +13,8 @@ from fc_market.billing import payment_import, service
 from fc_market.billing.forms import (ComputeForm, CreditNoteForm, DecisionForm, EcbRateForm,
                                      ImportForm, IndexValueForm, InterestSettlementForm, InvoiceForm,
                                      PaymentForm, VersionForm)
-from fc_market.billing.models import (EcbRate, IndexValue, Invoice, InvoiceStatus, PayableStatement,
-                                      Payment, PaymentImport, Reconciliation)
+from fc_market.billing.models import (EcbRate, IndexValue, Invoice, InvoiceStatus, MatchStatus,
+                                      PayableStatement, Payment, PaymentImport, Reconciliation)
 from fc_market.exports import Column, Sheet, xlsx_response
 from fc_market.extensions import db
 from fc_market.market.models import Lot
@@ -199,6 +199,12 @@ def certify(statement_id):
 
 # ------------------------------------------------------------------- invoices
 
+def _conflict(exc):
+    """The French conflict page: someone recorded the same document at the same moment."""
+    return render_template("errors/error.html", code=409, title="Enregistrement concurrent",
+                           message=str(exc)), 409
+
+
 def _pdf_upload():
     f = request.files.get("file")
     if not f or not f.filename:
@@ -227,12 +233,14 @@ def new_invoice(statement_id):
             db.session.commit()
         except (service.BillingError, storage.FileRefused) as exc:
             db.session.rollback()
+            if isinstance(exc, service.Conflict):
+                return _conflict(exc)
             flash(str(exc), "error")
         else:
             flash(f"{invoice.kind_label} {invoice.number} enregistrée : "
-                  + ("montants conformes à l'état." if invoice.match_status == "matched"
+                  + ("montants conformes à l'état." if invoice.match_status == MatchStatus.MATCHED
                      else "écart avec l'état, voir le détail."),
-                  "success" if invoice.match_status == "matched" else "warning")
+                  "success" if invoice.match_status == MatchStatus.MATCHED else "warning")
             return redirect(url_for("billing.invoice", invoice_id=invoice.id))
     elif request.method == "POST":
         _flash_form_errors(form)
@@ -266,7 +274,7 @@ def _invoice_rows(status=None, lot_id=None):
                      "period": inv.statement.period, "issued_on": inv.issued_on,
                      "received_on": inv.received_on, "excl": inv.amount_excl_tax, "vat": inv.vat,
                      "incl": inv.amount_incl_tax,
-                     "match": "Conforme" if inv.match_status == "matched" else "Écart",
+                     "match": MatchStatus.label_of(inv.match_status),
                      "status": inv.status_label, "due": service.amount_due(inv),
                      "paid": service.paid(inv), "outstanding": service.outstanding(inv),
                      "due_on": service.due_on(inv, today) if inv.kind == "invoice" else None,
@@ -390,6 +398,8 @@ def credit_note(invoice_id):
             return redirect(url_for("billing.invoice", invoice_id=inv.id))
         except (service.BillingError, storage.FileRefused) as exc:
             db.session.rollback()
+            if isinstance(exc, service.Conflict):
+                return _conflict(exc)
             flash(str(exc), "error")
     elif request.method == "POST":
         _flash_form_errors(form)

@@ -20,6 +20,7 @@ from fc_market.extensions import db
 from fc_market.market.models import (Amendment, FlagRule, Lot, LotContract, LotTarget, Market,
                                      Operator, OperatorMember, Price, UnitOfWork, utcnow)
 from fc_market.market.siret import is_valid_siret
+from fc_market.territory.population import contract_population_warnings
 from fc_market.market.terms import EXTRA_KEYS, OTHER_REASON, UO4_MARKET_WIDE
 
 REGION_CODES = {"11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94",
@@ -41,6 +42,8 @@ class ContractFileError(Exception):
 class LoadReport:
     created: dict = field(default_factory=dict)
     updated: dict = field(default_factory=dict)
+    #: French warnings that do not stop the load (e.g. a lot population off the communes' sum)
+    warnings: list = field(default_factory=list)
 
     def add(self, kind, what="created"):
         counter = self.created if what == "created" else self.updated
@@ -714,7 +717,7 @@ def _upsert(report, label, obj, factory, fields, *, action, what, user, **audit_
 
 
 def load_spec(spec, *, user=None):
-    report = LoadReport()
+    report = LoadReport(warnings=contract_population_warnings(spec["lots"]))
     m = spec["market"]
     market = db.session.scalar(sa.select(Market).where(Market.reference == m["reference"]))
     values = {k: m[k] for k in ("title", "buyer", "start_date", "end_date", "max_renewals",

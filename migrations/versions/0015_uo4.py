@@ -1,7 +1,7 @@
 """UO4 yearly plans and statements of use (filings, immutable versions, lines, documents, review thread) and flag cases (status, events, files)
 
 Revision ID: 0015_uo4
-Revises: 0016_fx
+Revises: 0009_sec
 Create Date: 2026-12-01 23:43:59.269678
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0015_uo4'
-down_revision = '0016_fx'
+down_revision = '0009_sec'
 branch_labels = None
 depends_on = None
 

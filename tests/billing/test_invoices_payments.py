@@ -434,3 +434,25 @@ def test_invoice_and_payment_import_pages_export_to_excel(cvl_statement, users, 
     assert [line[1] for line in lines] == ["F-INCONNUE", "F-INCONNUE", "INCONNUE-1"]
     assert lines[0][2].date() == date(2025, 3, 20) and lines[0][3] == 10000
     assert login("mandataire").get(f"/paiements/imports/{batch.id}.xlsx").status_code == 403
+
+
+def test_invoice_and_credit_note_files_are_parsed_not_sniffed(app, cvl_statement, users):
+    import os
+
+    from fc_market import storage
+    hostile = PDF.replace(b"/Pages 2 0 R", b"/Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >>")
+    folder = app.config["UPLOAD_FOLDER"]
+    stored = lambda: sorted(os.path.join(d, f) for d, _, fs in os.walk(folder) for f in fs)  # noqa: E731
+    before = stored()
+    with pytest.raises(storage.FileRefused, match="le PDF contient du JavaScript"):
+        invoice(cvl_statement, users["mandataire"], file=("facture.pdf", hostile))
+    with pytest.raises(storage.FileRefused, match="ne se lit pas comme un PDF"):
+        invoice(cvl_statement, users["mandataire"], file=("facture.pdf", b"%PDF-1.4\n<html></html>\n%%EOF\n"))
+    inv = invoice(cvl_statement, users["mandataire"])
+    service.decide(inv.id, users["finance"], "accept")
+    with pytest.raises(storage.FileRefused, match="le PDF contient du JavaScript"):
+        service.record_credit_note(inv, users["mandataire"], number="AV-1", issued_on=date(2025, 3, 25),
+                                   amount_excl_tax="100.00", vat="20.00", amount_incl_tax="120.00",
+                                   reason="Erreur", file=("av.pdf", hostile), today=date(2025, 3, 26))
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 1
+    assert len(stored()) == len(before) + 1      # the sound invoice only
