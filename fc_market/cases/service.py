@@ -135,9 +135,13 @@ def submit_plan(case, user, body, files=(), *, expected_counter=None):
         raise CaseError(f"{MAX_FILES} fichiers au plus.")
     if case.status != CaseStatus.PLAN_REQUESTED:
         raise CaseError("France compétences n'attend pas de plan d'action sur ce dossier.")
-    from fc_market.storage import sniff
-    problems = [f"« {name} » : type refusé (PDF, PNG ou JPEG, contrôle sur le contenu)"
-                for data, name in files if sniff(data) is None]
+    from fc_market.storage import check
+    problems = []
+    for data, name in files:
+        try:
+            check(data)
+        except FileRefused as exc:
+            problems.append(f"« {name} » : {exc}")
     if problems:
         raise CaseError("Fichier(s) refusé(s), rien n'a été enregistré : " + " ; ".join(problems))
     stored = []
