@@ -2,7 +2,7 @@
 
 new → acknowledged (FC, with a comment) → plan requested from the operator (deadline) →
 plan submitted by the mandataire (text and files) → followed → closed by FC (recovered, plan
-carried out, accepted as is).  Moves follow ``CASE_TRANSITIONS`` only; each one is a
+carried out, accepted as is).  Moves follow ``CaseStatus.moves()`` only; each one is a
 :class:`CaseEvent` (the case's thread and decisions), audited and notified.  FC's internal
 comments (``internal``) are never shown to the mandataire.  Functions write in the caller's
 session and never commit.
@@ -22,7 +22,7 @@ from fc_market.extensions import db
 from fc_market.notifications.service import notify, notify_lot_manager
 from fc_market.steering.indicators import Reading
 from fc_market.steering.models import Flag
-from fc_market.uo4.models import TransitionError
+from fc_market.integrity import TransitionError
 
 #: At most this many files with one action plan
 MAX_FILES = 10
