@@ -61,11 +61,9 @@ def certify_twelfths(lot_obj, year, months, monthly, certified=True):
     """Certified payable statements for ``months`` of ``year``, each with a UO4 line of
     ``monthly`` euros (and an acts line that must not count); ``certified=False``: open ones."""
     from fc_market.billing.models import PayableStatement, PayableStatementLine
+    made = []
     for m in months:
-        st = PayableStatement(lot_id=lot_obj.id, period=f"{year}-{m:02d}", rank=0,
-                              status="certified" if certified else "open",
-                              number=f"EL-{lot_obj.code}-{year}{m:02d}" if certified else None,
-                              certified_at=datetime(year, m, 28) if certified else None)
+        st = PayableStatement(lot_id=lot_obj.id, period=f"{year}-{m:02d}", rank=0, status="open")
         st.lines.append(PayableStatementLine(position=1, kind="acts", uo_code="UO1", label="UO1",
                                              quantity=10, unit_price=Decimal("150"),
                                              gross_amount=Decimal("1500"),
@@ -77,4 +75,10 @@ def certify_twelfths(lot_obj, year, months, monthly, certified=True):
                                              revision_adjustment=Decimal("0"),
                                              amount=Decimal(monthly)))
         db.session.add(st)
+        made.append((m, st))
+    db.session.flush()
+    if certified:  # certified once complete: a certified statement's lines are frozen
+        for m, st in made:
+            st.status, st.number = "certified", f"EL-{lot_obj.code}-{year}{m:02d}"
+            st.certified_at = datetime(year, m, 28)
     db.session.flush()
