@@ -1,7 +1,7 @@
 """UO4 yearly plans and statements of use (filings, immutable versions, lines, documents, review thread) and flag cases (status, events, files)
 
 Revision ID: 0015_uo4
-Revises: 0009_sec
+Revises: 0009_sec (chained at merge)
 Create Date: 2026-12-01 23:43:59.269678
 
 """
