@@ -206,6 +206,8 @@ def comment(case, user, body, *, internal=False):
     body = (body or "").strip()
     if not body:
         raise CaseError("Le message est vide.")
+    if not case.is_open:
+        raise CaseError("Ce dossier est clos : il ne reçoit plus de message.")
     if user.is_mandataire:
         internal = False
     event = _event(case, user, "note" if internal else "message", body, internal=internal)
