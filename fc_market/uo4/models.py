@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
 from fc_market.integrity import StatusEnum, freeze, freeze_children, status_column
-from fc_market.market.models import MONEY, utcnow
+from fc_market.models_base import MONEY, utcnow
 
 
 def enum_check(enum, column, name):
