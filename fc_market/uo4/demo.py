@@ -12,6 +12,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from fc_market.auth.models import Role, User
+from fc_market.demo.pdf import minimal_pdf
 from fc_market.extensions import db
 from fc_market.uo4 import service
 from fc_market.uo4.models import FilingKind
@@ -20,13 +21,6 @@ from fc_market.uo4.terms import uo4_terms
 #: Weight of each category in a balanced lot (same order as the contract's categories)
 BALANCED = (30, 20, 15, 15, 10, 8, 2)
 CONCENTRATED = (65, 10, 5, 5, 5, 5, 5)
-
-
-def _pdf(title):
-    """A small well-formed PDF naming the (fictitious) document (the upload checker parses
-    every PDF: a hand-written one without a cross-reference table is refused)."""
-    from fc_market.demo.pdf import minimal_pdf
-    return minimal_pdf(title)
 
 
 def _yearly_price(lot, year):
@@ -64,7 +58,7 @@ def _file(lot, year, kind, rows, mandataire, manager, *, accept=True, question=N
         for line in draft.lines:
             if line.amount > 0:
                 service.add_document(draft, line.category,
-                                     _pdf(f"Justificatif fictif {lot.code} {year} {line.category}"),
+                                     minimal_pdf(f"Justificatif fictif {lot.code} {year} {line.category}"),
                                      f"justificatif-{line.category}-{year}.pdf", mandataire)
     service._submit(draft, mandataire, on or filing.due_on)
     if question:

@@ -11,7 +11,7 @@ from fc_market.market.models import FlagRule, Lot, Operator, OperatorMember
 from fc_market.steering.models import Flag, FlagReading
 
 _IDS = {}
-PDF = minimal_pdf("Piece de test fc_market")  # a real PDF: uploads parse it
+PDF = minimal_pdf("Justificatif de test UO4")
 SIRETS = {"IDF": "73282932000074", "BRE": "55208131766522"}
 
 
