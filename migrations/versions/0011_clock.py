@@ -1,0 +1,167 @@
+"""billing: the payment clock of the Code de la commande publique (interruption, not
+suspension), the receipt date entered by finance, the last result of ``audit figures``
+
+Revision ID: 0011_clock
+Revises: 0007_merge_heads
+Create Date: 2026-12-01 23:40:00
+
+How the existing disputes are migrated.  Until now finance could "dispute" an invoice:
+status ``disputed``, the clock *suspended* from ``suspended_from`` (the day of the dispute)
+to ``suspended_until`` (the day of the final decision), motive in ``dispute_reason``.  The
+law knows no suspension: it is one *interruption* (R. 2192-27 to R. 2192-29).  Each invoice
+with a ``suspended_from`` becomes one ``invoice_interruptions`` row:
+
+* ``notified_on`` = ``suspended_from`` (the dispute was notified to the mandataire that day);
+* ``reasons`` = ``dispute_reason`` (or "Motif non renseigné" when it was empty);
+* ``documents_expected`` = "Pièces demandées lors de la contestation (reprise de
+  l'historique) : voir les motifs." — the former model did not record them;
+* ``documents_received_on`` = ``suspended_until`` (the decision closed the dispute, so the
+  documents are taken as received that day), NULL while the dispute was still open;
+* ``from_dispute`` = true, ``recorded_by_id`` = ``decided_by_id``, ``closed_at`` = the
+  decision time when closed.
+
+An invoice still ``disputed`` becomes ``received`` (awaiting decision) with its interruption
+open: its term stays stopped until finance records the receipt of the documents.  Its due
+date is then the new term's (30 days or the balance if longer), not the former "balance
+resumes" date.  The ``dispute_reason``/``suspended_*`` columns and the ``disputed`` status
+are dropped.  The downgrade puts the interruptions back as suspensions (open ones as
+``disputed`` invoices) and drops the new tables.
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0011_clock'
+down_revision = '0007_merge_heads'
+branch_labels = None
+depends_on = None
+
+MIGRATED_DOCUMENTS = ("Pièces demandées lors de la contestation (reprise de l'historique) : "
+                      "voir les motifs.")
+
+
+def upgrade():
+    op.create_table(
+        'invoice_interruptions',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('invoice_id', sa.Integer(), nullable=False),
+        sa.Column('notified_on', sa.Date(), nullable=False),
+        sa.Column('reasons', sa.Text(), nullable=False),
+        sa.Column('documents_expected', sa.Text(), nullable=False),
+        sa.Column('documents_received_on', sa.Date(), nullable=True),
+        sa.Column('from_dispute', sa.Boolean(), nullable=False),
+        sa.Column('recorded_at', sa.DateTime(), nullable=False),
+        sa.Column('recorded_by_id', sa.Integer(), nullable=True),
+        sa.Column('closed_at', sa.DateTime(), nullable=True),
+        sa.Column('closed_by_id', sa.Integer(), nullable=True),
+        sa.CheckConstraint('documents_received_on IS NULL OR documents_received_on >= notified_on',
+                           name=op.f('ck_invoice_interruptions_dates')),
+        sa.ForeignKeyConstraint(['closed_by_id'], ['users.id'],
+                                name=op.f('fk_invoice_interruptions_closed_by_id_users')),
+        sa.ForeignKeyConstraint(['invoice_id'], ['invoices.id'],
+                                name=op.f('fk_invoice_interruptions_invoice_id_invoices')),
+        sa.ForeignKeyConstraint(['recorded_by_id'], ['users.id'],
+                                name=op.f('fk_invoice_interruptions_recorded_by_id_users')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_invoice_interruptions')),
+        sa.UniqueConstraint('invoice_id', name=op.f('uq_invoice_interruptions_invoice_id')),
+    )
+    op.create_table(
+        'interruption_documents',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('interruption_id', sa.Integer(), nullable=False),
+        sa.Column('file_key', sa.String(length=80), nullable=False),
+        sa.Column('file_mimetype', sa.String(length=40), nullable=False),
+        sa.Column('file_sha256', sa.String(length=64), nullable=False),
+        sa.Column('file_name', sa.String(length=200), nullable=False),
+        sa.Column('comment', sa.String(length=500), nullable=True),
+        sa.Column('uploaded_at', sa.DateTime(), nullable=False),
+        sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(['interruption_id'], ['invoice_interruptions.id'],
+                                name=op.f('fk_interruption_documents_interruption_id_invoice_interruptions')),
+        sa.ForeignKeyConstraint(['uploaded_by_id'], ['users.id'],
+                                name=op.f('fk_interruption_documents_uploaded_by_id_users')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_interruption_documents')),
+        sa.UniqueConstraint('file_key', name=op.f('uq_interruption_documents_file_key')),
+    )
+    with op.batch_alter_table('interruption_documents', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_interruption_documents_interruption_id'),
+                              ['interruption_id'], unique=False)
+    op.create_table(
+        'figures_audits',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('ran_at', sa.DateTime(), nullable=False),
+        sa.Column('ok', sa.Boolean(), nullable=False),
+        sa.Column('checked', sa.Integer(), nullable=False),
+        sa.Column('disagreement_count', sa.Integer(), nullable=False),
+        sa.Column('result', sa.JSON(), nullable=False),
+        sa.Column('source', sa.String(length=12), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_figures_audits')),
+    )
+
+    # the existing disputes become interruptions (see the docstring)
+    conn = op.get_bind()
+    rows = conn.execute(sa.text(
+        "SELECT id, suspended_from, suspended_until, dispute_reason, decided_by_id, decided_at, "
+        "recorded_at FROM invoices WHERE suspended_from IS NOT NULL")).all()
+    interruptions = sa.table(
+        'invoice_interruptions', sa.column('invoice_id', sa.Integer), sa.column('notified_on', sa.Date),
+        sa.column('reasons', sa.Text), sa.column('documents_expected', sa.Text),
+        sa.column('documents_received_on', sa.Date), sa.column('from_dispute', sa.Boolean),
+        sa.column('recorded_at', sa.DateTime), sa.column('recorded_by_id', sa.Integer),
+        sa.column('closed_at', sa.DateTime), sa.column('closed_by_id', sa.Integer))
+    if rows:
+        op.bulk_insert(interruptions, [{
+            "invoice_id": r.id, "notified_on": r.suspended_from,
+            "reasons": (r.dispute_reason or "").strip() or "Motif non renseigné",
+            "documents_expected": MIGRATED_DOCUMENTS, "documents_received_on": r.suspended_until,
+            "from_dispute": True, "recorded_at": r.recorded_at, "recorded_by_id": r.decided_by_id,
+            "closed_at": r.decided_at if r.suspended_until is not None else None,
+            "closed_by_id": r.decided_by_id if r.suspended_until is not None else None,
+        } for r in rows])
+    conn.execute(sa.text("UPDATE invoices SET status = 'received' WHERE status = 'disputed'"))
+
+    with op.batch_alter_table('invoices', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('receipt_entered_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('receipt_entered_by_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(batch_op.f('fk_invoices_receipt_entered_by_id_users'), 'users',
+                                    ['receipt_entered_by_id'], ['id'])
+        batch_op.drop_constraint(batch_op.f('ck_invoices_suspension'), type_='check')
+        batch_op.drop_constraint(batch_op.f('ck_invoices_status'), type_='check')
+        batch_op.create_check_constraint(batch_op.f('ck_invoices_status'),
+                                         "status IN ('received', 'accepted', 'rejected')")
+        batch_op.drop_column('suspended_until')
+        batch_op.drop_column('suspended_from')
+        batch_op.drop_column('dispute_reason')
+
+
+def downgrade():
+    with op.batch_alter_table('invoices', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('dispute_reason', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('suspended_from', sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column('suspended_until', sa.Date(), nullable=True))
+        batch_op.drop_constraint(batch_op.f('ck_invoices_status'), type_='check')
+        batch_op.create_check_constraint(batch_op.f('ck_invoices_status'),
+                                         "status IN ('received', 'accepted', 'disputed', 'rejected')")
+        batch_op.create_check_constraint(batch_op.f('ck_invoices_suspension'),
+                                         'suspended_until IS NULL OR suspended_from IS NOT NULL')
+        batch_op.drop_constraint(batch_op.f('fk_invoices_receipt_entered_by_id_users'),
+                                 type_='foreignkey')
+        batch_op.drop_column('receipt_entered_by_id')
+        batch_op.drop_column('receipt_entered_at')
+    conn = op.get_bind()
+    for r in conn.execute(sa.text(
+            "SELECT invoice_id, notified_on, documents_received_on, reasons "
+            "FROM invoice_interruptions")).all():
+        conn.execute(sa.text(
+            "UPDATE invoices SET suspended_from = :f, suspended_until = :u, dispute_reason = :r "
+            "WHERE id = :i"), {"f": r.notified_on, "u": r.documents_received_on, "r": r.reasons,
+                               "i": r.invoice_id})
+        if r.documents_received_on is None:
+            conn.execute(sa.text("UPDATE invoices SET status = 'disputed' "
+                                 "WHERE id = :i AND status = 'received'"), {"i": r.invoice_id})
+    op.drop_table('figures_audits')
+    with op.batch_alter_table('interruption_documents', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_interruption_documents_interruption_id'))
+    op.drop_table('interruption_documents')
+    op.drop_table('invoice_interruptions')
