@@ -30,11 +30,34 @@ class CreditNoteForm(FlaskForm):
 
 
 class DecisionForm(FlaskForm):
-    action = SelectField("Décision", choices={"accept": "Accepter", "dispute": "Contester (suspend le délai)",
+    action = SelectField("Décision", choices={"accept": "Accepter (mettre en paiement)",
                                               "reject": "Rejeter"}, validators=[REQUIRED])
-    reason = TextAreaField("Motif (obligatoire pour contester ou rejeter)",
+    reason = TextAreaField("Motif (obligatoire pour rejeter)",
                            validators=[Optional(), Length(max=2000)])
     version = HiddenField()
+
+
+class ReceiptDateForm(FlaskForm):
+    received_on = DateField("Date de réception (dépôt sur Chorus Pro)", validators=[REQUIRED],
+                            format="%Y-%m-%d")
+
+
+class InterruptionForm(FlaskForm):
+    notified_on = DateField("Notification reçue par le mandataire le", validators=[REQUIRED],
+                            format="%Y-%m-%d")
+    reasons = TextAreaField("Motifs de l'interruption", validators=[REQUIRED, Length(max=2000)])
+    documents_expected = TextAreaField("Pièces ou mentions à fournir",
+                                       validators=[REQUIRED, Length(max=2000)])
+
+
+class DocumentsReceivedForm(FlaskForm):
+    documents_received_on = DateField("Dernière pièce reçue le", validators=[REQUIRED],
+                                      format="%Y-%m-%d")
+
+
+class InterruptionDocumentForm(FlaskForm):
+    file = FileField("Pièce (PDF, PNG ou JPEG)")
+    comment = StringField("Commentaire", validators=[Optional(), Length(max=500)])
 
 
 class VersionForm(FlaskForm):

@@ -20,7 +20,7 @@ from fc_market.market.models import utcnow
 from fc_market.scheduler.models import JobRun
 
 log = logging.getLogger(__name__)
-JOB_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering")
+JOB_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering", "audit")
 
 
 @dataclass
