@@ -143,11 +143,12 @@ def check_statements(audit, lots):
             for line in lines[st.id]:
                 if line.kind != "acts":
                     continue
-                shown[(line.uo_code, str(Decimal(line.unit_price)))] += line.quantity
+                shown[(line.uo_code, _text(Decimal(line.unit_price)))] += line.quantity
                 gross = (Decimal(line.unit_price) * line.quantity).quantize(CENT, ROUND_HALF_UP)
                 audit.compare("statements", f"/etats/{st.id} ({lot.code} {period})",
                               f"montant au prix de base de la ligne {line.uo_code} "
-                              f"({line.quantity} × {line.unit_price})", Decimal(line.gross_amount),
+                              f"({line.quantity} × {_text(Decimal(line.unit_price))})",
+                              Decimal(line.gross_amount),
                               gross)
         expected = defaultdict(int)
         if latest.report_version_id is not None:
@@ -161,7 +162,7 @@ def check_statements(audit, lots):
                     continue
                 in_force = [price for start, price in prices[(lot_id, uo_id)] if start <= act_date]
                 price = in_force[-1] if in_force else None
-                expected[(uo.code, str(price))] += count
+                expected[(uo.code, _text(price) if price is not None else "sans prix")] += count
         audit.compare("statements", where, "actes facturés par UO et prix unitaire",
                       {f"{k[0]} à {k[1]}": v for k, v in shown.items() if v},
                       {f"{k[0]} à {k[1]}": v for k, v in expected.items() if v})

@@ -99,26 +99,18 @@ def upgrade():
         sa.PrimaryKeyConstraint('id', name=op.f('pk_figures_audits')),
     )
 
-    # the existing disputes become interruptions (see the docstring)
+    # the existing disputes become interruptions (see the docstring), in SQL so the dates
+    # never travel through Python as text
     conn = op.get_bind()
-    rows = conn.execute(sa.text(
-        "SELECT id, suspended_from, suspended_until, dispute_reason, decided_by_id, decided_at, "
-        "recorded_at FROM invoices WHERE suspended_from IS NOT NULL")).all()
-    interruptions = sa.table(
-        'invoice_interruptions', sa.column('invoice_id', sa.Integer), sa.column('notified_on', sa.Date),
-        sa.column('reasons', sa.Text), sa.column('documents_expected', sa.Text),
-        sa.column('documents_received_on', sa.Date), sa.column('from_dispute', sa.Boolean),
-        sa.column('recorded_at', sa.DateTime), sa.column('recorded_by_id', sa.Integer),
-        sa.column('closed_at', sa.DateTime), sa.column('closed_by_id', sa.Integer))
-    if rows:
-        op.bulk_insert(interruptions, [{
-            "invoice_id": r.id, "notified_on": r.suspended_from,
-            "reasons": (r.dispute_reason or "").strip() or "Motif non renseigné",
-            "documents_expected": MIGRATED_DOCUMENTS, "documents_received_on": r.suspended_until,
-            "from_dispute": True, "recorded_at": r.recorded_at, "recorded_by_id": r.decided_by_id,
-            "closed_at": r.decided_at if r.suspended_until is not None else None,
-            "closed_by_id": r.decided_by_id if r.suspended_until is not None else None,
-        } for r in rows])
+    conn.execute(sa.text(
+        "INSERT INTO invoice_interruptions (invoice_id, notified_on, reasons, documents_expected, "
+        "documents_received_on, from_dispute, recorded_at, recorded_by_id, closed_at, closed_by_id) "
+        "SELECT id, suspended_from, COALESCE(NULLIF(TRIM(dispute_reason), ''), 'Motif non renseigné'), "
+        ":documents, suspended_until, :yes, recorded_at, decided_by_id, "
+        "CASE WHEN suspended_until IS NOT NULL THEN decided_at END, "
+        "CASE WHEN suspended_until IS NOT NULL THEN decided_by_id END "
+        "FROM invoices WHERE suspended_from IS NOT NULL ORDER BY id"),
+        {"documents": MIGRATED_DOCUMENTS, "yes": True})
     conn.execute(sa.text("UPDATE invoices SET status = 'received' WHERE status = 'disputed'"))
 
     with op.batch_alter_table('invoices', schema=None) as batch_op:
@@ -150,16 +142,16 @@ def downgrade():
         batch_op.drop_column('receipt_entered_by_id')
         batch_op.drop_column('receipt_entered_at')
     conn = op.get_bind()
-    for r in conn.execute(sa.text(
-            "SELECT invoice_id, notified_on, documents_received_on, reasons "
-            "FROM invoice_interruptions")).all():
-        conn.execute(sa.text(
-            "UPDATE invoices SET suspended_from = :f, suspended_until = :u, dispute_reason = :r "
-            "WHERE id = :i"), {"f": r.notified_on, "u": r.documents_received_on, "r": r.reasons,
-                               "i": r.invoice_id})
-        if r.documents_received_on is None:
-            conn.execute(sa.text("UPDATE invoices SET status = 'disputed' "
-                                 "WHERE id = :i AND status = 'received'"), {"i": r.invoice_id})
+    conn.execute(sa.text(
+        "UPDATE invoices SET "
+        "suspended_from = (SELECT x.notified_on FROM invoice_interruptions x WHERE x.invoice_id = invoices.id), "
+        "suspended_until = (SELECT x.documents_received_on FROM invoice_interruptions x "
+        "WHERE x.invoice_id = invoices.id), "
+        "dispute_reason = (SELECT x.reasons FROM invoice_interruptions x WHERE x.invoice_id = invoices.id) "
+        "WHERE id IN (SELECT invoice_id FROM invoice_interruptions)"))
+    conn.execute(sa.text(
+        "UPDATE invoices SET status = 'disputed' WHERE status = 'received' AND id IN "
+        "(SELECT invoice_id FROM invoice_interruptions WHERE documents_received_on IS NULL)"))
     op.drop_table('figures_audits')
     with op.batch_alter_table('interruption_documents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_interruption_documents_interruption_id'))
