@@ -16,7 +16,8 @@ from fc_market.extensions import db
 from fc_market.market.models import Lot
 
 #: Endpoints reachable without logging in
-PUBLIC_ENDPOINTS = {"auth.login", "static", "health"}
+PUBLIC_ENDPOINTS = {"auth.login", "static", "health",
+                    "legal.accessibility", "legal.legal_notice", "legal.personal_data"}
 
 
 def roles(*allowed):

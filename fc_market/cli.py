@@ -101,7 +101,8 @@ def users_create(email, name, role, lot_code, password):
 def register_cli(app):
     for group in (market_cli, demo_cli, users_cli):
         app.cli.add_command(group)
-    for module in ("reporting", "controls", "billing", "territory", "steering", "scheduler", "audit"):
+    for module in ("reporting", "controls", "billing", "territory", "steering", "scheduler",
+                   "opendata", "einvoice", "audit"):
         try:
             cli = importlib.import_module(f"fc_market.{module}.cli")
         except ModuleNotFoundError as exc:

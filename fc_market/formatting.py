@@ -62,5 +62,22 @@ def month(period, dash="—"):
     return format_date(date(int(year), int(mon), 1), format="MMMM y", locale=LOCALE)
 
 
+def integer(value, dash="—"):
+    """``22196`` → ``22 196`` (narrow no-break space between thousands)."""
+    if value is None:
+        return dash
+    return format_decimal(int(value), format="#,##0", locale=LOCALE)
+
+
+def unit_price(value, decimals=2, dash="—"):
+    """A unit price with the contract's number of decimals: ``30`` → ``30,00 €``."""
+    if value is None:
+        return dash
+    pattern = "#,##0." + "0" * decimals + "\u00a0¤" if decimals else "#,##0\u00a0¤"
+    return format_currency(Decimal(value), "EUR", format=pattern, locale=LOCALE,
+                           currency_digits=False)
+
+
 FILTERS = {"money": money, "number": number, "percent": percent, "day": day,
-           "long_day": long_day, "moment": moment, "month": month}
+           "long_day": long_day, "moment": moment, "month": month, "month_fr": month,
+           "fr_int": integer, "unit_price": unit_price}

@@ -15,3 +15,4 @@ from fc_market.billing.models import (  # noqa: F401
     PayableStatement, PayableStatementLine, Payment, PaymentImport, Reconciliation)
 from fc_market.steering.models import (  # noqa: F401
     Flag, FlagReading, LotMonthStat, SteeringPack, SteeringRefresh)
+from fc_market.opendata.models import OpenDataExport, PublishedItem  # noqa: F401

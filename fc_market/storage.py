@@ -12,8 +12,13 @@ SIGNATURES = {
     "application/pdf": (b"%PDF-",),
     "image/png": (b"\x89PNG\r\n\x1a\n",),
     "image/jpeg": (b"\xff\xd8\xff",),
+    #: structured invoices (CII, UBL) only: checked by fc_market.einvoice.read before storing
+    "application/xml": (b"<?xml", b"\xef\xbb\xbf<?xml"),
 }
-EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
+EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg",
+              "application/xml": ".xml"}
+#: What an upload accepts unless it says otherwise (XML only where a reader checks it)
+DEFAULT_TYPES = ("application/pdf", "image/png", "image/jpeg")
 MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
@@ -27,7 +32,7 @@ def root():
     return folder
 
 
-def sniff(data, allowed=tuple(SIGNATURES)):
+def sniff(data, allowed=DEFAULT_TYPES):
     for mimetype in allowed:
         if any(data.startswith(sig) for sig in SIGNATURES[mimetype]):
             return mimetype
@@ -41,7 +46,7 @@ def safe_name(filename):
     return name.strip(" .")[:200] or "fichier"
 
 
-def store(data, filename, allowed=tuple(SIGNATURES), max_bytes=MAX_FILE_BYTES):
+def store(data, filename, allowed=DEFAULT_TYPES, max_bytes=MAX_FILE_BYTES):
     """Write ``data``; returns (storage key, mimetype, sha256, display name)."""
     if not data:
         raise FileRefused("Le fichier est vide.")

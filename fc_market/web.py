@@ -13,15 +13,43 @@ from fc_market.formatting import FILTERS
 log = logging.getLogger(__name__)
 
 #: Domain modules with views, registered in this order (``<module>/views.py: register(app)``)
-DOMAIN_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering")
+DOMAIN_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering",
+                  "opendata", "einvoice")
 
-#: Navigation: (label, endpoint, roles).  Modules add their entries with :func:`add_nav`.
+#: Navigation groups, in the order of the header: (key, label).  A group holding one entry
+#: for a role shows as a plain link; more entries make a DSFR menu (``fr-menu``).  At most
+#: :data:`MAX_TOP_ENTRIES` groups show for any role so the header stays on one line.
+NAV_GROUPS = (
+    ("lot", "Mon lot"),
+    ("pilotage", "Pilotage"),
+    ("activite", "Activité et contrôles"),
+    ("finances", "Finances"),
+    ("messages", "Messages"),
+    ("referentiel", "Référentiel"),
+    ("administration", "Administration"),
+)
+MAX_TOP_ENTRIES = 7
+
+#: Default group of an entry, by the blueprint of its endpoint (an entry may name its own).
+GROUP_OF_BLUEPRINT = {
+    "steering": "pilotage", "territory": "pilotage", "market": "pilotage", "cases": "pilotage",
+    "reporting": "activite", "controls": "activite", "uo4": "activite",
+    "billing": "finances", "notifications": "messages",
+    "audit": "administration", "admin": "administration",
+}
+
+#: Navigation entries: (order, label, endpoint, roles, group).  Modules add theirs with
+#: :func:`add_nav`.
 NAV = []
 
 
-def add_nav(label, endpoint, allowed, order=50):
-    if not any(item[1] == endpoint for item in NAV):
-        NAV.append((order, label, endpoint, frozenset(allowed)))
+def add_nav(label, endpoint, allowed, order=50, group=None):
+    if group is None:
+        group = GROUP_OF_BLUEPRINT.get(endpoint.partition(".")[0], "referentiel")
+    if group not in dict(NAV_GROUPS):
+        raise ValueError(f"unknown navigation group {group!r}")
+    if not any(item[2] == endpoint for item in NAV):
+        NAV.append((order, label, endpoint, frozenset(allowed), group))
         NAV.sort(key=lambda item: item[0])
 
 
@@ -40,7 +68,40 @@ def lot_links_for(user):
 
 
 def nav_for(user):
-    return [(label, endpoint) for _, label, endpoint, allowed in NAV if user.role in allowed]
+    """The user's entries as flat (label, endpoint) pairs, in order."""
+    return [(label, endpoint) for _, label, endpoint, allowed, _group in NAV
+            if user.role in allowed]
+
+
+def nav_groups_for(user, current_endpoint=None):
+    """The header navigation of a user: a list of dicts ``{key, label, items, current}``,
+    ``items`` being ``(label, url, current)``; a group with one item is a plain link."""
+    groups = []
+    for key, label in NAV_GROUPS:
+        if key == "lot":
+            if not user.is_mandataire or user.lot is None:
+                continue
+            url = url_for("market.lot", code=user.lot.code)
+            current = current_endpoint == "market.lot"
+            items = [(f"Mon lot ({user.lot.code})", url, current)]
+        else:
+            items = [(item_label, url_for(endpoint), endpoint == current_endpoint)
+                     for _, item_label, endpoint, allowed, group in NAV
+                     if group == key and user.role in allowed]
+        if not items:
+            continue
+        groups.append({"key": key, "label": items[0][0] if len(items) == 1 else label,
+                       "items": items, "current": any(item[2] for item in items)})
+    return groups
+
+
+def current_nav_entry(endpoint):
+    """(group label, entry label, endpoint) of the navigation entry of an endpoint, if any."""
+    groups = dict(NAV_GROUPS)
+    for _, label, item_endpoint, _allowed, group in NAV:
+        if item_endpoint == endpoint:
+            return groups[group], label, item_endpoint
+    return None
 
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -51,13 +112,16 @@ def register_web(app):
     from fc_market.admin.views import bp as admin_bp
     from fc_market.audit.views import bp as audit_bp
     from fc_market.auth.views import bp as auth_bp
+    from fc_market.legal.views import bp as legal_bp
     from fc_market.market.views import bp as market_bp
-    for bp in (auth_bp, market_bp, audit_bp, admin_bp):
+    for bp in (auth_bp, market_bp, audit_bp, admin_bp, legal_bp):
         app.register_blueprint(bp)
     for module in DOMAIN_MODULES:
         _register_optional(app, module)
 
     app.jinja_env.filters.update(FILTERS)
+    from fc_market.market.terms import ROUNDING_LABELS, lot_terms
+    app.jinja_env.globals.update(lot_terms=lot_terms, rounding_labels=ROUNDING_LABELS)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Veuillez vous connecter pour accéder à cette page."
     login_manager.login_message_category = "info"
@@ -97,9 +161,13 @@ def register_web(app):
 
     @app.context_processor
     def inject_nav():
-        nav = nav_for(current_user) if current_user.is_authenticated else []
-        links = lot_links_for(current_user) if current_user.is_authenticated else []
-        return {"nav": nav, "Role": Role, "lot_links": links,
+        signed_in = current_user.is_authenticated
+        nav = nav_for(current_user) if signed_in else []
+        groups = nav_groups_for(current_user, request.endpoint) if signed_in else []
+        links = lot_links_for(current_user) if signed_in else []
+        return {"nav": nav, "nav_groups": groups, "Role": Role, "lot_links": links,
+                "nav_entry": current_nav_entry(request.endpoint),
+                "home_url": home_for(current_user) if signed_in else url_for("auth.login"),
                 "illustrative": current_app.config.get("FC_SHOW_DEMO_BANNER", True)}
 
     for code in (400, 401, 403, 404, 405, 409, 413, 500):
@@ -122,7 +190,7 @@ def register_web(app):
     index.allowed_roles = frozenset(Role.ALL)
 
     add_nav("Lots", "market.lots", Role.FC, order=20)
-    add_nav("Catalogue des UO", "market.catalogue", Role.ALL, order=80)
+    add_nav("Catalogue des UO", "market.catalogue", Role.ALL, order=80, group="referentiel")
     add_nav("Journal d'audit", "audit.entries", Role.FC, order=90)
     add_nav("Utilisateurs", "admin.users", (Role.ADMIN,), order=95)
 

@@ -7,6 +7,7 @@ to build it to ``ARGUMENTS``, so no route escapes the walk.
 import pytest
 import sqlalchemy as sa
 
+from fc_market.access import PUBLIC_ENDPOINTS
 from fc_market.extensions import db
 from fc_market.market.models import Lot
 
@@ -31,13 +32,13 @@ ARGUMENTS = {
 LOT_SCOPED = {"code"}
 #: Routes whose arguments are not lot-scoped and that no mandataire reaches anyway
 ADMIN_ONLY_ARGS = {"user_id"}
-SKIP = {"static", "auth.login", "health", "auth.logout"}
+SKIP = PUBLIC_ENDPOINTS | {"auth.logout"}
 
 
 def extra_arguments():
     """Modules' own argument builders live in tests/<module>/url_args.py (ARGUMENTS, LOT_SCOPED)."""
     import importlib
-    for module in ("reporting", "controls", "billing", "territory", "steering"):
+    for module in ("reporting", "controls", "billing", "territory", "steering", "opendata"):
         try:
             mod = importlib.import_module(f"tests.{module}.url_args")
         except ModuleNotFoundError:
@@ -83,7 +84,7 @@ def walk(app, users, market):
 
 def test_every_view_declares_its_roles(app):
     missing = [rule.rule for rule in app.url_map.iter_rules()
-               if rule.endpoint not in {"static", "auth.login", "health"}
+               if rule.endpoint not in PUBLIC_ENDPOINTS
                and not getattr(app.view_functions[rule.endpoint], "allowed_roles", None)]
     assert missing == []
 
@@ -135,3 +136,13 @@ def test_mandataire_lists_only_its_own_lot(login, users):
     assert response.status_code == 200 and "Île-de-France" in response.get_data(as_text=True)
     assert browser.get("/lots/BRE").status_code == 404
     assert browser.get("/lots/BRE/prix.xlsx").status_code == 404
+
+
+def test_the_footer_pages_are_public(app):
+    client = app.test_client()
+    for url, title in (("/accessibilite", "Déclaration d’accessibilité"),
+                       ("/mentions-legales", "Mentions légales"),
+                       ("/donnees-personnelles", "Données personnelles")):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert f"<h1>{title}</h1>" in response.get_data(as_text=True)

@@ -55,7 +55,8 @@ __all__ = [
     "revision_coefficient", "compute_penalty", "compute_statement", "diff_statements",
 ]
 
-#: Display order of the market's UO codes; unknown codes come after, alphabetically.
+#: Default display order of the market's UO codes (the contract's ``display.uo_order``
+#: is passed as ``StatementInput.uo_order``); unknown codes come after, alphabetically.
 UO_ORDER = ("UO0", "UO1", "UO2.1", "UO2.2", "UO4")
 PENALTY_VAT_TREATMENTS = ("outside_vat_scope", "reduces_vat_base")
 ZERO = Decimal("0.00")
@@ -216,9 +217,12 @@ class StatementInput:
     rounding: str = "half_up"
     vat_rounding: str = "half_up"
     penalty_vat_treatment: str = "outside_vat_scope"
+    #: Display order of the lines (the contract's UO order)
+    uo_order: Sequence[str] = UO_ORDER
 
     def __post_init__(self):
         _set(self, "act_groups", tuple(self.act_groups))
+        _set(self, "uo_order", tuple(self.uo_order))
         for group in self.act_groups:
             if not isinstance(group, ActGroup):
                 raise TypeError("act_groups attend des ActGroup")
@@ -315,14 +319,14 @@ def compute_penalty(penalty: LatePenalty, subtotal: Decimal, rounding="half_up")
                          amount=amount, capped=amount < raw)
 
 
-def _uo_sort_key(code: str):
+def _uo_sort_key(code: str, order: Sequence[str] = UO_ORDER):
     try:
-        return (0, UO_ORDER.index(code), "")
+        return (0, order.index(code), "")
     except ValueError:
         return (1, 0, code)
 
 
-def _merge_groups(groups: Iterable[ActGroup]) -> list[ActGroup]:
+def _merge_groups(groups: Iterable[ActGroup], order: Sequence[str] = UO_ORDER) -> list[ActGroup]:
     merged: dict[tuple[str, Decimal], ActGroup] = {}
     for group in groups:
         key = (group.uo_code, group.unit_price)
@@ -333,7 +337,7 @@ def _merge_groups(groups: Iterable[ActGroup]) -> list[ActGroup]:
         else:
             merged[key] = group
     return sorted((g for g in merged.values() if g.quantity),
-                  key=lambda g: (_uo_sort_key(g.uo_code), g.unit_price))
+                  key=lambda g: (_uo_sort_key(g.uo_code, order), g.unit_price))
 
 
 def _line(uo_code, label, quantity, unit_price, coefficient, rounding, kind) -> StatementLine:
@@ -352,7 +356,7 @@ def compute_statement(inp: StatementInput) -> Statement:
     lines = [
         _line(g.uo_code, g.label or f"{g.uo_code} — {g.quantity} × {format_fr(g.unit_price)} €",
               g.quantity, g.unit_price, coefficient, rounding, "acts")
-        for g in _merge_groups(inp.act_groups)
+        for g in _merge_groups(inp.act_groups, inp.uo_order)
     ]
     if inp.lump_sum is not None:
         ls = inp.lump_sum

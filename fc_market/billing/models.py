@@ -240,6 +240,9 @@ class Invoice(db.Model):
     file_mimetype: Mapped[str | None] = mapped_column(sa.String(40))
     file_sha256: Mapped[str | None] = mapped_column(sa.String(64))
     file_name: Mapped[str | None] = mapped_column(sa.String(200))
+    #: factur-x, cii or ubl when the invoice was filed as a structured invoice (EN 16931),
+    #: empty when keyed by hand with a plain PDF
+    structured_format: Mapped[str | None] = mapped_column(sa.String(10))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     version_counter: Mapped[int] = mapped_column(default=1)
@@ -268,7 +271,17 @@ class Invoice(db.Model):
         # tolerant: SQLite compares NUMERIC as binary floats (exactness is checked in Python)
         sa.CheckConstraint("abs(amount_incl_tax - amount_excl_tax - vat) < 0.005", name="incl_tax"),
         sa.CheckConstraint("received_on >= issued_on", name="dates"),
+        sa.CheckConstraint("structured_format IS NULL OR structured_format IN ('factur-x', 'cii', 'ubl')",
+                           name="structured_format"),
     )
+
+    #: How the invoice was filed, for screens
+    FORMAT_LABELS = {"factur-x": "Factur-X (PDF et XML CII, EN 16931)", "cii": "XML CII (EN 16931)",
+                     "ubl": "XML UBL 2.1 (EN 16931)", None: "PDF saisi à la main"}
+
+    @property
+    def format_label(self):
+        return self.FORMAT_LABELS.get(self.structured_format, self.structured_format)
 
     @property
     def status_label(self):

@@ -26,6 +26,7 @@ from fc_market.formatting import day as fmt_day
 from fc_market.market.dates import add_months, parse_period, period_of
 from fc_market.market.models import Lot, UnitOfWork, utcnow
 from fc_market.market.pricing import PriceBook
+from fc_market.market.terms import lot_terms
 from fc_market.money import D, format_fr, mul_cents
 from fc_market.notifications.service import notify
 from fc_market.reporting.models import Act, Report, ReportVersion
@@ -205,6 +206,7 @@ def build_input(lot, period):
     groups = act_groups(lot, version, book)
     lump = lump_sum_for(lot, start, book)
 
+    terms = lot_terms(lot, start)
     revision, index_row, rev_date = None, None, revision_date(contract, start)
     if rev_date is not None:
         index_row = index_value_for(contract, rev_date)
@@ -214,7 +216,9 @@ def build_input(lot, period):
                             "saisie : état calculé aux prix de base (coefficient 1).")
         else:
             revision = calc.RevisionClause(contract.revision_fixed_part, contract.revision_variable_part,
-                                           contract.revision_base_value, index_row.value)
+                                           contract.revision_base_value, index_row.value,
+                                           decimals=terms.revision.coefficient_decimals,
+                                           rounding=terms.revision.coefficient_rounding)
             notes.append(
                 f"Révision au {fmt_day(rev_date)} : C = {format_fr(D(contract.revision_fixed_part))} + "
                 f"{format_fr(D(contract.revision_variable_part))} × {format_fr(D(index_row.value))} / "
@@ -250,7 +254,9 @@ def build_input(lot, period):
 
     inp = calc.StatementInput(act_groups=groups, lump_sum=lump, revision=revision, penalty=penalty,
                               withholdings=withholdings, vat_rate=contract.vat_rate,
-                              rounding=contract.rounding)
+                              rounding=contract.rounding,
+                              penalty_vat_treatment=terms.penalties.vat_treatment,
+                              uo_order=terms.uo_order)
     context = {"version_id": version.id, "version_number": version.number, "days_late": days_late,
                "index_value_id": index_row.id if index_row else None,
                "revision_date": rev_date.isoformat() if rev_date else None,
@@ -600,7 +606,8 @@ def match_invoice(invoice):
 
 
 def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, vat, amount_incl_tax,
-                   lines=None, file=None, received_on=None, today=None, comment=None):
+                   lines=None, file=None, received_on=None, today=None, comment=None,
+                   file_types=("application/pdf",), structured_format=None):
     """Record the operator's invoice (or credit note, for a negative adjusting statement).
 
     ``file`` is ``(filename, bytes)`` (PDF); ``lines`` ``[{"uo_code", "amount"}]`` when the
@@ -643,7 +650,7 @@ def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, 
                             "amount": str(_amount(line["amount"], f"Ligne {line['uo_code']}"))})
     if not file or not file[1]:
         raise BillingError("Joignez la facture au format PDF.")
-    if storage.sniff(file[1], ("application/pdf",)) is None:
+    if storage.sniff(file[1], file_types) is None:
         raise BillingError("La facture doit être un fichier PDF (contrôle sur le contenu).")
     negative = statement.amount_payable < 0
     corrects = None
@@ -660,13 +667,14 @@ def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, 
                       issued_on=issued_on, received_on=received_on, amount_excl_tax=excl, vat=vat_,
                       amount_incl_tax=incl, deductions=ZERO if negative else exp["deductions"],
                       invoiced_lines=clean_lines or None, match_status="matched",
+                      structured_format=structured_format,
                       decision_comment=(comment or None), recorded_by_id=getattr(user, "id", None))
     with db.session.no_autoflush:
         invoice.statement = statement
         rows, totals = match_invoice(invoice)
     mismatch = any(d for *_, d in totals) or any(r["difference"] for r in rows if r["difference"] is not None)
     invoice.match_status = "mismatch" if mismatch else "matched"
-    key, mimetype, digest, display = storage.store(file[1], file[0], allowed=("application/pdf",))
+    key, mimetype, digest, display = storage.store(file[1], file[0], allowed=file_types)
     invoice.file_key, invoice.file_mimetype, invoice.file_sha256, invoice.file_name = \
         key, mimetype, digest, display
     db.session.add(invoice)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from fc_market.auth.models import Role, User
 from fc_market.controls import service
 from fc_market.controls.models import NONCONFORMITY_REASONS, Verdict
+from fc_market.market.terms import OTHER_REASON
 from fc_market.extensions import db
 from fc_market.reporting.models import Report, ReportVersion, VersionStatus
 
@@ -19,7 +20,7 @@ from fc_market.reporting.models import Report, ReportVersion, VersionStatus
 PREFERRED = ("IDF", "ARA", "NAQ", "HDF", "OCC", "BRE", "GUA")
 DEMO_PDF = (b"%PDF-1.4\n% Piece justificative fictive (demonstration fc_market)\n"
             b"1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
-REASONS = [k for k in NONCONFORMITY_REASONS if k != "autre"]
+REASONS = [k for k in NONCONFORMITY_REASONS if k != OTHER_REASON]
 
 
 def _validated_periods(lot_id):

@@ -44,7 +44,7 @@ class JudgeForm(FlaskForm):
     verdict = SelectField("Avis", choices={v: Verdict.LABELS[v] for v in Verdict.CHOICES},
                           validators=[DataRequired("Choisissez un avis.")])
     reason = SelectField("Motif de non-conformité",
-                         choices={"": "—", **NONCONFORMITY_REASONS},
+                         choices={"": "—", **NONCONFORMITY_REASONS},  # the view sets the lot's
                          validators=[Optional()])
     comment = TextAreaField("Commentaire", validators=[Optional(), Length(max=2000)])
 

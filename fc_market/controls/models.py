@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
 from fc_market.market.models import MONEY, RATE, utcnow
+from fc_market.market.terms import DEFAULT_NONCONFORMITY_REASONS, lot_terms
 
 
 class CampaignStatus:
@@ -29,17 +30,9 @@ class Verdict:
     TAGS = {PENDING: "", CONFORMING: "ok", NONCONFORMING: "bad", UNPROVEN: "warn"}
 
 
-#: Reasons of non-conformity FC chooses from (plus free text)
-NONCONFORMITY_REASONS = {
-    "livrable_absent": "Livrable absent (document de synthèse, écrit de niveau 1…)",
-    "livrable_incomplet": "Livrable incomplet ou non signé",
-    "uo_non_correspondante": "Prestation ne correspondant pas à l'UO facturée",
-    "date_incoherente": "Date de l'acte incohérente avec la preuve",
-    "beneficiaire_incoherent": "Identifiant du bénéficiaire incohérent avec la preuve",
-    "hors_public": "Bénéficiaire hors du public du marché (non actif occupé)",
-    "doublon": "Acte déjà facturé (doublon)",
-    "autre": "Autre motif (préciser)",
-}
+#: Default reasons of non-conformity (the contract's ``controls.nonconformity_reasons``
+#: replaces them; read them through ``lot_terms(lot).controls.reasons``)
+NONCONFORMITY_REASONS = DEFAULT_NONCONFORMITY_REASONS
 
 
 class ControlCampaign(db.Model):
@@ -115,6 +108,15 @@ class ControlCampaign(db.Model):
     @property
     def period_list(self):
         return [p.period for p in self.periods]
+
+    @property
+    def reasons(self):
+        """{code: French label} of non-conformity reasons, from the lot's contract."""
+        cached = self.__dict__.get("_reasons")
+        if cached is None:
+            cached = self.__dict__["_reasons"] = lot_terms(self.lot).controls.reasons \
+                if self.lot.contract else dict(DEFAULT_NONCONFORMITY_REASONS)
+        return cached
 
 
 class ControlPeriod(db.Model):
@@ -197,7 +199,7 @@ class ControlItem(db.Model):
 
     @property
     def reason_label(self):
-        return NONCONFORMITY_REASONS.get(self.reason_code or "", self.reason_code)
+        return self.campaign.reasons.get(self.reason_code or "", self.reason_code)
 
 
 class ControlProof(db.Model):

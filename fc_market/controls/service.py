@@ -15,13 +15,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from fc_market import events
 from fc_market.audit.service import record
 from fc_market.controls import sampling
-from fc_market.controls.models import (NONCONFORMITY_REASONS, CampaignStatus, ControlCampaign,
+from fc_market.controls.models import (CampaignStatus, ControlCampaign,
                                        ControlItem, ControlPeriod, ControlProof, Verdict)
 from fc_market.extensions import db
 from fc_market.formatting import day as fmt_day
 from fc_market.market.dates import parse_period
 from fc_market.market.models import UnitOfWork, utcnow
 from fc_market.market.pricing import PriceBook
+from fc_market.market.terms import OTHER_REASON, lot_terms
 from fc_market.money import D
 from fc_market.notifications.service import notify
 from fc_market.reporting.models import Act, Report, ReportVersion, VersionStatus
@@ -292,9 +293,9 @@ def judge_item(item, user, verdict, *, reason_code=None, comment=None):
     if verdict not in Verdict.CHOICES:
         raise ControlError("Choisissez un avis : conforme, non conforme ou non justifié.")
     if verdict == Verdict.NONCONFORMING:
-        if reason_code not in NONCONFORMITY_REASONS:
+        if reason_code not in campaign.reasons:
             raise ControlError("Un avis « non conforme » exige un motif choisi dans la liste.")
-        if reason_code == "autre" and not comment:
+        if reason_code == OTHER_REASON and not comment:
             raise ControlError("Précisez le motif « autre » dans le commentaire.")
     else:
         reason_code = None
@@ -303,7 +304,7 @@ def judge_item(item, user, verdict, *, reason_code=None, comment=None):
     item.judged_at, item.judged_by_id = utcnow(), getattr(user, "id", None)
     record("control.judged", item, summary=(
         f"{campaign.reference} : dossier {item.beneficiary_id} ({item.uo_code}) jugé "
-        f"« {Verdict.LABELS[verdict]} »" + (f" ({NONCONFORMITY_REASONS[reason_code]})"
+        f"« {Verdict.LABELS[verdict]} »" + (f" ({campaign.reasons[reason_code]})"
                                             if reason_code else "")),
         changes={"verdict": [before, verdict], "reason": reason_code}, user=user)
     return item

@@ -10,7 +10,7 @@ from fc_market.access import get_in_lot, lot_by_code, roles, scoped
 from fc_market.auth.models import Role
 from fc_market.controls import service
 from fc_market.controls.forms import AnswerForm, CloseForm, JudgeForm, OpenCampaignForm
-from fc_market.controls.models import (NONCONFORMITY_REASONS, ControlCampaign, ControlItem,
+from fc_market.controls.models import (ControlCampaign, ControlItem,
                                        ControlProof, Verdict)
 from fc_market.exports import Column, Sheet, xlsx_response
 from fc_market.extensions import db
@@ -123,7 +123,7 @@ def campaign(campaign_id):
     return render_template("controls/campaign.html", campaign=campaign, lot=campaign.lot,
                            per_uo=per_uo, per_period=per_period, reproducible=reproducible,
                            counts=counts, items=items, filter=filter_, Verdict=Verdict,
-                           reasons=NONCONFORMITY_REASONS, answer_form=AnswerForm(),
+                           reasons=campaign.reasons, answer_form=AnswerForm(),
                            judge_form=JudgeForm(), close_form=CloseForm(version=campaign.version_counter),
                            today=date.today())
 
@@ -191,6 +191,7 @@ def answer(campaign_id, item_id):
 def judge(campaign_id, item_id):
     campaign, item = _load_item(campaign_id, item_id)
     form = JudgeForm()
+    form.reason.choices = {"": "—", **campaign.reasons}
     if not form.validate_on_submit():
         flash("Avis invalide : choisissez conforme, non conforme ou non justifié.", "error")
         return redirect(url_for("controls.campaign", campaign_id=campaign.id, _anchor=f"d{item.id}"))

@@ -6,6 +6,7 @@ nothing; a price from a later date becomes a new price line; a price already in 
 never changed.
 """
 import hashlib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,6 +20,7 @@ from fc_market.extensions import db
 from fc_market.market.models import (Amendment, FlagRule, Lot, LotContract, LotTarget, Market,
                                      Operator, OperatorMember, Price, UnitOfWork, utcnow)
 from fc_market.market.siret import is_valid_siret
+from fc_market.market.terms import EXTRA_KEYS, OTHER_REASON
 
 REGION_CODES = {"11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94",
                 "01", "02", "03", "04", "06"}
@@ -163,6 +165,7 @@ def validate(data):
         "illustrative": c.get(m, "illustrative", "market", "bool", required=False, default=False),
         "notice": c.get(m, "notice", "market", "str", required=False),
     }
+    market["publication"] = _validate_market_publication(c, m.get("publication"))
     if market["start_date"] and market["end_date"] and market["end_date"] <= market["start_date"]:
         c.err("market.end_date", "la date de fin doit suivre la date de début")
     if market["illustrative"] and not market["notice"]:
@@ -205,12 +208,14 @@ def validate(data):
                     c.err(f"{key}.{name}", f"« {lot[name]} » figure deux fois")
                 seen.add(lot[name])
         lot["overseas"] = lot["region_code"] in OVERSEAS
-        lot["contract"] = _validate_contract(c, defaults, raw.get("contract", {}), key)
+        lot["contract"] = _validate_contract(c, defaults, raw.get("contract", {}), key,
+                                             [u["code"] for u in units])
         lot["amendments"] = _validate_amendments(c, raw.get("amendments", []), key)
         lot["prices"] = _validate_prices(c, raw.get("prices"), key, unit_codes,
                                          {a["number"] for a in lot["amendments"]})
         lot["targets"] = _validate_targets(c, raw.get("targets", {}), key)
         lot["operator"] = _validate_operator(c, raw.get("operator"), key)
+        lot["publication"] = _validate_lot_publication(c, raw.get("publication"), key)
         lots.append(lot)
 
     flags = _validate_flags(c, data.get("flags", []))
@@ -259,13 +264,19 @@ def _validate_units(c, raw_units):
 
 
 
-def _validate_contract(c, defaults, overrides, key):
+def _validate_contract(c, defaults, overrides, key, unit_codes=()):
     if not isinstance(overrides, dict):
         c.err(f"{key}.contract", "table attendue")
         overrides = {}
     merged = {**defaults, **overrides}
-    for sub in ("penalties", "revision", "controls"):
-        merged[sub] = {**defaults.get(sub, {}), **overrides.get(sub, {})}
+    sections = {"penalties", "revision", "controls"} | {k.section for k in EXTRA_KEYS.values()
+                                                        if k.section}
+    for sub in sorted(sections):
+        base, over = defaults.get(sub, {}), overrides.get(sub, {})
+        if not isinstance(base, dict) or not isinstance(over, dict):
+            c.err(f"{key}.contract.{sub}", "table attendue")
+            base, over = (base if isinstance(base, dict) else {}), (over if isinstance(over, dict) else {})
+        merged[sub] = {**base, **over}
     k = f"{key}.contract"
     out = {
         "reference": c.get(merged, "reference", k, "str", required=False),
@@ -330,6 +341,62 @@ def _validate_contract(c, defaults, overrides, key):
         "control_response_days": c.get(ct, "response_days", kc, "int", required=False, default=30,
                                        minimum=1),
     })
+    out["extra_terms"] = _validate_extra(c, merged, k, unit_codes)
+    return out
+
+
+def _validate_extra(c, merged, k, unit_codes):
+    """The extra keys of :data:`fc_market.market.terms.EXTRA_KEYS`, in their JSON form
+    (decimals as strings); a key absent from the file takes its default."""
+    out = {}
+    for spec in EXTRA_KEYS.values():
+        table = merged.get(spec.section, {}) if spec.section else merged
+        full = f"{k}.{spec.name}"
+        if not isinstance(table, dict) or spec.key not in table:
+            out[spec.name] = spec.default
+            continue
+        value = table[spec.key]
+        if spec.kind in ("decimal", "int", "bool"):
+            got = c.get(table, spec.key, f"{k}.{spec.section}" if spec.section else k, spec.kind,
+                        minimum=spec.minimum, maximum=spec.maximum)
+            if got is not None:
+                out[spec.name] = str(got) if spec.kind == "decimal" else got
+        elif spec.kind == "choice":
+            got = c.get(table, spec.key, f"{k}.{spec.section}" if spec.section else k, "str",
+                        choices=set(spec.choices))
+            if got is not None:
+                out[spec.name] = got
+        elif spec.kind in ("kinds", "uo_list"):
+            allowed = spec.choices if spec.kind == "kinds" else tuple(unit_codes)
+            what = "type de site" if spec.kind == "kinds" else "UO"
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value) \
+                    or (spec.kind == "kinds" and not value):
+                c.err(full, "liste de textes attendue, ex. [\"" + '", "'.join(allowed[:2]) + "\"]")
+                continue
+            unknown = [v for v in value if v not in allowed]
+            if unknown:
+                c.err(full, f"{what} inconnu(e)(s) : {', '.join(unknown)} (valeurs possibles : "
+                            f"{', '.join(allowed)})")
+                continue
+            if len(set(value)) != len(value):
+                c.err(full, "valeur en double dans la liste")
+                continue
+            out[spec.name] = list(value)
+        elif spec.kind == "reasons":
+            if not isinstance(value, dict) or not value or not all(
+                    isinstance(code, str) and isinstance(label, str) and label.strip()
+                    for code, label in value.items()):
+                c.err(full, "table « code = \"libellé\" » non vide attendue")
+                continue
+            bad = [code for code in value if not code.replace("_", "").isalnum() or len(code) > 32]
+            if bad:
+                c.err(full, f"code de motif invalide : {', '.join(bad)} (lettres, chiffres et _, "
+                            f"32 caractères au plus)")
+                continue
+            if OTHER_REASON not in value:
+                c.err(full, f"le motif « {OTHER_REASON} » (autre motif, à préciser) est obligatoire")
+                continue
+            out[spec.name] = {code: label.strip() for code, label in value.items()}
     return out
 
 
@@ -346,6 +413,10 @@ def _validate_amendments(c, raw, key):
             "effective_on": c.get(a, "effective_on", k, "date"),
             "object": c.get(a, "object", k, "str"),
             "effect": c.get(a, "effect", k, "str"),
+            "new_max_amount": c.get(a, "new_max_amount", k, "decimal", required=False, minimum=1),
+            "new_duration_months": c.get(a, "new_duration_months", k, "int", required=False,
+                                         minimum=1),
+            "changes_holders": c.get(a, "changes_holders", k, "bool", required=False, default=False),
         })
     numbers = [a["number"] for a in out if a["number"] is not None]
     if len(numbers) != len(set(numbers)):
@@ -453,6 +524,110 @@ def _validate_operator(c, raw, key):
     return out
 
 
+#: DECP v2 vocabularies (schema decp-v2.0.3, arrêtés du 22 décembre 2022): the contract file
+#: must use them as they are, since the open-data export copies them
+DECP_PROCEDURES = {"Procédure adaptée", "Appel d'offres ouvert", "Appel d'offres restreint",
+                   "Procédure avec négociation", "Dialogue compétitif",
+                   "Marché passé sans publicité ni mise en concurrence préalable"}
+DECP_TECHNIQUES = {"Accord-cadre", "Concours", "Système de qualification",
+                   "Système d'acquisition dynamique", "Catalogue électronique",
+                   "Enchère électronique", "Sans objet"}
+DECP_EXECUTION_MODES = {"Tranches", "Bons de commande", "Marchés subséquents", "Sans objet"}
+DECP_PRICE_FORMS = {"Unitaire", "Forfaitaire", "Mixte"}
+DECP_PRICE_TYPES = {"Définitif ferme", "Définitif actualisable", "Définitif révisable", "Provisoire"}
+DECP_CCAG = {"Travaux", "Maitrise d'œuvre", "Fournitures courantes et services",
+             "Marchés industriels", "Prestations intellectuelles",
+             "Techniques de l'information et de la communication", "Pas de CCAG"}
+DECP_SOCIAL = {"Clause sociale", "Critère social", "Marché réservé", "Pas de considération sociale"}
+DECP_ENVIRONMENTAL = {"Clause environnementale", "Critère environnemental",
+                      "Pas de considération environnementale"}
+DECP_GROUPINGS = {"Conjoint", "Solidaire", "Pas de groupement"}
+DECP_PLACE_TYPES = {"Code commune", "Code arrondissement", "Code canton", "Code département",
+                    "Code région", "Code pays", "Code postal"}
+
+
+def _str_list(c, table, name, key, choices, required=True):
+    full = f"{key}.{name}"
+    value = table.get(name) if isinstance(table, dict) else None
+    if value is None:
+        if required:
+            c.err(full, "clé obligatoire absente")
+        return []
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        c.err(full, "liste de textes non vide attendue")
+        return []
+    wrong = [v for v in value if v not in choices]
+    if wrong:
+        c.err(full, f"valeur(s) non permise(s) : {', '.join(wrong)} (valeurs possibles : "
+                    f"{', '.join(sorted(choices))})")
+        return []
+    return list(dict.fromkeys(value))
+
+
+def _validate_market_publication(c, raw):
+    """[market.publication]: the buyer's identifiers (invoices are addressed to them) and the
+    essential data of the procedure published in DECP v2.  Optional: without it, fc_market
+    produces no Factur-X invoice and no open data."""
+    if raw is None:
+        return None
+    k = "market.publication"
+    if not isinstance(raw, dict):
+        c.err(k, "table [market.publication] attendue")
+        return None
+    out = {
+        "buyer_siret": c.get(raw, "buyer_siret", k, "str"),
+        "buyer_service_code": c.get(raw, "buyer_service_code", k, "str"),
+        "buyer_vat_number": c.get(raw, "buyer_vat_number", k, "str", required=False),
+        "buyer_postcode": c.get(raw, "buyer_postcode", k, "str", required=False),
+        "buyer_city": c.get(raw, "buyer_city", k, "str", required=False),
+        "nature": c.get(raw, "nature", k, "str", required=False, default="Marché",
+                        choices={"Marché", "Marché de partenariat", "Marché de défense ou de sécurité"}),
+        "cpv": c.get(raw, "cpv", k, "str"),
+        "procedure": c.get(raw, "procedure", k, "str", choices=DECP_PROCEDURES),
+        "techniques": _str_list(c, raw, "techniques", k, DECP_TECHNIQUES),
+        "execution_modes": _str_list(c, raw, "execution_modes", k, DECP_EXECUTION_MODES),
+        "price_form": c.get(raw, "price_form", k, "str", choices=DECP_PRICE_FORMS),
+        "price_types": _str_list(c, raw, "price_types", k, DECP_PRICE_TYPES),
+        "ccag": c.get(raw, "ccag", k, "str", choices=DECP_CCAG),
+        "innovative": c.get(raw, "innovative", k, "bool", required=False, default=False),
+        "advance_paid": c.get(raw, "advance_paid", k, "bool", required=False, default=False),
+        "subcontracting_declared": c.get(raw, "subcontracting_declared", k, "bool", required=False,
+                                         default=False),
+        "social_considerations": _str_list(c, raw, "social_considerations", k, DECP_SOCIAL),
+        "environmental_considerations": _str_list(c, raw, "environmental_considerations", k,
+                                                  DECP_ENVIRONMENTAL),
+        "ocid_prefix": c.get(raw, "ocid_prefix", k, "str", required=False),
+    }
+    siret = (out["buyer_siret"] or "").replace(" ", "")
+    if out["buyer_siret"] is not None and not is_valid_siret(siret):
+        c.err(f"{k}.buyer_siret", f"SIRET « {out['buyer_siret']} » invalide (14 chiffres, clé de contrôle)")
+    out["buyer_siret"] = siret
+    if out["cpv"] is not None and not re.fullmatch(r"[0-9]{8}(-[0-9])?", out["cpv"]):
+        c.err(f"{k}.cpv", f"code CPV « {out['cpv']} » invalide (8 chiffres, éventuellement -clé)")
+    return out
+
+
+def _validate_lot_publication(c, raw, key):
+    """[lots.publication]: the engagement number invoices must quote (the buyer's order
+    reference), and the lot's own essential data (offers received, groupement type, place)."""
+    if raw is None:
+        return None
+    k = f"{key}.publication"
+    if not isinstance(raw, dict):
+        c.err(k, "table [lots.publication] attendue")
+        return None
+    out = {
+        "engagement_number": c.get(raw, "engagement_number", k, "str"),
+        "offers_received": c.get(raw, "offers_received", k, "int", minimum=0),
+        "grouping_type": c.get(raw, "grouping_type", k, "str", choices=DECP_GROUPINGS),
+        "place_code": c.get(raw, "place_code", k, "str"),
+        "place_type": c.get(raw, "place_type", k, "str", choices=DECP_PLACE_TYPES),
+    }
+    if out["engagement_number"] and len(out["engagement_number"]) > 50:
+        c.err(f"{k}.engagement_number", "50 caractères au plus")
+    return out
+
+
 def _validate_flags(c, raw):
     out = []
     if not isinstance(raw, list):
@@ -509,7 +684,7 @@ def load_spec(spec, *, user=None):
     m = spec["market"]
     market = db.session.scalar(sa.select(Market).where(Market.reference == m["reference"]))
     values = {k: m[k] for k in ("title", "buyer", "start_date", "end_date", "max_renewals",
-                                "renewal_months", "illustrative", "notice")}
+                                "renewal_months", "illustrative", "notice", "publication")}
     market = _upsert(report, "marché", market, lambda **f: Market(reference=m["reference"], **f),
                      values, action="market", what=f"Marché {m['reference']}", user=user)
     if market.source_sha256 != spec["sha256"]:
@@ -550,6 +725,7 @@ def _load_lot(spec_lot, market, lot, units, report, user):
 
     terms = dict(spec_lot["contract"])
     terms["reference"] = terms["reference"] or f"{market.reference}-{lot.code}"
+    terms["publication"] = spec_lot["publication"]
     _upsert(report, "contrat", lot.contract, lambda **f: LotContract(lot=lot, **f), terms,
             action="contract", what=f"Contrat du lot {lot.code}", **scope)
 

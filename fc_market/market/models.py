@@ -37,6 +37,10 @@ class Market(db.Model):
     source_file: Mapped[str | None] = mapped_column(sa.String(300))
     source_sha256: Mapped[str | None] = mapped_column(sa.String(64))
     loaded_at: Mapped[datetime | None]
+    #: What the buyer publishes and invoices are addressed to (contract file [market.publication]):
+    #: buyer SIRET and Chorus Pro service code, CPV, procedure, techniques, price form… as
+    #: validated by the contract file (DECP v2 vocabulary)
+    publication: Mapped[dict | None] = mapped_column(sa.JSON)
 
     lots = relationship("Lot", back_populates="market", order_by="Lot.number")
     units = relationship("UnitOfWork", back_populates="market", order_by="UnitOfWork.sort_order")
@@ -122,6 +126,12 @@ class LotContract(db.Model):
     control_min_per_stratum: Mapped[int] = mapped_column(default=5)
     control_extrapolate: Mapped[bool] = mapped_column(default=False)
     control_response_days: Mapped[int] = mapped_column(default=30)
+    #: Per-lot publication and invoicing data ([lots.publication]): engagement number (the
+    #: buyer's order reference on invoices), offers received, groupement type, place of execution
+    publication: Mapped[dict | None] = mapped_column(sa.JSON)
+    #: The contract file's extra keys, validated ({"coverage.radius_km": "30", …}); read them
+    #: through :func:`fc_market.market.terms.lot_terms`, which supplies the defaults
+    extra_terms: Mapped[dict | None] = mapped_column(sa.JSON)
 
     lot = relationship("Lot", back_populates="contract")
 
@@ -238,6 +248,11 @@ class Amendment(db.Model):
     effective_on: Mapped[date]
     object: Mapped[str] = mapped_column(sa.Text)
     effect: Mapped[str] = mapped_column(sa.Text)
+    #: What the amendment changes in the contract's essential data (DECP ``modifications``):
+    #: the new maximum amount excl. tax, the new duration, whether the holders change
+    new_max_amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    new_duration_months: Mapped[int | None]
+    changes_holders: Mapped[bool] = mapped_column(default=False)
 
     lot = relationship("Lot", back_populates="amendments")
 

@@ -9,6 +9,7 @@ from fc_market.exports import Column, Sheet, xlsx_response
 from fc_market.extensions import db
 from fc_market.market import service
 from fc_market.market.forms import LotManagerForm
+from fc_market.market.terms import lot_terms
 
 bp = Blueprint("market", __name__)
 
@@ -55,6 +56,7 @@ def lot(code):
     lot = lot_by_code(code)
     can_assign = current_user.role in (Role.MANAGER, Role.ADMIN)
     return render_template("market/lot.html", lot=lot, contract=lot.contract,
+                           terms=lot_terms(lot) if lot.contract else None,
                            operator=lot.operator, history=service.price_history(lot),
                            today=date.today(), manager_form=_manager_form(lot) if can_assign else None)
 

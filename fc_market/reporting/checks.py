@@ -25,17 +25,20 @@ import sqlalchemy as sa
 from fc_market.extensions import db
 from fc_market.market.dates import add_months, parse_period
 from fc_market.market.models import FlagRule, Price, UnitOfWork
+from fc_market.market.terms import EXTRA_KEYS, lot_terms
 from fc_market.reporting import dictionary as dd
 from fc_market.reporting.models import Act, ReportVersion, VersionStatus
 from fc_market.territory.models import Site
 
 #: Screens and the journal keep this many issues; the counts are always complete
 MAX_STORED_ISSUES = 5000
-#: Unusual monthly change: relative change of a UO's count versus the lot's recent mean,
-#: unless the market defines a flag rule ``reporting_volume_change`` (its threshold wins)
-DEFAULT_VOLUME_CHANGE = 0.5
-VOLUME_MIN_MEAN = 20
-VOLUME_HISTORY_MONTHS = 6
+#: Unusual monthly change: relative change of a UO's count versus the lot's recent mean.
+#: The contract's ``reporting.volume_change_threshold``, ``volume_min_mean`` and
+#: ``volume_history_months`` (read through ``lot_terms``) set it; a flag rule
+#: ``reporting_volume_change`` of the market, when one exists, still wins for the threshold.
+DEFAULT_VOLUME_CHANGE = float(EXTRA_KEYS["reporting.volume_change_threshold"].default)
+VOLUME_MIN_MEAN = EXTRA_KEYS["reporting.volume_min_mean"].default
+VOLUME_HISTORY_MONTHS = EXTRA_KEYS["reporting.volume_history_months"].default
 HISTORY_CHUNK = 2000
 
 
@@ -114,6 +117,8 @@ class Rules:
     sites: dict                    # code -> SiteInfo of this lot
     other_site_codes: set = field(default_factory=set)
     volume_change: float = DEFAULT_VOLUME_CHANGE
+    volume_min_mean: int = VOLUME_MIN_MEAN
+    volume_history_months: int = VOLUME_HISTORY_MONTHS
 
     @classmethod
     def load(cls, lot, period):
@@ -134,13 +139,19 @@ class Rules:
                                         .distinct()))
         threshold = db.session.scalar(sa.select(FlagRule.threshold).where(
             FlagRule.market_id == lot.market_id, FlagRule.code == "reporting_volume_change"))
+        reporting = lot_terms(lot, start).reporting if contract else None
+        if threshold is None and reporting is not None:
+            threshold = reporting.volume_change_threshold
         return cls(lot_id=lot.id, lot_code=lot.code, period=period, start=start, end=end,
                    grace_days=contract.late_acts_grace_days if contract else 0,
                    contract_start=contract.start_date if contract else None,
                    contract_end=contract.end_date if contract else None,
                    uos=uos, allowed=allowed, sites=sites, other_site_codes=others - set(sites),
                    volume_change=float(threshold) if threshold is not None
-                   else DEFAULT_VOLUME_CHANGE)
+                   else DEFAULT_VOLUME_CHANGE,
+                   volume_min_mean=reporting.volume_min_mean if reporting else VOLUME_MIN_MEAN,
+                   volume_history_months=reporting.volume_history_months if reporting
+                   else VOLUME_HISTORY_MONTHS)
 
     @property
     def uos_by_id(self):
@@ -547,9 +558,9 @@ class RowChecker:
         if len(previous) < 3:
             return
         for code in rules.allowed:
-            values = [p.get(code, 0) for p in previous[:VOLUME_HISTORY_MONTHS]]
+            values = [p.get(code, 0) for p in previous[:rules.volume_history_months]]
             mean = sum(values) / len(values)
-            if mean < VOLUME_MIN_MEAN:
+            if mean < rules.volume_min_mean:
                 continue
             current = self.counts.get(code, 0)
             change = (current - mean) / mean
@@ -590,10 +601,11 @@ def load_history(rules, beneficiaries, report_id):
     return out
 
 
-def recent_counts(rules, report_id, months=VOLUME_HISTORY_MONTHS):
+def recent_counts(rules, report_id, months=None):
     """Per-UO act counts of the lot's live versions of earlier periods, newest first."""
     from fc_market.reporting.models import Report
     by_id = rules.uos_by_id
+    months = months or rules.volume_history_months
     stmt = (sa.select(Report.period, Act.uo_id, sa.func.count())
             .select_from(Act).join(ReportVersion, ReportVersion.id == Act.version_id)
             .join(Report, Report.id == ReportVersion.report_id)

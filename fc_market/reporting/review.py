@@ -9,7 +9,9 @@ import sqlalchemy as sa
 from fc_market.extensions import db
 from fc_market.market.dates import add_months, parse_period, period_of
 from fc_market.market.models import FlagRule, Lot, UnitOfWork
-from fc_market.reporting.checks import DEFAULT_VOLUME_CHANGE, live_versions_clause
+from fc_market.market.terms import lot_terms
+from fc_market.reporting.checks import (DEFAULT_VOLUME_CHANGE, VOLUME_HISTORY_MONTHS, VOLUME_MIN_MEAN,
+                                        live_versions_clause)
 from fc_market.reporting.models import (Act, AlertStatus, DoubleFinancingAlert, LotFigures, Report,
                                         ReportVersion, VersionStatus)
 from fc_market.reporting import service
@@ -244,11 +246,14 @@ def anomalies(version, breakdown, history, national, rates):
     highlighted UO codes."""
     out, flagged = [], set()
     lot = db.session.get(Lot, version.lot_id)
-    recent = history[:6]
+    terms = lot_terms(lot).reporting if lot.contract else None
+    highlight = float(terms.volume_change_threshold) if terms else HIGHLIGHT
+    min_mean = terms.volume_min_mean if terms else VOLUME_MIN_MEAN
+    recent = history[:terms.volume_history_months if terms else VOLUME_HISTORY_MONTHS]
     if len(recent) >= 3:
         for code, count in sorted(breakdown["by_uo"].items()):
             mean = sum(h["by_uo"].get(code, 0) for h in recent) / len(recent)
-            if mean >= 20 and abs(count - mean) / mean > HIGHLIGHT:
+            if mean >= min_mean and abs(count - mean) / mean > highlight:
                 flagged.add(code)
                 out.append(("warn", f"{code} : {count} acte(s) contre {mean:.0f} en moyenne sur les "
                                     f"{len(recent)} derniers mois du lot."))
@@ -256,7 +261,7 @@ def anomalies(version, breakdown, history, national, rates):
     if lot.population and national.get("per_1000") and total:
         mine = total * 1000 / lot.population
         ref = national["per_1000"]
-        if abs(mine - ref) / ref > HIGHLIGHT:
+        if abs(mine - ref) / ref > highlight:
             out.append(("warn", f"{mine:.2f} acte(s) pour 1 000 habitants contre {ref:.2f} au "
                                 "niveau national ce mois-ci.".replace(".", ",", 1)))
     floors = {r.indicator: r for r in db.session.scalars(

@@ -8,19 +8,23 @@ acts ordered by beneficiary and date (about a second for 170,000 acts).
 Definitions (also shown on screen, see :data:`fc_market.steering.indicators.INDICATORS`):
 
 * **entry**: a beneficiary's first level-1 or level-2 act of the calendar year, in the lot;
-* **delay UO0 → level 1**: days from the latest aiguillage (UO0, within 365 days) to a
+* **delay UO0 → level 1**: days from the latest aiguillage (UO0, within ``steering.pathway_gap_days``) to a
   level-1 act;
 * **information only**: an aiguillage followed by no level-1 or level-2 act within
-  :data:`INFO_ONLY_DAYS`;
-* **abandonment**: a level-1 act followed by no level-2 act within :data:`LEVEL2_DAYS`
-  ("niveau 2 non poursuivi");
-* **level-2 start**: a level-2 act with no level-2 act in the previous 365 days; it *starts
+  ``steering.information_only_days`` (contract file, 90 by default);
+* **abandonment**: a level-1 act followed by no level-2 act within
+  ``steering.level2_days`` (120) ("niveau 2 non poursuivi");
+* **level-2 start**: a level-2 act with no level-2 act in the previous
+  ``steering.pathway_gap_days`` (365); it *starts
   at implementation* when that act is an implementation UO (a level-2 UO that expects a
   prior UO in the catalogue, UO2.2) with no project UO before;
 * **short pathway**: a project act (level-2 UO without prerequisite, UO2.1) less than
-  :data:`SHORT_PATHWAY_DAYS` after the beneficiary's first act of the pathway;
+  ``steering.short_pathway_days`` (14) after the beneficiary's first act of the pathway;
 * **implementation follow-up**: a project act followed by implementation support within
-  :data:`IMPLEMENTATION_DAYS`.
+  ``steering.implementation_days`` (183).
+
+The horizons are the lot's contract terms (:func:`fc_market.market.terms.lot_terms`,
+group ``steering``), read once per rebuild.
 
 Cohort counters are stored only for mature months: the month's last day plus the horizon
 must not pass the lot's latest validated month.
@@ -36,14 +40,10 @@ import sqlalchemy as sa
 
 from fc_market.extensions import db
 from fc_market.market.models import Lot, UnitOfWork, utcnow
+from fc_market.market.terms import default_terms, lot_terms
 from fc_market.reporting.models import Act, LotFigures, Report, ReportVersion
 from fc_market.steering.models import LotMonthStat
 
-INFO_ONLY_DAYS = 90
-LEVEL2_DAYS = 120
-IMPLEMENTATION_DAYS = 183
-SHORT_PATHWAY_DAYS = 14
-PATHWAY_GAP_DAYS = 365
 REMOTE_MODES = ("telephone", "visio")
 PROFILE_KEYS = ("csp", "sector", "sex", "age_band")
 VALIDATED = "validated"
@@ -106,22 +106,30 @@ class _Month:
         self.profile = {k: Counter() for k in PROFILE_KEYS}
 
 
-def compute_lot(lot_id, roles, data_end=None):
-    """{period: _Month} for the lot's validated acts; ``data_end`` bounds cohort maturity."""
+def horizons_of(lot):
+    """The lot's steering horizons (:class:`fc_market.market.terms.SteeringTerms`)."""
+    return (lot_terms(lot) if lot is not None and lot.contract is not None
+            else default_terms()).steering
+
+
+def compute_lot(lot_id, roles, data_end=None, horizons=None):
+    """{period: _Month} for the lot's validated acts; ``data_end`` bounds cohort maturity;
+    ``horizons``: the lot's :class:`~fc_market.market.terms.SteeringTerms` (read when None)."""
+    h = horizons or horizons_of(db.session.get(Lot, lot_id))
     months = defaultdict(_Month)
     current, rows = None, []
     for row in _acts(lot_id):
         if row[0] != current:
             if rows:
-                _beneficiary(rows, roles, months, data_end)
+                _beneficiary(rows, roles, months, data_end, h)
             current, rows = row[0], []
         rows.append(row)
     if rows:
-        _beneficiary(rows, roles, months, data_end)
+        _beneficiary(rows, roles, months, data_end, h)
     return months
 
 
-def _beneficiary(rows, roles, months, data_end):
+def _beneficiary(rows, roles, months, data_end, h):
     """Fold one beneficiary's acts (sorted by date) into the monthly counters."""
     seen_months = set()
     entered_years = set()
@@ -155,33 +163,33 @@ def _beneficiary(rows, roles, months, data_end):
                 if value:
                     m.profile[key][value] += 1
         if role == "uo0":
-            if _mature(day, INFO_ONLY_DAYS, data_end):
+            if _mature(day, h.information_only_days, data_end):
                 m.uo0 += 1
-                if not _any_between(l12_days, day, day + timedelta(days=INFO_ONLY_DAYS)):
+                if not _any_between(l12_days, day, day + timedelta(days=h.information_only_days)):
                     m.uo0_alone += 1
         elif role == "level1":
             i = bisect_right(uo0_days, day)
             if i:
                 prior = uo0_days[i - 1]
-                if (day - prior).days <= PATHWAY_GAP_DAYS:
+                if (day - prior).days <= h.pathway_gap_days:
                     m.delay[str((day - prior).days)] += 1
-            if _mature(day, LEVEL2_DAYS, data_end):
+            if _mature(day, h.level2_days, data_end):
                 m.l1 += 1
-                if not _any_between(l2_days, day, day + timedelta(days=LEVEL2_DAYS)):
+                if not _any_between(l2_days, day, day + timedelta(days=h.level2_days)):
                     m.l1_alone += 1
         elif role in ("project", "implementation"):
-            if not _any_between(l2_days, day - timedelta(days=PATHWAY_GAP_DAYS), day, right_open=True):
+            if not _any_between(l2_days, day - timedelta(days=h.pathway_gap_days), day, right_open=True):
                 m.l2_starts += 1
                 if role == "implementation" and not _any_between(project_days, date.min, day):
                     m.l2_impl += 1
             if role == "project":
                 m.project += 1
-                start = all_days[bisect_left(all_days, day - timedelta(days=PATHWAY_GAP_DAYS))]
-                if (day - start).days < SHORT_PATHWAY_DAYS:
+                start = all_days[bisect_left(all_days, day - timedelta(days=h.pathway_gap_days))]
+                if (day - start).days < h.short_pathway_days:
                     m.project_short += 1
-                if _mature(day, IMPLEMENTATION_DAYS, data_end):
+                if _mature(day, h.implementation_days, data_end):
                     m.project_cohort += 1
-                    if _any_between(impl_days, day, day + timedelta(days=IMPLEMENTATION_DAYS)):
+                    if _any_between(impl_days, day, day + timedelta(days=h.implementation_days)):
                         m.project_followed += 1
 
 
@@ -250,7 +258,8 @@ def rebuild_lot(lot_id, roles=None):
     reporting = _reporting(lot_id)
     validated_periods = sorted(p for p, (ok, _) in reporting.items() if ok)
     data_end = month_end(validated_periods[-1]) if validated_periods else None
-    months = compute_lot(lot_id, roles, data_end)
+    h = horizons_of(db.session.get(Lot, lot_id))
+    months = compute_lot(lot_id, roles, data_end, h)
     figures = _figures(lot_id)
     extra = defaultdict(dict)
     for provider in PROVIDERS.values():
@@ -263,9 +272,9 @@ def rebuild_lot(lot_id, roles=None):
         m = months.get(p) or _Month()
         f = figures.get(p)
         validated, days_late = reporting.get(p, (False, None))
-        mature_uo0 = data_end is not None and _mature(month_end(p), INFO_ONLY_DAYS, data_end)
-        mature_l1 = data_end is not None and _mature(month_end(p), LEVEL2_DAYS, data_end)
-        mature_project = data_end is not None and _mature(month_end(p), IMPLEMENTATION_DAYS, data_end)
+        mature_uo0 = data_end is not None and _mature(month_end(p), h.information_only_days, data_end)
+        mature_l1 = data_end is not None and _mature(month_end(p), h.level2_days, data_end)
+        mature_project = data_end is not None and _mature(month_end(p), h.implementation_days, data_end)
         row = {
             "lot_id": lot_id, "period": p, "year": int(p[:4]), "month": int(p[5:7]),
             "acts": m.acts, "acts_by_uo": dict(m.by_uo) or None, "remote_acts": m.remote,

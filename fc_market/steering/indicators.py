@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
-WINDOW_MONTHS = 3
+from fc_market.market.terms import EXTRA_KEYS, CoverageTerms
+
+#: Months a quality indicator pools by default (the contract's
+#: ``steering.indicator_window_months`` wins: pass it as ``LotView(window_months=…)``)
+WINDOW_MONTHS = EXTRA_KEYS["steering.indicator_window_months"].default
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,39 @@ class Indicator:
     def heading(self):
         return self.short or self.label
 
+    def bound(self, values):
+        """The same indicator with its texts' placeholders ({window}, {radius}…) filled."""
+        return replace(self, label=self.label.format(**values),
+                       definition=self.definition.format(**values),
+                       short=self.short.format(**values))
 
-INDICATORS = {i.key: i for i in (
+
+def placeholders(terms=None):
+    """Values the indicator texts print: the lot's contract terms, or the defaults."""
+    if terms is None:
+        d = {k: EXTRA_KEYS[k].default for k in EXTRA_KEYS}
+        coverage = CoverageTerms(Decimal(d["coverage.radius_km"]), tuple(d["coverage.site_kinds"]))
+        window, level2, info, short, impl = (d["steering.indicator_window_months"],
+                                             d["steering.level2_days"],
+                                             d["steering.information_only_days"],
+                                             d["steering.short_pathway_days"],
+                                             d["steering.implementation_days"])
+    else:
+        st, coverage = terms.steering, terms.coverage
+        window, level2, info, short, impl = (st.indicator_window_months, st.level2_days,
+                                             st.information_only_days, st.short_pathway_days,
+                                             st.implementation_days)
+    return {"window": window, "level2_days": level2, "info_days": info, "short_days": short,
+            "impl_days": impl, "radius": coverage.radius_label, "kinds": coverage.kinds_label}
+
+
+def indicators_for(terms=None):
+    """{key: Indicator} with the texts of ``terms`` (a lot's :class:`LotTerms`)."""
+    values = placeholders(terms)
+    return {key: ind.bound(values) for key, ind in INDICATOR_TEMPLATES.items()}
+
+
+INDICATOR_TEMPLATES = {i.key: i for i in (
     Indicator("entries", "Entrées", "count", "higher",
               "Bénéficiaires dont le premier acte de niveau 1 ou 2 de l'année a eu lieu dans la période."),
     Indicator("entries_ytd", "Entrées depuis janvier", "count", "higher",
@@ -58,20 +93,20 @@ INDICATORS = {i.key: i for i in (
     Indicator("entries_per_1000", "Entrées pour 1 000 habitants (12 mois)", "number", "higher",
               "Entrées des douze derniers mois (annualisées s'il y en a moins) pour 1 000 habitants "
               "du lot (population du fichier de marché).", short="Entrées pour 1 000 hab."),
-    Indicator("coverage_share", "Population à moins de 30 km d'un site permanent", "percent", "higher",
-              "Part de la population du lot (localités GeoNames) à moins de 30 km d'un site permanent ouvert.", short="Population à 30 km d'un site"),
+    Indicator("coverage_share", "Population à moins de {radius} d'un site", "percent", "higher",
+              "Part de la population du lot à moins de {radius} (à vol d'oiseau) d'un site ouvert ({kinds}).", short="Population à {radius} d'un site"),
     Indicator("satisfaction_l1", "Satisfaction après le niveau 1", "percent", "higher",
-              "Satisfaits ou très satisfaits / répondants, sur les trois derniers mois validés.", short="Satisfaction niveau 1"),
+              "Satisfaits ou très satisfaits / répondants, sur les {window} derniers mois validés.", short="Satisfaction niveau 1"),
     Indicator("satisfaction_l2", "Satisfaction après le niveau 2", "percent", "higher",
-              "Satisfaits ou très satisfaits / répondants, sur les trois derniers mois validés.", short="Satisfaction niveau 2"),
+              "Satisfaits ou très satisfaits / répondants, sur les {window} derniers mois validés.", short="Satisfaction niveau 2"),
     Indicator("usefulness", "Utilité à six mois", "percent", "higher",
-              "Jugent le CEP utile ou très utile / répondants de l'enquête à six mois, trois derniers mois.", short="Utilité à 6 mois"),
+              "Jugent le CEP utile ou très utile / répondants de l'enquête à six mois, {window} derniers mois.", short="Utilité à 6 mois"),
     Indicator("median_delay_days", "Délai médian UO0 → niveau 1", "days", "lower",
-              "Jours entre l'aiguillage et l'acte de niveau 1 (médiane, trois derniers mois).", short="Délai UO0 → niveau 1"),
+              "Jours entre l'aiguillage et l'acte de niveau 1 (médiane, {window} derniers mois).", short="Délai UO0 → niveau 1"),
     Indicator("remote_share", "Part des actes à distance", "percent", "lower",
-              "Actes par téléphone ou visioconférence / ensemble des actes, trois derniers mois.", short="Actes à distance"),
+              "Actes par téléphone ou visioconférence / ensemble des actes, {window} derniers mois.", short="Actes à distance"),
     Indicator("complaints_per_1000", "Réclamations pour 1 000 bénéficiaires", "number", "lower",
-              "Réclamations / bénéficiaires distincts du mois × 1 000, trois derniers mois.", short="Réclamations pour 1 000"),
+              "Réclamations / bénéficiaires distincts du mois × 1 000, {window} derniers mois.", short="Réclamations pour 1 000"),
     Indicator("csf_nonconformity", "Non-conformité au contrôle de service fait", "percent", "lower",
               "Dossiers non conformes ou non justifiés / dossiers jugés, contrôles clôturés des douze "
               "derniers mois.", short="Non-conformité CSF"),
@@ -79,29 +114,31 @@ INDICATORS = {i.key: i for i in (
               "Jours de retard du dernier reporting dû : à la date du jour s'il n'est pas déposé, "
               "sinon le retard de son premier dépôt.", short="Retard du reporting"),
     Indicator("abandonment_rate", "Abandons (niveau 2 non poursuivi)", "percent", "lower",
-              "Actes de niveau 1 sans acte de niveau 2 dans les 120 jours, cohortes mûres des trois "
-              "derniers mois."),
+              "Actes de niveau 1 sans acte de niveau 2 dans les {level2_days} jours, cohortes mûres des "
+              "{window} derniers mois."),
     Indicator("information_only_share", "Information seule (UO0 sans suite)", "percent", "lower",
-              "Aiguillages sans acte de niveau 1 ou 2 dans les 90 jours, cohortes mûres des trois derniers mois."),
+              "Aiguillages sans acte de niveau 1 ou 2 dans les {info_days} jours, cohortes mûres des {window} derniers mois."),
     Indicator("implementation_start_share", "Parcours commençant par la mise en œuvre", "percent", "lower",
               "Entrées en niveau 2 directement par l'accompagnement à la mise en œuvre (sans "
-              "construction du projet avant), trois derniers mois."),
+              "construction du projet avant), {window} derniers mois."),
     Indicator("short_pathway_share", "Parcours courts", "percent", "lower",
-              "Constructions de projet (UO2.1) facturées moins de 14 jours après le premier acte du "
-              "parcours, trois derniers mois."),
+              "Constructions de projet (UO2.1) facturées moins de {short_days} jours après le premier acte du "
+              "parcours, {window} derniers mois."),
     Indicator("implementation_followup_share", "Accompagnement à la mise en œuvre", "percent", "higher",
-              "Constructions de projet suivies d'un accompagnement à la mise en œuvre dans les six "
-              "mois, cohortes mûres des trois derniers mois."),
+              "Constructions de projet suivies d'un accompagnement à la mise en œuvre dans les {impl_days} "
+              "jours, cohortes mûres des {window} derniers mois."),
     Indicator("diversity_index", "Diversité des publics", "percent", "higher",
               "Indice de Gini-Simpson normalisé (0 : un seul profil, 100 % : répartition uniforme), "
               "moyenne sur CSP, secteur et tranche d'âge des entrées des douze derniers mois."),
     Indicator("volume_up_quality_down", "Volume en hausse, qualité en baisse", "percent", "lower",
               "Plus petit de la hausse des entrées et de la baisse de la satisfaction (niveaux 1 et 2) "
-              "entre les trois derniers mois et les mêmes mois un an plus tôt : positif quand les "
+              "entre les {window} derniers mois et les mêmes mois un an plus tôt : positif quand les "
               "deux vont ensemble."),
     Indicator("payment_delay_days", "Délai global de paiement (jours)", "days", "lower",
               "Fourni par le module de facturation lorsqu'il est disponible."),
 )}
+#: The indicators with the default terms' texts (screens of one lot use ``indicators_for``)
+INDICATORS = indicators_for()
 
 
 # --------------------------------------------------------------------------- helpers

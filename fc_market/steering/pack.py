@@ -139,7 +139,9 @@ def coverage_sheets(snap, top=20):
         for loc in cov.permanent.uncovered[:top]:
             zone_rows.append({"code": lot.code, "name": loc.name, "dep": loc.departement,
                               "pop": loc.population})
-    return [Sheet("Maillage 30 km", [
+    from fc_market.steering.service import terms_of
+    radius = terms_of(snap.lots[0]).coverage.radius_label if snap.lots else ""
+    return [Sheet(f"Maillage {radius}".strip(), [
         Column("code", "Lot"), Column("name", "Région"), Column("sites", "Sites permanents", "int"),
         Column("perm", "Permanences", "int"), Column("total", "Population", "int"),
         Column("covered", "Population couverte", "int"), Column("share", "Part couverte", "percent"),

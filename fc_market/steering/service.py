@@ -22,6 +22,7 @@ from fc_market import events
 from fc_market.extensions import db
 from fc_market.market.models import FlagRule, Lot, LotTarget, utcnow
 from fc_market.market.service import current_market
+from fc_market.market.terms import default_terms, lot_terms
 from fc_market.reporting.models import Report, ReportVersion
 from fc_market.steering import aggregates
 from fc_market.steering.indicators import (INDICATORS, NONE, LotView, Reading, breached,
@@ -56,6 +57,11 @@ READING_PROVIDERS = {}
 
 
 # --------------------------------------------------------------------------- periods
+
+def terms_of(lot, day=None):
+    """The lot's contract terms, or the defaults for a lot without contract."""
+    return lot_terms(lot, day) if lot.contract is not None else default_terms(day, lot_code=lot.code)
+
 
 def latest_validated_period():
     return db.session.scalar(sa.select(sa.func.max(LotMonthStat.period))
@@ -251,7 +257,8 @@ def snapshot(lots=None, today=None, *, history_years=1, with_providers=False):
                 extra[lot_id][name] = reading
     categories = _categories()
     views = {lot.id: LotView(lot, stats.get(lot.id, []), reference, targets.get(lot.id),
-                             coverage[lot.id].permanent.share, extra[lot.id], categories)
+                             coverage[lot.id].permanent.share, extra[lot.id], categories,
+                             window_months=terms_of(lot, today).steering.indicator_window_months)
              for lot in lots}
     covered = sum(c.permanent.covered_population for c in coverage.values())
     total = sum(c.permanent.total_population for c in coverage.values())

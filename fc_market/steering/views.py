@@ -13,7 +13,7 @@ from fc_market.exports import XLSX_MIMETYPE, Column, Sheet, xlsx_response
 from fc_market.extensions import db
 from fc_market.steering import charts, pack, service
 from fc_market.steering.forms import EmptyForm
-from fc_market.steering.indicators import INDICATORS, months_back
+from fc_market.steering.indicators import INDICATORS, indicators_for, months_back
 from fc_market.steering.models import Flag, SteeringPack
 
 bp = Blueprint("steering", __name__, url_prefix="/pilotage")
@@ -96,15 +96,17 @@ def scorecard(code):
         year = snap.year
     periods = [f"{year:04d}-{m:02d}" for m in range(1, 13) if f"{year:04d}-{m:02d}" <= snap.reference]
     monthly = {p: view.month(p) for p in periods}
-    table = [(INDICATORS[k], [monthly[p].read(k) for p in periods]) for k in service.MONTHLY_ROWS]
+    terms = service.terms_of(lot)
+    indicators = indicators_for(terms)
+    table = [(indicators[k], [monthly[p].read(k) for p in periods]) for k in service.MONTHLY_ROWS]
     show_flags = current_user.is_fc
     flags = db.session.scalars(service.flags_query([lot.id], open_only=False)).all() if show_flags else []
     from fc_market.territory.views import lot_map
     cov = snap.coverage[lot.id]
-    current = [(INDICATORS[k], view.read(k)) for k in tuple(service.DASHBOARD_COLUMNS) + pack.SIGNS]
+    current = [(indicators[k], view.read(k)) for k in tuple(service.DASHBOARD_COLUMNS) + pack.SIGNS]
     return render_template(
         "steering/scorecard.html", lot=lot, snap=snap, view=view, year=year, periods=periods,
-        labels=[_label(p) for p in periods], table=table, current=current,
+        labels=[_label(p) for p in periods], table=table, current=current, terms=terms,
         fmt=service.format_value, cell_class=service.cell_class, lapsed_flag=service.lapsed_flag, show_flags=show_flags,
         open_flags=[f for f in flags if f.is_open], cleared=[f for f in flags if not f.is_open][:20],
         trend=service.trend, trends=service.TREND_LABELS, spark=charts.sparkline, cov=cov,
@@ -150,7 +152,7 @@ def flags_export():
 @roles(*Role.FC)
 def flag(flag_id):
     flag = get_in_lot(Flag, flag_id)
-    indicator = INDICATORS.get(flag.rule.indicator)
+    indicator = indicators_for(service.terms_of(flag.lot)).get(flag.rule.indicator)
     svg = charts.lines([r.read_on.strftime("%d/%m/%y") for r in flag.readings],
                        [(indicator.label if indicator else flag.rule.indicator,
                          [float(r.value) for r in flag.readings])],

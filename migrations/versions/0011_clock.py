@@ -2,7 +2,7 @@
 suspension), the receipt date entered by finance, the last result of ``audit figures``
 
 Revision ID: 0011_clock
-Revises: 0007_merge_heads
+Revises: 0016_fx (written on 0007_merge_heads; chained after main's 0012_report and 0016_fx)
 Create Date: 2026-12-01 23:40:00
 
 How the existing disputes are migrated.  Until now finance could "dispute" an invoice:
@@ -33,7 +33,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0011_clock'
-down_revision = '0007_merge_heads'
+down_revision = '0016_fx'
 branch_labels = None
 depends_on = None
 

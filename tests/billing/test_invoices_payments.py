@@ -314,7 +314,7 @@ def test_interest_per_portion_on_partial_payments(cvl_statement, users):
     ecb()
     inv = invoice(cvl_statement, users["mandataire"])
     service.decide(inv.id, users["finance"], "accept")
-    # due 02/04/2025 (no suspension); 10 000,00 on time, 7 700,00 on 02/05 (30 days late)
+    # due 02/04/2025 (no interruption); 10 000,00 on time, 7 700,00 on 02/05 (30 days late)
     service.record_payment(inv, None, paid_on=date(2025, 4, 1), amount="10000.00", today=date(2025, 6, 1))
     service.record_payment(inv, None, paid_on=date(2025, 5, 2), amount="7700.00", today=date(2025, 6, 1))
     result = service.late_interest(inv, date(2025, 6, 1))

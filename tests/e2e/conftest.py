@@ -140,7 +140,7 @@ class Journey:
         return locator.first.inner_text() if locator.count() else self.page.inner_text("body")
 
     def flashes(self):
-        return " | ".join(self.page.locator(".flash").all_inner_texts())
+        return " | ".join(self.page.locator("main .fr-alert").all_inner_texts())
 
     def check(self):
         assert not self.problems, "\n".join(self.problems)

@@ -126,7 +126,7 @@ def test_manager_validates_controls_and_steers(journey, users):
     assert "/pilotage" in page.url  # the managers' home
     j.goto("/reporting/examen")
     j.shot("examen")
-    j.submit("main a.button:has-text('Examiner')")
+    j.submit("main a.fr-btn:has-text('Examiner')")
     assert "/reporting/versions/" in page.url
     j.shot("version-a-examiner")
     page.check("form.decision input[value=validate]")
