@@ -857,11 +857,11 @@ def interrupt(invoice, user, *, notified_on, reasons, documents_expected, today=
         raise BillingError("Un avoir n'a pas de délai de paiement à interrompre.")
     if invoice.status == InvoiceStatus.REJECTED:
         raise BillingError(f"La facture {invoice.number} est rejetée : son délai ne court plus.")
-    if invoice.interruption is not None:
+    if (1 if invoice.interruption is not None else 0) >= interest.MAX_INTERRUPTIONS:
         raise BillingError(f"Le délai de paiement de la facture {invoice.number} a déjà été "
                            f"interrompu le {fmt_day(invoice.interruption.notified_on)} : il ne "
-                           f"peut l'être qu'une fois ({interest.MAX_INTERRUPTIONS}, art. R. 2192-27 du "
-                           "code de la commande publique).")
+                           "peut l'être qu'une fois (art. R. 2192-27 du code de la commande "
+                           "publique).")
     if payment_ordered(invoice):
         raise BillingError(f"La facture {invoice.number} est déjà mise en paiement : son délai ne "
                            "peut plus être interrompu (art. R. 2192-27).")
@@ -876,7 +876,7 @@ def interrupt(invoice, user, *, notified_on, reasons, documents_expected, today=
     if notified_on < invoice.received_on:
         raise FieldError("notified_on", f"La notification ({fmt_day(notified_on)}) précède la "
                          f"réception de la facture ({fmt_day(invoice.received_on)}).")
-    term = invoice.lot.contract.payment_term_days
+    term = payment_term_days(invoice)
     if interest.interruption_balance(invoice.received_on, notified_on, term) < 0:
         expired = invoice.received_on + timedelta(days=term)
         raise FieldError("notified_on", f"Le délai de paiement a expiré le {fmt_day(expired)} : "
@@ -1081,6 +1081,13 @@ def settled_on(invoice):
     return max(r.payment.paid_on for r in invoice.reconciliations)
 
 
+def payment_term_days(invoice):
+    """The contract's payment term for an invoice (R. 2192-10: at most 30 days for FC),
+    read through the contract terms in force on its receipt."""
+    from fc_market.market.terms import lot_terms
+    return lot_terms(invoice.lot, invoice.received_on).payment_term_days
+
+
 def payment_clock(invoice, as_of=None):
     """THE payment clock of an invoice (CCP R. 2192-10, R. 2192-27 to R. 2192-29), read on
     ``as_of``: every screen, export, job and the interest read the due date, the payment
@@ -1096,7 +1103,7 @@ def payment_clock(invoice, as_of=None):
     row = invoice.interruption
     interruption = (interest.Interruption(row.notified_on, row.documents_received_on)
                     if row is not None else None)
-    return interest.payment_clock(invoice.received_on, invoice.lot.contract.payment_term_days,
+    return interest.payment_clock(invoice.received_on, payment_term_days(invoice),
                                   interruption, paid_on=paid_on,
                                   as_of=max(as_of, invoice.received_on))
 
@@ -1160,7 +1167,7 @@ def interest_owed(as_of=None, lot_ids=None):
     out = []
     rates = ecb_rates()
     for invoice in db.session.scalars(stmt):
-        if invoice.received_on + timedelta(days=invoice.lot.contract.payment_term_days) >= as_of:
+        if invoice.received_on + timedelta(days=payment_term_days(invoice)) >= as_of:
             continue  # cannot be late yet (an interruption only pushes the due date back)
         result = late_interest(invoice, as_of, rates)
         if result is not None and result.late:
