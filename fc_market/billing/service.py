@@ -631,6 +631,9 @@ def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, 
         raise BillingError("Date de facture manquante.")
     if issued_on > today:
         raise BillingError("La date de facture est dans le futur.")
+    if received_on > today:
+        raise BillingError("Date de réception (dépôt sur Chorus Pro) : elle ne peut pas être dans "
+                           "le futur.")
     if received_on < issued_on:
         raise BillingError("La date de réception précède la date de facture.")
     excl = _amount(amount_excl_tax, "Montant HT")
