@@ -125,3 +125,18 @@ def test_nightly_job_stores_the_result_shown_to_finance_and_admins(paid_month, l
         page = login(role).get("/finances?annee=2024").get_data(as_text=True)
         assert "Audit des chiffres" in page and "Aucun désaccord" in page, role
     assert "Audit des chiffres" not in login("manager").get("/finances?annee=2024").get_data(as_text=True)
+
+
+def test_a_statement_not_recomputed_after_a_correction_is_caught(paid_month):
+    st, _ = paid_month
+    # the month's report is corrected (one UO1 act less) but the statement is not recomputed
+    make_validated(lot("IDF"), "2024-03", [("UO1", 5, 9), ("UO2.1", 12, 3)],
+                   supersede=st.report_version)
+    db.session.commit()
+    result = figures.run(date(2024, 6, 1), checks=["statements"])
+    [d] = result["disagreements"]
+    assert d["where"] == f"/etats/{st.id} (IDF 2024-03)"
+    assert (d["shown"]["UO1 à 150.00"], d["expected"]["UO1 à 150.00"]) == (10, 9)
+    # once recomputed (an adjusting statement of −1 UO1), the month agrees again
+    service.refresh_statement(lot("IDF"), "2024-03")
+    assert figures.run(date(2024, 6, 1), checks=["statements"])["ok"]

@@ -9,8 +9,9 @@ queries and loops — never through the functions it checks:
 * **volumes**: acts per lot, month and UO of the validated report versions, counted with
   one GROUP BY, against the steering aggregates the dashboards read;
 * **statements**: for each lot-month, the act lines of its statements (all ranks added up)
-  against the acts of the statement's report version priced at the contract price in force
-  on each act's date; each line's gross amount against quantity × unit price;
+  against the acts of the month's validated report version (the statement's own while none
+  is validated) priced at the contract price in force on each act's date; each line's gross
+  amount against quantity × unit price;
 * **finance**: per lot and year, invoiced, credited, penalties deducted, invoiced beyond the
   certified amount, paid and outstanding summed from the invoice, credit-note,
   statement and reconciliation rows, against the finance figures; and the identity
@@ -119,7 +120,7 @@ def check_volumes(audit, lots):
 
 def check_statements(audit, lots):
     from fc_market.billing.models import PayableStatement, PayableStatementLine
-    from fc_market.reporting.models import Act
+    from fc_market.reporting.models import Act, Report, ReportVersion
     by_id = {l.id: l for l in lots}
     units = {u.id: u for u in db.session.scalars(sa.select(UnitOfWork))}
     prices = defaultdict(list)
@@ -131,6 +132,10 @@ def check_statements(audit, lots):
     months = defaultdict(list)
     for st in statements:
         months[(st.lot_id, st.period)].append(st)
+    validated = {(lot_id, period): version_id for lot_id, period, version_id in db.session.execute(
+        sa.select(Report.lot_id, Report.period, ReportVersion.id)
+        .join(ReportVersion, ReportVersion.report_id == Report.id)
+        .where(ReportVersion.status == "validated")).all()}
     lines = defaultdict(list)
     for line in db.session.scalars(sa.select(PayableStatementLine)):
         lines[line.statement_id].append(line)
@@ -151,10 +156,12 @@ def check_statements(audit, lots):
                               Decimal(line.gross_amount),
                               gross)
         expected = defaultdict(int)
-        if latest.report_version_id is not None:
+        # the acts of the month's validated version (the statement's own while none is)
+        version_id = validated.get((lot_id, period), latest.report_version_id)
+        if version_id is not None:
             rows = db.session.execute(
                 sa.select(Act.uo_id, Act.act_date, sa.func.count())
-                .where(Act.version_id == latest.report_version_id)
+                .where(Act.version_id == version_id)
                 .group_by(Act.uo_id, Act.act_date)).all()
             for uo_id, act_date, count in rows:
                 uo = units[uo_id]
