@@ -39,6 +39,8 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     PERMANENT_SESSION_LIFETIME = int(os.environ.get("SESSION_LIFETIME_SECONDS", 8 * 3600))
+    #: A session without any request for this long is closed (server side, every copy of it)
+    SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", 30))
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None  # token valid for the session's lifetime
 

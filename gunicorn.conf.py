@@ -23,3 +23,23 @@ access_log_format = ('{"t":"%(t)s","remote":"%(h)s","method":"%(m)s","path":"%(U
                      '"status":%(s)s,"bytes":%(B)s,"ms":%(M)s,"ua":"%(a)s"}')
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 limit_request_line = 8190
+
+
+def _hide_server_banner():
+    """Send no ``Server:`` header: gunicorn always writes ``Server: gunicorn`` and has no
+    setting to turn it off, so its response's default headers are filtered here (the config
+    file is read by the master before the workers fork, so every worker inherits it)."""
+    from gunicorn.http import wsgi
+
+    if getattr(wsgi.Response.default_headers, "fc_market_no_banner", False):
+        return
+    original = wsgi.Response.default_headers
+
+    def default_headers(self):
+        return [line for line in original(self) if not line.lower().startswith("server:")]
+
+    default_headers.fc_market_no_banner = True
+    wsgi.Response.default_headers = default_headers
+
+
+_hide_server_banner()

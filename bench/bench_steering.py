@@ -12,7 +12,7 @@ groupements and sites, then bulk-loads one validated report version per lot and 
 * the refresh of one lot after a validated report (what the ``report.validated`` event does);
 * the national dashboard and a lot scorecard, through HTTP with the test client (query,
   indicators, template render), warm (median of ``--repeat`` runs) and first request;
-* the 30 km coverage of all 18 lots (cold and cached) — the figure the issue asks for.
+* the coverage of all 18 lots over their communes (cold and cached), with the demo sites.
 """
 from __future__ import annotations
 
@@ -211,7 +211,7 @@ def main(argv=None):
         db.session.commit()
         print(f"    → {result.summary()}")
 
-        print("coverage (18 lots, GeoNames localities, demo sites):")
+        print("coverage (18 lots, ~35,000 communes, demo sites):")
         lots = db.session.scalars(sa.select(Lot).order_by(Lot.number)).all()
 
         def cold():

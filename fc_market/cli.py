@@ -37,6 +37,8 @@ def market_load(path):
         lines = "\n".join(f"  - {key} : {message}" for key, message in exc.errors)
         fail(f"Fichier refusé, rien n'a été chargé ({len(exc.errors)} problème(s)) :\n{lines}")
     click.echo(report.summary_fr())
+    for warning in report.warnings:
+        click.echo(f"Attention : {warning}", err=True)
 
 
 @market_cli.command("lots")
@@ -102,7 +104,7 @@ def register_cli(app):
     for group in (market_cli, demo_cli, users_cli):
         app.cli.add_command(group)
     for module in ("reporting", "controls", "billing", "territory", "steering", "scheduler",
-                   "opendata", "einvoice", "audit"):
+                   "opendata", "einvoice", "uo4", "audit"):
         try:
             cli = importlib.import_module(f"fc_market.{module}.cli")
         except ModuleNotFoundError as exc:

@@ -6,7 +6,9 @@ from flask import current_app, jsonify, redirect, render_template, request, url_
 from flask_login import current_user
 
 from fc_market.access import PUBLIC_ENDPOINTS
+from fc_market.auth import sessions
 from fc_market.auth.models import Role, User
+from fc_market.integrity import register_jinja_globals
 from fc_market.extensions import db, login_manager
 from fc_market.formatting import FILTERS
 
@@ -14,7 +16,7 @@ log = logging.getLogger(__name__)
 
 #: Domain modules with views, registered in this order (``<module>/views.py: register(app)``)
 DOMAIN_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering",
-                  "opendata", "einvoice")
+                  "opendata", "einvoice", "uo4", "cases")
 
 #: Navigation groups, in the order of the header: (key, label).  A group holding one entry
 #: for a role shows as a plain link; more entries make a DSFR menu (``fr-menu``).  At most
@@ -107,6 +109,9 @@ def current_nav_entry(endpoint):
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'")
 
+#: HTTPS only for a year, subdomains included (production only: development runs on plain HTTP)
+HSTS = "max-age=31536000; includeSubDomains"
+
 
 def register_web(app):
     from fc_market.admin.views import bp as admin_bp
@@ -114,6 +119,8 @@ def register_web(app):
     from fc_market.auth.views import bp as auth_bp
     from fc_market.legal.views import bp as legal_bp
     from fc_market.market.views import bp as market_bp
+    from fc_market.urlargs import install as install_url_converters
+    install_url_converters(app)
     for bp in (auth_bp, market_bp, audit_bp, admin_bp, legal_bp):
         app.register_blueprint(bp)
     for module in DOMAIN_MODULES:
@@ -122,6 +129,7 @@ def register_web(app):
     app.jinja_env.filters.update(FILTERS)
     from fc_market.market.terms import ROUNDING_LABELS, lot_terms
     app.jinja_env.globals.update(lot_terms=lot_terms, rounding_labels=ROUNDING_LABELS)
+    register_jinja_globals(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Veuillez vous connecter pour accéder à cette page."
     login_manager.login_message_category = "info"
@@ -133,6 +141,8 @@ def register_web(app):
             return None
         user = db.session.get(User, int(user_id))
         if user is None or not user.active or user.session_token != session_token:
+            return None
+        if not sessions.is_open(user):  # logged out, idle, expired: every copy of the cookie
             return None
         return user
 
@@ -155,6 +165,8 @@ def register_web(app):
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if app.config.get("FC_ENV") == "production":
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         if current_user and getattr(current_user, "is_authenticated", False):
             response.headers.setdefault("Cache-Control", "no-store")
         return response

@@ -72,6 +72,14 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+def render_item(type_, obj, autogen_context):
+    """A status column (fc_market.integrity.StatusType) is a plain string in a migration."""
+    from fc_market.integrity import StatusType
+    if type_ == "type" and isinstance(obj, StatusType):
+        return f"sa.String(length={obj.impl.length})"
+    return False
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -93,6 +101,7 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    conf_args.setdefault("render_item", render_item)
 
     connectable = get_engine()
 

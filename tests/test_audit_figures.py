@@ -18,10 +18,13 @@ from tests.billing.helpers import PDF, lot, make_validated
 
 @pytest.fixture
 def paid_month(market, users):
-    """IDF March 2024: 10 UO1 + 3 UO2.1, certified, invoiced as certified and paid."""
+    """IDF March 2024: 10 UO1 + 3 UO2.1, certified, invoiced as certified and partly paid;
+    April 2024: 2 UO1, statement still open (provisional)."""
     idf = lot("IDF")
     make_validated(idf, "2024-03", [("UO1", 5, 10), ("UO2.1", 12, 3)], days_late=4)
+    make_validated(idf, "2024-04", [("UO1", 8, 2)])
     st = service.refresh_statement(idf, "2024-03")
+    service.refresh_statement(idf, "2024-04")
     service.certify(st.id, users["finance"])
     inv = service.record_invoice(st, users["mandataire"], number="F-03", issued_on=date(2024, 4, 20),
                                  received_on=date(2024, 4, 22), amount_excl_tax="73716.67",
@@ -40,22 +43,24 @@ def test_consistent_data_passes(paid_month):
     result = figures.run(date(2024, 6, 1))
     assert result["ok"], figures.summary_fr(result)
     checks = result["checks"]
-    # volumes: 2 UO of one month (total + per-UO) ; statement: one line gross amount per act
-    # line (UO1, UO2.1) and the month's act quantities ; finance: 6 terms + the identity for
-    # each of the 18 lots ; coverage: population and covered population of the 18 lots
-    assert checks["volumes"]["compared"] == 2
-    assert checks["statements"]["compared"] == 3
+    # volumes: total + per-UO of two months ; statements: each act line's gross amount
+    # (March UO1, UO2.1 ; April UO1) and each month's act quantities ; finance: 6 terms + the
+    # identity for each of the 18 lots ; coverage: population and covered population, 18 lots
+    assert checks["volumes"]["compared"] == 4
+    assert checks["statements"]["compared"] == 5
     assert checks["finance"]["compared"] == 18 * 7
     assert checks["coverage"]["compared"] == 18 * 2
     assert checks["invoices"]["compared"] == 1   # Montant dû (not settled yet: no delay)
 
 
 def test_every_disagreement_is_listed_with_where_it_is_shown(paid_month, app, monkeypatch):
-    st, inv = paid_month
-    # a statement line that no longer matches the acts: 11 UO1 billed for 10 acts
+    from fc_market.billing.models import PayableStatement
+    april = db.session.scalar(sa.select(PayableStatement).where(PayableStatement.period == "2024-04"))
+    # a line of the provisional April statement that no longer matches the acts: 3 UO1 billed
+    # for 2 acts (a certified statement's lines cannot change at all: the ledger refuses it)
     line = db.session.scalar(sa.select(PayableStatementLine).where(
-        PayableStatementLine.statement_id == st.id, PayableStatementLine.uo_code == "UO1"))
-    line.quantity = 11
+        PayableStatementLine.statement_id == april.id, PayableStatementLine.uo_code == "UO1"))
+    line.quantity = 3
     db.session.commit()
     # and a finance figure shown wrong (a bug in the function the screens call)
     real = service.finance_figures
@@ -72,14 +77,14 @@ def test_every_disagreement_is_listed_with_where_it_is_shown(paid_month, app, mo
     for d in result["disagreements"]:
         by_check.setdefault(d["check"], []).append(d)
     statement = by_check["statements"]
-    # the line's gross amount is 11 × 150,00 = 1 650,00 by its own arithmetic but 1 500,00 is
-    # stored; and the month bills 11 UO1 for 10 acts
+    # the line's gross amount is 3 × 150,00 = 450,00 by its own arithmetic but 300,00 is
+    # stored; and the month bills 3 UO1 for 2 acts
     assert {d["what"] for d in statement} == {
-        "montant au prix de base de la ligne UO1 (11 × 150.00)",
+        "montant au prix de base de la ligne UO1 (3 × 150.00)",
         "actes facturés par UO et prix unitaire"}
-    assert all(f"/etats/{st.id}" in d["where"] for d in statement)
+    assert all(d["where"] == f"/etats/{april.id} (IDF 2024-04)" for d in statement)
     qty = next(d for d in statement if d["what"].startswith("actes"))
-    assert qty["shown"]["UO1 à 150.00"] == 11 and qty["expected"]["UO1 à 150.00"] == 10
+    assert qty["shown"]["UO1 à 150.00"] == 3 and qty["expected"]["UO1 à 150.00"] == 2
     finance = by_check["finance"]
     assert [(d["what"], d["shown"], d["expected"]) for d in finance] == [
         ("colonne Payé", "50000.01", "50000.00"),
@@ -94,7 +99,7 @@ def test_every_disagreement_is_listed_with_where_it_is_shown(paid_month, app, mo
     text = runner.invoke(args=["audit", "figures", "--date", "2024-06-01"])
     assert text.exit_code == 1 and "4 désaccord(s)" in text.output and "/etats/" in text.output
     monkeypatch.setattr(service, "finance_figures", real)
-    line.quantity = 10
+    line.quantity = 2
     db.session.commit()
     ok = runner.invoke(args=["audit", "figures", "--date", "2024-06-01"])
     assert ok.exit_code == 0, ok.output

@@ -37,6 +37,8 @@ def test_demo_seed_is_deterministic_and_idempotent(app):
     result = runner.invoke(args=["demo", "seed", "--today", "2026-11-23"])
     assert result.exit_code == 0, result.output
     assert "18 groupements fictifs" in result.output
+    verified = runner.invoke(args=["billing", "verify"])  # the demo's hash chains are intact
+    assert verified.exit_code == 0 and "Intégrité vérifiée" in verified.output, verified.output
     logins = runner.invoke(args=["demo", "logins"])
     assert "gestion@demo.fc-market.test" in logins.output and "Demo-Gestion-2026" in logins.output
     operators = db.session.scalars(sa.select(Operator).order_by(Operator.lot_id)).all()

@@ -7,7 +7,9 @@ Runs on SQLite (writes are serialised by the database lock) and on PostgreSQL (r
 version columns, unique constraints).  The service-level races are in tests/billing and
 tests/reporting; these go through the screens people use.
 """
+import html
 import threading
+from io import BytesIO
 from datetime import date
 from decimal import Decimal
 
@@ -222,3 +224,188 @@ def test_two_finance_officers_record_the_same_interest_payment(app, users, login
     db.session.expire_all()
     assert count(InterestSettlement) == 1
     assert audit_count("billing.interest_settlement") == 1
+
+
+def _uploaded_files(app):
+    import os
+    folder = app.config["UPLOAD_FOLDER"]
+    return sorted(f for _, _, names in os.walk(folder) for f in names)
+
+
+def _credit_note_form(number, incl, excl, vat):
+    import io
+    return {"number": number, "issued_on": date.today().isoformat(), "amount_excl_tax": excl,
+            "vat": vat, "amount_incl_tax": incl, "reason": "Erreur de facturation",
+            "file": (io.BytesIO(PDF), "avoir.pdf")}
+
+
+@pytest.fixture
+def mandataires(app, users):
+    """Two mandataire accounts of CVL (the invoices are CVL's), each in their own browser."""
+    made = [create_user(f"m{i}.cvl@test.fr", f"Mandataire CVL {i}", "mandataire", PASSWORD, lot("CVL"))
+            for i in (1, 2)]
+    db.session.commit()
+    return [Browser(app, user) for user in made]
+
+
+def test_two_full_credit_notes_on_one_invoice_credit_it_once(app, users, mandataires):
+    """Finding 4: both were accepted (200 % credited).  Under the lock on the invoice the
+    second reads the first and is refused: what is credited never exceeds the invoice."""
+    from fc_market.billing.models import Invoice
+    inv = cvl_invoice(users)  # 17 700,00 TTC
+    db.session.commit()
+    files = _uploaded_files(app)
+    url = f"/factures/{inv.id}/avoir"
+
+    def credit(browser, number):
+        return lambda: post(browser, url, data=_credit_note_form(number, "17700.00", "14750.00",
+                                                                  "2950.00"),
+                            content_type="multipart/form-data")
+
+    responses = race(app, credit(mandataires[0], "AV-A"), credit(mandataires[1], "AV-B"))
+    texts = [page(r) for r in responses]
+    won = [i for i, t in enumerate(texts) if "enregistré." in t and "Avoir AV-" in t]
+    assert len(won) == 1, [(r.status_code, t[:2000]) for r, t in zip(responses, texts)]
+    loser, lost = responses[1 - won[0]], texts[1 - won[0]]
+    if db.engine.dialect.name == "postgresql":  # the row lock: the second reads the first
+        assert loser.status_code == 200 and "dépasse le montant restant dû" in lost, lost[:3000]
+    else:  # SQLite: the optimistic counter, or the cap if it read after the commit
+        assert (loser.status_code == 409 and "modifiée par quelqu&#39;un d&#39;autre" in lost) or \
+            "dépasse le montant restant dû" in lost, lost[:3000]
+    db.session.expire_all()
+    notes = db.session.scalars(sa.select(Invoice).where(Invoice.corrects_id == inv.id)).all()
+    assert [n.amount_incl_tax for n in notes] == [Decimal("17700.00")]
+    assert billing.amount_due(db.session.get(Invoice, inv.id)) == 0
+    assert len(_uploaded_files(app)) == len(files) + 1  # the loser's file is not kept
+    assert audit_count("billing.credit_note") == 1
+
+
+def test_one_credit_note_number_recorded_twice_at_once_is_a_conflict(app, users, mandataires):
+    """Two credit notes with the same number on two invoices of the lot: the unique number
+    refuses the second insert; it reads the French conflict page (409), never a 500, and no
+    file of it stays on disk."""
+    from fc_market.billing.models import Invoice
+    first = cvl_invoice(users)
+    cvl = lot("CVL")
+    make_validated(cvl, "2025-02", [])
+    st = billing.refresh_statement(cvl, "2025-02")
+    billing.certify(st.id, users["finance"])
+    other = billing.record_invoice(st, users["mandataire"], number="F-2025-002",
+                                   issued_on=date(2025, 4, 1), received_on=date(2025, 4, 2),
+                                   amount_excl_tax="14750.00", vat="2950.00",
+                                   amount_incl_tax="17700.00", file=("facture.pdf", PDF),
+                                   today=date(2025, 4, 2))
+    db.session.commit()
+    files = _uploaded_files(app)
+
+    def credit(browser, invoice_id):
+        return lambda: post(browser, f"/factures/{invoice_id}/avoir",
+                            data=_credit_note_form("AV-X", "120.00", "100.00", "20.00"),
+                            content_type="multipart/form-data")
+
+    responses = race(app, credit(mandataires[0], first.id), credit(mandataires[1], other.id))
+    texts = [page(r) for r in responses]
+    codes = sorted(r.status_code for r in responses)
+    assert 500 not in codes, texts
+    won = [t for t in texts if "Avoir AV-X enregistré." in t]
+    assert len(won) == 1, [(r.status_code, t[:2000]) for r, t in zip(responses, texts)]
+    lost = next(t for t in texts if t is not won[0])
+    if db.engine.dialect.name == "postgresql":  # both passed the check, the index refused one
+        assert codes == [200, 409], [(r.status_code, t[:2000]) for r, t in zip(responses, texts)]
+        assert "« AV-X » vient d&#39;être enregistré pour ce lot par quelqu&#39;un d&#39;autre" in lost
+    else:  # SQLite serialises the two: the second sees the first
+        assert "déjà enregistré" in lost or "vient d&#39;être enregistré" in lost, lost[:3000]
+    db.session.expire_all()
+    assert count(Invoice, Invoice.number == "AV-X") == 1
+    assert len(_uploaded_files(app)) == len(files) + 1
+
+
+@pytest.mark.parametrize("existing_draft", [False, True])
+def test_two_uploads_of_the_same_period_at_once(app, users, login, existing_draft):
+    """Two browsers of the operator upload the month at the same moment: one file is loaded,
+    the other reads the French conflict message, and both attempts are in the import journal
+    (they used to answer 500: StaleDataError on PostgreSQL, "database is locked" on SQLite)."""
+    from fc_market.reporting import service
+    from fc_market.reporting.models import Act, Report, ReportImport, ReportVersion
+    add_sites()
+    idf = lot("IDF")
+    period = "2025-03"
+    if existing_draft:  # the race is then on the draft's version counter
+        assert service.import_file(idf, period, make_file("IDF", period, [row(1)]),
+                                   user=users["mandataire"]).accepted
+        db.session.commit()
+    journal_before = count(ReportImport)
+    files = [make_file("IDF", period, [row(i) for i in range(1, 40)]),
+             make_file("IDF", period, [row(i) for i in range(40, 80)])]
+    browsers = [login("mandataire"), login("mandataire")]
+
+    def upload(browser, data):
+        return lambda: post(browser, f"/lots/IDF/reporting/{period}/depot",
+                            data={"file": (BytesIO(data), "rapport.xlsx", XLSX)},
+                            content_type="multipart/form-data")
+
+    responses = race(app, *(upload(b, f) for b, f in zip(browsers, files)))
+    texts = [html.unescape(page(r)) for r in responses]
+    assert [r.status_code for r in responses] == [200, 200], [t[:500] for t in texts]
+    db.session.expire_all()
+    journal = db.session.scalars(sa.select(ReportImport).order_by(ReportImport.id)).all()[journal_before:]
+    assert len(journal) == 2, [(j.accepted, j.errors) for j in journal]
+    accepted = [j for j in journal if j.accepted]
+    refused = [j for j in journal if not j.accepted]
+    assert len(accepted) >= 1
+    for entry in refused:   # the loser: the conflict, in French, and nothing else written
+        assert [e["message"] for e in entry.errors] == [CONFLICT], entry.errors
+    for text in texts:
+        assert "Fichier accepté" in text or CONFLICT in text, text[text.find("<main>"):][:1500]
+    assert count(Report, Report.lot_id == idf.id, Report.period == period) == 1
+    draft = db.session.scalar(sa.select(ReportVersion).join(Report).where(
+        Report.lot_id == idf.id, Report.period == period, ReportVersion.status == "draft"))
+    # the draft holds exactly the last accepted file's acts
+    last = max(accepted, key=lambda j: j.id)
+    assert draft.act_count == last.row_count - 0 and count(Act, Act.version_id == draft.id) == draft.act_count
+
+
+CONFLICT = ("Un autre dépôt de ce rapport a eu lieu au même moment : rien n'a été enregistré, "
+            "recommencez.")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_an_upload_blocked_by_another_writer_reads_the_conflict_and_is_journalled(app, users):
+    """The loser's side, made deterministic: another connection holds the write lock (SQLite)
+    or the draft's row lock (PostgreSQL) longer than this upload is willing to wait; the
+    upload is refused with the conflict message and its journal line is written anyway,
+    once the other writer lets go."""
+    import sqlite3
+
+    from fc_market.reporting import service
+    from fc_market.reporting.models import Act, ReportImport
+    add_sites()
+    idf, period = lot("IDF"), "2025-03"
+    first = service.import_file(idf, period, make_file("IDF", period, [row(1)]), user=users["mandataire"])
+    db.session.commit()
+    dialect = db.engine.dialect.name
+    if dialect == "sqlite":
+        holder = sqlite3.connect(db.engine.url.database, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")                             # the database's write lock
+        db.session.execute(sa.text("PRAGMA busy_timeout = 200"))    # this upload waits 0.2 s
+    else:
+        holder = db.engine.raw_connection()
+        holder.cursor().execute("SELECT id FROM report_versions WHERE id = %s FOR UPDATE",
+                                (first.version_id,))
+        db.session.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+    release = threading.Timer(1.0, holder.rollback)
+    release.start()
+    try:
+        result = service.import_file(idf, period, make_file("IDF", period, [row(2), row(3)]),
+                                     user=users["mandataire"])
+    finally:
+        release.join()
+        holder.close()
+        if dialect == "sqlite":
+            db.session.execute(sa.text("PRAGMA busy_timeout = 5000"))
+    assert not result.accepted
+    assert [e.message for e in result.errors] == [CONFLICT]
+    db.session.expire_all()
+    entry = db.session.get(ReportImport, result.import_id)
+    assert entry is not None and not entry.accepted and entry.errors[0]["message"] == CONFLICT
+    assert count(Act, Act.version_id == first.version_id) == 1      # the first file's act only

@@ -63,3 +63,72 @@ def test_production_refuses_to_start_without_a_secret_key(monkeypatch):
 
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         create_app(Production, SQLALCHEMY_DATABASE_URI="sqlite://")
+
+
+def _production_app():
+    import config
+    from fc_market import create_app
+
+    class Production(config.TestConfig):
+        FC_ENV = "production"
+
+    return create_app(Production, SQLALCHEMY_DATABASE_URI="sqlite://")
+
+
+def test_production_sends_hsts_and_development_does_not(app):
+    response = _production_app().test_client().get("/connexion")
+    assert response.status_code == 200
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert "Strict-Transport-Security" not in app.test_client().get("/connexion").headers
+
+
+def test_gunicorn_sends_no_server_banner():
+    import runpy
+
+    from gunicorn.http import wsgi
+
+    runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+    class Request:
+        version = (1, 1)
+
+        def should_close(self):
+            return False
+
+    response = wsgi.Response(Request(), sock=None, cfg=None)
+    response.status = "200 OK"
+    response.should_close = lambda: False
+    lines = response.default_headers()
+    assert lines[0] == "HTTP/1.1 200 OK\r\n"
+    assert any(line.startswith("Date:") for line in lines)
+    assert not any(line.lower().startswith("server:") for line in lines)
+
+
+HUGE = "99999999999999999999999"
+
+
+def test_huge_integers_in_urls_are_pages_that_do_not_exist(app, login):
+    from fc_market.urlargs import DB_INT_MAX
+
+    manager = login("manager")
+    for url in (f"/reporting/versions/{HUGE}", f"/reporting/versions/{DB_INT_MAX + 1}",
+                f"/audit/?page={HUGE}", f"/messages?page={HUGE}", f"/reporting/alertes?page={HUGE}",
+                f"/audit/?page={DB_INT_MAX + 1}"):
+        assert manager.get(url).status_code == 404, url
+    # within the range: an unknown id is a 404 too, a page past the end an empty page
+    assert manager.get(f"/reporting/versions/{DB_INT_MAX}").status_code == 404
+    for url in ("/audit/", "/messages", "/reporting/alertes"):
+        assert manager.get(f"{url}?page={DB_INT_MAX}").status_code == 200, url
+        assert manager.get(f"{url}?page=abc").status_code == 200, url
+        assert manager.get(f"{url}?page=-3").status_code == 200, url
+
+
+def test_every_int_rule_uses_the_bounded_converter(app):
+    from werkzeug.routing import IntegerConverter
+
+    from fc_market.urlargs import DB_INT_MAX, DatabaseIntConverter
+
+    converters = [conv for rule in app.url_map.iter_rules() for conv in rule._converters.values()
+                  if isinstance(conv, IntegerConverter)]
+    assert len(converters) > 20
+    assert all(isinstance(conv, DatabaseIntConverter) and conv.max == DB_INT_MAX for conv in converters)

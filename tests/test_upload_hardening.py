@@ -51,7 +51,13 @@ def hostile(base):
     tall[tall.sheetnames[0]].cell(row=250_000, column=1, value="x")
     tall_out = BytesIO()
     tall.save(tall_out)
+    far = openpyxl.load_workbook(BytesIO(base))
+    far[far.sheetnames[0]]["GR199999"] = "x"   # one value: a 199,999 × 200 grid for the reader
+    far_out = BytesIO()
+    far.save(far_out)
     return {
+        "far_cell": (far_out.getvalue(), "rapport.xlsx", "est trop étendue : sa dimension déclarée couvre la "
+                     "plage A1:GR199999, soit 39 999 800 cellules (maximum 4 000 000)"),
         "zip_bomb": (rewrite(base, add={"xl/media/padding.bin": b"\x00" * (30 * 1024 * 1024)}),
                      "rapport.xlsx", "compression anormal"),
         "xxe": (rewrite(base, replace={"xl/workbook.xml": lambda c: (
@@ -82,7 +88,7 @@ def follow(browser, response):
 
 # ------------------------------------------------------------------ reporting upload
 
-@pytest.mark.parametrize("kind", ["zip_bomb", "xxe", "oversized_sheet", "html_as_xlsx",
+@pytest.mark.parametrize("kind", ["far_cell", "zip_bomb", "xxe", "oversized_sheet", "html_as_xlsx",
                                   "pdf_as_xlsx", "legacy_xls"])
 def test_reporting_upload_refuses_hostile_files(app, users, login, kind):
     add_sites()
@@ -190,6 +196,12 @@ def open_item(users):
     ("../../../../etc/cron.d/preuve.pdf", b"MZ\x90\x00 not a pdf",
      "« preuve.pdf » est refusé : formats acceptés PDF, PNG ou JPEG"),
     ("preuve.pdf", b"", "vide"),
+    ("preuve.pdf", b"%PDF-1.4\n<html><script>alert(1)</script></html>\n%%EOF\n",
+     "« preuve.pdf » est refusé : le fichier ne se lit pas comme un PDF"),
+    ("preuve.pdf", b"%PDF-1.4\n\x7fELF\x02\x01\x01" + bytes(300), "« preuve.pdf » est refusé : le PDF est incomplet"),
+    ("preuve.pdf", PDF.replace(b"/Pages 2 0 R", b"/Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >>"),
+     "« preuve.pdf » est refusé : le PDF contient du JavaScript"),
+    ("scan.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "« scan.png » est refusé : l'image PNG ne se décode pas"),
     ("preuve.pdf", b"%PDF-1.4\n" + b"0" * (10 * 1024 * 1024 + 10), "taille maximale"),
 ])
 def test_proof_upload_refuses_bad_files(app, users, login, open_item, name, data, words):
@@ -214,7 +226,7 @@ def test_proof_with_a_path_trick_in_its_name_is_stored_under_a_random_name(app, 
     files_before = set(stored_files(app))
     text = follow(browser, browser.post(
         f"/controles/{campaign.id}/dossiers/{item.id}/reponse",
-        data={"reference": "DS-1", "files": (BytesIO(b"%PDF-1.4\n%%EOF\n"),
+        data={"reference": "DS-1", "files": (BytesIO(PDF),
                                              "../../../../tmp/<script>evil.pdf", "text/html")},
         content_type="multipart/form-data"))
     assert "Réponse enregistrée" in text

@@ -6,6 +6,7 @@ from fc_market.access import roles
 from fc_market.admin.forms import EmptyForm, PasswordResetForm, UserForm
 from fc_market.audit import service as audit
 from fc_market.auth.models import Role, User
+from fc_market.auth import sessions
 from fc_market.auth.service import create_user, password_problems
 from fc_market.exports import Column, Sheet, xlsx_response
 from fc_market.extensions import db
@@ -80,6 +81,7 @@ def user_toggle(user_id):
     if not user.active:
         import secrets
         user.session_token = secrets.token_hex(16)  # closes the user's open sessions
+        sessions.end_all(user)
     user.locked_until = None
     user.failed_logins = 0
     audit.record("user.activate" if user.active else "user.deactivate", user,

@@ -89,14 +89,14 @@ def _month(day):
 # --------------------------------------------------------------------- volumes
 
 def check_volumes(audit, lots):
-    from fc_market.reporting.models import Act, ReportVersion
+    from fc_market.reporting.models import Act, ReportVersion, VersionStatus
     from fc_market.steering.models import LotMonthStat
     codes = {u.id: u.code for u in db.session.scalars(sa.select(UnitOfWork))}
     expected = defaultdict(lambda: defaultdict(int))
     rows = db.session.execute(
         sa.select(Act.lot_id, Act.act_date, Act.uo_id, sa.func.count())
         .join(ReportVersion, ReportVersion.id == Act.version_id)
-        .where(ReportVersion.status == "validated")
+        .where(ReportVersion.status == VersionStatus.VALIDATED)
         .group_by(Act.lot_id, Act.act_date, Act.uo_id)).all()
     for lot_id, act_date, uo_id, count in rows:
         expected[(lot_id, _month(act_date))][codes[uo_id]] += count
@@ -120,7 +120,7 @@ def check_volumes(audit, lots):
 
 def check_statements(audit, lots):
     from fc_market.billing.models import PayableStatement, PayableStatementLine
-    from fc_market.reporting.models import Act, Report, ReportVersion
+    from fc_market.reporting.models import Act, Report, ReportVersion, VersionStatus
     by_id = {l.id: l for l in lots}
     units = {u.id: u for u in db.session.scalars(sa.select(UnitOfWork))}
     prices = defaultdict(list)
@@ -135,7 +135,7 @@ def check_statements(audit, lots):
     validated = {(lot_id, period): version_id for lot_id, period, version_id in db.session.execute(
         sa.select(Report.lot_id, Report.period, ReportVersion.id)
         .join(ReportVersion, ReportVersion.report_id == Report.id)
-        .where(ReportVersion.status == "validated")).all()}
+        .where(ReportVersion.status == VersionStatus.VALIDATED)).all()}
     lines = defaultdict(list)
     for line in db.session.scalars(sa.select(PayableStatementLine)):
         lines[line.statement_id].append(line)
@@ -179,14 +179,14 @@ def check_statements(audit, lots):
 
 def _finance_rows(lot_ids):
     """Plain sums per (lot, year) from the invoice, statement and reconciliation rows."""
-    from fc_market.billing.models import Invoice, PayableStatement, Reconciliation
+    from fc_market.billing.models import Invoice, InvoiceStatus, PayableStatement, Reconciliation
     sums = defaultdict(lambda: {"invoiced": ZERO, "credited": ZERO, "deducted": ZERO,
                                 "not_certified": ZERO, "paid": ZERO})
     invoices = db.session.execute(
         sa.select(Invoice.id, Invoice.lot_id, PayableStatement.period, Invoice.amount_incl_tax,
                   Invoice.deductions, PayableStatement.amount_payable)
         .join(PayableStatement, PayableStatement.id == Invoice.statement_id)
-        .where(Invoice.kind == "invoice", Invoice.status != "rejected",
+        .where(Invoice.kind == "invoice", Invoice.status != InvoiceStatus.REJECTED,
                Invoice.lot_id.in_(lot_ids))).all()
     key_of = {}
     for inv_id, lot_id, period, incl, deductions, payable in invoices:
@@ -197,7 +197,7 @@ def _finance_rows(lot_ids):
         s["not_certified"] += max(incl - deductions - max(payable, ZERO), ZERO)
     for corrects_id, amount in db.session.execute(
             sa.select(Invoice.corrects_id, Invoice.amount_incl_tax)
-            .where(Invoice.kind == "credit_note", Invoice.status != "rejected")).all():
+            .where(Invoice.kind == "credit_note", Invoice.status != InvoiceStatus.REJECTED)).all():
         if corrects_id in key_of:
             sums[key_of[corrects_id]]["credited"] += amount
     for invoice_id, amount in db.session.execute(
@@ -240,7 +240,7 @@ TERM_LABELS = {"invoiced": "Facturé TTC", "credited": "Avoirs", "deducted": "P�
 
 def check_invoices(audit, lots, today):
     from fc_market.billing import service as billing
-    from fc_market.billing.models import Invoice, Reconciliation
+    from fc_market.billing.models import Invoice, InvoiceStatus, Reconciliation
     lot_ids = [l.id for l in lots]
     invoices = db.session.scalars(
         sa.select(Invoice).where(Invoice.lot_id.in_(lot_ids), Invoice.kind == "invoice")
@@ -250,13 +250,13 @@ def check_invoices(audit, lots, today):
                  sa.orm.joinedload(Invoice.lot).joinedload(Lot.contract))).all()
     for inv in invoices:
         where = f"/factures/{inv.id} et /factures ({inv.lot.code}, {inv.number})"
-        if inv.status == "rejected":
+        if inv.status == InvoiceStatus.REJECTED:
             audit.compare("invoices", where, "rapprochement d'une facture rejetée",
                           inv.match_label == "Conforme", False)
             audit.compare("invoices", where, "montant dû d'une facture rejetée",
                           billing.amount_due(inv), ZERO)
             continue
-        credit = sum((n.amount_incl_tax for n in inv.credit_notes if n.status != "rejected"), ZERO)
+        credit = sum((n.amount_incl_tax for n in inv.credit_notes if n.status != InvoiceStatus.REJECTED), ZERO)
         certified = min(inv.amount_incl_tax - inv.deductions, max(inv.statement.amount_payable, ZERO))
         audit.compare("invoices", where, "Montant dû (net à payer certifié − avoirs)",
                       billing.amount_due(inv), max(certified - credit, ZERO))

@@ -10,6 +10,7 @@ from fc_market.auth.models import Role, User
 from fc_market.exports import Column, Sheet, xlsx_response
 from fc_market.extensions import db
 from fc_market.market.models import Lot
+from fc_market.urlargs import page_arg
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 PAGE_SIZE = 100
@@ -49,7 +50,7 @@ def _filtered():
 @roles(*Role.FC)
 def entries():
     stmt, filters = _filtered()
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     rows = db.session.scalars(stmt.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).all()
     types = db.session.scalars(sa.select(AuditEntry.object_type).distinct()
                                .order_by(AuditEntry.object_type)).all()

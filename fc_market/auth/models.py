@@ -50,13 +50,19 @@ class User(UserMixin, db.Model):
     )
 
     def set_password(self, password):
+        """Every password set goes through the policy (``WeakPassword`` otherwise)."""
         import secrets
 
         from flask import current_app, has_app_context
+
+        from fc_market.auth.passwords import check
+        check(password)
         method = (current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
                   if has_app_context() else "scrypt")
         self.password_hash = generate_password_hash(password, method=method)
         self.session_token = secrets.token_hex(16)
+        from fc_market.auth import sessions
+        sessions.end_all(self)  # every open session of the account is closed
 
     def check_password(self, password):
         return check_password_hash(self.password_hash, password)
@@ -89,3 +95,17 @@ class LoginAttempt(db.Model):
     ip: Mapped[str] = mapped_column(sa.String(64), index=True)
     email: Mapped[str] = mapped_column(sa.String(254))
     success: Mapped[bool]
+
+
+class UserSession(db.Model):
+    """One open login session, server side: the browser's cookie carries a random token
+    whose hash is kept here.  Logging out, a password change, a deactivation or inactivity
+    deletes the row, which closes every copy of that cookie."""
+    __tablename__ = "user_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: SHA-256 of the token in the session cookie (the token itself is never stored)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Last request seen, to within :data:`fc_market.auth.sessions.TOUCH_EVERY`
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,15 +1,16 @@
 """Authentication rules: throttling per address, lockout per account, password policy."""
+import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from fc_market.audit import service as audit
+from fc_market.auth import passwords
 from fc_market.auth.models import LoginAttempt, User
 from fc_market.extensions import db
 from fc_market.market.models import utcnow
-
-MIN_PASSWORD_LENGTH = 12
 
 
 class LoginRefused(Exception):
@@ -20,19 +21,20 @@ class LoginRefused(Exception):
 
 def password_problems(password):
     """French messages for a password that does not meet the policy (empty list: fine)."""
-    problems = []
-    if len(password) < MIN_PASSWORD_LENGTH:
-        problems.append(f"au moins {MIN_PASSWORD_LENGTH} caractères")
-    classes = sum(any(test(ch) for ch in password)
-                  for test in (str.islower, str.isupper, str.isdigit, lambda ch: not ch.isalnum()))
-    if classes < 3:
-        problems.append("au moins trois types de caractères parmi minuscules, majuscules, chiffres et symboles")
-    return problems
+    return passwords.problems(password)
+
+
+#: The one answer to a refused login, whatever the reason (unknown address, wrong password,
+#: deactivated or locked account), so that the login page does not tell which accounts exist
+LOGIN_REFUSED = ("Identifiant ou mot de passe incorrect. Après plusieurs échecs, un compte est "
+                 "verrouillé quelques minutes : réessayez plus tard ou contactez l'administrateur.")
 
 
 def authenticate(email, password, ip):
     """The user for these credentials, or LoginRefused with a French message.
 
+    An unknown address costs the same work as a real account (its password is checked
+    against a dummy hash of the same method) and reads the same message, locked or not.
     Each attempt is recorded and committed, so throttling holds across web workers.
     """
     cfg = current_app.config
@@ -47,12 +49,11 @@ def authenticate(email, password, ip):
         raise LoginRefused("Trop de tentatives de connexion depuis votre adresse. "
                            f"Réessayez dans {cfg['LOGIN_IP_WINDOW_MINUTES']} minutes.")
     user = db.session.scalar(sa.select(User).where(User.email == email))
-    if user is not None and user.locked_until and user.locked_until > now:
-        _attempt(ip, email, False)
-        raise LoginRefused("Ce compte est temporairement verrouillé après plusieurs échecs. "
-                           "Réessayez plus tard ou contactez l'administrateur.")
-    if user is None or not user.check_password(password) or not user.active:
-        if user is not None:
+    password_ok = check_password_hash(user.password_hash if user is not None else dummy_hash(),
+                                      password or "")
+    locked = user is not None and user.locked_until is not None and user.locked_until > now
+    if user is None or locked or not password_ok or not user.active:
+        if user is not None and not locked:
             user.failed_logins += 1
             if user.failed_logins >= cfg["LOGIN_MAX_FAILURES"]:
                 user.locked_until = now + timedelta(minutes=cfg["LOGIN_LOCKOUT_MINUTES"])
@@ -60,12 +61,23 @@ def authenticate(email, password, ip):
                 audit.record("user.locked", user, summary=f"Compte {user.email} verrouillé "
                              "après des échecs de connexion répétés", actor="système", user=None)
         _attempt(ip, email, False)
-        raise LoginRefused("Identifiant ou mot de passe incorrect.")
+        raise LoginRefused(LOGIN_REFUSED)
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
     _attempt(ip, email, True)
     return user
+
+
+_DUMMY_HASHES = {}
+
+
+def dummy_hash():
+    """A hash of a random password, made with the method real accounts use (same cost)."""
+    method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = generate_password_hash(secrets.token_hex(16), method=method)
+    return _DUMMY_HASHES[method]
 
 
 def _attempt(ip, email, success):

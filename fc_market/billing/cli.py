@@ -108,5 +108,23 @@ def figures(year, as_json):
                    f"{r['deducted']:>12} {r['not_certified']:>12} {r['paid']:>15} {r['outstanding']:>15}")
 
 
+@billing_cli.command("verify")
+def verify():
+    """Recalcule les chaînes d'empreintes des états certifiés et des factures et avoirs ;
+    nomme le premier document altéré (code de sortie 1)."""
+    from fc_market.billing import service
+    reports = service.verify_chains()
+    if not reports:
+        click.echo("Aucun document certifié ni enregistré : rien à vérifier.")
+        return
+    broken = [r for r in reports if r.broken is not None]
+    for report in reports:
+        click.echo(report.message, err=report.broken is not None)
+    if broken:
+        click.echo(f"Intégrité NON vérifiée : {len(broken)} chaîne(s) rompue(s).", err=True)
+        sys.exit(1)
+    click.echo("Intégrité vérifiée : aucun document certifié ou enregistré n'a été modifié.")
+
+
 def register(app):
     app.cli.add_command(billing_cli)

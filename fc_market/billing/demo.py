@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from fc_market.auth.models import Role, User
 from fc_market.billing import payment_import, service
 from fc_market.billing.models import IndexValue
+from fc_market.demo.pdf import minimal_pdf
 from fc_market.extensions import db
 from fc_market.market.dates import parse_period
 from fc_market.reporting.models import Report, ReportVersion, VersionStatus
@@ -38,8 +39,7 @@ ECB_SOURCE = "BCE, décisions de politique monétaire (saisie de démonstration,
 #: Illustrative Syntec values (not the published ones): (month, value, publication date)
 SYNTEC = [(date(2023, 10, 1), "296.2", date(2023, 11, 30)), (date(2024, 10, 1), "302.5", date(2024, 11, 29)),
           (date(2025, 10, 1), "306.8", date(2025, 11, 28)), (date(2026, 10, 1), "311.0", date(2026, 11, 27))]
-DEMO_PDF = (b"%PDF-1.4\n% Facture fictive (demonstration fc_market)\n"
-            b"1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+DEMO_PDF = minimal_pdf("Facture fictive (demonstration fc_market)")
 
 
 def _at(d, hour=10):
@@ -113,8 +113,7 @@ def seed(ctx):
         inv = service.record_invoice(st, mandataire, number=number, issued_on=issued_on,
                                      received_on=received_on, amount_excl_tax=excl, vat=vat,
                                      amount_incl_tax=excl + vat, file=("facture.pdf", DEMO_PDF),
-                                     today=received_on)
-        inv.recorded_at = _at(received_on, 11)
+                                     today=received_on, recorded_at=_at(received_on, 11))
         counts["invoices"] += 1
         if scenario == "rejected":
             service.decide(inv.id, finance, "reject", today=received_on + timedelta(days=4),

@@ -7,9 +7,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
+from fc_market.integrity import StatusEnum, canonical, freeze, freeze_children, status_column
 from fc_market.market.models import MONEY, RATE, UNIT_PRICE, utcnow
 
 INDEX = sa.Numeric(12, 4)
+#: Amounts of a payable statement, in the order they are hashed
+STATEMENT_AMOUNTS = ("subtotal", "penalties", "withholdings", "total_excl_tax", "vat",
+                     "total_incl_tax", "penalties_deducted_incl_tax", "amount_payable", "unabsorbed")
 
 
 class DocumentSequence(db.Model):
@@ -60,10 +64,13 @@ class EcbRate(db.Model):
     __table_args__ = (sa.CheckConstraint("rate > -10 AND rate < 100", name="rate"),)
 
 
-class StatementStatus:
-    OPEN = "open"
-    CERTIFIED = "certified"
-    LABELS = {OPEN: "Provisoire", CERTIFIED: "Service fait certifié"}
+class StatementStatus(StatusEnum):
+    OPEN = "open", "Provisoire"
+    CERTIFIED = "certified", "Service fait certifié"
+
+    @classmethod
+    def moves(cls):
+        return {cls.OPEN: {cls.CERTIFIED}}
 
 
 class PayableStatement(db.Model):
@@ -80,7 +87,7 @@ class PayableStatement(db.Model):
     lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"), index=True)
     period: Mapped[str] = mapped_column(sa.String(7))
     rank: Mapped[int] = mapped_column(default=0)
-    status: Mapped[str] = mapped_column(sa.String(12), default=StatementStatus.OPEN)
+    status: Mapped[StatementStatus] = status_column(StatementStatus, 12, default=StatementStatus.OPEN)
     #: Gapless number given at certification, e.g. EL-2025-00042
     number: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
     #: Statement this one adjusts (the last certified one of the month)
@@ -106,6 +113,9 @@ class PayableStatement(db.Model):
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
     certified_at: Mapped[datetime | None]
     certified_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    #: Inalterability proof, set at certification: SHA-256 of the previous certified
+    #: statement's hash (same yearly sequence) and of this one's content (see ``hash_fields``)
+    inalterable_hash: Mapped[str | None] = mapped_column(sa.String(64))
     #: Optimistic lock: two finance officers cannot both certify
     version_counter: Mapped[int] = mapped_column(default=1)
 
@@ -121,7 +131,7 @@ class PayableStatement(db.Model):
     __mapper_args__ = {"version_id_col": version_counter}
     __table_args__ = (
         sa.UniqueConstraint("lot_id", "period", "rank"),
-        sa.CheckConstraint("status IN ('open', 'certified')", name="status"),
+        StatementStatus.check_constraint(),
         sa.CheckConstraint("status = 'open' OR (number IS NOT NULL AND certified_at IS NOT NULL)",
                            name="certified"),
         sa.CheckConstraint("rank >= 0 AND days_late >= 0", name="rank"),
@@ -138,7 +148,7 @@ class PayableStatement(db.Model):
 
     @property
     def status_label(self):
-        return StatementStatus.LABELS.get(self.status, self.status)
+        return StatementStatus.label_of(self.status)
 
     @property
     def title(self):
@@ -147,7 +157,26 @@ class PayableStatement(db.Model):
 
     @property
     def live_invoice(self):
-        return next((i for i in self.invoices if i.kind == "invoice" and i.status != "rejected"), None)
+        return next((i for i in self.invoices if i.kind == "invoice" and i.status != InvoiceStatus.REJECTED),
+                    None)
+
+    def hash_fields(self):
+        """(name, canonical text) of what certification freezes, in a fixed order."""
+        fields = [("number", self.number), ("lot_id", self.lot_id), ("period", self.period),
+                  ("rank", self.rank), ("adjusts", self.adjusts.number if self.adjusts else ""),
+                  ("report_version_id", self.report_version_id), ("days_late", self.days_late),
+                  ("revision_coefficient", canonical(self.revision_coefficient, 6)),
+                  ("index_value_id", self.index_value_id),
+                  *((k, canonical(getattr(self, k), 2)) for k in STATEMENT_AMOUNTS),
+                  ("vat_rate", canonical(self.vat_rate, 4)), ("snapshot", canonical(self.snapshot)),
+                  ("certified_at", canonical(self.certified_at)),
+                  ("certified_by_id", self.certified_by_id)]
+        for line in sorted(self.lines, key=lambda l: l.position):
+            fields.append((f"line{line.position}", "|".join((
+                line.kind, line.uo_code, line.label, str(line.quantity),
+                canonical(line.unit_price, 4), canonical(line.gross_amount, 2),
+                canonical(line.revision_adjustment, 2), canonical(line.amount, 2)))))
+        return [(name, canonical(value)) for name, value in fields]
 
 
 class PayableStatementLine(db.Model):
@@ -171,21 +200,32 @@ class PayableStatementLine(db.Model):
                       sa.CheckConstraint("kind IN ('acts', 'lump_sum')", name="kind"))
 
 
-class InvoiceStatus:
+class InvoiceStatus(StatusEnum):
     """Finance's decision on an invoice.  An interruption of the payment term is not a
-    status: it is an :class:`InvoiceInterruption` record beside a "received" invoice."""
-    RECEIVED = "received"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    LABELS = {RECEIVED: "Reçue, à vérifier", ACCEPTED: "Acceptée", REJECTED: "Rejetée"}
-    TRANSITIONS = {RECEIVED: {ACCEPTED, REJECTED}, ACCEPTED: set(), REJECTED: set()}
+    status: it is an :class:`InvoiceInterruption` record beside a "received" invoice (the
+    former "disputed" status is gone, migration 0011_clock)."""
+    RECEIVED = "received", "Reçue, à vérifier"
+    ACCEPTED = "accepted", "Acceptée"
+    REJECTED = "rejected", "Rejetée"
 
     @classmethod
-    def check(cls, current, new):
-        if new not in cls.TRANSITIONS.get(current, set()):
-            raise ValueError(f"Passage de « {cls.LABELS.get(current, current)} » à "
-                             f"« {cls.LABELS.get(new, new)} » impossible.")
-        return new
+    def moves(cls):
+        return {cls.RECEIVED: {cls.ACCEPTED, cls.REJECTED}}
+
+
+class MatchStatus(StatusEnum):
+    """Three-way match of an invoice, computed once at recording."""
+    MATCHED = "matched", "Conforme"
+    MISMATCH = "mismatch", "Écart"
+
+
+#: What an invoice or credit note freezes when it is recorded (its status moves by
+#: InvoiceStatus.moves; decision and dispute notes stay writable)
+INVOICE_FROZEN = ("lot_id", "statement_id", "kind", "corrects_id", "number", "issued_on",
+                  "received_on", "amount_excl_tax", "vat", "amount_incl_tax", "deductions",
+                  "invoiced_lines", "match_status", "file_key", "file_mimetype", "file_sha256",
+                  "file_name", "structured_format", "recorded_at", "recorded_by_id", "ledger_year",
+                  "ledger_position", "inalterable_hash")
 
 
 class MatchState:
@@ -200,7 +240,7 @@ class MatchState:
     def of(cls, invoice):
         if invoice.status == InvoiceStatus.REJECTED:
             return cls.REJECTED
-        return cls.MATCHED if invoice.match_status == "matched" else cls.MISMATCH
+        return cls.MATCHED if invoice.match_status == MatchStatus.MATCHED else cls.MISMATCH
 
 
 class Invoice(db.Model):
@@ -217,10 +257,13 @@ class Invoice(db.Model):
     #: The operator's number, unique in the lot
     number: Mapped[str] = mapped_column(sa.String(60))
     issued_on: Mapped[date]
-    #: Receipt of the payment request (its Chorus Pro deposit date): the payment clock
-    #: starts here.  The upload day until finance enters the real receipt.
+    #: Receipt of the payment request as declared when recorded (by default the upload day);
+    #: frozen with the invoice.  The clock runs from :attr:`receipt_date`.
     received_on: Mapped[date]
-    #: When finance entered the real receipt date (None: still the upload day)
+    #: The real receipt entered by finance: the invoice's Chorus Pro deposit date (None until
+    #: entered; never in the future).  Not frozen: finance enters it after recording.
+    chorus_received_on: Mapped[date | None]
+    #: When and by whom finance entered it
     receipt_entered_at: Mapped[datetime | None]
     receipt_entered_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     amount_excl_tax: Mapped[Decimal] = mapped_column(MONEY)
@@ -231,8 +274,8 @@ class Invoice(db.Model):
     #: {"lines": [{"uo_code", "kind", "amount"}]} as invoiced, when detailed
     invoiced_lines: Mapped[list | None] = mapped_column(sa.JSON)
     #: matched or mismatch (three-way match at recording)
-    match_status: Mapped[str] = mapped_column(sa.String(10))
-    status: Mapped[str] = mapped_column(sa.String(10), default=InvoiceStatus.RECEIVED)
+    match_status: Mapped[MatchStatus] = status_column(MatchStatus, 10)
+    status: Mapped[InvoiceStatus] = status_column(InvoiceStatus, 10, default=InvoiceStatus.RECEIVED)
     decision_comment: Mapped[str | None] = mapped_column(sa.Text)
     decided_at: Mapped[datetime | None]
     decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
@@ -245,6 +288,12 @@ class Invoice(db.Model):
     structured_format: Mapped[str | None] = mapped_column(sa.String(10))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    #: Place in the ledger of received invoices and credit notes (yearly gapless sequence
+    #: ``invoice_ledger``) and the inalterability proof chained along it
+    ledger_year: Mapped[int | None]
+    ledger_position: Mapped[int | None]
+    inalterable_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    #: Optimistic lock; also bumped when a credit note is recorded against the invoice
     version_counter: Mapped[int] = mapped_column(default=1)
 
     lot = relationship("Lot")
@@ -265,12 +314,15 @@ class Invoice(db.Model):
         sa.UniqueConstraint("lot_id", "number"),
         sa.CheckConstraint("kind IN ('invoice', 'credit_note')", name="kind"),
         sa.CheckConstraint("(kind = 'credit_note') = (corrects_id IS NOT NULL)", name="corrects"),
-        sa.CheckConstraint("status IN ('received', 'accepted', 'rejected')", name="status"),
-        sa.CheckConstraint("match_status IN ('matched', 'mismatch')", name="match"),
+        InvoiceStatus.check_constraint(),
+        MatchStatus.check_constraint("match_status", name="match"),
+        sa.UniqueConstraint("ledger_year", "ledger_position"),
         sa.CheckConstraint("amount_excl_tax >= 0 AND vat >= 0 AND deductions >= 0", name="amounts"),
         # tolerant: SQLite compares NUMERIC as binary floats (exactness is checked in Python)
         sa.CheckConstraint("abs(amount_incl_tax - amount_excl_tax - vat) < 0.005", name="incl_tax"),
         sa.CheckConstraint("received_on >= issued_on", name="dates"),
+        sa.CheckConstraint("chorus_received_on IS NULL OR chorus_received_on >= issued_on",
+                           name="chorus_received"),
         sa.CheckConstraint("structured_format IS NULL OR structured_format IN ('factur-x', 'cii', 'ubl')",
                            name="structured_format"),
     )
@@ -285,11 +337,32 @@ class Invoice(db.Model):
 
     @property
     def status_label(self):
-        return InvoiceStatus.LABELS.get(self.status, self.status)
+        return InvoiceStatus.label_of(self.status)
 
     @property
     def kind_label(self):
         return "Avoir" if self.kind == "credit_note" else "Facture"
+
+    def hash_fields(self):
+        """(name, canonical text) of what recording freezes, in a fixed order."""
+        return [(name, canonical(value)) for name, value in (
+            ("ledger", f"{self.ledger_year}-{self.ledger_position}"), ("lot_id", self.lot_id),
+            ("statement_id", self.statement_id), ("kind", self.kind),
+            ("corrects_id", self.corrects_id), ("number", self.number),
+            ("issued_on", self.issued_on), ("received_on", self.received_on),
+            ("amount_excl_tax", canonical(self.amount_excl_tax, 2)),
+            ("vat", canonical(self.vat, 2)), ("amount_incl_tax", canonical(self.amount_incl_tax, 2)),
+            ("deductions", canonical(self.deductions, 2)),
+            ("invoiced_lines", canonical(self.invoiced_lines)),
+            ("match_status", self.match_status), ("file_sha256", self.file_sha256),
+            ("structured_format", self.structured_format),
+            ("recorded_at", self.recorded_at), ("recorded_by_id", self.recorded_by_id))]
+
+    @property
+    def receipt_date(self):
+        """Receipt of the payment request, from which the payment clock runs: the Chorus Pro
+        deposit date entered by finance, else the receipt declared when recorded."""
+        return self.chorus_received_on or self.received_on
 
     @property
     def match_state(self):
@@ -461,3 +534,20 @@ class InterestSettlement(db.Model):
     @property
     def total(self):
         return self.interest + self.indemnity
+
+
+# ---------------------------------------------------------------- what stays as certified
+
+def _certified(statement, old):
+    return old("status") == StatementStatus.CERTIFIED
+
+
+freeze(PayableStatement, when=_certified, describe=lambda s: f"L'état {s.number or s.id}")
+freeze_children(PayableStatementLine, PayableStatement,
+                lambda session, line: line.statement or session.get(PayableStatement,
+                                                                    line.statement_id),
+                "ses lignes")
+freeze(Invoice, when=lambda invoice, old: True, frozen=INVOICE_FROZEN,
+       describe=lambda i: ("L'avoir " if i.kind == "credit_note" else "La facture ") + i.number)
+freeze(InterestSettlement, when=lambda settlement, old: True,
+       describe=lambda s: f"Le règlement des intérêts n° {s.id}")

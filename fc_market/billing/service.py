@@ -6,6 +6,7 @@ The arithmetic is in :mod:`fc_market.billing.calc` (statement) and
 """
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -18,11 +19,13 @@ from fc_market.audit.service import record
 from fc_market.billing import calc, interest
 from fc_market.billing.models import (DocumentSequence, EcbRate, IndexValue, InterestSettlement,
                                       InterruptionDocument, Invoice, InvoiceInterruption,
-                                      InvoiceStatus, PayableStatement, PayableStatementLine,
-                                      Payment, Reconciliation, StatementStatus)
+                                      InvoiceStatus, MatchStatus, PayableStatement,
+                                      PayableStatementLine, Payment, Reconciliation,
+                                      StatementStatus)
 from fc_market.controls import service as controls
 from fc_market.extensions import db
 from fc_market.formatting import day as fmt_day
+from fc_market.integrity import chain_hash
 from fc_market.market.dates import add_months, parse_period, period_of
 from fc_market.market.models import Lot, UnitOfWork, utcnow
 from fc_market.market.pricing import PriceBook
@@ -37,6 +40,10 @@ ZERO = Decimal("0.00")
 
 class BillingError(ValueError):
     """A French message explaining why the action was refused (nothing was written)."""
+
+
+class Conflict(BillingError):
+    """Someone else did the same thing at the same moment (the conflict page, 409)."""
 
 
 def money_fr(value):
@@ -64,6 +71,189 @@ def next_number(name, year):
         seq = db.session.scalar(stmt)
     seq.last_number += 1
     return seq.last_number
+
+
+#: Sequences of the documents finance numbers or chains (DocumentSequence names, per year)
+STATEMENT_SEQUENCE = "payable_statement"
+LEDGER_SEQUENCE = "invoice_ledger"
+
+
+def statement_number(year, position):
+    return f"EL-{year}-{position:05d}"
+
+
+def seal_statement(statement, year, position):
+    """Chain a statement being certified to the previous one of its yearly sequence (read
+    without flushing: the certification and its hash are written in one UPDATE)."""
+    with db.session.no_autoflush:
+        previous = None
+        if position > 1:
+            previous = db.session.scalar(sa.select(PayableStatement.inalterable_hash).where(
+                PayableStatement.number == statement_number(year, position - 1)))
+        statement.inalterable_hash = chain_hash(previous, statement.hash_fields())
+
+
+def ledger_place(recorded_at=None):
+    """(recorded_at, year, position) of the next document in the ledger of received
+    invoices and credit notes (gapless per year); taken before the document is built."""
+    recorded_at = recorded_at or utcnow()
+    return recorded_at, recorded_at.year, next_number(LEDGER_SEQUENCE, recorded_at.year)
+
+
+def seal_invoice(invoice, place, user=None):
+    """Put an invoice or credit note being recorded at its ``place`` (:func:`ledger_place`)
+    and chain its hash to the previous document of the ledger (call it without autoflush)."""
+    user_id = getattr(user, "id", None)
+    invoice.recorded_at, year, position = place
+    invoice.recorded_by_id = user_id
+    invoice.ledger_year, invoice.ledger_position = year, position
+    previous = None
+    if position > 1:
+        previous = db.session.scalar(sa.select(Invoice.inalterable_hash).where(
+            Invoice.ledger_year == year, Invoice.ledger_position == position - 1))
+    invoice.inalterable_hash = chain_hash(previous, invoice.hash_fields())
+
+
+@dataclass
+class ChainReport:
+    """The check of one chain: what it is, how many documents were verified, the first
+    broken link (None when intact)."""
+    label: str
+    checked: int
+    broken: str | None = None
+
+    @property
+    def message(self):
+        if self.broken is None:
+            return f"{self.label} : {self.checked} document(s) vérifié(s), chaîne intègre."
+        return f"{self.label} : chaîne rompue — {self.broken}"
+
+
+def _walk_chain(label, last_number, documents, position_of, name_of, still_sealed):
+    """Recompute one chain: ``documents`` by position 1…``last_number``."""
+    by_position = {position_of(d): d for d in documents}
+    top = max([last_number, *by_position], default=0)
+    previous, checked = None, 0
+    for position in range(1, top + 1):
+        doc = by_position.get(position)
+        if doc is None:
+            return ChainReport(label, checked, f"le document n° {position} de la séquence "
+                                               "manque (supprimé ?).")
+        problem = still_sealed(doc)
+        if problem is None and doc.inalterable_hash is None:
+            problem = "il n'a pas d'empreinte (scellement absent)."
+        if problem is None and chain_hash(previous, doc.hash_fields()) != doc.inalterable_hash:
+            problem = ("son contenu a été modifié après sa certification ou son enregistrement "
+                       "(l'empreinte recalculée diffère de l'empreinte enregistrée).")
+        if problem is not None:
+            return ChainReport(label, checked, f"premier document altéré : {name_of(doc)} ; {problem}")
+        previous, checked = doc.inalterable_hash, checked + 1
+    return ChainReport(label, checked)
+
+
+def _statement_place(number):
+    """(year, position) of a statement number EL-YYYY-NNNNN, None if it is not one."""
+    parts = (number or "").split("-")
+    if len(parts) != 3 or parts[0] != "EL" or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    return int(parts[1]), int(parts[2])
+
+
+def verify_chains():
+    """Recompute every chain (certified statements per year, the ledger of invoices and
+    credit notes per year); returns [ChainReport], one per chain."""
+    sequences = {(name, year): last for name, year, last in db.session.execute(
+        sa.select(DocumentSequence.name, DocumentSequence.year, DocumentSequence.last_number))}
+    reports = []
+    statements = db.session.scalars(
+        sa.select(PayableStatement).where(PayableStatement.number.is_not(None))
+        .options(sa.orm.selectinload(PayableStatement.lines), sa.orm.joinedload(PayableStatement.lot),
+                 sa.orm.joinedload(PayableStatement.adjusts))).all()
+    by_year, unreadable = defaultdict(list), []
+    for st in statements:
+        place = _statement_place(st.number)
+        (unreadable.append(st) if place is None else by_year[place[0]].append(st))
+    if unreadable:
+        st = unreadable[0]
+        reports.append(ChainReport("États liquidatifs certifiés", 0, (
+            f"premier document altéré : l'état n° {st.id} (lot {st.lot.code}, {st.period}) ; son "
+            f"numéro « {st.number} » n'est pas un numéro de la séquence.")))
+    years = sorted(set(by_year) | {y for (n, y) in sequences if n == STATEMENT_SEQUENCE})
+    for year in years:
+        reports.append(_walk_chain(
+            f"États liquidatifs certifiés {year}", sequences.get((STATEMENT_SEQUENCE, year), 0),
+            by_year[year], lambda st: _statement_place(st.number)[1],
+            lambda st: f"l'état {st.number} (lot {st.lot.code}, {st.period})",
+            lambda st: None if st.status == StatementStatus.CERTIFIED
+            else "il n'est plus au statut certifié."))
+    invoices = db.session.scalars(sa.select(Invoice).options(sa.orm.joinedload(Invoice.lot))).all()
+    by_year = defaultdict(list)
+    unsealed = []
+    for inv in invoices:
+        (unsealed if inv.ledger_year is None else by_year[inv.ledger_year]).append(inv)
+
+    def name(inv):
+        return f"{'l’avoir' if inv.kind == 'credit_note' else 'la facture'} {inv.number} (lot {inv.lot.code})"
+    years = sorted(set(by_year) | {y for (n, y) in sequences if n == LEDGER_SEQUENCE})
+    for year in years:
+        reports.append(_walk_chain(
+            f"Registre des factures et avoirs {year}", sequences.get((LEDGER_SEQUENCE, year), 0),
+            by_year[year], lambda inv: inv.ledger_position, name, lambda inv: None))
+    if unsealed:
+        first = min(unsealed, key=lambda inv: inv.id)
+        reports.append(ChainReport("Registre des factures et avoirs", 0,
+                                   f"{len(unsealed)} document(s) hors registre, dont {name(first)} : "
+                                   "enregistré(s) sans empreinte."))
+    return reports
+
+
+def _discard_file(key):
+    """Remove a file stored for a document the database refused (no orphan on disk)."""
+    import os
+    from fc_market import storage
+    try:
+        os.remove(storage.path_of(key))
+    except OSError:
+        pass
+
+
+def _insert_document(invoice, key, number):
+    """Insert an invoice or credit note: a duplicate number written meanwhile by someone
+    else is a :class:`Conflict` (the unit of work rolls back), and its file is removed."""
+    db.session.add(invoice)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        _discard_file(key)
+        log.warning("document %s refused by the database: %s", number, exc.orig)
+        raise Conflict(f"Le numéro « {number} » vient d'être enregistré pour ce lot par "
+                       "quelqu'un d'autre : rien n'a été enregistré. Rechargez la page.") from None
+
+
+def _lock_invoice(invoice_id):
+    """The invoice, locked (row lock on PostgreSQL) and its optimistic counter bumped, so
+    two credit notes on it are checked one after the other on every engine."""
+    locked = db.session.scalar(sa.select(Invoice).where(Invoice.id == invoice_id)
+                               .with_for_update().execution_options(populate_existing=True))
+    if locked is None:
+        raise BillingError("Facture introuvable.")
+    seen = locked.version_counter
+    table = Invoice.__table__
+    bumped = db.session.execute(table.update().where(table.c.id == invoice_id,
+                                                     table.c.version_counter == seen)
+                                .values(version_counter=seen + 1)).rowcount
+    if bumped != 1:
+        raise Conflict("Cette facture vient d'être modifiée par quelqu'un d'autre : rien n'a été "
+                       "enregistré. Rechargez la page.")
+    sa.orm.attributes.set_committed_value(locked, "version_counter", seen + 1)
+    return locked
+
+
+def credited_in_database(invoice_id):
+    """Credit notes recorded on an invoice, read from the database (not the session)."""
+    return db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Invoice.amount_incl_tax), 0))
+        .where(Invoice.corrects_id == invoice_id, Invoice.status != InvoiceStatus.REJECTED)) or ZERO
 
 
 # ------------------------------------------------------------------------ rates
@@ -443,11 +633,14 @@ def certify(statement_id, user=None, *, expected_version=None, verify=True, when
                                "Vérifiez-le de nouveau avant de certifier.")
     when = when or utcnow()
     year = when.year
-    number = next_number("payable_statement", year)
-    statement.number = f"EL-{year}-{number:05d}"
-    statement.status = StatementStatus.CERTIFIED
-    statement.certified_at = when
-    statement.certified_by_id = getattr(user, "id", None)
+    position = next_number(STATEMENT_SEQUENCE, year)
+    user_id = getattr(user, "id", None)
+    with db.session.no_autoflush:  # certification and hash go in one UPDATE
+        statement.number = statement_number(year, position)
+        statement.status = StatementStatus(statement.status).next(StatementStatus.CERTIFIED)
+        statement.certified_at = when
+        statement.certified_by_id = user_id
+        seal_statement(statement, year, position)
     try:
         db.session.flush()
     except StaleDataError:
@@ -607,11 +800,12 @@ def match_invoice(invoice):
 
 def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, vat, amount_incl_tax,
                    lines=None, file=None, received_on=None, today=None, comment=None,
-                   file_types=("application/pdf",), structured_format=None):
+                   file_types=("application/pdf",), structured_format=None, recorded_at=None):
     """Record the operator's invoice (or credit note, for a negative adjusting statement).
 
     ``file`` is ``(filename, bytes)`` (PDF); ``lines`` ``[{"uo_code", "amount"}]`` when the
-    invoice is detailed per UO.  The match status is computed at once and never edited.
+    invoice is detailed per UO.  The match status is computed at once and never edited;
+    ``recorded_at`` backdates the recording (demo only).
     """
     from fc_market import storage
     today = today or date.today()
@@ -655,6 +849,9 @@ def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, 
         raise BillingError("Joignez la facture au format PDF.")
     if storage.sniff(file[1], file_types) is None:
         raise BillingError("La facture doit être un fichier PDF (contrôle sur le contenu).")
+    from fc_market.einvoice.read import INVOICE_ATTACHMENTS  # a Factur-X PDF carries its XML
+    attachments = INVOICE_ATTACHMENTS if structured_format == "factur-x" else ()
+    storage.check(file[1], file_types, attachments)  # parses, no script, action or attachment
     negative = statement.amount_payable < 0
     corrects = None
     if negative:
@@ -663,38 +860,37 @@ def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, 
         if corrects is None:
             raise BillingError("Cet état rectificatif est négatif : il appelle un avoir sur la facture "
                                "du mois, mais aucune facture n'est enregistrée pour ce mois.")
+        corrects = _lock_invoice(corrects.id)
     exp = expected_totals(statement)
+    place = ledger_place(recorded_at)
     invoice = Invoice(lot_id=statement.lot_id, statement_id=statement.id,
                       kind="credit_note" if negative else "invoice",
                       corrects_id=corrects.id if corrects else None, number=number,
                       issued_on=issued_on, received_on=received_on, amount_excl_tax=excl, vat=vat_,
                       amount_incl_tax=incl, deductions=ZERO if negative else exp["deductions"],
-                      invoiced_lines=clean_lines or None, match_status="matched",
-                      structured_format=structured_format,
-                      decision_comment=(comment or None), recorded_by_id=getattr(user, "id", None))
+                      invoiced_lines=clean_lines or None, match_status=MatchStatus.MATCHED,
+                      structured_format=structured_format, decision_comment=(comment or None))
     with db.session.no_autoflush:
         invoice.statement = statement
         rows, totals = match_invoice(invoice)
-    mismatch = any(d for *_, d in totals) or any(r["difference"] for r in rows if r["difference"] is not None)
-    invoice.match_status = "mismatch" if mismatch else "matched"
-    key, mimetype, digest, display = storage.store(file[1], file[0], allowed=file_types)
-    invoice.file_key, invoice.file_mimetype, invoice.file_sha256, invoice.file_name = \
-        key, mimetype, digest, display
-    db.session.add(invoice)
-    try:
-        db.session.flush()
-    except IntegrityError as exc:
-        db.session.rollback()
-        log.warning("invoice %s refused by the database: %s", number, exc.orig)
-        raise BillingError(f"Le numéro de facture « {number} » vient d'être enregistré pour ce lot.") from None
+        mismatch = any(d for *_, d in totals) or any(r["difference"] for r in rows
+                                                     if r["difference"] is not None)
+        invoice.match_status = MatchStatus.MISMATCH if mismatch else MatchStatus.MATCHED
+        key, mimetype, digest, display = storage.store(file[1], file[0], allowed=file_types,
+                                                       attachments=attachments)
+        invoice.file_key, invoice.file_mimetype, invoice.file_sha256, invoice.file_name = \
+            key, mimetype, digest, display
+        seal_invoice(invoice, place, user)
+    _insert_document(invoice, key, number)
+    matched = invoice.match_status == MatchStatus.MATCHED
     record("billing.invoice_recorded", invoice, user=user, summary=(
         f"{invoice.kind_label} {number} du {fmt_day(issued_on)} enregistrée pour {statement.title} "
         f"({statement.period}) : {money_fr(incl)} TTC, "
-        + ("conforme à l'état" if invoice.match_status == "matched" else "ÉCART avec l'état") + "."))
+        + ("conforme à l'état" if matched else "ÉCART avec l'état") + "."))
     notify(kind="billing.invoice", audience="fc", role="finance", lot_id=statement.lot_id,
            subject=f"{invoice.kind_label} {number} reçue — lot {statement.lot.code} {statement.period}",
            body=(f"{invoice.kind_label} {number} de {money_fr(incl)} TTC reçue le {fmt_day(received_on)} ; "
-                 + ("montants conformes à l'état liquidatif." if invoice.match_status == "matched"
+                 + ("montants conformes à l'état liquidatif." if matched
                     else "écart avec l'état liquidatif : à vérifier.")),
            link=f"/factures/{invoice.id}", dedup_key=f"billing.invoice:{invoice.id}")
     return invoice
@@ -702,7 +898,11 @@ def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, 
 
 def record_credit_note(invoice, user=None, *, number, issued_on, amount_excl_tax, vat, amount_incl_tax,
                        file=None, reason=None, today=None):
-    """A credit note correcting a recorded invoice (the invoice itself is never edited)."""
+    """A credit note correcting a recorded invoice (the invoice itself is never edited).
+
+    The cap (what is still due on the invoice) is checked under a lock on the invoice: a row
+    lock on PostgreSQL and its optimistic counter everywhere, so two simultaneous credit
+    notes cannot together credit more than the invoice."""
     from fc_market import storage
     today = today or date.today()
     if invoice.kind != "invoice":
@@ -720,26 +920,34 @@ def record_credit_note(invoice, user=None, *, number, issued_on, amount_excl_tax
         raise BillingError(f"Montant TTC incohérent : {money_fr(excl)} + {money_fr(vat_)} ≠ {money_fr(incl)}.")
     if incl <= 0:
         raise BillingError("Le montant de l'avoir doit être positif.")
-    if incl > amount_due(invoice):
-        raise BillingError(f"L'avoir ({money_fr(incl)}) dépasse le montant restant dû de la facture "
-                           f"({money_fr(amount_due(invoice))}).")
     if not reason or not reason.strip():
         raise BillingError("Indiquez le motif de l'avoir.")
+    invoice = _lock_invoice(invoice.id)
+    if invoice.status == InvoiceStatus.REJECTED:
+        raise BillingError("Cette facture est rejetée : elle n'appelle pas d'avoir.")
+    due = max(invoice.amount_incl_tax - invoice.deductions - D(credited_in_database(invoice.id)),
+              ZERO)
+    if incl > due:
+        raise BillingError(f"L'avoir ({money_fr(incl)}) dépasse le montant restant dû de la facture "
+                           f"({money_fr(due)}) : rien n'a été enregistré.")
     if db.session.scalar(sa.select(Invoice.id).where(Invoice.lot_id == invoice.lot_id,
                                                      Invoice.number == number)):
         raise BillingError(f"Le numéro « {number} » est déjà enregistré pour ce lot.")
     if not file or not file[1] or storage.sniff(file[1], ("application/pdf",)) is None:
         raise BillingError("Joignez l'avoir au format PDF (contrôle sur le contenu).")
+    storage.check(file[1], ("application/pdf",))  # parses, no script, action or attachment
+    place = ledger_place()
     key, mimetype, digest, display = storage.store(file[1], file[0], allowed=("application/pdf",))
     note = Invoice(lot_id=invoice.lot_id, statement_id=invoice.statement_id, kind="credit_note",
                    corrects_id=invoice.id, number=number, issued_on=issued_on, received_on=today,
                    amount_excl_tax=excl, vat=vat_, amount_incl_tax=incl, deductions=ZERO,
-                   match_status="matched", status=InvoiceStatus.ACCEPTED, decision_comment=reason.strip(),
-                   file_key=key, file_mimetype=mimetype, file_sha256=digest, file_name=display,
-                   recorded_by_id=getattr(user, "id", None))
-    note.corrects = invoice
-    db.session.add(note)
-    db.session.flush()
+                   match_status=MatchStatus.MATCHED, status=InvoiceStatus.ACCEPTED,
+                   decision_comment=reason.strip(), file_key=key, file_mimetype=mimetype,
+                   file_sha256=digest, file_name=display)
+    with db.session.no_autoflush:
+        note.corrects = invoice
+        seal_invoice(note, place, user)
+    _insert_document(note, key, number)
     record("billing.credit_note", note, user=user, summary=(
         f"Avoir {number} de {money_fr(incl)} TTC sur la facture {invoice.number} : {reason.strip()}"))
     return note
@@ -805,11 +1013,6 @@ class FieldError(BillingError):
         self.field = field
 
 
-def _lock_invoice(invoice):
-    return db.session.scalar(sa.select(Invoice).where(Invoice.id == invoice.id)
-                             .with_for_update().execution_options(populate_existing=True))
-
-
 def payment_ordered(invoice):
     """True once the expense is ordered for payment: in fc_market, once finance accepted the
     invoice (it goes to the accounting system to be paid) or any payment is lettered."""
@@ -817,13 +1020,15 @@ def payment_ordered(invoice):
 
 
 def set_receipt_date(invoice, user, received_on, *, today=None):
-    """Finance enters the real receipt of the payment request (its Chorus Pro deposit date).
+    """Finance enters the real receipt of the payment request (its Chorus Pro deposit date):
+    the payment clock runs from it (:attr:`Invoice.receipt_date`).
 
     Allowed while the invoice awaits its decision and no payment is lettered; never in the
-    future, never before the invoice date, never after a notified interruption.
+    future, never before the invoice date, never after a notified interruption.  The invoice
+    as recorded (with the receipt it declared) stays frozen: this is a separate fact.
     """
     today = today or date.today()
-    invoice = _lock_invoice(invoice)
+    invoice = _lock_invoice(invoice.id)
     if invoice.kind != "invoice":
         raise BillingError("La date de réception d'un avoir ne fait courir aucun délai.")
     if invoice.status != InvoiceStatus.RECEIVED or invoice.reconciliations:
@@ -840,14 +1045,14 @@ def set_receipt_date(invoice, user, received_on, *, today=None):
     if invoice.interruption is not None and received_on > invoice.interruption.notified_on:
         raise FieldError("received_on", "La date de réception ne peut pas suivre la notification "
                          f"de l'interruption du délai ({fmt_day(invoice.interruption.notified_on)}).")
-    before = invoice.received_on
-    invoice.received_on = received_on
+    before = invoice.receipt_date
+    invoice.chorus_received_on = received_on
     invoice.receipt_entered_at, invoice.receipt_entered_by_id = utcnow(), getattr(user, "id", None)
     db.session.flush()
     record("billing.invoice_receipt", invoice, user=user, summary=(
         f"Facture {invoice.number} : date de réception (dépôt Chorus Pro) {fmt_day(received_on)}"
         + (f", au lieu du {fmt_day(before)}" if before != received_on else "") + "."),
-        changes={"received_on": [before.isoformat(), received_on.isoformat()]})
+        changes={"receipt_date": [before.isoformat(), received_on.isoformat()]})
     return invoice
 
 
@@ -855,7 +1060,7 @@ def interrupt(invoice, user, *, notified_on, reasons, documents_expected, today=
     """Interrupt the payment term of ``invoice`` (CCP R. 2192-27): once, before the payment
     is ordered, while the term still runs; notified to the mandataire."""
     today = today or date.today()
-    invoice = _lock_invoice(invoice)
+    invoice = _lock_invoice(invoice.id)
     if invoice.kind != "invoice":
         raise BillingError("Un avoir n'a pas de délai de paiement à interrompre.")
     if invoice.status == InvoiceStatus.REJECTED:
@@ -876,12 +1081,12 @@ def interrupt(invoice, user, *, notified_on, reasons, documents_expected, today=
     if notified_on > today:
         raise FieldError("notified_on", f"La date de notification ({fmt_day(notified_on)}) est "
                          "dans le futur.")
-    if notified_on < invoice.received_on:
+    if notified_on < invoice.receipt_date:
         raise FieldError("notified_on", f"La notification ({fmt_day(notified_on)}) précède la "
-                         f"réception de la facture ({fmt_day(invoice.received_on)}).")
+                         f"réception de la facture ({fmt_day(invoice.receipt_date)}).")
     term = payment_term_days(invoice)
-    if interest.interruption_balance(invoice.received_on, notified_on, term) < 0:
-        expired = invoice.received_on + timedelta(days=term)
+    if interest.interruption_balance(invoice.receipt_date, notified_on, term) < 0:
+        expired = invoice.receipt_date + timedelta(days=term)
         raise FieldError("notified_on", f"Le délai de paiement a expiré le {fmt_day(expired)} : "
                          "il ne peut plus être interrompu.")
     if not reasons:
@@ -898,7 +1103,7 @@ def interrupt(invoice, user, *, notified_on, reasons, documents_expected, today=
         raise BillingError(f"Le délai de la facture {invoice.number} vient d'être interrompu par "
                            "quelqu'un d'autre.") from None
     invoice.interruption = row
-    balance = interest.interruption_balance(invoice.received_on, notified_on, term)
+    balance = interest.interruption_balance(invoice.receipt_date, notified_on, term)
     record("billing.invoice_interrupted", invoice, user=user, summary=(
         f"Délai de paiement de la facture {invoice.number} interrompu (notifié le "
         f"{fmt_day(notified_on)}, solde {balance} j) : {reasons} — pièces attendues : "
@@ -945,7 +1150,7 @@ def record_documents_received(invoice, user, received_on, *, today=None):
     """Finance records the day the last missing document was received: a new term opens
     (R. 2192-28 and R. 2192-29)."""
     today = today or date.today()
-    invoice = _lock_invoice(invoice)
+    invoice = _lock_invoice(invoice.id)
     row = invoice.interruption
     if row is None:
         raise BillingError("Le délai de paiement de cette facture n'est pas interrompu.")
@@ -1048,7 +1253,7 @@ def record_payment(invoice, user=None, *, paid_on, amount, reference=None, sourc
         raise BillingError("Un avoir ne se paie pas.")
     if invoice.status == InvoiceStatus.REJECTED:
         raise BillingError(f"La facture {invoice.number} est rejetée : elle ne se paie pas.")
-    if paid_on < invoice.received_on:
+    if paid_on < invoice.receipt_date:
         raise BillingError("Paiement antérieur à la réception de la facture.")
     reference = (reference or "").strip()[:60] or None
     fingerprint = _fingerprint(invoice.number, paid_on, amount, reference)
@@ -1088,7 +1293,7 @@ def payment_term_days(invoice):
     """The contract's payment term for an invoice (R. 2192-10: at most 30 days for FC),
     read through the contract terms in force on its receipt."""
     from fc_market.market.terms import lot_terms
-    return lot_terms(invoice.lot, invoice.received_on).payment_term_days
+    return lot_terms(invoice.lot, invoice.receipt_date).payment_term_days
 
 
 def payment_clock(invoice, as_of=None):
@@ -1106,9 +1311,9 @@ def payment_clock(invoice, as_of=None):
     row = invoice.interruption
     interruption = (interest.Interruption(row.notified_on, row.documents_received_on)
                     if row is not None else None)
-    return interest.payment_clock(invoice.received_on, payment_term_days(invoice),
+    return interest.payment_clock(invoice.receipt_date, payment_term_days(invoice),
                                   interruption, paid_on=paid_on,
-                                  as_of=max(as_of, invoice.received_on))
+                                  as_of=max(as_of, invoice.receipt_date))
 
 
 def due_on(invoice, as_of=None):
@@ -1170,7 +1375,7 @@ def interest_owed(as_of=None, lot_ids=None):
     out = []
     rates = ecb_rates()
     for invoice in db.session.scalars(stmt):
-        if invoice.received_on + timedelta(days=payment_term_days(invoice)) >= as_of:
+        if invoice.receipt_date + timedelta(days=payment_term_days(invoice)) >= as_of:
             continue  # cannot be late yet (an interruption only pushes the due date back)
         result = late_interest(invoice, as_of, rates)
         if result is not None and result.late:

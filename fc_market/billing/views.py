@@ -16,8 +16,8 @@ from fc_market.billing.forms import (ComputeForm, CreditNoteForm, DecisionForm,
                                      InterruptionForm, InvoiceForm, PaymentForm, ReceiptDateForm,
                                      VersionForm)
 from fc_market.billing.models import (EcbRate, IndexValue, InterruptionDocument, Invoice,
-                                      InvoiceStatus, MatchState, PayableStatement, Payment,
-                                      PaymentImport, Reconciliation)
+                                      InvoiceStatus, MatchStatus, PayableStatement,
+                                      Payment, PaymentImport, Reconciliation)
 from fc_market.exports import Column, Sheet, xlsx_response
 from fc_market.extensions import db
 from fc_market.market.models import Lot
@@ -212,6 +212,12 @@ def certify(statement_id):
 
 # ------------------------------------------------------------------- invoices
 
+def _conflict(exc):
+    """The French conflict page: someone recorded the same document at the same moment."""
+    return render_template("errors/error.html", code=409, title="Enregistrement concurrent",
+                           message=str(exc)), 409
+
+
 def _pdf_upload():
     f = request.files.get("file")
     if not f or not f.filename:
@@ -240,12 +246,14 @@ def new_invoice(statement_id):
             db.session.commit()
         except (service.BillingError, storage.FileRefused) as exc:
             db.session.rollback()
+            if isinstance(exc, service.Conflict):
+                return _conflict(exc)
             flash(str(exc), "error")
         else:
             flash(f"{invoice.kind_label} {invoice.number} enregistrée : "
-                  + ("montants conformes à l'état." if invoice.match_status == "matched"
+                  + ("montants conformes à l'état." if invoice.match_status == MatchStatus.MATCHED
                      else "écart avec l'état, voir le détail."),
-                  "success" if invoice.match_status == "matched" else "warning")
+                  "success" if invoice.match_status == MatchStatus.MATCHED else "warning")
             return redirect(url_for("billing.invoice", invoice_id=invoice.id))
     elif request.method == "POST":
         _flash_form_errors(form)
@@ -281,7 +289,7 @@ def _invoice_rows(status=None, lot_id=None):
         terms = service.invoice_terms(inv)
         rows.append({"invoice": inv, "lot": inv.lot.code, "kind": inv.kind_label, "number": inv.number,
                      "period": inv.statement.period, "issued_on": inv.issued_on,
-                     "received_on": inv.received_on, "excl": inv.amount_excl_tax, "vat": inv.vat,
+                     "received_on": inv.receipt_date, "excl": inv.amount_excl_tax, "vat": inv.vat,
                      "incl": inv.amount_incl_tax, "match_state": inv.match_state,
                      "match": inv.match_label, "status": inv.status_label,
                      "credited": terms["credited"], "deducted": terms["deducted"],
@@ -320,7 +328,7 @@ def _invoice_page(inv, status=200, **forms):
     defaults = {
         "form": DecisionForm(version=inv.version_counter),
         "settle_form": InterestSettlementForm(paid_on=today),
-        "receipt_form": ReceiptDateForm(received_on=inv.received_on),
+        "receipt_form": ReceiptDateForm(received_on=inv.receipt_date),
         "interruption_form": InterruptionForm(notified_on=today),
         "received_form": DocumentsReceivedForm(documents_received_on=today),
         "document_form": InterruptionDocumentForm(),
@@ -522,6 +530,8 @@ def credit_note(invoice_id):
             return redirect(url_for("billing.invoice", invoice_id=inv.id))
         except (service.BillingError, storage.FileRefused) as exc:
             db.session.rollback()
+            if isinstance(exc, service.Conflict):
+                return _conflict(exc)
             flash(str(exc), "error")
     elif request.method == "POST":
         _flash_form_errors(form)
@@ -683,7 +693,7 @@ def _interest_rows(as_of):
     for inv, res in service.interest_owed(as_of, lots):
         deadline = service.interest_deadline(res)
         overdue = deadline is not None and as_of > deadline
-        rows.append({"invoice": inv, "lot": inv.lot.code, "number": inv.number, "received_on": inv.received_on,
+        rows.append({"invoice": inv, "lot": inv.lot.code, "number": inv.number, "received_on": inv.receipt_date,
                      "due_on": res.due_date, "principal": res.principal, "unpaid": res.unpaid,
                      "rate": fr_number(res.rate, 2) if res.rate is not None else "—", "days": max((p.days_late for p in res.portions), default=0),
                      "interest": res.interest, "indemnity": res.flat_indemnity, "total": res.total,

@@ -12,14 +12,14 @@ import sqlalchemy as sa
 from fc_market.auth.models import Role, User
 from fc_market.controls import service
 from fc_market.controls.models import NONCONFORMITY_REASONS, Verdict
+from fc_market.demo.pdf import minimal_pdf
 from fc_market.market.terms import OTHER_REASON
 from fc_market.extensions import db
 from fc_market.reporting.models import Report, ReportVersion, VersionStatus
 
 #: Lots that get campaigns (first ones with enough validated months, in this order)
 PREFERRED = ("IDF", "ARA", "NAQ", "HDF", "OCC", "BRE", "GUA")
-DEMO_PDF = (b"%PDF-1.4\n% Piece justificative fictive (demonstration fc_market)\n"
-            b"1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+DEMO_PDF = minimal_pdf("Piece justificative fictive (demonstration fc_market)")
 REASONS = [k for k in NONCONFORMITY_REASONS if k != OTHER_REASON]
 
 

@@ -7,27 +7,40 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
+from fc_market.integrity import StatusEnum, classproperty, status_column
 from fc_market.market.models import MONEY, RATE, utcnow
 from fc_market.market.terms import DEFAULT_NONCONFORMITY_REASONS, lot_terms
 
 
-class CampaignStatus:
-    OPEN = "open"
-    CLOSED = "closed"
-    LABELS = {OPEN: "En cours", CLOSED: "Clôturée"}
+class CampaignStatus(StatusEnum):
+    OPEN = "open", "En cours"
+    CLOSED = "closed", "Clôturée"
+
+    @classmethod
+    def moves(cls):
+        return {cls.OPEN: {cls.CLOSED}}
 
 
-class Verdict:
-    PENDING = "pending"
-    CONFORMING = "conforme"
-    NONCONFORMING = "non_conforme"
-    UNPROVEN = "non_justifie"
+class Verdict(StatusEnum):
+    PENDING = "pending", "À examiner"
+    CONFORMING = "conforme", "Conforme"
+    NONCONFORMING = "non_conforme", "Non conforme"
+    UNPROVEN = "non_justifie", "Non justifié"
+
     #: Verdicts FC can give (pending is the absence of one)
-    CHOICES = (CONFORMING, NONCONFORMING, UNPROVEN)
-    LABELS = {PENDING: "À examiner", CONFORMING: "Conforme", NONCONFORMING: "Non conforme",
-              UNPROVEN: "Non justifié"}
-    #: Tag class on screen
-    TAGS = {PENDING: "", CONFORMING: "ok", NONCONFORMING: "bad", UNPROVEN: "warn"}
+    CHOICES = classproperty(lambda cls: (cls.CONFORMING, cls.NONCONFORMING, cls.UNPROVEN))
+
+    @classmethod
+    def moves(cls):
+        """Any verdict while the campaign is open (a verdict can be revised), never back to
+        pending."""
+        return {v: set(cls.CHOICES) - {v} for v in cls}
+
+    @property
+    def tag(self):
+        """Tag class on screen."""
+        cls = type(self)
+        return {cls.CONFORMING: "ok", cls.NONCONFORMING: "bad", cls.UNPROVEN: "warn"}.get(self, "")
 
 
 #: Default reasons of non-conformity (the contract's ``controls.nonconformity_reasons``
@@ -46,7 +59,7 @@ class ControlCampaign(db.Model):
     lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"), index=True)
     #: Human reference, e.g. CSF-IDF-2025-03
     reference: Mapped[str] = mapped_column(sa.String(40), unique=True)
-    status: Mapped[str] = mapped_column(sa.String(8), default=CampaignStatus.OPEN)
+    status: Mapped[CampaignStatus] = status_column(CampaignStatus, 8, default=CampaignStatus.OPEN)
     #: Date by which the mandataire answers; unanswered items become unproven after it
     response_due_on: Mapped[date]
     #: Rule snapshot (from the contract at opening)
@@ -91,7 +104,7 @@ class ControlCampaign(db.Model):
 
     __mapper_args__ = {"version_id_col": version_counter}
     __table_args__ = (
-        sa.CheckConstraint("status IN ('open', 'closed')", name="status"),
+        CampaignStatus.check_constraint(),
         sa.CheckConstraint("population >= 0 AND sample_size >= 0 AND target_size >= 0",
                            name="sizes"),
         sa.CheckConstraint("status = 'open' OR closed_at IS NOT NULL", name="closed"),
@@ -99,7 +112,7 @@ class ControlCampaign(db.Model):
 
     @property
     def status_label(self):
-        return CampaignStatus.LABELS.get(self.status, self.status)
+        return CampaignStatus.label_of(self.status)
 
     @property
     def is_open(self):
@@ -165,7 +178,7 @@ class ControlItem(db.Model):
     answer_comment: Mapped[str | None] = mapped_column(sa.Text)
     answered_at: Mapped[datetime | None]
     answered_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    verdict: Mapped[str] = mapped_column(sa.String(16), default=Verdict.PENDING)
+    verdict: Mapped[Verdict] = status_column(Verdict, 16, default=Verdict.PENDING)
     reason_code: Mapped[str | None] = mapped_column(sa.String(32))
     verdict_comment: Mapped[str | None] = mapped_column(sa.Text)
     judged_at: Mapped[datetime | None]
@@ -183,15 +196,14 @@ class ControlItem(db.Model):
     __mapper_args__ = {"version_id_col": version_counter}
     __table_args__ = (
         sa.UniqueConstraint("campaign_id", "act_id"),
-        sa.CheckConstraint("verdict IN ('pending', 'conforme', 'non_conforme', 'non_justifie')",
-                           name="verdict"),
+        Verdict.check_constraint("verdict"),
         sa.CheckConstraint("verdict <> 'non_conforme' OR reason_code IS NOT NULL", name="reason"),
         sa.CheckConstraint("value >= 0", name="value"),
     )
 
     @property
     def verdict_label(self):
-        return Verdict.LABELS.get(self.verdict, self.verdict)
+        return Verdict.label_of(self.verdict)
 
     @property
     def is_answered(self):

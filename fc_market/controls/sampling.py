@@ -26,6 +26,7 @@ from statistics import NormalDist
 from typing import Iterable, Mapping
 
 from fc_market.money import CENT, D, format_fr, round_fraction
+from fc_market.controls.models import Verdict
 
 __all__ = [
     "METHOD", "NONCONFORMING_STATUSES", "z_score", "SampleSize", "sample_size", "Allocation",
@@ -37,7 +38,7 @@ __all__ = [
 #: anything that changes which items are drawn for the same inputs changes.
 METHOD = "stratified-proportional-value/v1"
 #: Statuses of a controlled act that lead to withholding its value.
-NONCONFORMING_STATUSES = ("non_conforme", "non_justifie")
+NONCONFORMING_STATUSES = (Verdict.NONCONFORMING, Verdict.UNPROVEN)
 Z_QUANTUM = Decimal("0.000001")
 SIX = Decimal("0.000001")
 FOUR = Decimal("0.0001")
@@ -375,7 +376,7 @@ class ControlledItem:
 
     def __post_init__(self):
         object.__setattr__(self, "value", D(self.value))
-        if self.status not in ("conforme", *NONCONFORMING_STATUSES):
+        if self.status not in Verdict.CHOICES:
             raise ValueError(f"statut de contrôle inconnu : {self.status}")
 
 

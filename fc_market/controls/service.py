@@ -242,9 +242,10 @@ def _check_files(files):
         if len(data) > storage.MAX_FILE_BYTES:
             raise ControlError(f"Le fichier « {storage.safe_name(name)} » dépasse la taille "
                                f"maximale de {storage.MAX_FILE_BYTES // (1024 * 1024)} Mo.")
-        if storage.sniff(data) is None:
-            raise ControlError(f"Le fichier « {storage.safe_name(name)} » est refusé : formats "
-                               "acceptés PDF, PNG ou JPEG (contrôle sur le contenu).")
+        try:
+            storage.check(data)
+        except storage.FileRefused as exc:
+            raise ControlError(f"Le fichier « {storage.safe_name(name)} » est refusé : {exc.reason}.") from None
 
 
 def answer_item(item, user, *, reference=None, comment=None, files=(), today=None):

@@ -29,7 +29,7 @@ MANDATAIRE_PASSWORD = "Demo-Mandataire-2026"
 SEED = 20240101
 
 #: Optional domain steps, in order (skipped when the module has no demo.py yet)
-DOMAIN_STEPS = ("territory", "reporting", "controls", "billing", "steering")
+DOMAIN_STEPS = ("territory", "reporting", "controls", "billing", "uo4", "steering", "cases")
 
 BRANDS = ["Cap Parcours", "Horizons Pro", "Trajectoires", "Boussole Emploi", "Tremplin Conseil",
           "Chemins d'Avenir", "Passerelles", "Cap Compétences", "Nouvel Élan", "Projets & Vous",

@@ -10,7 +10,7 @@ from flask_login import current_user
 from fc_market import storage
 from fc_market.access import get_in_lot, roles
 from fc_market.auth.models import Role
-from fc_market.billing.models import PayableStatement
+from fc_market.billing.models import MatchStatus, PayableStatement
 from fc_market.billing.service import BillingError
 from fc_market.einvoice import build, read, service
 from fc_market.extensions import db
@@ -113,9 +113,9 @@ def confirm(statement_id):
         flash(str(exc), "error")
         return redirect(url_for("einvoice.upload", statement_id=st.id))
     flash(f"{invoice.kind_label} {invoice.number} enregistrée depuis le fichier {inv.flavor_label} : "
-          + ("montants conformes à l'état." if invoice.match_status == "matched"
+          + ("montants conformes à l'état." if invoice.match_status == MatchStatus.MATCHED
              else "écart avec l'état, confirmé."),
-          "success" if invoice.match_status == "matched" else "warning")
+          "success" if invoice.match_status == MatchStatus.MATCHED else "warning")
     return redirect(url_for("billing.invoice", invoice_id=invoice.id))
 
 

@@ -45,6 +45,10 @@ RATIO_MIN_SIZE = 1 * MB  # the ratio limit applies to members bigger than this
 DEFAULT_MAX_MEMBERS = 1000
 DEFAULT_MAX_ROWS = 200_000
 DEFAULT_MAX_COLS = 200
+#: Most cells in the rectangle a sheet's values span (declared or real): python-calamine
+#: builds that whole grid, about 31 bytes a cell, so 4 million cells stay near 120 MB.  The
+#: reporting template at its 200,000 rows × 11 columns is 2.2 million.
+DEFAULT_MAX_GRID_CELLS = 4_000_000
 FORMULA_CELLS_KEPT = 1000  # formula references remembered per sheet
 
 _CHUNK = 64 * 1024
@@ -150,6 +154,16 @@ class SheetInfo:
     max_col: int = 0
     formula_cells: tuple = ()
     formula_count: int = 0
+    #: Top-left corner of the cells holding a value (0 when the sheet has none)
+    min_row: int = 0
+    min_col: int = 0
+
+    @property
+    def grid_cells(self) -> int:
+        """Cells of the rectangle spanned by the values: the grid calamine materialises."""
+        if not self.max_row:
+            return 0
+        return (self.max_row - self.min_row + 1) * (self.max_col - self.min_col + 1)
 
 
 @dataclass(frozen=True)
@@ -180,19 +194,23 @@ class _Limits:
     max_cols: int
     max_members: int
     max_file_size: int
+    max_grid_cells: int = DEFAULT_MAX_GRID_CELLS
 
 
 def check_xlsx(source: Source, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED,
                max_ratio: float = DEFAULT_MAX_RATIO, max_rows: int = DEFAULT_MAX_ROWS,
                max_cols: int = DEFAULT_MAX_COLS, max_members: int = DEFAULT_MAX_MEMBERS,
-               max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> WorkbookInfo:
+               max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+               max_grid_cells: int = DEFAULT_MAX_GRID_CELLS) -> WorkbookInfo:
     """Inspect *source* (bytes, path or seekable binary file) and describe its sheets.
 
     Raises `UnsafeWorkbook` when the file must not be handed to a parser.
     ``max_rows``/``max_cols`` bound the last row/column number used by a sheet
-    (header included), both declared and real.
+    (header included), both declared and real; ``max_grid_cells`` the area of the rectangle
+    the values span (declared or real), which is what the reader will hold in memory.
     """
-    limits = _Limits(max_uncompressed, max_ratio, max_rows, max_cols, max_members, max_file_size)
+    limits = _Limits(max_uncompressed, max_ratio, max_rows, max_cols, max_members, max_file_size,
+                     max_grid_cells)
     with _open_source(source) as fp:
         try:
             return _Inspector(fp, limits).run()
@@ -321,6 +339,7 @@ class _SheetScanner:
         self.columns: dict = {}  # column letters -> number, for the fast path
         self.cell = (0, 0, "")
         self.max_row = self.max_col = 0
+        self.min_row = self.min_col = 0
         self.formulas: list = []
         self.formula_count = 0
         self.parser = expat.ParserCreate(namespace_separator="}")
@@ -351,15 +370,22 @@ class _SheetScanner:
                 ref = f"{column_letters(self.col)}{row}"
             self.cell = (row, self.col, ref)
         elif local == "v" or local == "is":
-            row, col, _ = self.cell
+            row, col, ref = self.cell
+            grown = False
             if row > self.max_row:
-                self.max_row = row
+                self.max_row, grown = row, True
                 if row > self.limits.max_rows:
                     raise self._too_large(f"{_fmt(row)} lignes", self.limits.max_rows, "lignes")
             if col > self.max_col:
-                self.max_col = col
+                self.max_col, grown = col, True
                 if col > self.limits.max_cols:
                     raise self._too_large(f"{_fmt(col)} colonnes", self.limits.max_cols, "colonnes")
+            if row < self.min_row or not self.min_row:
+                self.min_row, grown = row, True
+            if col < self.min_col or not self.min_col:
+                self.min_col, grown = col, True
+            if grown:
+                self._check_grid(self.min_row, self.min_col, self.max_row, self.max_col, ref)
         elif local == "row":
             value = attrs.get("r", "")
             self.row = int(value) if value.isdigit() else self.row + 1
@@ -387,7 +413,8 @@ class _SheetScanner:
 
     def _check_dimension(self, ref: str) -> None:
         self.dimension = ref or None
-        corner = parse_cell_ref(ref.rpartition(":")[2]) if ref else None
+        first, _, last = ref.rpartition(":") if ref else ("", "", "")
+        corner = parse_cell_ref(last) if ref else None
         if corner is None:
             return
         self.declared = corner
@@ -397,6 +424,27 @@ class _SheetScanner:
             raise self._too_large(f"{_fmt(rows)} lignes déclarées", limits.max_rows, "lignes")
         if cols > limits.max_cols:
             raise self._too_large(f"{_fmt(cols)} colonnes déclarées", limits.max_cols, "colonnes")
+        top = parse_cell_ref(first) if first else corner
+        if top is not None:
+            self._check_grid(min(top[0], rows), min(top[1], cols), rows, cols, last.upper(),
+                             declared=True)
+
+    def _check_grid(self, top: int, left: int, bottom: int, right: int, far: str,
+                    declared: bool = False) -> None:
+        """Refuse a sheet whose values (or declared dimension) span a rectangle too large to
+        hold: one value far from the others makes the reader build the whole grid between."""
+        cells = (bottom - top + 1) * (right - left + 1)
+        limit = self.limits.max_grid_cells
+        if cells <= limit:
+            return
+        span = f"{column_letters(left)}{top}:{column_letters(right)}{bottom}"
+        what = ("sa dimension déclarée couvre" if declared else "ses valeurs s'étendent sur")
+        raise _refuse("sheet_too_large",
+                      f"La feuille « {self.name} » est trop étendue : {what} la plage {span}, "
+                      f"soit {_fmt(cells)} cellules (maximum {_fmt(limit)}). Supprimez les "
+                      f"cellules remplies loin des données (par exemple {far}) et les lignes et "
+                      "colonnes inutilisées, enregistrez puis réessayez.", sheet=self.name,
+                      cells=cells, far=far)
 
     def _too_large(self, what: str, limit: int, unit: str) -> UnsafeWorkbook:
         return _refuse("sheet_too_large",
@@ -733,4 +781,5 @@ class _Inspector:
                          dimension=scanner.dimension, declared_rows=rows, declared_cols=cols,
                          max_row=scanner.max_row, max_col=scanner.max_col,
                          formula_cells=tuple(scanner.formulas),
-                         formula_count=scanner.formula_count)
+                         formula_count=scanner.formula_count,
+                         min_row=scanner.min_row, min_col=scanner.min_col)

@@ -20,7 +20,8 @@ from fc_market.extensions import db
 from fc_market.market.models import (Amendment, FlagRule, Lot, LotContract, LotTarget, Market,
                                      Operator, OperatorMember, Price, UnitOfWork, utcnow)
 from fc_market.market.siret import is_valid_siret
-from fc_market.market.terms import EXTRA_KEYS, OTHER_REASON
+from fc_market.territory.population import contract_population_warnings
+from fc_market.market.terms import EXTRA_KEYS, OTHER_REASON, UO4_MARKET_WIDE
 
 REGION_CODES = {"11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94",
                 "01", "02", "03", "04", "06"}
@@ -41,6 +42,8 @@ class ContractFileError(Exception):
 class LoadReport:
     created: dict = field(default_factory=dict)
     updated: dict = field(default_factory=dict)
+    #: French warnings that do not stop the load (e.g. a lot population off the communes' sum)
+    warnings: list = field(default_factory=list)
 
     def add(self, kind, what="created"):
         counter = self.created if what == "created" else self.updated
@@ -219,9 +222,17 @@ def validate(data):
         lots.append(lot)
 
     flags = _validate_flags(c, data.get("flags", []))
+    if "uo4" in data:
+        c.err("uo4", "les conditions UO4 se placent dans [defaults.uo4] (ou [lots.contract.uo4])")
     if c.errors:
         raise ContractFileError(c.errors)
-    return {"market": market, "units": units, "lots": lots, "flags": flags}
+    # the UO4 steering rules, their thresholds from [defaults.uo4] (the same for every lot)
+    from fc_market.uo4.terms import flag_rules_from
+    extra = lots[0]["contract"]["extra_terms"]
+    uo4_rules = [r for r in flag_rules_from({name: Decimal(str(extra[f"uo4.{name}"]))
+                                             for name in UO4_MARKET_WIDE})
+                 if r["code"] not in {f["code"] for f in flags}]
+    return {"market": market, "units": units, "lots": lots, "flags": flags + uo4_rules}
 
 
 def _validate_units(c, raw_units):
@@ -342,6 +353,11 @@ def _validate_contract(c, defaults, overrides, key, unit_codes=()):
                                        minimum=1),
     })
     out["extra_terms"] = _validate_extra(c, merged, k, unit_codes)
+    lot_uo4 = overrides.get("uo4", {}) if isinstance(overrides.get("uo4", {}), dict) else {}
+    for name in UO4_MARKET_WIDE:
+        if name in lot_uo4:
+            c.err(f"{k}.uo4.{name}", "seuil d'une règle de signalement commune à tous les lots : "
+                                     "définissez-le dans [defaults.uo4]")
     return out
 
 
@@ -382,6 +398,27 @@ def _validate_extra(c, merged, k, unit_codes):
                 c.err(full, "valeur en double dans la liste")
                 continue
             out[spec.name] = list(value)
+        elif spec.kind == "month_day":
+            month, _, day = str(value).partition("-") if isinstance(value, str) else ("", "", "")
+            try:
+                date(2024, int(month), int(day))  # a leap year: 02-29 is allowed
+            except ValueError:
+                c.err(full, f"date « {value} » invalide : écrivez le mois et le jour, ex. \"03-31\"")
+                continue
+            out[spec.name] = f"{int(month):02d}-{int(day):02d}"
+        elif spec.kind == "labels":
+            if not isinstance(value, dict) or not value or not all(
+                    isinstance(code, str) and isinstance(label, str) and label.strip()
+                    for code, label in value.items()):
+                c.err(full, "table « code = \"libellé\" » non vide attendue")
+                continue
+            bad = [code for code in value if not code.replace("_", "").isalnum()
+                   or not code.islower() or len(code) > 40]
+            if bad:
+                c.err(full, f"code invalide : {', '.join(bad)} (minuscules, chiffres et _, "
+                            f"40 caractères au plus)")
+                continue
+            out[spec.name] = {code: label.strip() for code, label in value.items()}
         elif spec.kind == "reasons":
             if not isinstance(value, dict) or not value or not all(
                     isinstance(code, str) and isinstance(label, str) and label.strip()
@@ -680,7 +717,7 @@ def _upsert(report, label, obj, factory, fields, *, action, what, user, **audit_
 
 
 def load_spec(spec, *, user=None):
-    report = LoadReport()
+    report = LoadReport(warnings=contract_population_warnings(spec["lots"]))
     m = spec["market"]
     market = db.session.scalar(sa.select(Market).where(Market.reference == m["reference"]))
     values = {k: m[k] for k in ("title", "buyer", "start_date", "end_date", "max_renewals",

@@ -62,7 +62,9 @@ class Lot(db.Model):
     region_code: Mapped[str] = mapped_column(sa.String(2))
     name: Mapped[str] = mapped_column(sa.String(120))
     overseas: Mapped[bool] = mapped_column(default=False)
-    #: Population used to read volumes against the territory (source in the contract file)
+    #: Population as stated in the contract file, only checked at load against the sum of the
+    #: region's communes; screens and indicators use
+    #: :func:`fc_market.territory.population.lot_population`, never this column
     population: Mapped[int | None]
     #: The FC market manager who follows the lot (chargé(e) de marché référent): receives its
     #: flags, submissions and late reports; all managers do while none is named

@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 from fc_market.extensions import db
 from fc_market.market.models import Lot, Market, Operator, Price, UnitOfWork
 from fc_market.market.pricing import PriceBook
+from fc_market.territory.population import lot_population
 
 
 def current_market():
@@ -79,7 +80,7 @@ def lots_overview(lots, day=None):
         mandataire = operator.mandataire if operator else None
         rows.append({
             "lot": lot, "code": lot.code, "number": lot.number, "name": lot.name,
-            "region": lot.region_code, "population": lot.population,
+            "region": lot.region_code, "population": lot_population(lot),
             "operator": operator.name if operator else None,
             "members": len(operator.members) if operator else 0,
             "mandataire": mandataire.legal_name if mandataire else None,

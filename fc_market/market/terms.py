@@ -74,6 +74,20 @@ DEFAULT_NONCONFORMITY_REASONS = {
 }
 OTHER_REASON = "autre"
 
+#: UO4 spending categories (illustrative defaults; the contract file's
+#: ``[defaults.uo4.categories]`` replaces the list)
+DEFAULT_UO4_CATEGORIES = {
+    "qualite": "Démarche qualité",
+    "professionnalisation": "Professionnalisation",
+    "communication": "Communication",
+    "partenariats": "Partenariats",
+    "accessibilite_immobilier": "Accessibilité et immobilier",
+    "pilotage_si": "Pilotage et système d'information",
+    "autre": "Autre",
+}
+#: UO4 keys that feed a market-wide steering rule: set in ``[defaults.uo4]`` only
+UO4_MARKET_WIDE = ("documented_share_floor", "category_share_ceiling")
+
 
 @dataclass(frozen=True)
 class ExtraKey:
@@ -130,6 +144,14 @@ EXTRA_KEYS = {k.name: k for k in (
              Decimal("10")),
     ExtraKey("reporting.volume_min_mean", "int", 20, 0, 100000),
     ExtraKey("reporting.volume_history_months", "int", 6, 1, 24),
+    # UO4: spending categories of the yearly plan and statement of use, their deadlines
+    # ("MM-JJ": the plan of year N in year N, the statement of year N in year N + 1), and
+    # the thresholds of the UO4 steering rules (documented / paid; largest category / total)
+    ExtraKey("uo4.categories", "labels", dict(DEFAULT_UO4_CATEGORIES)),
+    ExtraKey("uo4.plan_deadline", "month_day", "01-31"),
+    ExtraKey("uo4.statement_deadline", "month_day", "03-31"),
+    ExtraKey("uo4.documented_share_floor", "decimal", "0.90", Decimal("0"), Decimal("1")),
+    ExtraKey("uo4.category_share_ceiling", "decimal", "0.50", Decimal("0"), Decimal("1")),
 )}
 
 
@@ -256,6 +278,37 @@ class SteeringTerms:
 
 
 @dataclass(frozen=True)
+class Uo4Terms:
+    #: ((code, French label), …) in the contract's order
+    categories: tuple
+    #: (month, day) of year N for the plan of year N
+    plan_due: tuple
+    #: (month, day) of year N + 1 for the statement of use of year N
+    statement_due: tuple
+    documented_share_floor: Decimal
+    category_share_ceiling: Decimal
+
+    @property
+    def labels(self) -> dict:
+        return dict(self.categories)
+
+    def due_on(self, kind, year) -> date:
+        """Deadline of the plan (``kind`` "plan", in ``year``) or of the statement of use
+        (in ``year + 1``); 29 February falls back to the 28th in a common year."""
+        month, day = self.plan_due if kind == "plan" else self.statement_due
+        year = year if kind == "plan" else year + 1
+        try:
+            return date(year, month, day)
+        except ValueError:
+            return date(year, month, 28)
+
+
+def _month_day(text):
+    month, _, day = str(text).partition("-")
+    return int(month), int(day)
+
+
+@dataclass(frozen=True)
 class LotTerms:
     lot_code: str
     day: date
@@ -271,6 +324,7 @@ class LotTerms:
     controls: ControlTerms
     reporting: ReportingTerms
     steering: SteeringTerms
+    uo4: Uo4Terms
 
     def uo_sort_key(self, code):
         """Sort key putting ``code`` in the contract's display order, unknown codes after."""
@@ -325,6 +379,10 @@ def terms_of_contract(contract, day=None, *, lot_code=None, catalogue=()) -> Lot
             int(x("steering.indicator_window_months")), int(x("steering.information_only_days")),
             int(x("steering.level2_days")), int(x("steering.implementation_days")),
             int(x("steering.short_pathway_days")), int(x("steering.pathway_gap_days"))),
+        uo4=Uo4Terms(
+            tuple((str(k), str(v)) for k, v in x("uo4.categories").items()),
+            _month_day(x("uo4.plan_deadline")), _month_day(x("uo4.statement_deadline")),
+            _dec(x("uo4.documented_share_floor")), _dec(x("uo4.category_share_ceiling"))),
     )
 
 

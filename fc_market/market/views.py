@@ -55,7 +55,10 @@ def _manager_form(lot=None):
 def lot(code):
     lot = lot_by_code(code)
     can_assign = current_user.role in (Role.MANAGER, Role.ADMIN)
+    from fc_market.territory import service as territory
     return render_template("market/lot.html", lot=lot, contract=lot.contract,
+                           population=territory.lot_population(lot),
+                           coverage=territory.lot_coverage(lot),
                            terms=lot_terms(lot) if lot.contract else None,
                            operator=lot.operator, history=service.price_history(lot),
                            today=date.today(), manager_form=_manager_form(lot) if can_assign else None)

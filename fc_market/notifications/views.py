@@ -5,6 +5,7 @@ from fc_market.auth.models import Role
 from fc_market.exports import Column, Sheet, xlsx_response
 from fc_market.extensions import db
 from fc_market.notifications.service import visible_to
+from fc_market.urlargs import page_arg
 from flask_login import current_user
 
 bp = Blueprint("notifications", __name__)
@@ -13,7 +14,7 @@ bp = Blueprint("notifications", __name__)
 @bp.get("/messages")
 @roles(*Role.ALL)
 def outbox():
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     rows = db.session.scalars(visible_to(current_user).limit(51).offset((page - 1) * 50)).all()
     return render_template("notifications/outbox.html", rows=rows[:50], page=page,
                            has_next=len(rows) > 50)

@@ -30,6 +30,7 @@ from fc_market.market.models import LotTarget, UnitOfWork
 from fc_market.reporting import jobs, service
 from fc_market.reporting.models import Act, LotFigures, Report, ReportVersion, VersionStatus
 from fc_market.territory.models import Site
+from fc_market.territory.population import lot_population
 
 NATIONAL_ENTRIES = 155_000
 #: Share of the full volumes to generate (tests use a small one)
@@ -111,7 +112,7 @@ class LotSeeder:
         target = db.session.scalar(sa.select(LotTarget.entries).where(
             LotTarget.lot_id == self.lot.id, LotTarget.year == year))
         if target is None:
-            target = NATIONAL_ENTRIES * (self.lot.population or 0) / max(self.yearly_total, 1)
+            target = NATIONAL_ENTRIES * lot_population(self.lot) / max(self.yearly_total, 1)
         return target
 
     def site_for(self, day):
@@ -215,8 +216,10 @@ class LotSeeder:
 
     def version(self, report, number, status, acts, *, submitted=None, decided=None,
                 comment=None, supersedes=None, days_late=0):
+        # filled as a draft, then moved along its statuses: a submitted version is frozen
         version = ReportVersion(report_id=report.id, lot_id=self.lot.id, number=number,
-                                status=status, source="excel", created_by_id=self.mandataire.id,
+                                status=VersionStatus.DRAFT, source="excel",
+                                created_by_id=self.mandataire.id,
                                 file_name=f"reporting-{self.lot.code}-{report.period}.xlsx",
                                 created_at=(submitted or datetime.combine(report.due_on, dtime(9)))
                                 - timedelta(hours=2),
@@ -230,6 +233,10 @@ class LotSeeder:
         db.session.flush()
         insert_acts(version.id, acts)
         db.session.add(LotFigures(version_id=version.id, **self.figures(acts)))
+        db.session.flush()
+        for step in VersionStatus.path(VersionStatus.DRAFT, status):
+            version.status = version.status.next(step)
+            db.session.flush()
         return version
 
     def report(self, period):
@@ -251,7 +258,7 @@ def seed(ctx):
     units = db.session.scalars(sa.select(UnitOfWork).where(UnitOfWork.market_id == ctx.market.id)).all()
     uos = {u.code: u for u in units if u.kind == "beneficiary"}
     manager = db.session.scalar(sa.select(User).where(User.role == Role.MANAGER).order_by(User.id))
-    population = sum(lot.population or 0 for lot in ctx.lots)
+    population = sum(lot_population(lot) for lot in ctx.lots)
     seeders = {}
     planted = defaultdict(list)   # lot code -> [(beneficiary, date)] to add to its pending month
     totals = defaultdict(int)
@@ -314,10 +321,10 @@ def seed(ctx):
                                    len(acts) + 2))
         draft = seeder.version(report, 1, VersionStatus.DRAFT, acts)
         days_late = rng.randint(1, 9)
-        checker = service.submit(draft, seeder.mandataire, today=report.due_on + timedelta(days=days_late))
+        checker = service.submit(draft, seeder.mandataire, today=report.due_on + timedelta(days=days_late),
+                                 submitted_at=seeder.submitted_at(report, days_late))
         if checker.error_count:  # pragma: no cover - the generator obeys the rules
             raise RuntimeError(f"demo reporting {code} {seeder.p2}: {checker.errors[:3]}")
-        draft.submitted_at = seeder.submitted_at(report, days_late)
         pending_versions.append(draft)
         totals["acts"] += len(acts)
         if lot.number % 2 == 0:

@@ -5,29 +5,35 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
+from fc_market.integrity import StatusEnum, freeze, freeze_children, status_column
 from fc_market.market.models import utcnow
 
 DELIVERY_MODES = {"presentiel": "Présentiel", "telephone": "Téléphone", "visio": "Visioconférence"}
 
 
-class VersionStatus:
-    DRAFT = "draft"
-    SUBMITTED = "submitted"
-    VALIDATED = "validated"
-    REJECTED = "rejected"
-    SUPERSEDED = "superseded"
-    LABELS = {DRAFT: "Brouillon", SUBMITTED: "Déposé", VALIDATED: "Validé",
-              REJECTED: "Rejeté", SUPERSEDED: "Remplacé"}
-    #: Allowed moves; anything else raises
-    TRANSITIONS = {DRAFT: {SUBMITTED}, SUBMITTED: {VALIDATED, REJECTED},
-                   VALIDATED: {SUPERSEDED}, REJECTED: {SUPERSEDED}, SUPERSEDED: set()}
+class VersionStatus(StatusEnum):
+    DRAFT = "draft", "Brouillon"
+    SUBMITTED = "submitted", "Déposé"
+    VALIDATED = "validated", "Validé"
+    REJECTED = "rejected", "Rejeté"
+    SUPERSEDED = "superseded", "Remplacé"
 
     @classmethod
-    def check(cls, current, new):
-        if new not in cls.TRANSITIONS.get(current, set()):
-            raise ValueError(f"Passage de « {cls.LABELS.get(current, current)} » à "
-                             f"« {cls.LABELS.get(new, new)} » impossible.")
-        return new
+    def moves(cls):
+        """Allowed moves; anything else raises."""
+        return {cls.DRAFT: {cls.SUBMITTED}, cls.SUBMITTED: {cls.VALIDATED, cls.REJECTED},
+                cls.VALIDATED: {cls.SUPERSEDED}, cls.REJECTED: {cls.SUPERSEDED}}
+
+    @property
+    def tag(self):
+        """Tag class on screen."""
+        cls = type(self)
+        return {cls.VALIDATED: "ok", cls.REJECTED: "bad", cls.SUBMITTED: "warn"}.get(self, "")
+
+
+#: What stays writable on a submitted version: FC's decision (its status moves by
+#: VersionStatus.moves)
+VERSION_WRITABLE = frozenset({"decided_at", "decided_by_id", "decision_comment"})
 
 
 class Report(db.Model):
@@ -62,7 +68,7 @@ class ReportVersion(db.Model):
     report_id: Mapped[int] = mapped_column(sa.ForeignKey("reports.id"), index=True)
     lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"), index=True)
     number: Mapped[int]
-    status: Mapped[str] = mapped_column(sa.String(16), default=VersionStatus.DRAFT)
+    status: Mapped[VersionStatus] = status_column(VersionStatus, 16, default=VersionStatus.DRAFT)
     #: excel or web
     source: Mapped[str] = mapped_column(sa.String(8), default="web")
     file_name: Mapped[str | None] = mapped_column(sa.String(255))
@@ -96,8 +102,7 @@ class ReportVersion(db.Model):
     __mapper_args__ = {"version_id_col": version_counter}
     __table_args__ = (
         sa.UniqueConstraint("report_id", "number"),
-        sa.CheckConstraint("status IN ('draft', 'submitted', 'validated', 'rejected', 'superseded')",
-                           name="status"),
+        VersionStatus.check_constraint(),
         sa.CheckConstraint("source IN ('excel', 'web')", name="source"),
         sa.CheckConstraint("days_late >= 0 AND act_count >= 0 AND number > 0", name="counts"),
         sa.CheckConstraint("status = 'draft' OR submitted_at IS NOT NULL", name="submitted"),
@@ -105,7 +110,7 @@ class ReportVersion(db.Model):
 
     @property
     def status_label(self):
-        return VersionStatus.LABELS.get(self.status, self.status)
+        return VersionStatus.label_of(self.status)
 
     @property
     def is_editable(self):
@@ -211,12 +216,21 @@ class ReportImport(db.Model):
     )
 
 
-class AlertStatus:
-    OPEN = "open"
-    CONFIRMED = "confirmed"
-    DISMISSED = "dismissed"
-    LABELS = {OPEN: "À examiner", CONFIRMED: "Double financement confirmé",
-              DISMISSED: "Classée sans suite"}
+class AlertStatus(StatusEnum):
+    OPEN = "open", "À examiner"
+    CONFIRMED = "confirmed", "Double financement confirmé"
+    DISMISSED = "dismissed", "Classée sans suite"
+
+    @classmethod
+    def moves(cls):
+        """A decision can be revised (or the alert reopened) while the finding stands."""
+        return {cls.OPEN: {cls.CONFIRMED, cls.DISMISSED},
+                cls.CONFIRMED: {cls.OPEN, cls.DISMISSED},
+                cls.DISMISSED: {cls.OPEN, cls.CONFIRMED}}
+
+    @property
+    def tag(self):
+        return {type(self).CONFIRMED: "bad", type(self).OPEN: "warn"}.get(self, "")
 
 
 class DoubleFinancingAlert(db.Model):
@@ -240,7 +254,7 @@ class DoubleFinancingAlert(db.Model):
     other_uo_code: Mapped[str] = mapped_column(sa.String(8))
     other_act_date: Mapped[date]
     window_months: Mapped[int]
-    status: Mapped[str] = mapped_column(sa.String(12), default=AlertStatus.OPEN)
+    status: Mapped[AlertStatus] = status_column(AlertStatus, 12, default=AlertStatus.OPEN)
     decided_at: Mapped[datetime | None]
     decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     comment: Mapped[str | None] = mapped_column(sa.Text)
@@ -255,10 +269,26 @@ class DoubleFinancingAlert(db.Model):
 
     __mapper_args__ = {"version_id_col": version_counter}
     __table_args__ = (
-        sa.CheckConstraint("status IN ('open', 'confirmed', 'dismissed')", name="status"),
+        AlertStatus.check_constraint(),
         sa.CheckConstraint("lot_id <> other_lot_id", name="two_lots"),
     )
 
     @property
     def status_label(self):
-        return AlertStatus.LABELS.get(self.status, self.status)
+        return AlertStatus.label_of(self.status)
+
+
+# ---------------------------------------------------------------- what stays as submitted
+
+def _submitted(version, old):
+    return old("status") not in (None, VersionStatus.DRAFT)
+
+
+def _version_of(session, row):
+    return session.get(ReportVersion, row.version_id)
+
+
+freeze(ReportVersion, when=_submitted, writable=VERSION_WRITABLE,
+       describe=lambda v: f"La version {v.number} du reporting (n° {v.id})")
+freeze_children(Act, ReportVersion, _version_of, "ses actes")
+freeze_children(LotFigures, ReportVersion, _version_of, "ses chiffres")

@@ -15,6 +15,7 @@ from fc_market.reporting.checks import (DEFAULT_VOLUME_CHANGE, VOLUME_HISTORY_MO
 from fc_market.reporting.models import (Act, AlertStatus, DoubleFinancingAlert, LotFigures, Report,
                                         ReportVersion, VersionStatus)
 from fc_market.reporting import service
+from fc_market.territory.population import lot_population
 
 #: Deviation from the lot's own mean or from the national rate per 1,000 that is highlighted
 HIGHLIGHT = DEFAULT_VOLUME_CHANGE
@@ -230,11 +231,12 @@ def national_picture(period, market_id):
         lot = entry["lot"]
         count = sum(entry["by_uo"].values())
         entry["total"] = count
-        entry["per_1000"] = (count * 1000 / lot.population) if lot.population and count else None
+        inhabitants = lot_population(lot)
+        entry["per_1000"] = (count * 1000 / inhabitants) if inhabitants and count else None
         rows.append(entry)
         if count:
             total.update(entry["by_uo"])
-            population += lot.population or 0
+            population += inhabitants
     national = {"by_uo": total, "total": sum(total.values()),
                 "per_1000": (sum(total.values()) * 1000 / population) if population else None,
                 "lots": sum(1 for r in rows if r["total"])}
@@ -258,8 +260,8 @@ def anomalies(version, breakdown, history, national, rates):
                 out.append(("warn", f"{code} : {count} acte(s) contre {mean:.0f} en moyenne sur les "
                                     f"{len(recent)} derniers mois du lot."))
     total = breakdown["total"]
-    if lot.population and national.get("per_1000") and total:
-        mine = total * 1000 / lot.population
+    if lot_population(lot) and national.get("per_1000") and total:
+        mine = total * 1000 / lot_population(lot)
         ref = national["per_1000"]
         if abs(mine - ref) / ref > highlight:
             out.append(("warn", f"{mine:.2f} acte(s) pour 1 000 habitants contre {ref:.2f} au "

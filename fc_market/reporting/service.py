@@ -32,6 +32,7 @@ from fc_market import events
 from fc_market.audit.service import record
 from fc_market.auth.models import Role, User
 from fc_market.extensions import db
+from fc_market.independent import independent_session
 from fc_market.market.dates import add_months, parse_period
 from fc_market.market.models import Lot, utcnow
 from fc_market.notifications.service import notify, notify_lot_manager
@@ -324,7 +325,9 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
         checker.error("refused", exc.message, None, None, None, "")
         return _refused(lot, period, checker, result, user, channel, file_name, digest, data,
                         started)
-    except IntegrityError:
+    except (IntegrityError, StaleDataError, sa.exc.OperationalError) as exc:
+        if isinstance(exc, sa.exc.OperationalError) and not _is_write_conflict(exc):
+            raise
         db.session.rollback()
         checker.error("concurrent", "Un autre dépôt de ce rapport a eu lieu au même moment : "
                       "rien n'a été enregistré, recommencez.", None, None, None, "")
@@ -348,27 +351,59 @@ def _fill(result, checker, started):
     return result
 
 
+#: How long a refused import's journal line waits for another upload's SQLite write lock
+SQLITE_JOURNAL_WAIT_MS = 120_000
+#: PostgreSQL: serialization failure, deadlock, lock not available
+_CONFLICT_SQLSTATES = {"40001", "40P01", "55P03"}
+
+
+def _is_write_conflict(exc):
+    """Another transaction holds what this one writes: SQLite's "database is locked", or a
+    PostgreSQL serialization failure, deadlock or lock timeout."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in _CONFLICT_SQLSTATES:
+        return True
+    return "database is locked" in str(orig) or "database table is locked" in str(orig)
+
+
 def _journal(lot, period, user, channel, file_name, digest, data, accepted, checker, version_id,
              started):
-    journal = ReportImport(lot_id=lot.id, period=period, user_id=getattr(user, "id", None),
+    journal = _journal_row(lot, period, user, channel, file_name, digest, data, accepted, checker,
+                           version_id, started)
+    db.session.add(journal)
+    db.session.flush()
+    return journal
+
+
+def _journal_row(lot, period, user, channel, file_name, digest, data, accepted, checker,
+                 version_id, started):
+    return ReportImport(lot_id=lot.id, period=period, user_id=getattr(user, "id", None),
                            channel=channel, file_name=(file_name or "")[:255] or None,
                            file_sha256=digest, file_size=len(data) if data else 0,
                            accepted=accepted, version_id=version_id, row_count=checker.rows,
                            error_count=checker.error_count, warning_count=checker.warning_count,
                            errors=_stored(checker.errors), warnings=_stored(checker.warnings),
                            duration_ms=int((time.perf_counter() - started) * 1000))
-    db.session.add(journal)
-    db.session.flush()
-    return journal
 
 
 def _refused(lot, period, checker, result, user, channel, file_name, digest, data, started):
     """After the rollback: only the journal line of the refused attempt is written."""
-    journal = _journal(lot, period, user, channel, file_name, digest, data, False, checker, None,
-                       started)
-    db.session.commit()
-    result.import_id = journal.id
+    result.import_id = record_refused_import_now(
+        _journal_row(lot, period, user, channel, file_name, digest, data, False, checker, None,
+                     started))
     return _fill(result, checker, started)
+
+
+def record_refused_import_now(journal):
+    """Write the journal line of a refused import in a transaction of its own, so that it
+    stays whatever becomes of the request's (rolled back after a conflict or an error);
+    returns its id.  On SQLite it waits for a concurrent upload's write lock to clear."""
+    with independent_session() as session:
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(sa.text(f"PRAGMA busy_timeout = {SQLITE_JOURNAL_WAIT_MS}"))
+        session.add(journal)
+        session.flush()
+        return journal.id
 
 
 # -- web form ----------------------------------------------------------------------------------
@@ -502,24 +537,25 @@ def recheck(version):
     return checker, findings, rules
 
 
-def submit(version, user, today=None):
-    """Submit a draft after checking it again; returns the checker (errors block)."""
+def submit(version, user, today=None, submitted_at=None):
+    """Submit a draft after checking it again; returns the checker (errors block).
+    ``submitted_at`` backdates the submission (demo only: a submitted version is frozen)."""
     _draft_of(version)
     checker, findings, rules = recheck(version)
     if checker.error_count:
         return checker
-    _submit(version, user, today or paris_today(), checker, findings, rules)
+    _submit(version, user, today or paris_today(), checker, findings, rules, submitted_at)
     return checker
 
 
-def _submit(version, user, today, checker, findings, rules):
+def _submit(version, user, today, checker, findings, rules, submitted_at=None):
     if version.figures is None:
         raise ReportingError("Indicateurs du lot non renseignés (feuille « Indicateurs du lot » "
                              "ou formulaire web) : le rapport ne peut pas être déposé sans eux.")
     report = version.report
     lot = db.session.get(Lot, version.lot_id)
     version.status = VersionStatus.check(version.status, VersionStatus.SUBMITTED)
-    version.submitted_at = utcnow()
+    version.submitted_at = submitted_at or utcnow()
     version.submitted_by_id = getattr(user, "id", None)
     version.days_late = compute_days_late(report, today)
     version.warnings = _stored(checker.warnings)

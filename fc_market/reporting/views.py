@@ -19,6 +19,7 @@ from fc_market.reporting.models import (Act, AlertStatus, DoubleFinancingAlert, 
                                         ReportVersion, VersionStatus)
 from fc_market.reporting.workbook import build_template
 from fc_market.storage import safe_name
+from fc_market.urlargs import page_arg
 
 bp = Blueprint("reporting", __name__)
 ACTS_PER_PAGE = 100
@@ -175,7 +176,7 @@ def version_page(version_id):
     version = _version(version_id)
     report = version.report
     lot = db.session.get(Lot, version.lot_id)
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     acts = db.session.scalars(sa.select(Act).where(Act.version_id == version.id)
                               .order_by(Act.source_row, Act.id)
                               .limit(ACTS_PER_PAGE + 1).offset((page - 1) * ACTS_PER_PAGE)).all()
@@ -406,7 +407,7 @@ def _alerts_query():
 @roles(*Role.FC)
 def alerts():
     stmt, status = _alerts_query()
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     rows = db.session.scalars(stmt.limit(101).offset((page - 1) * 100)).all()
     return render_template("reporting/alerts.html", rows=rows[:100], page=page,
                            has_next=len(rows) > 100, status=status, labels=AlertStatus.LABELS,

@@ -5,6 +5,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from fc_market.scheduler.models import RunStatus
 from fc_market.scheduler.registry import load_jobs, run_once
 
 scheduler_cli = AppGroup("scheduler", help="Tâches planifiées (un seul processus par déploiement).")
@@ -33,7 +34,7 @@ def run_job(name, at):
         click.echo(f"{name} : créneau déjà exécuté, rien à faire.")
     else:
         click.echo(f"{name} : {run.status}. {run.detail or ''}")
-        if run.status == "failed":
+        if run.status == RunStatus.FAILED:
             raise SystemExit(1)
 
 

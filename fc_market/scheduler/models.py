@@ -4,7 +4,18 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fc_market.extensions import db
+from fc_market.integrity import StatusEnum, status_column
 from fc_market.market.models import utcnow
+
+
+class RunStatus(StatusEnum):
+    RUNNING = "running", "En cours"
+    DONE = "done", "Terminé"
+    FAILED = "failed", "En échec"
+
+    @classmethod
+    def moves(cls):
+        return {cls.RUNNING: {cls.DONE, cls.FAILED}}
 
 
 class JobRun(db.Model):
@@ -17,8 +28,8 @@ class JobRun(db.Model):
     run_key: Mapped[str] = mapped_column(sa.String(64))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
-    status: Mapped[str] = mapped_column(sa.String(8), default="running")
+    status: Mapped[RunStatus] = status_column(RunStatus, 8, default=RunStatus.RUNNING)
     detail: Mapped[str | None] = mapped_column(sa.Text)
 
     __table_args__ = (sa.UniqueConstraint("job", "run_key"),
-                      sa.CheckConstraint("status IN ('running', 'done', 'failed')", name="status"))
+                      RunStatus.check_constraint())

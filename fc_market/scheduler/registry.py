@@ -17,10 +17,11 @@ from sqlalchemy.exc import IntegrityError
 
 from fc_market.extensions import db
 from fc_market.market.models import utcnow
-from fc_market.scheduler.models import JobRun
+from fc_market.scheduler.models import JobRun, RunStatus
 
 log = logging.getLogger(__name__)
-JOB_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering", "audit")
+JOB_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering",
+               "uo4", "cases", "audit")
 
 
 @dataclass
@@ -64,7 +65,7 @@ def run_once(name, now=None, run_key=None):
     key = run_key or now.strftime(spec.slot)
     previous = db.session.scalar(sa.select(JobRun).where(JobRun.job == name, JobRun.run_key == key))
     if previous is not None:
-        if previous.status != "failed":
+        if previous.status != RunStatus.FAILED:
             return None
         db.session.delete(previous)  # retry a failed slot
         db.session.commit()
@@ -78,12 +79,12 @@ def run_once(name, now=None, run_key=None):
     try:
         result = spec.func(now.date() if hasattr(now, "date") else now)
         db.session.commit()
-        run.status, run.detail = "done", (str(result)[:2000] if result is not None else None)
+        run.status, run.detail = RunStatus.DONE, (str(result)[:2000] if result is not None else None)
     except Exception:
         db.session.rollback()
         log.exception("job %s (%s) failed", name, key)
         run = db.session.get(JobRun, run.id)
-        run.status, run.detail = "failed", traceback.format_exc()[-2000:]
+        run.status, run.detail = RunStatus.FAILED, traceback.format_exc()[-2000:]
     run.finished_at = utcnow()
     db.session.commit()
     return run

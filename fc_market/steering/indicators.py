@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from fc_market.market.terms import EXTRA_KEYS, CoverageTerms
+from fc_market.territory.population import lot_population
 
 #: Months a quality indicator pools by default (the contract's
 #: ``steering.indicator_window_months`` wins: pass it as ``LotView(window_months=…)``)
@@ -92,9 +93,11 @@ INDICATOR_TEMPLATES = {i.key: i for i in (
               "rapportées à l'objectif annuel.", short="Prévision / objectif annuel"),
     Indicator("entries_per_1000", "Entrées pour 1 000 habitants (12 mois)", "number", "higher",
               "Entrées des douze derniers mois (annualisées s'il y en a moins) pour 1 000 habitants "
-              "du lot (population du fichier de marché).", short="Entrées pour 1 000 hab."),
+              "du lot (somme des populations légales INSEE de ses communes).", short="Entrées pour 1 000 hab."),
     Indicator("coverage_share", "Population à moins de {radius} d'un site", "percent", "higher",
-              "Part de la population du lot à moins de {radius} (à vol d'oiseau) d'un site ouvert ({kinds}).", short="Population à {radius} d'un site"),
+              "Part de la population du lot (toutes ses communes, populations légales INSEE) dont la "
+              "commune est à moins de {radius} (à vol d'oiseau) d'un site ouvert ({kinds}).",
+              short="Population à {radius} d'un site"),
     Indicator("satisfaction_l1", "Satisfaction après le niveau 1", "percent", "higher",
               "Satisfaits ou très satisfaits / répondants, sur les {window} derniers mois validés.", short="Satisfaction niveau 1"),
     Indicator("satisfaction_l2", "Satisfaction après le niveau 2", "percent", "higher",
@@ -346,7 +349,8 @@ class LotView:
 
     def _entries_per_1000(self):
         rows = self.window(12)
-        population = getattr(self.lot, "population", None)
+        population = (lot_population(self.lot) if getattr(self.lot, "region_code", None)
+                      else getattr(self.lot, "population", None))
         if not rows or not population:
             return Reading(None, None, "population ou données manquantes")
         entries = sum(r.entries for r in rows)
@@ -357,7 +361,7 @@ class LotView:
     def _coverage_share(self):
         if self.coverage_share is None:
             return NONE
-        return Reading(self.coverage_share, None, "sites permanents ouverts ce jour")
+        return Reading(self.coverage_share, None, "sites qui comptent au contrat, ouverts ce jour")
 
     def _satisfaction_l1(self):
         return rate_reading(self.window(), "l1_satisfied", "l1_respondents", "répondants")

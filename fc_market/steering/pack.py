@@ -3,6 +3,7 @@ from fc_market.excel.writer import build_workbook
 from fc_market.exports import Column, Sheet
 from fc_market.steering import service
 from fc_market.steering.indicators import INDICATORS, months_back
+from fc_market.territory import service as territory
 
 KIND = {"percent": "percent", "count": "int", "days": "int", "number": "number"}
 
@@ -129,27 +130,28 @@ def coverage_sheets(snap, top=20):
     cov_rows, zone_rows = [], []
     for lot in snap.lots:
         cov = snap.coverage[lot.id]
-        cov_rows.append({"code": lot.code, "name": lot.name,
+        cov_rows.append({"code": lot.code, "name": lot.name, "region": lot.region_code,
+                         "radius": cov.terms.radius, "kinds": cov.terms.kinds_label,
                          "sites": sum(1 for s in cov.sites if s.kind == "permanent"),
                          "perm": sum(1 for s in cov.sites if s.kind == "permanence"),
-                         "total": cov.permanent.total_population,
-                         "covered": cov.permanent.covered_population, "share": cov.permanent.share,
+                         "total": cov.rule.total_population,
+                         "covered": cov.rule.covered_population, "share": cov.rule.share,
                          "share_wp": cov.with_permanences.share,
-                         "zones": cov.permanent.uncovered_count})
-        for loc in cov.permanent.uncovered[:top]:
-            zone_rows.append({"code": lot.code, "name": loc.name, "dep": loc.departement,
-                              "pop": loc.population})
-    from fc_market.steering.service import terms_of
-    radius = terms_of(snap.lots[0]).coverage.radius_label if snap.lots else ""
-    return [Sheet(f"Maillage {radius}".strip(), [
-        Column("code", "Lot"), Column("name", "Région"), Column("sites", "Sites permanents", "int"),
+                         "zones": cov.rule.uncovered_count})
+        for zone in territory.zone_rows(cov.rule, top):
+            zone_rows.append({"code": lot.code, **zone})
+    return [Sheet("Maillage", [
+        Column("code", "Lot"), Column("name", "Région"), Column("region", "Code région INSEE"),
+        Column("radius", "Rayon (km)"), Column("kinds", "Sites qui comptent"),
+        Column("sites", "Sites permanents", "int"),
         Column("perm", "Permanences", "int"), Column("total", "Population", "int"),
         Column("covered", "Population couverte", "int"), Column("share", "Part couverte", "percent"),
         Column("share_wp", "Part couverte, permanences comprises", "percent"),
-        Column("zones", "Localités non couvertes", "int")], cov_rows),
+        Column("zones", "Communes non couvertes", "int")], cov_rows),
         Sheet(f"Zones blanches ({top} par lot)", [
-            Column("code", "Lot"), Column("name", "Localité"), Column("dep", "Département"),
-            Column("pop", "Population", "int")], zone_rows)]
+            Column("code", "Lot"), Column("insee", "Code INSEE"), Column("name", "Commune"),
+            Column("departement", "Département"), Column("population", "Population", "int"),
+            Column("nearest_site_km", "Site le plus proche (km)")], zone_rows)]
 
 
 def rules_sheet(rules):
@@ -180,10 +182,16 @@ def lot_sheets(snap, lot, year):
                   current)]
 
 
+#: Sheets other modules add to the pack: function(snap, flags) -> [Sheet] (UO4, flag cases)
+EXTRA_SHEETS = []
+
+
 def build_pack(snap, flags):
     """The monthly steering pack: one sheet per view."""
     sheets = [dashboard_sheet(snap), targets_sheet(snap), monthly_sheet(snap), signs_sheet(snap)]
     sheets += flags_sheets(flags)
+    for extra in EXTRA_SHEETS:
+        sheets += extra(snap, flags)
     sheets += coverage_sheets(snap)
     sheets.append(rules_sheet(snap.rules))
     return build_workbook(sheets)

@@ -27,6 +27,7 @@ from fc_market.reporting.models import Report, ReportVersion
 from fc_market.steering import aggregates
 from fc_market.steering.indicators import (INDICATORS, NONE, LotView, Reading, breached,
                                            months_back, to_decimal)
+from fc_market.territory.population import lot_population
 from fc_market.steering.models import (Flag, FlagReading, LotMonthStat, SteeringPack,
                                        SteeringRefresh)
 
@@ -257,12 +258,13 @@ def snapshot(lots=None, today=None, *, history_years=1, with_providers=False):
                 extra[lot_id][name] = reading
     categories = _categories()
     views = {lot.id: LotView(lot, stats.get(lot.id, []), reference, targets.get(lot.id),
-                             coverage[lot.id].permanent.share, extra[lot.id], categories,
+                             coverage[lot.id].rule.share, extra[lot.id], categories,
                              window_months=terms_of(lot, today).steering.indicator_window_months)
              for lot in lots}
-    covered = sum(c.permanent.covered_population for c in coverage.values())
-    total = sum(c.permanent.total_population for c in coverage.values())
-    pseudo = SimpleNamespace(code="FR", name="National", population=sum(l.population or 0 for l in lots))
+    covered = sum(c.rule.covered_population for c in coverage.values())
+    total = sum(c.rule.total_population for c in coverage.values())
+    pseudo = SimpleNamespace(code="FR", name="National",
+                             population=sum(lot_population(l) for l in lots))
     late = [r.value for r in lateness.values() if r.value is not None]
     national = LotView(pseudo, combine(stats.get(i, []) for i in lot_ids), reference,
                        national_target(list(targets.values())), covered / total if total else None,

@@ -131,12 +131,39 @@ def scorecard_export(code):
 @roles(*Role.FC)
 def flags():
     everything = request.args.get("tous") == "1"
-    rows = db.session.scalars(service.flags_query(open_only=not everything).limit(1000)).all()
+    lots = visible_lots()
+    filters = {"lot": request.args.get("lot") or "", "categorie": request.args.get("categorie") or "",
+               "dossier": request.args.get("dossier") or ""}
+    lot_ids = [l.id for l in lots if not filters["lot"] or l.code == filters["lot"]]
+    stmt = service.flags_query(lot_ids, open_only=not everything)
+    if filters["categorie"]:
+        from fc_market.market.models import FlagRule
+        stmt = stmt.join(FlagRule, FlagRule.id == Flag.rule_id).where(
+            FlagRule.category == filters["categorie"])
+    case_labels = {}
+    try:
+        from fc_market.cases.models import CASE_LABELS, FlagCase
+        case_labels = CASE_LABELS
+        if filters["dossier"] == "aucun":
+            stmt = stmt.where(~sa.exists().where(FlagCase.flag_id == Flag.id))
+        elif filters["dossier"] in CASE_LABELS:
+            stmt = stmt.where(sa.exists().where(FlagCase.flag_id == Flag.id,
+                                                FlagCase.status == filters["dossier"]))
+    except ImportError:  # cases module absent
+        pass
+    rows = db.session.scalars(stmt.limit(1000)).all()
+    cases = {}
+    if case_labels:
+        from fc_market.cases.service import by_flag
+        cases = by_flag([f.id for f in rows])
     market = service.current_market()
+    from fc_market.market.models import FlagRule
     return render_template("steering/flags.html", rows=rows, everything=everything,
                            rules=list(market.flag_rules) if market else [], indicators=INDICATORS,
                            fmt=service.format_value, trend=service.trend, trends=service.TREND_LABELS,
-                           spark=charts.sparkline, form=EmptyForm())
+                           spark=charts.sparkline, form=EmptyForm(), lots=lots, filters=filters,
+                           categories=FlagRule.CATEGORY_LABELS, case_labels=case_labels,
+                           cases=cases)
 
 
 @bp.get("/signalements.xlsx")

@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 from fc_market.extensions import db
 from fc_market.market.models import Lot
 
-territory_cli = AppGroup("territory", help="Sites et maillage à 30 km.")
+territory_cli = AppGroup("territory", help="Sites et maillage territorial.")
 
 
 @territory_cli.command("coverage")
@@ -17,7 +17,7 @@ territory_cli = AppGroup("territory", help="Sites et maillage à 30 km.")
 @click.option("--json", "as_json", is_flag=True, help="Sortie JSON pour les scripts.")
 @click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]), help="Sites ouverts à cette date.")
 def coverage(lot_code, as_json, on):
-    """Population couverte, population totale, part et dix plus grandes zones blanches par lot."""
+    """Population couverte, population totale, part et dix plus grandes zones blanches (communes) par lot."""
     from fc_market.territory import service
     stmt = sa.select(Lot).order_by(Lot.number)
     if lot_code:
@@ -33,10 +33,13 @@ def coverage(lot_code, as_json, on):
     for r in rows:
         click.echo(f"{r['lot']:<4} {r['name']:<28} {r['covered_population']:>10,} / "
                    f"{r['total_population']:>10,} hab. {r['share']:>7.1%}  "
-                   f"(avec permanences {r['with_permanences']['share']:.1%})".replace(",", " "))
+                   f"(à {r['radius_km']:g} km de : {' '.join(r['site_kinds'])} ; "
+                   f"avec permanences {r['with_permanences']['share']:.1%})".replace(",", " "))
         for z in r["largest_uncovered"]:
-            click.echo(f"       zone blanche : {z['name']} ({z['departement']}), {z['population']:,} hab."
-                       .replace(",", " "))
+            km = (f" ; site le plus proche à {z['nearest_site_km']:g} km".replace(".", ",")
+                  if z["nearest_site_km"] is not None else "")
+            pop = f"{z['population']:,}".replace(",", "\u202f")
+            click.echo(f"       zone blanche : {z['insee']} {z['name']} ({pop} hab.){km}")
 
 
 def register(app):

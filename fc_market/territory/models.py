@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
+from fc_market.integrity import StatusEnum, status_column
 from fc_market.market.models import utcnow
 
 SITE_KINDS = {"permanent": "Site permanent", "permanence": "Permanence", "itinerant": "Itinérant"}
@@ -91,13 +92,15 @@ class ChangeAction:
     LABELS = {OPEN: "Ouverture d'un site", UPDATE: "Modification", CLOSE: "Fermeture"}
 
 
-class ChangeStatus:
-    PENDING = "pending"
-    APPROVED = "approved"
-    REFUSED = "refused"
-    WITHDRAWN = "withdrawn"
-    LABELS = {PENDING: "En attente de décision", APPROVED: "Approuvée", REFUSED: "Refusée",
-              WITHDRAWN: "Retirée"}
+class ChangeStatus(StatusEnum):
+    PENDING = "pending", "En attente de décision"
+    APPROVED = "approved", "Approuvée"
+    REFUSED = "refused", "Refusée"
+    WITHDRAWN = "withdrawn", "Retirée"
+
+    @classmethod
+    def moves(cls):
+        return {cls.PENDING: {cls.APPROVED, cls.REFUSED, cls.WITHDRAWN}}
 
 
 class SiteChange(db.Model):
@@ -110,7 +113,7 @@ class SiteChange(db.Model):
     #: The site changed or closed; for an opening, the site created once approved
     site_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sites.id"), index=True)
     action: Mapped[str] = mapped_column(sa.String(8))
-    status: Mapped[str] = mapped_column(sa.String(10), default=ChangeStatus.PENDING)
+    status: Mapped[ChangeStatus] = status_column(ChangeStatus, 10, default=ChangeStatus.PENDING)
     #: Proposed values (JSON-safe: dates ISO, coordinates as strings)
     proposed: Mapped[dict] = mapped_column(sa.JSON)
     #: Values of the site when the request was made (for the before/after reading)
@@ -137,8 +140,7 @@ class SiteChange(db.Model):
     __mapper_args__ = {"version_id_col": version_counter}
     __table_args__ = (
         sa.CheckConstraint("action IN ('open', 'update', 'close')", name="action"),
-        sa.CheckConstraint("status IN ('pending', 'approved', 'refused', 'withdrawn')",
-                           name="status"),
+        ChangeStatus.check_constraint(),
         sa.CheckConstraint("source IN ('web', 'excel')", name="source"),
         sa.CheckConstraint("action = 'open' OR site_id IS NOT NULL", name="site"),
         sa.CheckConstraint("status = 'pending' OR decided_at IS NOT NULL", name="decided"),
@@ -150,7 +152,7 @@ class SiteChange(db.Model):
 
     @property
     def status_label(self):
-        return ChangeStatus.LABELS.get(self.status, self.status)
+        return ChangeStatus.label_of(self.status)
 
     @property
     def is_pending(self):

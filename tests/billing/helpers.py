@@ -5,14 +5,25 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from fc_market.demo.pdf import minimal_pdf
 from fc_market.extensions import db
 from fc_market.market.dates import add_months, parse_period
 from fc_market.market.models import Lot, UnitOfWork
-from fc_market.reporting.models import Act, Report, ReportVersion
+from fc_market.reporting.models import Act, Report, ReportVersion, VersionStatus
 
-#: A minimal PDF (content sniffing only looks at the signature)
-PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+def _png():
+    import io
+
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (0, 0, 145)).save(out, "PNG")
+    return out.getvalue()
+
+
+#: A small well-formed PDF and PNG (uploads parse PDFs and decode images)
+PDF = minimal_pdf("Piece de test fc_market")
+PNG = _png()
 
 
 def lot(code):
@@ -22,6 +33,14 @@ def lot(code):
 def uo(market_id, code):
     return db.session.scalar(sa.select(UnitOfWork).where(UnitOfWork.market_id == market_id,
                                                          UnitOfWork.code == code))
+
+
+def move(version, target):
+    """Move a version to ``target`` along the allowed statuses, one flush per move (a
+    submitted version is frozen: its acts are added while it is a draft)."""
+    for status in VersionStatus.path(version.status, target):
+        version.status = status
+        db.session.flush()
 
 
 def make_validated(lot_obj, period, acts, *, days_late=0, emit=False, supersede=None):
@@ -41,7 +60,7 @@ def make_validated(lot_obj, period, acts, *, days_late=0, emit=False, supersede=
         db.session.flush()
     number = len(report.versions) + 1
     version = ReportVersion(report_id=report.id, lot_id=lot_obj.id, number=number,
-                            status="validated", source="web", submitted_at=datetime(2025, 1, 1),
+                            status=VersionStatus.DRAFT, source="web", submitted_at=datetime(2025, 1, 1),
                             decided_at=datetime(2025, 1, 2), days_late=days_late,
                             supersedes_id=supersede.id if supersede else None)
     db.session.add(version)
@@ -57,9 +76,10 @@ def make_validated(lot_obj, period, acts, *, days_late=0, emit=False, supersede=
                                uo_id=unit.id, act_date=act_date, mode="telephone",
                                proof_ref=f"DS-{n}"))
     version.act_count = n
-    if supersede is not None:
-        supersede.status = "superseded"
     db.session.flush()
+    move(version, VersionStatus.VALIDATED)
+    if supersede is not None:
+        move(supersede, VersionStatus.SUPERSEDED)
     if emit:
         from fc_market import events
         if supersede is not None:

@@ -52,6 +52,12 @@ def test_demo_steps(market, users):
     owed_ids = {inv.id for inv, _ in service.interest_owed(today)}
     assert not owed_ids & {s.invoice_id for s in settled}
     assert any("Liquidation" in n for n in ctx.notes)
+    # the demo's certified statements and recorded invoices form intact hash chains
+    chains = service.verify_chains()
+    assert [c.broken for c in chains] == [None] * len(chains), [c.message for c in chains]
+    assert sum(c.checked for c in chains) == (
+        db.session.scalar(sa.select(sa.func.count()).where(PayableStatement.number.is_not(None)))
+        + db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)))
 
 
 def test_demo_steps_without_reporting(market, users):

@@ -133,16 +133,20 @@ def test_no_interruption_once_the_payment_is_ordered(cvl_statement, users):
 
 def test_receipt_date_entered_by_finance(cvl_statement, users):
     inv = invoice(cvl_statement, users["mandataire"], received_on=None, today=date(2025, 3, 5))
-    assert inv.received_on == date(2025, 3, 5) and inv.receipt_entered_at is None  # upload day
+    assert inv.receipt_date == inv.received_on == date(2025, 3, 5)  # the upload day
+    assert inv.chorus_received_on is None and inv.receipt_entered_at is None
     with pytest.raises(service.FieldError, match="dans le futur") as exc:
         service.set_receipt_date(inv, users["finance"], date(2025, 3, 6), today=date(2025, 3, 5))
     assert exc.value.field == "received_on"
     with pytest.raises(service.FieldError, match="précède la date de la facture"):
         service.set_receipt_date(inv, users["finance"], date(2025, 2, 28), today=date(2025, 3, 5))
-    assert inv.received_on == date(2025, 3, 5)
-    # deposited on Chorus Pro on 03/03: the term runs from there → due 02/04/2025
+    assert inv.receipt_date == date(2025, 3, 5)
+    # deposited on Chorus Pro on 03/03: the term runs from there → due 02/04/2025; the
+    # invoice as recorded (received_on) stays frozen
     service.set_receipt_date(inv, users["finance"], date(2025, 3, 3), today=date(2025, 3, 5))
-    assert inv.received_on == date(2025, 3, 3) and inv.receipt_entered_by_id == users["finance"].id
+    assert (inv.receipt_date, inv.chorus_received_on, inv.received_on) == (
+        date(2025, 3, 3), date(2025, 3, 3), date(2025, 3, 5))
+    assert inv.receipt_entered_by_id == users["finance"].id
     assert service.due_on(inv, date(2025, 3, 5)) == date(2025, 4, 2)
     service.decide(inv.id, users["finance"], "accept")
     with pytest.raises(service.BillingError, match="ne se modifie plus"):
@@ -545,3 +549,25 @@ def test_invoice_and_payment_import_pages_export_to_excel(cvl_statement, users, 
     assert [line[1] for line in lines] == ["F-INCONNUE", "F-INCONNUE", "INCONNUE-1"]
     assert lines[0][2].date() == date(2025, 3, 20) and lines[0][3] == 10000
     assert login("mandataire").get(f"/paiements/imports/{batch.id}.xlsx").status_code == 403
+
+
+def test_invoice_and_credit_note_files_are_parsed_not_sniffed(app, cvl_statement, users):
+    import os
+
+    from fc_market import storage
+    hostile = PDF.replace(b"/Pages 2 0 R", b"/Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >>")
+    folder = app.config["UPLOAD_FOLDER"]
+    stored = lambda: sorted(os.path.join(d, f) for d, _, fs in os.walk(folder) for f in fs)  # noqa: E731
+    before = stored()
+    with pytest.raises(storage.FileRefused, match="le PDF contient du JavaScript"):
+        invoice(cvl_statement, users["mandataire"], file=("facture.pdf", hostile))
+    with pytest.raises(storage.FileRefused, match="ne se lit pas comme un PDF"):
+        invoice(cvl_statement, users["mandataire"], file=("facture.pdf", b"%PDF-1.4\n<html></html>\n%%EOF\n"))
+    inv = invoice(cvl_statement, users["mandataire"])
+    service.decide(inv.id, users["finance"], "accept")
+    with pytest.raises(storage.FileRefused, match="le PDF contient du JavaScript"):
+        service.record_credit_note(inv, users["mandataire"], number="AV-1", issued_on=date(2025, 3, 25),
+                                   amount_excl_tax="100.00", vat="20.00", amount_incl_tax="120.00",
+                                   reason="Erreur", file=("av.pdf", hostile), today=date(2025, 3, 26))
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 1
+    assert len(stored()) == len(before) + 1      # the sound invoice only

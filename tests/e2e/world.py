@@ -7,12 +7,12 @@ from io import BytesIO
 import openpyxl
 import sqlalchemy as sa
 
+from fc_market.demo.pdf import minimal_pdf
 from fc_market.extensions import db
 from tests.reporting.helpers import FIGURES, add_sites, lot, make_file, row
 
-#: A minimal but well-formed PDF (the proof and invoice uploads sniff the content)
-PDF = (b"%PDF-1.4\n% Piece de test fc_market\n1 0 obj << /Type /Catalog >> endobj\n"
-       b"trailer << /Root 1 0 R >>\n%%EOF\n")
+#: A small well-formed PDF (the proof and invoice uploads parse it)
+PDF = minimal_pdf("Piece de test fc_market")
 
 
 def month_rows(month_index, period, count=6):

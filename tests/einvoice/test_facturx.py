@@ -4,6 +4,7 @@ or a foreign SIRET refused with the field named; hostile files refused."""
 import base64
 import io
 from html import unescape
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -217,3 +218,35 @@ def test_expected_pdf_download_and_cli(cvl_certified, login, app, tmp_path):
     missing = app.test_cli_runner().invoke(args=["billing", "facturx", "CVL", "2025-07", "-o", str(out)])
     assert missing.exit_code == 1 and "Aucun état liquidatif certifié" in missing.output
 
+
+
+def test_a_negative_adjusting_statement_calls_for_a_credit_note(market, users):
+    """CVL March 2025: 4 UO1 acts certified (600,00 + UO4 14 750,00), then a correction to 1
+    act: the adjusting statement is −450,00 HT, −90,00 VAT, −540,00 TTC → a credit note 381
+    of 540,00 referring to the month's invoice."""
+    from tests.billing.helpers import PDF, lot, make_validated
+    from tests.einvoice.conftest import groupement
+    cvl = lot("CVL")
+    groupement(cvl)
+    v1 = make_validated(cvl, "2025-03", [("UO1", 4, 4)], emit=True)
+    st = billing.statements_of(cvl.id, "2025-03")[0]
+    billing.certify(st.id, users["finance"])
+    invoice = billing.record_invoice(st, users["mandataire"], number="F-CVL-03", issued_on=date(2025, 4, 2),
+                                     received_on=date(2025, 4, 3), amount_excl_tax="15350.00",
+                                     vat="3070.00", amount_incl_tax="18420.00", file=("f.pdf", PDF),
+                                     today=date(2025, 4, 3))
+    make_validated(cvl, "2025-03", [("UO1", 4, 1)], emit=True, supersede=v1)
+    adj = billing.statements_of(cvl.id, "2025-03")[1]
+    billing.certify(adj.id, users["finance"])
+    db.session.commit()
+    assert adj.amount_payable == Decimal("-540.00")
+    exp = build.expected_invoice(adj, issued_on=date(2025, 5, 2))
+    assert exp.credit_note and exp.data["BT-3"] == "381"
+    assert exp.data["BG-3"] == [{"BT-25": "F-CVL-03", "BT-26": date(2025, 4, 2)}]
+    assert (exp.data["BT-109"], exp.data["BT-110"], exp.data["BT-112"]) == ("450.00", "90.00", "540.00")
+    inv = read.read("a.pdf", build.facturx_pdf(exp, adj))
+    assert inv.credit_note and inv.amount_incl_tax == Decimal("540.00")
+    preview = service.preview(adj, inv)
+    assert preview.matches
+    note = service.record(adj, inv, users["mandataire"], received_on=date(2025, 5, 3), today=date(2025, 5, 3))
+    assert note.kind == "credit_note" and note.corrects_id == invoice.id

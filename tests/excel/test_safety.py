@@ -494,3 +494,56 @@ def test_exception_hierarchy():
     error = UnsafeWorkbook("Message en français", "code_court")
     assert (error.message, error.code, str(error)) == ("Message en français", "code_court",
                                                       "Message en français")
+
+
+# -- the grid the reader would build -------------------------------------------------------
+
+def actes_with_far_cell(far="GR199999", header=True):
+    """The 11.6 KB attack: a header row and one value at GR199999 (row 199,999 < 200,000,
+    column 200 = the column limit), which made calamine build a 199,999 × 200 grid."""
+    head = '<row r="1"><c r="A1" t="inlineStr"><is><t>Identifiant</t></is></c></row>' if header else ""
+    row = parse_cell_ref(far)[0]
+    body = head + f'<row r="{row}"><c r="{far}" t="inlineStr"><is><t>x</t></is></c></row>'
+    return rezip(good_xlsx(title="Actes"), replace={SHEET: sheet_xml(body)})
+
+
+def test_one_far_value_is_refused_before_any_grid_is_built(monkeypatch):
+    from python_calamine import CalamineWorkbook
+
+    from fc_market.excel import reader
+
+    data = actes_with_far_cell()
+    assert len(data) < 12_000
+    error = refused(data, "sheet_too_large")
+    assert error.message == (
+        "La feuille « Actes » est trop étendue : ses valeurs s'étendent sur la plage A1:GR199999, "
+        "soit 39 999 800 cellules (maximum 4 000 000). Supprimez les cellules remplies loin des "
+        "données (par exemple GR199999) et les lignes et colonnes inutilisées, enregistrez puis "
+        "réessayez.")
+    assert error.details["cells"] == 199_999 * 200
+    # the reader never reaches calamine with it
+    monkeypatch.setattr(CalamineWorkbook, "from_filelike",
+                        lambda *a: (_ for _ in ()).throw(AssertionError("calamine reached")))
+    with pytest.raises(UnsafeWorkbook, match="trop étendue"):
+        reader.open_checked(data).iter_rows("Actes")
+
+
+def test_a_declared_dimension_spanning_too_many_cells_is_refused():
+    data = with_sheet('<row r="1"><c r="A1"><v>1</v></c></row>', '<dimension ref="A1:GR199999"/>')
+    error = refused(data, "sheet_too_large")
+    assert "sa dimension déclarée couvre la plage A1:GR199999, soit 39 999 800 cellules" in error.message
+
+
+def test_the_grid_is_what_the_values_span_and_the_limit_is_a_parameter():
+    # one lone value far away is a 1-cell grid: calamine starts its grid at the first value
+    lone = check_xlsx(actes_with_far_cell(header=False)).sheet("Actes")
+    assert (lone.min_row, lone.min_col, lone.max_row, lone.max_col) == (199_999, 200, 199_999, 200)
+    assert lone.grid_cells == 1
+    # 3 data rows × 3 columns and a header: 4 × 3 = 12 cells
+    info = check_xlsx(good_xlsx()).sheet("Offres")
+    assert (info.min_row, info.min_col, info.grid_cells) == (1, 1, 12)
+    refused(good_xlsx(), "sheet_too_large", max_grid_cells=11)
+    assert check_xlsx(good_xlsx(), max_grid_cells=12).sheet("Offres").grid_cells == 12
+    # the largest legitimate reporting sheet fits: 200,000 rows × 11 columns
+    from fc_market.excel.safety import DEFAULT_MAX_GRID_CELLS
+    assert 200_000 * 11 <= DEFAULT_MAX_GRID_CELLS

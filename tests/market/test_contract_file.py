@@ -182,7 +182,7 @@ role = "{beta_role}"
 def _with_operator(alpha="73282932000074", beta="52601815590833", alpha_role="mandataire",
                    beta_role="cotraitant"):
     block = OPERATOR.format(alpha=alpha, beta=beta, alpha_role=alpha_role, beta_role=beta_role)
-    return TEXT.replace('population = 2573295\n', 'population = 2573295\n' + block, 1)
+    return TEXT.replace('population = 2587031\n', 'population = 2587031\n' + block, 1)
 
 
 def test_the_titulaire_can_be_described_in_the_contract_file(tmp_path):
@@ -211,3 +211,31 @@ def test_bad_titulaire_is_refused(tmp_path, kwargs, words):
         load_file(write(tmp_path, _with_operator(**kwargs)))
     assert any(words in m for _, m in exc.value.errors), exc.value.errors
     assert all(k.startswith("lots.CVL.operator") for k, _ in exc.value.errors)
+
+
+def test_the_demo_populations_are_the_sums_of_the_communes():
+    assert load_file(DEMO_CONTRACT).warnings == []
+
+
+def test_a_lot_population_off_the_communes_is_reported_at_load(tmp_path, app):
+    # Corse: 355 486 inhabitants in its 360 communes; 0.5 % is 1 777.43
+    text = TEXT.replace("population = 355486", "population = 347597")  # INSEE 2021 figure
+    text = text.replace("population = 256518", "population = 257800")  # +0.4998 %: tolerated
+    report = load_file(write(tmp_path, text))
+    db.session.commit()
+    assert report.warnings == [
+        "lot COR (Corse) : le fichier de marché indique 347\u202f597 habitants, la somme des "
+        "populations légales de ses communes est de 355\u202f486 habitants (écart "
+        "−2,22\u00a0%) ; fc_market affiche et calcule avec 355\u202f486 habitants."]
+    cor = db.session.scalar(sa.select(Lot).where(Lot.code == "COR"))
+    assert cor.population == 347597  # the file's figure is kept as stated, never shown
+
+
+def test_market_load_prints_the_population_warning(tmp_path, app):
+    path = write(tmp_path, TEXT.replace("population = 12463067", "population = 12317279"))
+    result = app.test_cli_runner().invoke(args=["market", "load", str(path)])
+    assert result.exit_code == 0, result.output
+    assert ("Attention : lot IDF (Île-de-France) : le fichier de marché indique 12\u202f317\u202f279 "
+            "habitants, la somme des populations légales de ses communes est de "
+            "12\u202f463\u202f067 habitants") in result.output
+    assert result.output.count("Attention") == 1

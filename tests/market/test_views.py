@@ -8,7 +8,7 @@ def test_lot_list_in_french_formats(login):
     assert "Les 18 lots du marché" in page
     assert "Île-de-France" in page and "Mayotte" in page
     # French number and money formats (narrow no-break space thousands, comma decimals)
-    assert "12\u202f317\u202f279" in page
+    assert "12\u202f463\u202f067" in page  # the sum of its communes, as on /maillage
     assert "150,00\xa0€" in page
     assert "illustratives" in page
 
@@ -32,7 +32,7 @@ def test_lots_export_has_typed_cells(login):
     rows = list(sheet.iter_rows(min_row=2, values_only=True))
     assert len(rows) == 18
     idf = rows[0]
-    assert idf[1] == "IDF" and idf[4] == 12317279
+    assert idf[1] == "IDF" and idf[4] == 12463067
     uo1 = headers.index("Prix UO1 HT")
     assert float(idf[uo1]) == 150.0
     assert sheet.cell(row=2, column=uo1 + 1).number_format.endswith('"€"') or "€" in sheet.cell(row=2, column=uo1 + 1).number_format

@@ -6,7 +6,8 @@ import sqlalchemy as sa
 
 from fc_market.extensions import db
 from fc_market.market.models import Lot, UnitOfWork
-from fc_market.reporting.models import Act, LotFigures, Report, ReportVersion
+from fc_market.reporting.models import Act, LotFigures, Report, ReportVersion, VersionStatus
+from tests.billing.helpers import move
 
 
 def lot(code):
@@ -30,8 +31,8 @@ def make_version(lot_obj, period, acts=(), figures=None, status="validated", day
         db.session.add(report)
         db.session.flush()
     number = len(report.versions) + 1
-    version = ReportVersion(report_id=report.id, lot_id=lot_obj.id, number=number, status=status,
-                            submitted_at=datetime(year, month, 28), days_late=days_late,
+    version = ReportVersion(report_id=report.id, lot_id=lot_obj.id, number=number,
+                            status=VersionStatus.DRAFT, submitted_at=datetime(year, month, 28), days_late=days_late,
                             act_count=len(acts))
     db.session.add(version)
     db.session.flush()
@@ -45,6 +46,7 @@ def make_version(lot_obj, period, acts=(), figures=None, status="validated", day
     if figures:
         db.session.add(LotFigures(version_id=version.id, **figures))
     db.session.flush()
+    move(version, status)  # filled as a draft: a submitted version is frozen
     return version
 
 

@@ -72,7 +72,7 @@ def test_pack_by_job_and_on_demand(app, login, idf):
     assert pack.trigger == "job"
     book = load_workbook(BytesIO(pack.content))
     for prefix in ("Tableau national", "Objectifs", "Indicateurs mensuels", "Signaux d'alerte",
-                   "Signalements", "Maillage 30 km", "Zones blanches", "Règles"):
+                   "Signalements", "Maillage", "Zones blanches", "Règles"):
         assert any(name.startswith(prefix) for name in book.sheetnames), (prefix, book.sheetnames)
     assert run_once("steering.pack", datetime(2025, 4, 16, 6, 0)) is None   # once a month
     browser = login("manager")

@@ -1,14 +1,14 @@
-"""Hand-checked geography for the 30 km access rule."""
+"""Hand-checked geography for the access rule (30 km by default)."""
 import math
 import random
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 
 from fc_market.territory.geo import (DISTANCE_TOLERANCE_KM, EARTH_RADIUS_KM, KM_PER_DEGREE,
-                                     Locality, Site, SiteIndex, coverage, haversine_km, what_if)
+                                     Locality, Site, SiteIndex, chord2_of_km, coverage,
+                                     haversine_km, km_of_chord2, what_if)
 
 PARIS = (48.85341, 2.3488)
 VERSAILLES = (48.80359, 2.13424)
@@ -268,25 +268,62 @@ def test_what_if_rejects_unknown_and_duplicate_ids():
         what_if(locs, sites, add=[Site("A", 46.0, 5.0), Site("A", 46.1, 5.0)])
 
 
-# --------------------------------------------------------------------------- speed
+# --------------------------------------------------------------------------- grid and chords
 
-def test_all_18_lots_well_under_two_seconds():
-    from fc_market.territory.loader import REGIONS, load_localities
+def test_chord_and_great_circle_distance_are_the_same_test():
+    # 30 km on a sphere of radius 6371.0088 km: angle 30/6371.0088 rad, chord 2 sin(angle/2)
+    angle = 30.0 / 6371.0088
+    assert chord2_of_km(30.0) == pytest.approx((2 * math.sin(angle / 2)) ** 2, rel=1e-15)
+    assert km_of_chord2(chord2_of_km(30.0)) == pytest.approx(30.0, abs=1e-9)
+    assert km_of_chord2(chord2_of_km(0.0)) == 0.0
+    assert km_of_chord2(4.0) == pytest.approx(math.pi * EARTH_RADIUS_KM)  # antipodes
 
-    lots = []
-    for code in REGIONS:
-        locs = load_localities(code)
-        ranked = sorted(locs, key=lambda l: -l.population)
-        sites: list[Site] = []
-        for l in ranked:
-            if len(sites) == 15:
-                break
-            if all(haversine_km(l.lat, l.lon, s.lat, s.lon) >= 40 for s in sites):
-                sites.append(Site(l.id, l.lat, l.lon, l.name))
-        lots.append((locs, sites))
-    t0 = time.perf_counter()
-    results = [coverage(locs, sites) for locs, sites in lots]
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 2.0, elapsed
-    assert sum(r.locality_count for r in results) == len(load_localities())
-    assert all(0.5 < r.share <= 1.0 for r in results)
+
+def test_grid_coverage_matches_brute_force_haversine():
+    """Points near cell borders (0.25°), near the antimeridian and far north, radii 30/300 km."""
+    rnd = random.Random(99)
+    sites = [Site(f"s{i}", rnd.uniform(41, 51), rnd.uniform(-5, 9)) for i in range(25)]
+    sites += [Site("am1", 0.1, 179.95), Site("am2", -0.1, -179.95), Site("north", 78.2, 15.6)]
+    locs = []
+    for i in range(3000):
+        s = rnd.choice(sites)
+        lat = s.lat + rnd.uniform(-0.6, 0.6)
+        lon = ((s.lon + rnd.uniform(-0.9, 0.9) + 180) % 360) - 180
+        if rnd.random() < 0.3:  # snap onto a cell border
+            lat = round(lat * 4) / 4
+        locs.append(Locality(i, f"c{i}", "00", lat, lon, rnd.randint(0, 5000)))
+    for radius in (30.0, 300.0):
+        res = coverage(locs, sites, radius)
+        brute = {l.id for l in locs
+                 if min(haversine_km(l.lat, l.lon, s.lat, s.lon) for s in sites)
+                 <= radius + DISTANCE_TOLERANCE_KM}
+        assert res.covered_ids == brute
+        assert res.covered_population == sum(l.population for l in locs if l.id in brute)
+        for l in locs[::50]:
+            assert res.nearest_km[l.id] == pytest.approx(
+                min(haversine_km(l.lat, l.lon, s.lat, s.lon) for s in sites), abs=1e-6)
+
+
+def test_distances_of_zones_blanches_are_computed_on_first_use():
+    locs, sites = _small_lot()
+    res = coverage(locs, sites)
+    assert res.nearest_km._owner._km is None           # shares alone do not pay for them
+    assert res.nearest_km[4] == pytest.approx(56.8, abs=0.3)
+    assert res.nearest_km._owner._km is not None and len(res.nearest_km) == 6
+
+
+def test_real_communes_of_corsica_match_brute_force():
+    """Every commune of the lot, three sites: the grid agrees with a plain haversine loop."""
+    from fc_market.territory.loader import load_localities
+
+    communes = load_localities("94")
+    sites = [Site("AJA", 41.91886, 8.73812), Site("BAS", 42.69731, 9.45078),
+             Site("COR", 42.30627, 9.15050)]
+    res = coverage(communes, sites)
+    covered = [c for c in communes
+               if min(haversine_km(c.lat, c.lon, s.lat, s.lon) for s in sites) <= 30.0005]
+    assert res.covered_population == sum(c.population for c in covered)
+    assert res.total_population == 355_486 and res.locality_count == 360
+    assert res.uncovered_count == 360 - len(covered)
+
+

@@ -50,7 +50,7 @@ def test_refusal_needs_a_comment_and_changes_nothing(cor, users):
 def test_update_against_an_older_revision_is_refused(cor, users):
     site = add_site(cor, "S1", 41.91886, 8.73812)
     raw = service.raw_from_values(service.site_values(site))
-    first = service.propose_update(site, dict(raw, name="Nouveau nom"), users["manager"])
+    first = service.propose_update(site, dict(raw, name="Nouveau nom"), users["mandataire"])
     service.decide(first, True, "", users["manager"])
     assert site.revision == 2 and site.name == "Nouveau nom"
     second = SiteChange(lot_id=cor.id, site_id=site.id, action="update", base_revision=1,

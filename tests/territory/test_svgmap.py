@@ -7,7 +7,7 @@ import pytest
 
 from fc_market.territory.geo import KM_PER_DEGREE, Site, coverage, haversine_km
 from fc_market.territory.loader import load_localities
-from fc_market.territory.svgmap import NNBSP, format_population, render_lot_map
+from fc_market.territory.svgmap import DEFAULT_ATTRIBUTION, NNBSP, format_population, render_lot_map
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -82,7 +82,7 @@ def test_legend_in_french():
     places, offices = _lot()
     texts = _texts(ET.fromstring(render_lot_map(places, offices)))
     for label in ("Site permanent", "Permanence", "Itinérant", "Zone blanche (population)",
-                  "Rayon de 30 km", "Population : GeoNames (CC BY 4.0)"):
+                  "Rayon de 30 km", "Commune couverte", DEFAULT_ATTRIBUTION):
         assert label in texts
     assert any(t.endswith(" km") and t[0].isdigit() for t in texts)  # scale bar
 
@@ -150,7 +150,7 @@ def test_precomputed_result_and_caps():
     zones = next(g for g in root.iter(SVG + "g") if g.get("class") == "zones-blanches")
     assert len(list(zones)) == 2
     assert any(t.startswith("Zones blanches : les 2 plus peuplées sur 4") for t in _texts(root))
-    assert "Localité couverte" not in _texts(root)
+    assert "Commune couverte" not in _texts(root)
 
 
 def test_empty_and_single_point_maps_are_valid():
@@ -180,3 +180,62 @@ def test_real_lot_map_stays_small():
     zones = next(g for g in root.iter(SVG + "g") if g.get("class") == "zones-blanches")
     assert len(list(zones)) == 400
     assert len(svg.encode()) < 150_000
+
+
+# --------------------------------------------------------------------------- outlines
+
+def test_lot_map_draws_the_departements_and_region_under_the_circles():
+    from fc_market.territory.loader import load_outlines
+    communes = load_localities("94")
+    svg = render_lot_map(communes, [Site("AJA", 41.91886, 8.73812, "Ajaccio")],
+                         outlines=load_outlines(), region_code="94")
+    root = ET.fromstring(svg)
+    groups = [g.get("class") for g in root.iter(SVG + "g") if g.get("class")]
+    assert groups.index("outlines") < groups.index("radii") < groups.index("sites")
+    outlines = next(g for g in root.iter(SVG + "g") if g.get("class") == "outlines")
+    titles = [t.text for t in outlines.iter(SVG + "title")]
+    assert titles == ["Corse-du-Sud (2A)", "Haute-Corse (2B)"]
+    region = [p for p in outlines.iter(SVG + "path") if p.get("class") == "region"]
+    assert len(region) == 1 and region[0].get("d").startswith("M")
+
+
+def test_lot_map_without_outlines_is_unchanged():
+    places, offices = _lot()
+    assert 'class="outlines"' not in render_lot_map(places, offices)
+
+
+# --------------------------------------------------------------------------- national map
+
+def test_classes_are_equal_intervals():
+    from fc_market.territory.svgmap import _class_of, classes
+    bounds = classes([0.5, 0.6, None, 1.0])
+    assert bounds == [pytest.approx(b) for b in [(0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9),
+                                                 (0.9, 1.0)]]
+    assert [_class_of(v, bounds) for v in (0.5, 0.6, 0.61, 1.0, None)] == [0, 0, 1, 4, None]
+    assert classes([None]) == [] and classes([0.3, 0.3]) == [(0.3, 0.3)]
+
+
+def test_national_map_colours_every_lot_and_draws_the_overseas_as_insets():
+    from fc_market.territory.loader import REGIONS, load_outlines
+    from fc_market.territory.svgmap import NO_DATA, PALETTE, render_national_map
+    values = {code: i / 17 for i, code in enumerate(REGIONS)}
+    values["94"] = None
+    svg = render_national_map(values, load_outlines(), title="Carte <test>",
+                              legend_title="Couverture", fmt=lambda v: f"{v:.0%}",
+                              names={"94": "COR & Corse"}, links={"11": "/lots/IDF/sites?a=1&b=2"})
+    root = ET.fromstring(svg)
+    metro = next(g for g in root.iter(SVG + "g") if g.get("class") == "metropole")
+    insets = next(g for g in root.iter(SVG + "g") if g.get("class") == "insets")
+    assert len(list(metro.iter(SVG + "path"))) == 13 and len(list(insets.iter(SVG + "path"))) == 5
+    fills = {p.find(SVG + "title").text.split(" : ")[0]: p.get("fill")
+             for p in root.iter(SVG + "path")}
+    assert fills["Île-de-France"] == PALETTE[0]            # value 0: lowest class
+    assert fills["Mayotte"] == PALETTE[-1]                 # value 1: highest class
+    assert fills["COR & Corse"] == NO_DATA
+    assert [t.text for t in insets.iter(SVG + "text")] == [
+        "Guadeloupe", "Martinique", "Guyane", "La Réunion", "Mayotte"]
+    link = next(root.iter(SVG + "a"))
+    assert link.get("href") == "/lots/IDF/sites?a=1&b=2"
+    assert "&amp;b=2" in svg and "Carte &lt;test&gt;" in svg
+    assert "non disponible" in [t.text for t in root.iter(SVG + "text")]
+    assert "<script" not in svg

@@ -1,8 +1,10 @@
 """Sites screens end to end, Excel import (all or nothing) and the coverage command."""
 import json
+import re
 from datetime import date
 from io import BytesIO
 
+import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook
 
@@ -106,11 +108,23 @@ def test_coverage_command_json(app, market):
     result = app.test_cli_runner().invoke(args=["territory", "coverage", "COR", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["lot"] == "COR" and data["total_population"] == 238897
+    # Corse: the sum of its 360 communes' legal populations (INSEE, Etalab 2026)
+    assert (data["lot"], data["region"], data["total_population"]) == ("COR", "94", 355_486)
+    assert data["population"] == data["total_population"]
+    assert (data["radius_km"], data["site_kinds"]) == (30.0, ["permanent"])
     assert 0 < data["share"] < 1 and len(data["largest_uncovered"]) == 10
+    assert data["covered_population"] + data["uncovered_population"] == 355_486
     assert {"covered_population", "with_permanences"} <= set(data)
+    zones = data["largest_uncovered"]
+    assert [z["population"] for z in zones] == sorted((z["population"] for z in zones), reverse=True)
+    assert all(re.fullmatch(r"2[AB]\d{3}", z["insee"]) and z["nearest_site_km"] > 30 for z in zones)
     result = app.test_cli_runner().invoke(args=["territory", "coverage", "--json"])
-    assert len(json.loads(result.output)) == 18
+    rows = json.loads(result.output)
+    assert len(rows) == 18
+    assert {r["region"]: r["total_population"] for r in rows}["11"] == 12_463_067
+    lots = json.loads(app.test_cli_runner().invoke(args=["market", "lots", "--json"]).output)
+    assert {r["code"]: r["population"] for r in lots} == \
+        {r["lot"]: r["total_population"] for r in rows}  # one population per lot
 
 
 def test_site_requests_export_with_their_history(login, users, market):
@@ -119,7 +133,7 @@ def test_site_requests_export_with_their_history(login, users, market):
     change = db.session.scalar(sa.select(SiteChange))
     manager = login("manager")
     detail = load_workbook(BytesIO(login("mandataire").get(f"/lots/IDF/demandes/{change.id}.xlsx").data))
-    assert detail.sheetnames == ["Demande", "Valeurs proposées", "Effet sur la couverture", "Localités"]
+    assert detail.sheetnames == ["Demande", "Valeurs proposées", "Effet sur la couverture", "Communes"]
     proposed = {r[0].value: r[2].value for r in detail["Valeurs proposées"].iter_rows(min_row=2)}
     assert proposed["Code"] == "ORL1" and proposed["Ouverture"] == "01/03/2025"
     assert proposed["Horaires"] == "lundi 09:00-18:30"
@@ -137,3 +151,56 @@ def test_site_requests_export_with_their_history(login, users, market):
     assert own.sheetnames[-1] == "Historique du site" and own["Historique du site"].max_row == 2
     assert login("other_mandataire").get(f"/lots/IDF/sites/{site.id}.xlsx").status_code == 404
     assert login("mandataire").get("/demandes-sites.xlsx").status_code == 403
+
+
+def test_only_the_author_withdraws_and_no_one_decides_their_own_request(app, login, users, market):
+    from fc_market.auth.service import create_user
+    from tests.conftest import PASSWORD, Browser
+
+    other_manager = create_user("manager2@test.fr", "Manager 2", "manager", PASSWORD)
+    db.session.commit()
+    mandataire, manager = login("mandataire"), login("manager")
+    assert mandataire.post("/lots/IDF/sites/nouveau", data=FORM).status_code == 302
+    operator_request = db.session.scalar(sa.select(SiteChange))
+    url = f"/lots/IDF/demandes/{operator_request.id}"
+    # a manager cannot "withdraw" an operator's request to escape the motivated refusal
+    page = manager.post(url + "/retrait", follow_redirects=True).get_data(as_text=True)
+    assert "Seul l&#39;auteur de la demande peut la retirer" in page
+    db.session.refresh(operator_request)
+    assert operator_request.status == "pending" and operator_request.decided_by_id is None
+    assert "Retirer la demande" not in manager.get(url).get_data(as_text=True)
+
+    # a request FC filed: the mandataire cannot withdraw it, its author cannot decide it
+    assert manager.post("/lots/IDF/sites/nouveau", data=dict(FORM, code="ORL2")).status_code == 302
+    fc_request = db.session.scalar(sa.select(SiteChange).where(SiteChange.id != operator_request.id))
+    fc_url = f"/lots/IDF/demandes/{fc_request.id}"
+    page = mandataire.post(fc_url + "/retrait", follow_redirects=True).get_data(as_text=True)
+    assert "Seul l&#39;auteur de la demande peut la retirer" in page
+    assert "Enregistrer la décision" not in manager.get(fc_url).get_data(as_text=True)
+    page = manager.post(fc_url + "/decision", data={"decision": "approve", "comment": "OK"},
+                        follow_redirects=True).get_data(as_text=True)
+    assert "la décision revient à un(e) autre chargé(e) de marché" in page
+    db.session.refresh(fc_request)
+    assert fc_request.status == "pending"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Site)) == 0
+    # another manager decides it; each author withdraws their own
+    second = Browser(app, other_manager)
+    assert "Enregistrer la décision" in second.get(fc_url).get_data(as_text=True)
+    second.post(fc_url + "/decision", data={"decision": "approve", "comment": "OK"})
+    db.session.refresh(fc_request)
+    assert fc_request.status == "approved" and fc_request.decided_by_id == other_manager.id
+    assert "Retirer la demande" in mandataire.get(url).get_data(as_text=True)
+    mandataire.post(url + "/retrait")
+    db.session.refresh(operator_request)
+    assert operator_request.status == "withdrawn"
+
+
+def test_withdraw_refuses_anyone_but_the_author(cor, users):
+    site = add_site(cor, "S1", 41.91886, 8.73812)
+    change = service.propose_close(site, "30/06/2025", users["mandataire"], reason="Fin de bail")
+    for someone in ("other_mandataire", "manager", "admin"):
+        with pytest.raises(service.SiteError, match="Seul l'auteur de la demande"):
+            service.withdraw(change, users[someone])
+    assert change.status == "pending"
+    service.withdraw(change, users["mandataire"])
+    assert change.status == "withdrawn"

@@ -1,0 +1,1 @@
+"""Flag cases: flags that lead to action."""

@@ -1,0 +1,1 @@
+"""UO4: the lump sum planned, paid and documented."""
