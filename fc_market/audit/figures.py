@@ -279,23 +279,25 @@ def _haversine_km(lat1, lon1, lat2, lon2):
 
 
 def check_coverage(audit, lots, today):
+    """Each lot's coverage as the screens show it (``territory.service.lot_coverage``)
+    against a plain haversine loop over the inputs it is computed from
+    (``territory.service.coverage_inputs``: communes, counted open sites, radius)."""
     from fc_market.territory import service as territory
-    from fc_market.territory.loader import load_localities
     coverage = territory.all_coverage(lots, today)
     for lot in lots:
-        cov = coverage[lot.id]
-        result = cov.permanent
-        radius = result.radius_km
-        sites = [(float(s.latitude), float(s.longitude)) for s in cov.sites if s.kind == "permanent"]
+        result = coverage[lot.id].rule
+        inputs = territory.coverage_inputs(lot, today)
+        radius = inputs.radius_km
         covered = total = 0
-        for loc in load_localities(lot.region_code):
-            total += loc.population
-            if any(_haversine_km(loc.lat, loc.lon, lat, lon) <= radius + DISTANCE_TOLERANCE_KM
-                   for lat, lon in sites):
-                covered += loc.population
+        for commune in inputs.communes:
+            total += commune.population
+            if any(_haversine_km(commune.lat, commune.lon, site.lat, site.lon)
+                   <= radius + DISTANCE_TOLERANCE_KM for site in inputs.sites):
+                covered += commune.population
+        kinds = ", ".join(inputs.site_kinds)
         where = f"/maillage, /lots/{lot.code} et tableaux de bord ({lot.code})"
         audit.compare("coverage", where, "population du lot", result.total_population, total)
-        audit.compare("coverage", where, f"population à moins de {radius:g} km d'un site permanent",
+        audit.compare("coverage", where, f"population à moins de {radius:g} km d'un site ({kinds})",
                       result.covered_population, covered)
 
 
