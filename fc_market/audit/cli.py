@@ -6,8 +6,6 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from fc_market.extensions import db
-
 audit_cli = AppGroup("audit", help="Contrôles de cohérence des chiffres affichés.")
 
 
@@ -19,9 +17,13 @@ def figures(as_json, on):
     """Recalcule les totaux affichés (volumes, états, finances, factures, couverture) à partir
     des actes, états, factures, paiements et sites, et liste chaque désaccord."""
     from fc_market.audit import figures as audit
+    from fc_market.unit_of_work import doom, independent_session
     result = audit.run(on.date() if on else None)
-    audit.store(result, source="cli")
-    db.session.commit()
+    # the audit only reads: end that read now and write its result on its own, so it is kept
+    # whatever the exit code (1 on a disagreement rolls the command's unit back)
+    doom("audit des chiffres : lecture seule")
+    with independent_session() as other:
+        audit.store(result, source="cli", session=other)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:

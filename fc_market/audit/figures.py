@@ -318,13 +318,15 @@ def run(today=None, checks=None):
     return audit.result(today)
 
 
-def store(result, source="cli"):
+def store(result, source="cli", session=None):
+    """Record a run (in ``session``, by default the unit's)."""
+    session = session or db.session
     row = FiguresAudit(ran_at=utcnow(), ok=result["ok"], checked=result["checked"],
                        disagreement_count=len(result["disagreements"]),
                        result={**result, "disagreements": result["disagreements"][:500]},
                        source=source)
-    db.session.add(row)
-    db.session.flush()
+    session.add(row)
+    session.flush()
     return row
 
 

@@ -23,6 +23,7 @@ from fc_market.extensions import db
 from fc_market.market.models import Lot
 from fc_market.money import D
 from fc_market.formatting import money as fr_money, number as fr_number
+from fc_market.unit_of_work import doom
 from fc_market.web import add_lot_link, add_nav
 
 bp = Blueprint("billing", __name__)
@@ -129,9 +130,7 @@ def compute(code):
         return redirect(url_for("billing.lot_finances", code=lot.code))
     try:
         st = service.refresh_statement(lot, form.period.data, current_user, reason="calcul demandé")
-        db.session.commit()
     except service.BillingError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("billing.lot_finances", code=lot.code))
     if st is None:
@@ -184,9 +183,7 @@ def recompute(statement_id):
     st = _load_statement(statement_id)
     try:
         current = service.refresh_statement(st.lot, st.period, current_user, reason="recalcul demandé")
-        db.session.commit()
     except service.BillingError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("billing.statement", statement_id=statement_id))
     flash("État recalculé à partir des données en vigueur.", "success")
@@ -202,10 +199,8 @@ def certify(statement_id):
     form = VersionForm()
     try:
         service.certify(st.id, current_user, expected_version=form.version.data or None)
-        db.session.commit()
         flash("Service fait certifié : l'état est figé et numéroté.", "success")
     except service.BillingError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("billing.statement", statement_id=statement_id))
 
@@ -243,9 +238,7 @@ def new_invoice(statement_id):
                 amount_excl_tax=form.amount_excl_tax.data, vat=form.vat.data,
                 amount_incl_tax=form.amount_incl_tax.data, lines=lines, file=_pdf_upload(),
                 comment=form.comment.data)
-            db.session.commit()
         except (service.BillingError, storage.FileRefused) as exc:
-            db.session.rollback()
             if isinstance(exc, service.Conflict):
                 return _conflict(exc)
             flash(str(exc), "error")
@@ -353,8 +346,9 @@ def invoice(invoice_id):
 
 
 def _field_refusal(inv, form_name, form, exc):
-    """Re-render the invoice page with the refusal under its field (nothing was written)."""
-    db.session.rollback()
+    """Re-render the invoice page with the refusal under its field: the unit is doomed (rolled
+    back now, so the page shows what is stored, and at the end)."""
+    doom("refus sur la page de la facture")
     inv = _load_invoice(inv.id)
     field = getattr(form, getattr(exc, "field", "") or "", None)
     if field is not None:
@@ -373,7 +367,6 @@ def receipt_date(invoice_id):
         return _invoice_page(inv, 400, receipt_form=form)
     try:
         service.set_receipt_date(inv, current_user, form.received_on.data)
-        db.session.commit()
     except service.BillingError as exc:
         return _field_refusal(inv, "receipt_form", form, exc)
     flash("Date de réception enregistrée : le délai de paiement court à partir de cette date.", "success")
@@ -390,7 +383,6 @@ def interrupt(invoice_id):
     try:
         service.interrupt(inv, current_user, notified_on=form.notified_on.data,
                           reasons=form.reasons.data, documents_expected=form.documents_expected.data)
-        db.session.commit()
     except service.BillingError as exc:
         return _field_refusal(inv, "interruption_form", form, exc)
     flash("Délai de paiement interrompu : le mandataire est prévenu des pièces à fournir.", "success")
@@ -406,7 +398,6 @@ def documents_received(invoice_id):
         return _invoice_page(inv, 400, received_form=form)
     try:
         service.record_documents_received(inv, current_user, form.documents_received_on.data)
-        db.session.commit()
     except service.BillingError as exc:
         return _field_refusal(inv, "received_form", form, exc)
     flash("Réception des pièces enregistrée : un nouveau délai de paiement court.", "success")
@@ -424,7 +415,6 @@ def interruption_document(invoice_id):
     upload = (f.filename, f.read(storage.MAX_FILE_BYTES + 1)) if f and f.filename else None
     try:
         service.add_interruption_document(inv, current_user, upload, comment=form.comment.data)
-        db.session.commit()
     except storage.FileRefused as exc:
         exc.field = "file"
         return _field_refusal(inv, "document_form", form, exc)
@@ -506,10 +496,8 @@ def decide(invoice_id):
     try:
         service.decide(inv.id, current_user, form.action.data, reason=form.reason.data,
                        expected_version=form.version.data or None)
-        db.session.commit()
         flash("Décision enregistrée.", "success")
     except service.BillingError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("billing.invoice", invoice_id=invoice_id))
 
@@ -525,11 +513,9 @@ def credit_note(invoice_id):
                 inv, current_user, number=form.number.data, issued_on=form.issued_on.data,
                 amount_excl_tax=form.amount_excl_tax.data, vat=form.vat.data,
                 amount_incl_tax=form.amount_incl_tax.data, reason=form.reason.data, file=_pdf_upload())
-            db.session.commit()
             flash(f"Avoir {note.number} enregistré.", "success")
             return redirect(url_for("billing.invoice", invoice_id=inv.id))
         except (service.BillingError, storage.FileRefused) as exc:
-            db.session.rollback()
             if isinstance(exc, service.Conflict):
                 return _conflict(exc)
             flash(str(exc), "error")
@@ -592,13 +578,10 @@ def add_payment():
         service.record_payment_by_number(form.invoice_number.data, current_user, lot_id=lot_id,
                                          paid_on=form.paid_on.data, amount=form.amount.data,
                                          reference=form.reference.data)
-        db.session.commit()
         flash("Paiement enregistré et lettré.", "success")
     except service.BillingError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     except sa.exc.IntegrityError:
-        db.session.rollback()
         flash("Ce paiement vient d'être enregistré par un autre utilisateur.", "error")
     return redirect(url_for("billing.payments"))
 
@@ -616,15 +599,12 @@ def import_payments():
         return redirect(url_for("billing.payments"))
     try:
         batch = payment_import.import_payments(data, storage.safe_name(f.filename), current_user)
-        db.session.commit()
     except payment_import.ImportRefused as exc:
-        db.session.rollback()
         flash(f"Fichier refusé, rien n'a été importé ({len(exc.errors)} problème(s)) :", "error")
         for e in exc.errors[:50]:
             flash(e, "error")
         return redirect(url_for("billing.payments"))
     except service.BillingError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("billing.payments"))
     flash(f"Import terminé : {batch.added} paiement(s) ajouté(s), {batch.duplicates} déjà connu(s), "
@@ -745,10 +725,8 @@ def settle_interest(invoice_id):
     try:
         settlement = service.settle_interest(inv, current_user, paid_on=form.paid_on.data,
                                              reference=form.reference.data)
-        db.session.commit()
         flash(f"Paiement des intérêts moratoires enregistré ({fr_money(settlement.total)}).", "success")
     except service.BillingError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("billing.invoice", invoice_id=inv.id))
 
@@ -792,10 +770,8 @@ def add_ecb_rate():
         try:
             service.add_ecb_rate(form.effective_on.data, _number(form.rate.data), current_user,
                                  source=form.source.data or None, illustrative=form.illustrative.data)
-            db.session.commit()
             flash("Taux BCE enregistré.", "success")
         except service.BillingError as exc:
-            db.session.rollback()
             flash(str(exc), "error")
     else:
         _flash_form_errors(form)
@@ -816,11 +792,9 @@ def add_index_value():
             count = service.refresh_open_statements(
                 since=f"{row.published_on.year}-01", user=current_user,
                 reason=f"indice {row.index_name} {form.reference_month.data} saisi")
-            db.session.commit()
             flash(f"Valeur d'indice enregistrée ; {count} mois recalculé(s) (états provisoires "
                   "mis à jour, états rectificatifs si un état certifié change).", "success")
         except service.BillingError as exc:
-            db.session.rollback()
             flash(str(exc), "error")
     else:
         _flash_form_errors(form)

@@ -62,8 +62,9 @@ def index_export():
 def lot_campaigns(code):
     lot = lot_by_code(code)
     form = _open_form(lot)
+    rate_note = service.expected_rate_for(lot)[1] if lot.contract else None
     return render_template("controls/index.html", rows=_campaign_rows(_campaigns(lot.id)), lot=lot,
-                           form=form)
+                           form=form, rate_note=rate_note)
 
 
 def _open_form(lot):
@@ -85,9 +86,7 @@ def open_campaign(code):
     try:
         campaign = service.open_campaign(lot, form.periods.data, current_user,
                                          seed=form.seed.data or None, note=form.note.data)
-        db.session.commit()
     except service.ControlError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("controls.lot_campaigns", code=lot.code))
     flash(f"Contrôle {campaign.reference} ouvert : {campaign.sample_size} dossier(s) tiré(s).", "success")
@@ -122,6 +121,7 @@ def campaign(campaign_id):
     items = [i for i in campaign.items if not filter_ or i.verdict == filter_]
     return render_template("controls/campaign.html", campaign=campaign, lot=campaign.lot,
                            per_uo=per_uo, per_period=per_period, reproducible=reproducible,
+                           method=service.method_facts(campaign),
                            counts=counts, items=items, filter=filter_, Verdict=Verdict,
                            reasons=campaign.reasons, answer_form=AnswerForm(),
                            judge_form=JudgeForm(), close_form=CloseForm(version=campaign.version_counter),
@@ -132,6 +132,10 @@ def campaign(campaign_id):
 @roles(*Role.ALL)
 def campaign_export(campaign_id):
     campaign = _load_campaign(campaign_id)
+    try:
+        billed = service.billed_acts(campaign)
+    except service.ControlError:
+        billed = []
     items = [{"period": i.period, "uo": i.uo_code, "beneficiary": i.beneficiary_id,
               "act_date": i.act_date, "proof_ref": i.proof_ref, "value": i.value,
               "answer": i.answer_reference, "files": len(i.proofs), "answered_at": i.answered_at,
@@ -156,6 +160,18 @@ def campaign_export(campaign_id):
                                   Column("rate", "Taux", "text"), Column("lower", "Borne basse", "text"),
                                   Column("upper", "Borne haute", "text"),
                                   Column("withheld", "Retenue HT", "text")], outcome),
+        Sheet("Actes facturés", [Column("uo", "UO (strate)", "text"),
+                                 Column("key", "Clé de tirage", "text"),
+                                 Column("period", "Mois", "text"),
+                                 Column("act_date", "Date de l'acte", "date"),
+                                 Column("beneficiary", "Bénéficiaire (pseudonyme)", "text"),
+                                 Column("value", "Valeur HT", "decimal"),
+                                 Column("drawn", "Tiré", "text")], billed),
+        Sheet("Tirage", [Column("uo", "UO (strate)", "text"), Column("count", "Actes facturés", "int"),
+                         Column("size", "Dossiers tirés (k)", "int"),
+                         Column("hashed", "Texte haché (SHA-256, UTF-8)", "text"),
+                         Column("seed", "Graine de la strate (hexadécimal)", "text")],
+              service.method_facts(campaign)["strata"]),
     ])
 
 
@@ -178,10 +194,8 @@ def answer(campaign_id, item_id):
     try:
         service.answer_item(item, current_user, reference=form.reference.data,
                             comment=form.comment.data, files=_uploaded_files())
-        db.session.commit()
         flash(f"Réponse enregistrée pour le dossier {item.beneficiary_id}.", "success")
     except (service.ControlError, storage.FileRefused) as exc:
-        db.session.rollback()
         flash(f"Dossier {item.beneficiary_id} : {exc}", "error")
     return redirect(url_for("controls.campaign", campaign_id=campaign.id, _anchor=f"d{item.id}"))
 
@@ -198,10 +212,8 @@ def judge(campaign_id, item_id):
     try:
         service.judge_item(item, current_user, form.verdict.data, reason_code=form.reason.data or None,
                            comment=form.comment.data)
-        db.session.commit()
         flash(f"Avis enregistré pour le dossier {item.beneficiary_id}.", "success")
     except service.ControlError as exc:
-        db.session.rollback()
         flash(f"Dossier {item.beneficiary_id} : {exc}", "error")
     return redirect(url_for("controls.campaign", campaign_id=campaign.id, _anchor=f"d{item.id}"))
 
@@ -213,11 +225,9 @@ def close(campaign_id):
     form = CloseForm()
     try:
         service.close_campaign(campaign, current_user, expected_version=form.version.data or None)
-        db.session.commit()
         flash(f"Contrôle {campaign.reference} clôturé ; la retenue est appliquée aux états liquidatifs.",
               "success")
     except (service.ControlError, ValueError) as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("controls.campaign", campaign_id=campaign_id))
 
