@@ -30,8 +30,13 @@ class CreditNoteForm(FlaskForm):
 
 
 class DecisionForm(FlaskForm):
-    action = SelectField("Décision", choices={"accept": "Accepter (mettre en paiement)",
-                                              "reject": "Rejeter"}, validators=[REQUIRED])
+    #: No decision is preselected: the empty choice comes first and is refused.  Missing
+    #: documents are no decision: they call for an interruption of the term (below).
+    action = SelectField("Décision", choices={"": "— Choisir une décision —",
+                                              "accept": "Accepter (mettre en paiement)",
+                                              "reject": "Rejeter"},
+                         validators=[DataRequired("Choisissez une décision : accepter ou rejeter "
+                                                  "la facture.")])
     reason = TextAreaField("Motif (obligatoire pour rejeter)",
                            validators=[Optional(), Length(max=2000)])
     version = HiddenField()
