@@ -1,7 +1,7 @@
 """One-time account links (invitation, password reset): only the SHA-256 of a token is stored
 
 Revision ID: 0017_dsfr2
-Revises: 0015_uo4 (chained at merge)
+Revises: 0011_clock
 Create Date: 2026-12-02 00:48:19.045600
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0017_dsfr2'
-down_revision = '0015_uo4'
+down_revision = '0011_clock'  # chained after main's head (was 0015_uo4)
 branch_labels = None
 depends_on = None
 
