@@ -221,3 +221,42 @@ def test_each_role_lands_on_its_todo_home(login, role, heading):
     page = browser.get("/accueil")
     assert page.status_code == 200
     assert heading in page.get_data(as_text=True)
+
+
+def test_interruption_awaits_the_mandataires_documents_until_received(ctx, users):
+    """The payment clock (branch clock): an interrupted invoice shows on its lot's home only,
+    until finance records the documents' receipt."""
+    cvl = lot("CVL")
+    make_validated(cvl, "2025-01", [])
+    st = billing.refresh_statement(cvl, "2025-01")
+    billing.certify(st.id, users["finance"])
+    inv = billing.record_invoice(st, users["finance"], number="F-7", issued_on=date(2025, 3, 1),
+                                 received_on=date(2025, 3, 3), amount_excl_tax="14750.00",
+                                 vat="2950.00", amount_incl_tax="17700.00",
+                                 file=("facture.pdf", PDF), today=date(2025, 3, 3))
+    billing.interrupt(inv, users["finance"], notified_on=date(2025, 3, 10), reasons="RIB absent",
+                      documents_expected="Relevé d'identité bancaire", today=date(2025, 3, 10))
+    db.session.commit()
+    from fc_market.auth.service import create_user
+    from tests.conftest import PASSWORD
+    cvl_user = create_user("m.cvl@test.fr", "Mandataire CVL", "mandataire", PASSWORD, cvl)
+    db.session.commit()
+    items = section(service.mandataire_todo(cvl_user, TODAY), "interruptions").items
+    assert [(i.label, i.detail) for i in items] == [
+        ("Facture F-7 : délai interrompu le 10/03/2025", "Documents attendus : Relevé d'identité bancaire")]
+    assert section(service.mandataire_todo(users["mandataire"], TODAY), "interruptions").items == []
+    billing.record_documents_received(inv, users["finance"], date(2025, 3, 20), today=date(2025, 3, 20))
+    db.session.commit()
+    assert section(service.mandataire_todo(cvl_user, TODAY), "interruptions").items == []
+
+
+def test_finance_sees_the_last_figures_check(ctx, users):
+    from fc_market.audit.models import FiguresAudit
+    assert section(service.finance_todo(users["finance"], TODAY), "figures").summary == \
+        "Le contrôle de cohérence n'a pas encore été exécuté."
+    db.session.add(FiguresAudit(ran_at=datetime(2025, 4, 2, 3), ok=False, checked=1250,
+                                disagreement_count=2, result={}))
+    db.session.commit()
+    figures = section(service.finance_todo(users["finance"], TODAY), "figures")
+    assert figures.summary == "Dernier contrôle le 02/04/2025 : 2 désaccord(s) sur 1\u202f250 chiffres comparés."
+    assert figures.items and figures.items[0].late
