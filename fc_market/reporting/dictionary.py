@@ -101,8 +101,25 @@ def _lookup(codes):
 LOOKUPS = {field: _lookup(codes) for field, codes in CODE_LISTS.items()}
 
 
+#: (field, cell value) -> code already resolved: a file repeats a handful of values on every
+#: row, so :func:`code_of` folds each distinct one once.  Bounded (an odd file cannot grow it).
+_CODE_CACHE = {}
+_CODE_CACHE_MAX = 4096
+_MISSING = object()
+
+
 def code_of(field, value):
     """The code for a cell value (code, label or ``code — label``); None when unknown."""
+    key = (field, value.__class__, value)
+    found = _CODE_CACHE.get(key, _MISSING)
+    if found is _MISSING:
+        found = _code_of(field, value)
+        if len(_CODE_CACHE) < _CODE_CACHE_MAX:
+            _CODE_CACHE[key] = found
+    return found
+
+
+def _code_of(field, value):
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     key = fold(value)
