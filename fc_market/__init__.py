@@ -31,6 +31,11 @@ def create_app(config_object=None, **overrides):
     login_manager.init_app(app)
 
     from fc_market import models  # noqa: F401  (registers every model)
+    from fc_market import unit_of_work
+    unit_of_work.init_app(app)  # first: its after_request hook runs last
+    from fc_market import events
+    from fc_market.domains import submodules
+    events.connect_handlers(submodules(events.HANDLER_FILE))  # domain events, at start-up
     from fc_market.web import register_web
     register_web(app)
     from fc_market.cli import register_cli

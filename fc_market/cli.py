@@ -3,7 +3,6 @@
 Commands are thin: they call the same service functions as the views.  Domain modules
 add their own group in ``fc_market/<module>/cli.py`` with ``register(app)``.
 """
-import importlib
 import json
 import sys
 from datetime import date
@@ -31,9 +30,7 @@ def market_load(path):
     from fc_market.market.contract_file import ContractFileError, load_file
     try:
         report = load_file(path, user=None)
-        db.session.commit()
     except ContractFileError as exc:
-        db.session.rollback()
         lines = "\n".join(f"  - {key} : {message}" for key, message in exc.errors)
         fail(f"Fichier refusé, rien n'a été chargé ({len(exc.errors)} problème(s)) :\n{lines}")
     click.echo(report.summary_fr())
@@ -58,13 +55,17 @@ def market_lots(as_json, on):
 
 @demo_cli.command("seed")
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Date de référence (défaut : aujourd'hui).")
-def demo_seed(today):
+@click.option("--scale", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
+              help="Part des volumes d'actes à générer (la démonstration : 1).")
+@click.option("--lots", "lot_codes", help="Codes des seuls lots à peupler, séparés par des virgules "
+              "(défaut : tous).")
+def demo_seed(today, scale, lot_codes):
     """Construit un marché synthétique déterministe sur le fichier de marché chargé."""
     from fc_market.demo.seed import SeedError, run
+    codes = [code.strip() for code in lot_codes.split(",") if code.strip()] if lot_codes else None
     try:
-        summary = run(today.date() if today else date.today())
+        summary = run(today.date() if today else date.today(), scale=scale, lot_codes=codes)
     except SeedError as exc:
-        db.session.rollback()
         fail(str(exc))
     click.echo(summary)
 
@@ -94,21 +95,18 @@ def users_create(email, name, role, lot_code, password):
     try:
         create_user(email, name, role, password, lot)
     except ValueError as exc:
-        db.session.rollback()
         fail(str(exc))
-    db.session.commit()
     click.echo(f"Compte {email} créé.")
 
 
 def register_cli(app):
+    """Our command groups, each command one unit of work (``unit_of_work.wrap_cli``)."""
+    from fc_market.domains import submodules
+    from fc_market.unit_of_work import wrap_cli
     for group in (market_cli, demo_cli, users_cli):
-        app.cli.add_command(group)
-    for module in ("reporting", "controls", "billing", "territory", "steering", "scheduler",
-                   "opendata", "einvoice", "uo4"):
-        try:
-            cli = importlib.import_module(f"fc_market.{module}.cli")
-        except ModuleNotFoundError as exc:
-            if not f"fc_market.{module}.cli".startswith(str(exc.name)):
-                raise
-            continue
+        app.cli.add_command(wrap_cli(group))
+    for cli in submodules("cli"):  # each domain module's ``cli.register(app)``
         cli.register(app)
+    for name, command in app.cli.commands.items():
+        if name != "db":
+            wrap_cli(command)

@@ -17,6 +17,9 @@ import warnings
 
 from flask import current_app, send_file
 
+from fc_market import unit_of_work
+from fc_market.extensions import db
+
 #: Accepted types, recognised by content (magic bytes), never by name or declared type
 SIGNATURES = {
     "application/pdf": (b"%PDF-",),
@@ -31,6 +34,8 @@ EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jp
 DEFAULT_TYPES = ("application/pdf", "image/png", "image/jpeg")
 LABELS = {"application/pdf": "PDF", "image/png": "PNG", "image/jpeg": "JPEG", "application/xml": "XML"}
 MAX_FILE_BYTES = 10 * 1024 * 1024
+#: Folder (under the storage root) of files written by a unit of work that has not committed
+STAGING = "_staging"
 #: Largest image accepted (a page scanned at 600 dpi is 35 Mpx); decoding one costs ~3 bytes a pixel
 MAX_IMAGE_PIXELS = 40_000_000
 #: Most objects a PDF may hold (a 10 MB invoice or proof has a few thousand)
@@ -198,16 +203,21 @@ def store(data, filename, allowed=DEFAULT_TYPES, max_bytes=MAX_FILE_BYTES, attac
     digest = hashlib.sha256(data).hexdigest()
     key = f"{secrets.token_hex(16)}{EXTENSIONS[mimetype]}"
     path = os.path.join(root(), key[:2], key)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "xb") as fh:
+    staged = os.path.join(root(), STAGING, key)
+    os.makedirs(os.path.dirname(staged), exist_ok=True)
+    with open(staged, "xb") as fh:
         fh.write(data)
+    # In place when the unit of work commits; deleted if it rolls back: no orphan on disk.
+    unit_of_work.stage_file(db.session(), staged, path)
     return key, mimetype, digest, safe_name(filename)
 
 
 def path_of(key):
+    """Where the file of ``key`` is (its staged copy until the unit that wrote it commits)."""
     if not key or "/" in key or "\\" in key or key.startswith("."):
         raise FileNotFoundError(key)
-    return os.path.join(root(), key[:2], key)
+    path = os.path.join(root(), key[:2], key)
+    return unit_of_work.staged_path_of(db.session(), path) or path
 
 
 def send(key, mimetype, download_name):

@@ -5,18 +5,16 @@ import sqlalchemy as sa
 from flask import current_app, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from fc_market import unit_of_work
 from fc_market.access import PUBLIC_ENDPOINTS
 from fc_market.auth import sessions
 from fc_market.auth.models import Role, User
+from fc_market.domains import submodules
 from fc_market.integrity import register_jinja_globals
 from fc_market.extensions import db, login_manager
 from fc_market.formatting import FILTERS
 
 log = logging.getLogger(__name__)
-
-#: Domain modules with views, registered in this order (``<module>/views.py: register(app)``)
-DOMAIN_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering",
-                  "opendata", "einvoice", "uo4", "cases")
 
 #: Navigation groups, in the order of the header: (key, label).  A group holding one entry
 #: for a role shows as a plain link; more entries make a DSFR menu (``fr-menu``).  At most
@@ -123,8 +121,8 @@ def register_web(app):
     install_url_converters(app)
     for bp in (auth_bp, market_bp, audit_bp, admin_bp, legal_bp):
         app.register_blueprint(bp)
-    for module in DOMAIN_MODULES:
-        _register_optional(app, module)
+    for views in submodules("views"):  # each domain module's ``views.register(app)``
+        views.register(app)
 
     app.jinja_env.filters.update(FILTERS)
     from fc_market.market.terms import ROUNDING_LABELS, lot_terms
@@ -207,18 +205,6 @@ def register_web(app):
     add_nav("Utilisateurs", "admin.users", (Role.ADMIN,), order=95)
 
 
-def _register_optional(app, module):
-    """Domain modules that have views expose ``register(app)`` in ``<module>/views.py``."""
-    import importlib
-    try:
-        views = importlib.import_module(f"fc_market.{module}.views")
-    except ModuleNotFoundError as exc:
-        if not f"fc_market.{module}.views".startswith(str(exc.name)):
-            raise
-        return
-    views.register(app)
-
-
 #: Where each role lands after logging in; modules may replace an entry.
 HOME = {Role.MANAGER: "market.lots", Role.FINANCE: "market.lots", Role.ADMIN: "admin.users"}
 
@@ -244,7 +230,6 @@ MESSAGES = {
 
 
 def render_error(code):
-    if code == 500:
-        db.session.rollback()
+    unit_of_work.doom(f"error page {code}")  # nothing of a request answered by an error is kept
     title, message = MESSAGES.get(code, ("Erreur", ""))
     return render_template("errors/error.html", code=code, title=title, message=message), code

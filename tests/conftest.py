@@ -3,7 +3,9 @@
 The suite runs on SQLite by default and on PostgreSQL when ``TEST_DATABASE_URL`` (or
 ``DATABASE_URL``) points at one.  The schema is created once per session with
 ``create_all`` (tests only; the migrations are checked separately in test_migrations.py)
-and every table is emptied after each test.
+and every table is emptied after each test.  The demo contract file is loaded once per
+session: the ``market`` fixture restores the rows that loading wrote (a snapshot), which is
+what loading the file again would write, without parsing and checking it for every test.
 """
 import contextvars
 import os
@@ -26,8 +28,9 @@ PASSWORD = "Test-Password-123"
 
 class IsolatedClient(FlaskClient):
     """Each request runs in its own context, as in production: its own app context, ``g``
-    and database session, not the test's.  The test's session is expired afterwards so it
-    reads what the request committed."""
+    and database session, not the test's.  What the test arranged in its own session (service
+    calls, which never commit) is committed first, as if an earlier unit of work had done it,
+    and the test's session is expired afterwards so it reads what the request committed."""
 
     _inside = contextvars.ContextVar("inside_isolated_request", default=False)
 
@@ -35,6 +38,8 @@ class IsolatedClient(FlaskClient):
         parent_open = super().open
         if self._inside.get():  # a redirect followed inside the request's own context
             return parent_open(*args, **kwargs)
+
+        db.session.commit()
 
         def isolated():
             self._inside.set(True)
@@ -69,6 +74,12 @@ def _clean_database(app):
     ctx = app.app_context()
     ctx.push()
     yield
+    wipe_database()
+    ctx.pop()
+
+
+def wipe_database():
+    """Empty every table and restart the ids, as in a fresh database."""
     db.session.rollback()
     db.session.remove()
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
@@ -79,14 +90,41 @@ def _clean_database(app):
         else:
             for table in tables:
                 conn.execute(sa.text(f'DELETE FROM "{table}"'))
-    ctx.pop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def contract_snapshot(app):
+    """The rows that loading the demo contract file writes, table by table (loaded once, before
+    any test writes anything)."""
+    from fc_market.market.contract_file import load_file
+    with app.app_context():
+        load_file(DEMO_CONTRACT)
+        db.session.commit()
+        snapshot = [(table, [dict(row._mapping) for row in db.session.execute(
+            sa.select(table).order_by(*table.primary_key.columns))])
+            for table in db.metadata.sorted_tables]
+        wipe_database()
+    return [(table, rows) for table, rows in snapshot if rows]
+
+
+def restore(snapshot):
+    """Insert the snapshot's rows with their ids (then move PostgreSQL's sequences past them)."""
+    with db.engine.begin() as conn:
+        for table, rows in snapshot:
+            conn.execute(table.insert(), rows)
+        if conn.dialect.name == "postgresql":
+            for table, _ in snapshot:
+                for column in table.primary_key.columns:
+                    if column.autoincrement is True or (column.autoincrement == "auto"
+                                                        and isinstance(column.type, sa.Integer)):
+                        conn.execute(sa.text(
+                            f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+                            f'COALESCE((SELECT MAX("{column.name}") FROM "{table.name}"), 0) + 1, false)'))
 
 
 @pytest.fixture
-def market():
-    from fc_market.market.contract_file import load_file
-    load_file(DEMO_CONTRACT)
-    db.session.commit()
+def market(contract_snapshot):
+    restore(contract_snapshot)
     from fc_market.market.service import current_market
     return current_market()
 

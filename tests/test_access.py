@@ -38,7 +38,8 @@ SKIP = PUBLIC_ENDPOINTS | {"auth.logout"}
 def extra_arguments():
     """Modules' own argument builders live in tests/<module>/url_args.py (ARGUMENTS, LOT_SCOPED)."""
     import importlib
-    for module in ("reporting", "controls", "billing", "territory", "steering", "opendata", "uo4"):
+    from fc_market.domains import DOMAIN_MODULES
+    for module in DOMAIN_MODULES:
         try:
             mod = importlib.import_module(f"tests.{module}.url_args")
         except ModuleNotFoundError:

@@ -7,7 +7,7 @@ from fc_market.audit.models import AuditEntry
 from fc_market.auth.models import LoginAttempt, User
 from fc_market.auth.service import password_problems
 from fc_market.extensions import db
-from fc_market.market.models import utcnow
+from fc_market.models_base import utcnow
 from tests.conftest import PASSWORD
 
 

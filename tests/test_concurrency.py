@@ -211,7 +211,8 @@ def test_two_finance_officers_record_the_same_interest_payment(app, users, login
     first = login("finance")
 
     def settle(browser):
-        return lambda: post(browser, f"/factures/{inv.id}/interets",
+        url = f"/factures/{inv.id}/interets"  # read here, not in the threads sharing this session
+        return lambda: post(browser, url,
                             data={"paid_on": "2025-05-20", "reference": "MDT-INT-1"})
 
     responses = race(app, settle(first), settle(second["finance"]))

@@ -55,7 +55,6 @@ def user_new():
             except ValueError as exc:
                 form.email.errors.append(str(exc))
             else:
-                db.session.commit()
                 flash(f"Compte {form.email.data} créé.", "success")
                 return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form)
@@ -87,7 +86,6 @@ def user_toggle(user_id):
     audit.record("user.activate" if user.active else "user.deactivate", user,
                  summary=f"Compte {user.email} {'réactivé' if user.active else 'désactivé'}",
                  lot_id=user.lot_id)
-    db.session.commit()
     flash(f"Compte {user.email} {'réactivé' if user.active else 'désactivé'}.", "success")
     return redirect(url_for("admin.users"))
 
@@ -107,7 +105,6 @@ def user_password(user_id):
             user.failed_logins = 0
             audit.record("user.password_reset", user, summary=f"Mot de passe de {user.email} "
                          "réinitialisé par l'administrateur", lot_id=user.lot_id)
-            db.session.commit()
             flash(f"Mot de passe de {user.email} réinitialisé.", "success")
             return redirect(url_for("admin.users"))
     return render_template("admin/password.html", form=form, user=user)

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from fc_market.extensions import db
-from fc_market.market.models import utcnow
+from fc_market.models_base import utcnow
 
 
 class Role:

@@ -10,7 +10,8 @@ from fc_market.audit import service as audit
 from fc_market.auth import passwords
 from fc_market.auth.models import LoginAttempt, User
 from fc_market.extensions import db
-from fc_market.market.models import utcnow
+from fc_market.unit_of_work import failure_trace
+from fc_market.models_base import utcnow
 
 
 class LoginRefused(Exception):
@@ -35,7 +36,8 @@ def authenticate(email, password, ip):
 
     An unknown address costs the same work as a real account (its password is checked
     against a dummy hash of the same method) and reads the same message, locked or not.
-    Each attempt is recorded and committed, so throttling holds across web workers.
+    Each attempt is recorded, a failed one committed on its own (``failure_trace``) although
+    the request rolls back, so throttling and lockout hold across web workers.
     """
     cfg = current_app.config
     now = utcnow()
@@ -53,14 +55,15 @@ def authenticate(email, password, ip):
                                       password or "")
     locked = user is not None and user.locked_until is not None and user.locked_until > now
     if user is None or locked or not password_ok or not user.active:
-        if user is not None and not locked:
-            user.failed_logins += 1
-            if user.failed_logins >= cfg["LOGIN_MAX_FAILURES"]:
-                user.locked_until = now + timedelta(minutes=cfg["LOGIN_LOCKOUT_MINUTES"])
-                user.failed_logins = 0
-                audit.record("user.locked", user, summary=f"Compte {user.email} verrouillé "
-                             "après des échecs de connexion répétés", actor="système", user=None)
-        _attempt(ip, email, False)
+        with failure_trace():
+            if user is not None and not locked:
+                user.failed_logins += 1
+                if user.failed_logins >= cfg["LOGIN_MAX_FAILURES"]:
+                    user.locked_until = now + timedelta(minutes=cfg["LOGIN_LOCKOUT_MINUTES"])
+                    user.failed_logins = 0
+                    audit.record("user.locked", user, summary=f"Compte {user.email} verrouillé "
+                                 "après des échecs de connexion répétés", actor="système", user=None)
+            _attempt(ip, email, False)
         raise LoginRefused(LOGIN_REFUSED)
     user.failed_logins = 0
     user.locked_until = None
@@ -82,7 +85,6 @@ def dummy_hash():
 
 def _attempt(ip, email, success):
     db.session.add(LoginAttempt(ip=ip or "?", email=email[:254], success=success))
-    db.session.commit()
 
 
 def create_user(email, full_name, role, password, lot=None, *, by=None):

@@ -16,8 +16,8 @@ from flask import current_app, session
 
 from fc_market.auth.models import UserSession
 from fc_market.extensions import db
-from fc_market.independent import independent_session
-from fc_market.market.models import utcnow
+from fc_market.unit_of_work import independent_session
+from fc_market.models_base import utcnow
 
 #: Key of the token in the Flask session cookie
 COOKIE_KEY = "sid"

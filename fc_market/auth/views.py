@@ -10,7 +10,6 @@ from fc_market.auth import sessions
 from fc_market.auth.forms import LoginForm, PasswordForm
 from fc_market.auth.models import Role
 from fc_market.auth.service import LoginRefused, authenticate, password_problems
-from fc_market.extensions import db
 
 bp = Blueprint("auth", __name__)
 
@@ -57,7 +56,6 @@ def login():
             session.permanent = True
             audit.record("user.login", user, summary=f"Connexion de {user.email}", user=user,
                          lot_id=user.lot_id)
-            db.session.commit()
             return redirect(next_url or url_for("index"))
     return render_template("auth/login.html", form=form)
 
@@ -88,7 +86,6 @@ def account():
             audit.record("user.password", current_user, summary="Mot de passe modifié",
                          lot_id=current_user.lot_id)
             sessions.start(current_user)  # this session goes on under a new record
-            db.session.commit()
             login_user(current_user._get_current_object())  # new session token: keep this session
             flash("Mot de passe modifié. Vos autres sessions sont fermées.", "success")
             return redirect(url_for("auth.account"))

@@ -53,9 +53,7 @@ def statement(lot_code, period, as_json, refresh):
     if refresh:
         try:
             service.refresh_statement(lot, period)
-            db.session.commit()
         except service.BillingError as exc:
-            db.session.rollback()
             click.echo(str(exc), err=True)
             sys.exit(1)
     statements = service.statements_of(lot.id, period)

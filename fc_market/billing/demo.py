@@ -125,7 +125,8 @@ def seed(ctx):
             inv = service.record_invoice(st, mandataire, number=number + "-R", issued_on=reissued,
                                          received_on=reissued, amount_excl_tax=exp["amount_excl_tax"],
                                          vat=exp["vat"], amount_incl_tax=exp["amount_incl_tax"],
-                                         file=("facture.pdf", DEMO_PDF), today=reissued)
+                                         file=("facture.pdf", DEMO_PDF), today=reissued,
+                                         recorded_at=_at(reissued, 11))
             received_on = reissued
             counts["invoices"] += 1
         if scenario in ("mismatch", "disputed"):
@@ -169,7 +170,8 @@ def seed(ctx):
                                        issued_on=pay_on - timedelta(days=6), amount_excl_tax="250.00",
                                        vat="50.00", amount_incl_tax="300.00",
                                        reason="Deux actes UO1 facturés deux fois (démonstration).",
-                                       file=("avoir.pdf", DEMO_PDF), today=pay_on - timedelta(days=5))
+                                       file=("avoir.pdf", DEMO_PDF), today=pay_on - timedelta(days=5),
+                                       recorded_at=_at(pay_on - timedelta(days=5)))
             amount = service.outstanding(inv)
         if scenario == "partial":
             first = (amount * Decimal("0.6")).quantize(Decimal("0.01"))

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
 from fc_market.integrity import StatusEnum, canonical, freeze, freeze_children, status_column
-from fc_market.market.models import MONEY, RATE, UNIT_PRICE, utcnow
+from fc_market.models_base import MONEY, RATE, UNIT_PRICE, utcnow
 
 INDEX = sa.Numeric(12, 4)
 #: Amounts of a payable statement, in the order they are hashed

@@ -252,7 +252,6 @@ def import_payments(data, filename, user=None, *, today=None):
         try:
             db.session.flush()
         except IntegrityError:
-            db.session.rollback()
             raise service.BillingError(
                 "Ces paiements viennent d'être importés par un autre utilisateur (même fichier "
                 "ou mêmes lignes) : rien n'a été ajouté. Rechargez la page pour voir le résultat.") \

@@ -26,7 +26,8 @@ from fc_market.extensions import db
 from fc_market.formatting import day as fmt_day
 from fc_market.integrity import chain_hash
 from fc_market.market.dates import add_months, parse_period, period_of
-from fc_market.market.models import Lot, UnitOfWork, utcnow
+from fc_market.market.models import Lot, UnitOfWork
+from fc_market.models_base import utcnow
 from fc_market.market.pricing import PriceBook
 from fc_market.market.terms import lot_terms
 from fc_market.money import D, format_fr, mul_cents
@@ -643,7 +644,6 @@ def certify(statement_id, user=None, *, expected_version=None, verify=True, when
     try:
         db.session.flush()
     except StaleDataError:
-        db.session.rollback()
         raise BillingError("Un autre utilisateur vient de certifier ou de recalculer cet état : "
                            "rechargez la page.") from None
     record("billing.statement_certified", statement, user=user, summary=(
@@ -891,8 +891,9 @@ def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, 
 
 
 def record_credit_note(invoice, user=None, *, number, issued_on, amount_excl_tax, vat, amount_incl_tax,
-                       file=None, reason=None, today=None):
+                       file=None, reason=None, today=None, recorded_at=None):
     """A credit note correcting a recorded invoice (the invoice itself is never edited).
+    ``recorded_at`` backdates the recording (demo only: its seed is then deterministic).
 
     The cap (what is still due on the invoice) is checked under a lock on the invoice: a row
     lock on PostgreSQL and its optimistic counter everywhere, so two simultaneous credit
@@ -930,7 +931,7 @@ def record_credit_note(invoice, user=None, *, number, issued_on, amount_excl_tax
     if not file or not file[1] or storage.sniff(file[1], ("application/pdf",)) is None:
         raise BillingError("Joignez l'avoir au format PDF (contrôle sur le contenu).")
     storage.check(file[1], ("application/pdf",))  # parses, no script, action or attachment
-    place = ledger_place()
+    place = ledger_place(recorded_at)
     key, mimetype, digest, display = storage.store(file[1], file[0], allowed=("application/pdf",))
     note = Invoice(lot_id=invoice.lot_id, statement_id=invoice.statement_id, kind="credit_note",
                    corrects_id=invoice.id, number=number, issued_on=issued_on, received_on=today,
@@ -984,7 +985,6 @@ def decide(invoice_id, user, action, *, reason=None, expected_version=None, toda
     try:
         db.session.flush()
     except StaleDataError:
-        db.session.rollback()
         raise BillingError("Cette facture a été traitée par un autre utilisateur entre-temps.") from None
     label = {"accept": "acceptée", "dispute": "contestée (délai suspendu)", "reject": "rejetée"}[action]
     record("billing.invoice_" + action, invoice, user=user,

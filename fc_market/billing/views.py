@@ -116,9 +116,7 @@ def compute(code):
         return redirect(url_for("billing.lot_finances", code=lot.code))
     try:
         st = service.refresh_statement(lot, form.period.data, current_user, reason="calcul demandé")
-        db.session.commit()
     except service.BillingError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("billing.lot_finances", code=lot.code))
     if st is None:
@@ -171,9 +169,7 @@ def recompute(statement_id):
     st = _load_statement(statement_id)
     try:
         current = service.refresh_statement(st.lot, st.period, current_user, reason="recalcul demandé")
-        db.session.commit()
     except service.BillingError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("billing.statement", statement_id=statement_id))
     flash("État recalculé à partir des données en vigueur.", "success")
@@ -189,10 +185,8 @@ def certify(statement_id):
     form = VersionForm()
     try:
         service.certify(st.id, current_user, expected_version=form.version.data or None)
-        db.session.commit()
         flash("Service fait certifié : l'état est figé et numéroté.", "success")
     except service.BillingError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("billing.statement", statement_id=statement_id))
 
@@ -230,9 +224,7 @@ def new_invoice(statement_id):
                 amount_excl_tax=form.amount_excl_tax.data, vat=form.vat.data,
                 amount_incl_tax=form.amount_incl_tax.data, lines=lines, file=_pdf_upload(),
                 comment=form.comment.data)
-            db.session.commit()
         except (service.BillingError, storage.FileRefused) as exc:
-            db.session.rollback()
             if isinstance(exc, service.Conflict):
                 return _conflict(exc)
             flash(str(exc), "error")
@@ -374,10 +366,8 @@ def decide(invoice_id):
     try:
         service.decide(inv.id, current_user, form.action.data, reason=form.reason.data,
                        expected_version=form.version.data or None)
-        db.session.commit()
         flash("Décision enregistrée.", "success")
     except service.BillingError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("billing.invoice", invoice_id=invoice_id))
 
@@ -393,11 +383,9 @@ def credit_note(invoice_id):
                 inv, current_user, number=form.number.data, issued_on=form.issued_on.data,
                 amount_excl_tax=form.amount_excl_tax.data, vat=form.vat.data,
                 amount_incl_tax=form.amount_incl_tax.data, reason=form.reason.data, file=_pdf_upload())
-            db.session.commit()
             flash(f"Avoir {note.number} enregistré.", "success")
             return redirect(url_for("billing.invoice", invoice_id=inv.id))
         except (service.BillingError, storage.FileRefused) as exc:
-            db.session.rollback()
             if isinstance(exc, service.Conflict):
                 return _conflict(exc)
             flash(str(exc), "error")
@@ -460,13 +448,10 @@ def add_payment():
         service.record_payment_by_number(form.invoice_number.data, current_user, lot_id=lot_id,
                                          paid_on=form.paid_on.data, amount=form.amount.data,
                                          reference=form.reference.data)
-        db.session.commit()
         flash("Paiement enregistré et lettré.", "success")
     except service.BillingError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     except sa.exc.IntegrityError:
-        db.session.rollback()
         flash("Ce paiement vient d'être enregistré par un autre utilisateur.", "error")
     return redirect(url_for("billing.payments"))
 
@@ -484,15 +469,12 @@ def import_payments():
         return redirect(url_for("billing.payments"))
     try:
         batch = payment_import.import_payments(data, storage.safe_name(f.filename), current_user)
-        db.session.commit()
     except payment_import.ImportRefused as exc:
-        db.session.rollback()
         flash(f"Fichier refusé, rien n'a été importé ({len(exc.errors)} problème(s)) :", "error")
         for e in exc.errors[:50]:
             flash(e, "error")
         return redirect(url_for("billing.payments"))
     except service.BillingError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("billing.payments"))
     flash(f"Import terminé : {batch.added} paiement(s) ajouté(s), {batch.duplicates} déjà connu(s), "
@@ -587,10 +569,8 @@ def settle_interest(invoice_id):
     try:
         settlement = service.settle_interest(inv, current_user, paid_on=form.paid_on.data,
                                              reference=form.reference.data)
-        db.session.commit()
         flash(f"Paiement des intérêts moratoires enregistré ({fr_money(settlement.total)}).", "success")
     except service.BillingError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("billing.invoice", invoice_id=inv.id))
 
@@ -634,10 +614,8 @@ def add_ecb_rate():
         try:
             service.add_ecb_rate(form.effective_on.data, _number(form.rate.data), current_user,
                                  source=form.source.data or None, illustrative=form.illustrative.data)
-            db.session.commit()
             flash("Taux BCE enregistré.", "success")
         except service.BillingError as exc:
-            db.session.rollback()
             flash(str(exc), "error")
     else:
         _flash_form_errors(form)
@@ -658,11 +636,9 @@ def add_index_value():
             count = service.refresh_open_statements(
                 since=f"{row.published_on.year}-01", user=current_user,
                 reason=f"indice {row.index_name} {form.reference_month.data} saisi")
-            db.session.commit()
             flash(f"Valeur d'indice enregistrée ; {count} mois recalculé(s) (états provisoires "
                   "mis à jour, états rectificatifs si un état certifié change).", "success")
         except service.BillingError as exc:
-            db.session.rollback()
             flash(str(exc), "error")
     else:
         _flash_form_errors(form)

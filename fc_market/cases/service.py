@@ -193,7 +193,7 @@ def close(case, user, reason, comment, *, expected_counter=None):
 
 
 def _now():
-    from fc_market.market.models import utcnow
+    from fc_market.models_base import utcnow
     return utcnow()
 
 

@@ -4,8 +4,6 @@ thread, decisions), the mandataire's « Mes plans d'action ».
 Access: every case is loaded through :func:`_case`, which refuses another lot's case to a
 mandataire with a 404; the thread is read through ``service.visible_events`` (no FC
 internal comment for a mandataire).
-
-TODO(uow): the ``db.session.commit()`` calls go once branch ``uow`` is on main.
 """
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -73,7 +71,6 @@ def open_case(flag_id):
     if not form.validate_on_submit():
         abort(400)
     case = service.open_case(flag, current_user, form.comment.data)
-    db.session.commit()
     flash(f"Dossier n° {case.id} ouvert.", "success")
     return redirect(url_for("cases.case_page", case_id=case.id))
 
@@ -111,10 +108,8 @@ def _act(case_id, form_class, action, *, success):
         return redirect(url_for("cases.case_page", case_id=case.id))
     try:
         action(case, form)
-        db.session.commit()
         flash(success, "success")
     except CaseError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
     return redirect(url_for("cases.case_page", case_id=case.id))
 

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
 from fc_market.integrity import StatusEnum, classproperty, status_column
-from fc_market.market.models import MONEY, RATE, utcnow
+from fc_market.models_base import MONEY, RATE, utcnow
 from fc_market.market.terms import DEFAULT_NONCONFORMITY_REASONS, lot_terms
 
 

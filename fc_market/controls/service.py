@@ -20,7 +20,8 @@ from fc_market.controls.models import (CampaignStatus, ControlCampaign,
 from fc_market.extensions import db
 from fc_market.formatting import day as fmt_day
 from fc_market.market.dates import parse_period
-from fc_market.market.models import UnitOfWork, utcnow
+from fc_market.market.models import UnitOfWork
+from fc_market.models_base import utcnow
 from fc_market.market.pricing import PriceBook
 from fc_market.market.terms import OTHER_REASON, lot_terms
 from fc_market.money import D
@@ -414,7 +415,6 @@ def close_campaign(campaign, user=None, *, expected_version=None):
     try:
         db.session.flush()
     except StaleDataError:
-        db.session.rollback()
         raise ControlError("Un autre utilisateur vient de clôturer ou de modifier cette campagne : "
                            "rechargez la page.") from None
     record("control.closed", campaign, summary=(

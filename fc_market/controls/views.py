@@ -85,9 +85,7 @@ def open_campaign(code):
     try:
         campaign = service.open_campaign(lot, form.periods.data, current_user,
                                          seed=form.seed.data or None, note=form.note.data)
-        db.session.commit()
     except service.ControlError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("controls.lot_campaigns", code=lot.code))
     flash(f"Contrôle {campaign.reference} ouvert : {campaign.sample_size} dossier(s) tiré(s).", "success")
@@ -178,10 +176,8 @@ def answer(campaign_id, item_id):
     try:
         service.answer_item(item, current_user, reference=form.reference.data,
                             comment=form.comment.data, files=_uploaded_files())
-        db.session.commit()
         flash(f"Réponse enregistrée pour le dossier {item.beneficiary_id}.", "success")
     except (service.ControlError, storage.FileRefused) as exc:
-        db.session.rollback()
         flash(f"Dossier {item.beneficiary_id} : {exc}", "error")
     return redirect(url_for("controls.campaign", campaign_id=campaign.id, _anchor=f"d{item.id}"))
 
@@ -198,10 +194,8 @@ def judge(campaign_id, item_id):
     try:
         service.judge_item(item, current_user, form.verdict.data, reason_code=form.reason.data or None,
                            comment=form.comment.data)
-        db.session.commit()
         flash(f"Avis enregistré pour le dossier {item.beneficiary_id}.", "success")
     except service.ControlError as exc:
-        db.session.rollback()
         flash(f"Dossier {item.beneficiary_id} : {exc}", "error")
     return redirect(url_for("controls.campaign", campaign_id=campaign.id, _anchor=f"d{item.id}"))
 
@@ -213,11 +207,9 @@ def close(campaign_id):
     form = CloseForm()
     try:
         service.close_campaign(campaign, current_user, expected_version=form.version.data or None)
-        db.session.commit()
         flash(f"Contrôle {campaign.reference} clôturé ; la retenue est appliquée aux états liquidatifs.",
               "success")
     except (service.ControlError, ValueError) as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("controls.campaign", campaign_id=campaign_id))
 

@@ -4,7 +4,6 @@ Every name is visibly fictitious.  Steps run in order; domain modules add theirs
 ``fc_market/<module>/demo.py`` (a ``seed(ctx)`` function).  The seed only runs on a
 database without operators, so running it twice changes nothing.
 """
-import importlib
 import random
 from dataclasses import dataclass, field
 from datetime import date
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 
 from fc_market.auth.models import Role, User
 from fc_market.auth.service import create_user
+from fc_market.domains import DOMAIN_MODULES, submodules
 from fc_market.extensions import db
 from fc_market.market.models import Lot, Operator, OperatorMember
 from fc_market.market.service import current_market
@@ -28,8 +28,8 @@ LOGINS = {
 MANDATAIRE_PASSWORD = "Demo-Mandataire-2026"
 SEED = 20240101
 
-#: Optional domain steps, in order (skipped when the module has no demo.py yet)
-DOMAIN_STEPS = ("territory", "reporting", "controls", "billing", "uo4", "steering", "cases")
+#: Domain steps, in order (a module without demo.py is skipped)
+DOMAIN_STEPS = DOMAIN_MODULES
 
 BRANDS = ["Cap Parcours", "Horizons Pro", "Trajectoires", "Boussole Emploi", "Tremplin Conseil",
           "Chemins d'Avenir", "Passerelles", "Cap Compétences", "Nouvel Élan", "Projets & Vous",
@@ -50,13 +50,19 @@ class SeedContext:
     market: object
     lots: list
     notes: list = field(default_factory=list)
+    #: Share of the full volumes to generate: 1 for the demo, a small one for the tests
+    scale: float = 1.0
 
     def rng(self, name):
         """A random generator per step, so adding a step never changes another's data."""
         return random.Random(f"{SEED}:{name}")
 
 
-def run(today):
+def run(today, scale=1.0, lot_codes=None):
+    """Seed the demo as of ``today``.  ``scale`` (share of the acts' volumes) and ``lot_codes``
+    (the only lots with activity: reporting, controls, finances, steering; every lot gets
+    its groupement and accounts) make a smaller seed, for the tests; the demo takes the
+    defaults."""
     market = current_market()
     if market is None:
         raise SeedError("Aucun marché chargé : lancez d'abord "
@@ -68,19 +74,16 @@ def run(today):
         return "Données de démonstration déjà présentes : rien à faire."
     lots = db.session.scalars(sa.select(Lot).where(Lot.market_id == market.id)
                               .order_by(Lot.number)).all()
-    ctx = SeedContext(today=today, market=market, lots=lots)
+    unknown = sorted(set(lot_codes or ()) - {lot.code for lot in lots})
+    if unknown:
+        raise SeedError(f"Lot(s) inconnu(s) : {', '.join(unknown)}.")
+    ctx = SeedContext(today=today, market=market, lots=lots, scale=scale)
     seed_operators(ctx)
     seed_users(ctx)
-    db.session.commit()
-    for module in DOMAIN_STEPS:
-        try:
-            step = importlib.import_module(f"fc_market.{module}.demo")
-        except ModuleNotFoundError as exc:
-            if not f"fc_market.{module}.demo".startswith(str(exc.name)):
-                raise
-            continue
+    if lot_codes:
+        ctx.lots = [lot for lot in lots if lot.code in set(lot_codes)]
+    for step in submodules("demo", DOMAIN_STEPS):
         step.seed(ctx)
-        db.session.commit()
     return "\n".join(["Données de démonstration créées."] + ctx.notes)
 
 

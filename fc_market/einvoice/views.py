@@ -13,7 +13,6 @@ from fc_market.auth.models import Role
 from fc_market.billing.models import MatchStatus, PayableStatement
 from fc_market.billing.service import BillingError
 from fc_market.einvoice import build, read, service
-from fc_market.extensions import db
 from fc_market.einvoice.forms import RECEIVED_HINT, ConfirmStructuredForm, StructuredInvoiceForm
 
 bp = Blueprint("einvoice", __name__)
@@ -108,7 +107,6 @@ def confirm(statement_id):
                                    form=form, received_on=received_on), 422
         invoice = service.record(st, inv, current_user, received_on=received_on,
                                  comment=form.comment.data or None, today=today)
-        db.session.commit()  # until the request cycle commits (one unit of work per request)
     except (read.InvoiceFileRefused, BillingError, storage.FileRefused) as exc:
         flash(str(exc), "error")
         return redirect(url_for("einvoice.upload", statement_id=st.id))

@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from fc_market.audit import service as audit
 from fc_market.extensions import db
 from fc_market.market.models import (Amendment, FlagRule, Lot, LotContract, LotTarget, Market,
-                                     Operator, OperatorMember, Price, UnitOfWork, utcnow)
+                                     Operator, OperatorMember, Price, UnitOfWork)
 from fc_market.market.siret import is_valid_siret
 from fc_market.territory.population import contract_population_warnings
 from fc_market.market.terms import EXTRA_KEYS, OTHER_REASON, UO4_MARKET_WIDE
+from fc_market.models_base import utcnow
 
 REGION_CODES = {"11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94",
                 "01", "02", "03", "04", "06"}

@@ -1,5 +1,5 @@
 """The market: framework agreement, lots, groupements, contracts, UO catalogue, prices."""
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -7,15 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
 from fc_market.market.dates import add_months
-
-MONEY = sa.Numeric(14, 2)
-#: Unit prices may carry more decimals than cents when a contract says so.
-UNIT_PRICE = sa.Numeric(14, 4)
-RATE = sa.Numeric(7, 4)
-
-
-def utcnow():
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+from fc_market.models_base import MONEY, RATE, UNIT_PRICE, utcnow
 
 
 class Market(db.Model):

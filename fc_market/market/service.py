@@ -5,6 +5,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from fc_market.audit.service import record
+from fc_market.auth.models import Role, User
 from fc_market.extensions import db
 from fc_market.market.models import Lot, Market, Operator, Price, UnitOfWork
 from fc_market.market.pricing import PriceBook
@@ -22,8 +24,6 @@ class MarketError(Exception):
 
 def set_lot_manager(lot, manager, user=None):
     """Name (or, with ``manager`` None, withdraw) the FC market manager who follows ``lot``."""
-    from fc_market.audit.service import record
-    from fc_market.auth.models import Role
     if manager is not None and (manager.role != Role.MANAGER or not manager.active):
         raise MarketError("Le référent d'un lot est un(e) chargé(e) de marché FC au compte actif.")
     before = lot.manager.full_name if lot.manager else None
@@ -40,7 +40,6 @@ def set_lot_manager(lot, manager, user=None):
 
 def managers():
     """Active FC market managers, by name."""
-    from fc_market.auth.models import Role, User
     return db.session.scalars(sa.select(User).where(User.role == Role.MANAGER,
                                                     User.active.is_(True))
                               .order_by(User.full_name)).all()

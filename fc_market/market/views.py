@@ -75,9 +75,7 @@ def set_manager(code):
     manager = db.session.get(User, int(form.manager.data)) if form.manager.data else None
     try:
         changed = service.set_lot_manager(lot, manager, current_user)
-        db.session.commit()
     except service.MarketError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("market.lot", code=lot.code))
     if changed and manager:

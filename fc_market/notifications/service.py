@@ -12,7 +12,7 @@ from flask import current_app
 
 from fc_market.auth.models import Role, User
 from fc_market.extensions import db
-from fc_market.market.models import utcnow
+from fc_market.models_base import utcnow
 from fc_market.notifications.models import Notification
 
 log = logging.getLogger(__name__)
@@ -95,5 +95,4 @@ def send_pending_emails(limit=200):
         except (OSError, smtplib.SMTPException) as exc:
             log.warning("mail for notification %s failed: %s", note.id, exc)
             note.email_error = str(exc)[:300]
-        db.session.commit()
     return sent

@@ -4,7 +4,6 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from fc_market.extensions import db
 
 opendata_cli = AppGroup("opendata", help="Données ouvertes du marché (DECP v2, OCDS 1.1).")
 
@@ -13,9 +12,7 @@ def _produce(kind, output):
     from fc_market.opendata import service
     try:
         export = service.produce(kind)
-        db.session.commit()
     except service.PublicationError as exc:
-        db.session.rollback()
         for problem in exc.problems:
             click.echo(f"- {problem}", err=True)
         click.echo("Aucun fichier écrit.", err=True)

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
-from fc_market.market.models import utcnow
+from fc_market.models_base import utcnow
 
 
 class PublishedItem(db.Model):

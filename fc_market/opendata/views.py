@@ -26,7 +26,6 @@ def index():
 def produce(kind):
     try:
         export = service.produce(kind, current_user)
-        db.session.commit()  # until the request cycle commits (one unit of work per request)
     except service.PublicationError as exc:
         flash(str(exc), "error")
         return redirect(url_for("opendata.index"))

@@ -33,8 +33,6 @@ from fc_market.territory.models import Site
 from fc_market.territory.population import lot_population
 
 NATIONAL_ENTRIES = 155_000
-#: Share of the full volumes to generate (tests use a small one)
-VOLUME_SCALE = 1.0
 SEASON = [1.05, 1.1, 1.1, 1.0, 0.95, 0.95, 0.65, 0.45, 1.1, 1.25, 1.2, 1.0]
 CHUNK = 10_000
 ACT_COLUMNS = ("lot_id", "beneficiary_id", "uo_id", "act_date", "mode", "site_id", "proof_ref",
@@ -154,7 +152,7 @@ class LotSeeder:
             start, end = parse_period(period)
             factor = rng.uniform(0.86, 1.08)
             entries = int(self.yearly_entries(start.year) / 12 * SEASON[start.month - 1] * factor
-                          * VOLUME_SCALE)
+                          * self.ctx.scale)
             days = (end - start).days + 1
             uo0_only = int(entries * 0.22)
             total = entries + uo0_only

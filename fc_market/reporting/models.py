@@ -6,7 +6,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
 from fc_market.integrity import StatusEnum, freeze, freeze_children, status_column
-from fc_market.market.models import utcnow
+from fc_market.models_base import utcnow
 
 DELIVERY_MODES = {"presentiel": "Présentiel", "telephone": "Téléphone", "visio": "Visioconférence"}
 

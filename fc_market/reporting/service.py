@@ -32,9 +32,10 @@ from fc_market import events
 from fc_market.audit.service import record
 from fc_market.auth.models import Role, User
 from fc_market.extensions import db
-from fc_market.independent import independent_session
+from fc_market.unit_of_work import doom, independent_session
 from fc_market.market.dates import add_months, parse_period
-from fc_market.market.models import Lot, utcnow
+from fc_market.market.models import Lot
+from fc_market.models_base import utcnow
 from fc_market.notifications.service import notify, notify_lot_manager
 from fc_market.reporting import dictionary as dd
 from fc_market.reporting.checks import (MAX_STORED_ISSUES, RowChecker, Rules, load_history,
@@ -264,7 +265,7 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
                 today=None):
     """Check and load a filled-in template into the period's draft; all or nothing.
 
-    Commits.  Returns an :class:`ImportResult` (errors and warnings, each with sheet, row
+    A refused file leaves only its journal row (written on its own).  Returns an :class:`ImportResult` (errors and warnings, each with sheet, row
     and column).  With ``submit`` an accepted file is submitted in the same transaction.
     """
     from fc_market.reporting.workbook import read_workbook
@@ -301,7 +302,6 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
             if not inserted[0]:
                 checker.warning("empty", "Aucun acte déclaré pour ce mois.", None, None, None, "")
         if checker.error_count:
-            db.session.rollback()
             return _refused(lot, period, checker, result, user, channel, file_name, digest, data,
                             started)
         if figures is not None:
@@ -319,16 +319,13 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
             _submit(draft, user, today or paris_today(), checker, findings, rules)
         journal = _journal(lot, period, user, channel, file_name, digest, data, True, checker,
                            draft.id, started)
-        db.session.commit()
     except ReportingError as exc:
-        db.session.rollback()
         checker.error("refused", exc.message, None, None, None, "")
         return _refused(lot, period, checker, result, user, channel, file_name, digest, data,
                         started)
     except (IntegrityError, StaleDataError, sa.exc.OperationalError) as exc:
         if isinstance(exc, sa.exc.OperationalError) and not _is_write_conflict(exc):
             raise
-        db.session.rollback()
         checker.error("concurrent", "Un autre dépôt de ce rapport a eu lieu au même moment : "
                       "rien n'a été enregistré, recommencez.", None, None, None, "")
         return _refused(lot, period, checker, result, user, channel, file_name, digest, data,
@@ -387,7 +384,9 @@ def _journal_row(lot, period, user, channel, file_name, digest, data, accepted, 
 
 
 def _refused(lot, period, checker, result, user, channel, file_name, digest, data, started):
-    """After the rollback: only the journal line of the refused attempt is written."""
+    """The import is rolled back (the unit of work doomed): only the journal line of the
+    refused attempt is kept, written on its own."""
+    doom("reporting import refused")
     result.import_id = record_refused_import_now(
         _journal_row(lot, period, user, channel, file_name, digest, data, False, checker, None,
                      started))
@@ -655,7 +654,6 @@ def decide(version, user, decision, comment, expected_counter):
                 events.emit("report.superseded", old)
             events.emit("report.validated", version)
     except StaleDataError as exc:
-        db.session.rollback()
         raise Conflict(CONFLICT_MESSAGE) from exc
     label = "validé" if decision == "validate" else "rejeté"
     record(f"reporting.{decision}", version, summary=f"Reporting {lot.code} {report.period} "
@@ -688,7 +686,6 @@ def decide_alert(alert, user, status, comment, expected_counter):
         alert.decided_by_id = user.id if status != AlertStatus.OPEN else None
         db.session.flush()
     except StaleDataError as exc:
-        db.session.rollback()
         raise Conflict("Cette alerte vient d'être traitée par une autre personne : rechargez "
                        "la page.") from exc
     record("reporting.alert", alert, summary=f"Alerte de double financement n° {alert.id} : "

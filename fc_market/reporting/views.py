@@ -6,6 +6,7 @@ from flask import (Blueprint, abort, flash, redirect, render_template, request, 
                    url_for)
 from flask_login import current_user
 
+from fc_market import unit_of_work
 from fc_market.access import get_in_lot, lot_by_code, roles, visible_lots
 from fc_market.auth.models import Role
 from fc_market.exports import XLSX_MIMETYPE, xlsx_response
@@ -142,9 +143,7 @@ def new_version(code, period):
     try:
         report = service.get_or_create_report(lot, period)
         draft = service.new_correction(report, current_user)
-        db.session.commit()
     except service.ReportingError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("reporting.period_page", code=lot.code, period=period))
     return redirect(url_for("reporting.version_page", version_id=draft.id))
@@ -248,10 +247,9 @@ def _act_form(version, act):
         except service.ReportingError as exc:
             problems = [exc.message]
         if not problems:
-            db.session.commit()
             flash("Acte enregistré dans le brouillon.", "success")
             return redirect(url_for("reporting.version_page", version_id=version.id))
-        db.session.rollback()
+        unit_of_work.doom("act refused: the form is shown again with its problems")
     return render_template("reporting/act_form.html", form=form, version=version, lot=lot,
                            act=act, problems=problems, rules=rules)
 
@@ -274,10 +272,8 @@ def delete_act(act_id):
     version = db.session.get(ReportVersion, act.version_id)
     try:
         service.delete_act(version, act, current_user)
-        db.session.commit()
         flash("Acte supprimé du brouillon.", "success")
     except service.ReportingError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
     return redirect(url_for("reporting.version_page", version_id=version.id))
 
@@ -294,11 +290,9 @@ def figures(version_id):
         try:
             service.save_figures(version, {name: getattr(form, name).data
                                            for name in service.FIGURE_FIELDS}, current_user)
-            db.session.commit()
             flash("Indicateurs du lot enregistrés.", "success")
             return redirect(url_for("reporting.version_page", version_id=version.id))
         except service.ReportingError as exc:
-            db.session.rollback()
             flash(exc.message, "error")
     return render_template("reporting/figures_form.html", form=form, version=version,
                            lot=db.session.get(Lot, version.lot_id))
@@ -311,16 +305,13 @@ def submit(version_id):
     try:
         checker = service.submit(version, current_user)
     except service.ReportingError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("reporting.version_page", version_id=version_id))
     if checker.error_count:
-        db.session.rollback()
         flash(f"Dépôt impossible : {checker.error_count} erreur(s) bloquante(s).", "error")
         return render_template("reporting/submit_errors.html", version=version,
                                errors=checker.errors[:500], count=checker.error_count,
                                lot=db.session.get(Lot, version.lot_id)), 422
-    db.session.commit()
     late = f" avec {version.days_late} jour(s) de retard" if version.days_late else ""
     flash(f"Rapport déposé{late} : France compétences va l'examiner.", "success")
     return redirect(url_for("reporting.version_page", version_id=version_id))
@@ -332,7 +323,7 @@ def check_export(version_id):
     """The blocking errors and warnings a draft would meet at submission (read only)."""
     version = _version(version_id)
     checker, _, _ = service.recheck(version)
-    db.session.rollback()  # nothing to keep: the check only reads
+    unit_of_work.doom("nothing to keep: the check only reads")
     return xlsx_response(f"controle-{version.report.lot.code}-{version.report.period}-v{version.number}.xlsx",
                          [exporting.issues_sheet("Erreurs bloquantes", [i.as_dict() for i in checker.errors]),
                           exporting.issues_sheet("Avertissements", [i.as_dict() for i in checker.warnings])])
@@ -352,13 +343,10 @@ def decide(version_id):
         abort(400)
     try:
         service.decide(version, current_user, form.decision.data, form.comment.data, counter)
-        db.session.commit()
     except service.Conflict as exc:
-        db.session.rollback()
         return render_template("errors/error.html", code=409, title="Décision déjà prise",
                                message=exc.message), 409
     except service.ReportingError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("reporting.version_page", version_id=version_id))
     flash("Décision enregistrée ; le mandataire en est informé.", "success")
@@ -442,13 +430,10 @@ def alert_decide(alert_id):
     try:
         service.decide_alert(alert, current_user, form.status.data, form.comment.data,
                              int(form.counter.data))
-        db.session.commit()
     except service.Conflict as exc:
-        db.session.rollback()
         return render_template("errors/error.html", code=409, title="Alerte déjà traitée",
                                message=exc.message), 409
     except (service.ReportingError, ValueError) as exc:
-        db.session.rollback()
         flash(getattr(exc, "message", "Décision invalide."), "error")
         return redirect(url_for("reporting.alert_page", alert_id=alert_id))
     flash("Décision enregistrée.", "success")

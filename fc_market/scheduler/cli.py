@@ -7,6 +7,7 @@ from flask.cli import AppGroup
 
 from fc_market.scheduler.models import RunStatus
 from fc_market.scheduler.registry import load_jobs, run_once
+from fc_market.unit_of_work import manages_units
 
 scheduler_cli = AppGroup("scheduler", help="Tâches planifiées (un seul processus par déploiement).")
 
@@ -18,6 +19,7 @@ def list_jobs():
         click.echo(f"{job.name:<32} {job.cron}  {job.description}")
 
 
+@manages_units  # run_once opens the units: the slot's claim, the job, its outcome
 @scheduler_cli.command("run-job")
 @click.argument("name")
 @click.option("--at", "at", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
@@ -38,6 +40,7 @@ def run_job(name, at):
             raise SystemExit(1)
 
 
+@manages_units
 @scheduler_cli.command("run")
 def run_scheduler():
     """Lance le planificateur (bloquant)."""

@@ -5,7 +5,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from fc_market.extensions import db
 from fc_market.integrity import StatusEnum, status_column
-from fc_market.market.models import utcnow
+from fc_market.models_base import utcnow
 
 
 class RunStatus(StatusEnum):

@@ -5,7 +5,6 @@ process (``flask --app fc_market scheduler run``, one per deployment) runs them 
 APScheduler.  :func:`run_once` records each slot in ``job_runs`` under a unique key, so a
 slot runs once even if two schedulers run by mistake, and a failed slot can be retried.
 """
-import importlib
 import logging
 import traceback
 from dataclasses import dataclass
@@ -15,13 +14,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from fc_market.domains import submodules
 from fc_market.extensions import db
-from fc_market.market.models import utcnow
+from fc_market.models_base import utcnow
 from fc_market.scheduler.models import JobRun, RunStatus
+from fc_market.unit_of_work import unit
 
 log = logging.getLogger(__name__)
-JOB_MODULES = ("notifications", "reporting", "controls", "billing", "territory", "steering",
-               "uo4", "cases")
 
 
 @dataclass
@@ -47,12 +46,8 @@ def job(name, *, cron, slot="%Y-%m-%d", description=""):
 
 
 def load_jobs():
-    for module in JOB_MODULES:
-        try:
-            importlib.import_module(f"fc_market.{module}.jobs")
-        except ModuleNotFoundError as exc:
-            if not f"fc_market.{module}.jobs".startswith(str(exc.name)):
-                raise
+    for _ in submodules("jobs"):  # importing a module's jobs.py declares its jobs
+        pass
     return JOBS
 
 
@@ -63,28 +58,28 @@ def run_once(name, now=None, run_key=None):
     spec = JOBS[name]
     now = now or datetime.now(ZoneInfo("Europe/Paris"))
     key = run_key or now.strftime(spec.slot)
-    previous = db.session.scalar(sa.select(JobRun).where(JobRun.job == name, JobRun.run_key == key))
-    if previous is not None:
-        if previous.status != RunStatus.FAILED:
-            return None
-        db.session.delete(previous)  # retry a failed slot
-        db.session.commit()
-    run = JobRun(job=name, run_key=key)
-    db.session.add(run)
     try:
-        db.session.commit()
+        with unit():  # the slot's claim, committed before the job starts
+            previous = db.session.scalar(sa.select(JobRun).where(JobRun.job == name,
+                                                                 JobRun.run_key == key))
+            if previous is not None:
+                if previous.status != RunStatus.FAILED:
+                    return None
+                db.session.delete(previous)  # retry a failed slot
+                db.session.flush()
+            run = JobRun(job=name, run_key=key)
+            db.session.add(run)
     except IntegrityError:
-        db.session.rollback()
         return None
+    run_id = run.id
     try:
-        result = spec.func(now.date() if hasattr(now, "date") else now)
-        db.session.commit()
-        run.status, run.detail = RunStatus.DONE, (str(result)[:2000] if result is not None else None)
+        with unit():  # the job: all of it or nothing
+            result = spec.func(now.date() if hasattr(now, "date") else now)
+        status, detail = RunStatus.DONE, (str(result)[:2000] if result is not None else None)
     except Exception:
-        db.session.rollback()
         log.exception("job %s (%s) failed", name, key)
-        run = db.session.get(JobRun, run.id)
-        run.status, run.detail = RunStatus.FAILED, traceback.format_exc()[-2000:]
-    run.finished_at = utcnow()
-    db.session.commit()
+        status, detail = RunStatus.FAILED, traceback.format_exc()[-2000:]
+    with unit():  # its outcome
+        run = db.session.get(JobRun, run_id)
+        run.status, run.detail, run.finished_at = status, detail, utcnow()
     return run

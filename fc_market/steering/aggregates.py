@@ -39,8 +39,9 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from fc_market.extensions import db
-from fc_market.market.models import Lot, UnitOfWork, utcnow
+from fc_market.market.models import Lot, UnitOfWork
 from fc_market.market.terms import default_terms, lot_terms
+from fc_market.models_base import utcnow
 from fc_market.reporting.models import Act, LotFigures, Report, ReportVersion
 from fc_market.steering.models import LotMonthStat
 

@@ -32,7 +32,6 @@ def rebuild():
     """Reconstruit les agrégats mensuels de tous les lots puis recalcule les signalements."""
     from fc_market.steering import service
     counts, result = service.rebuild_everything()
-    db.session.commit()
     click.echo(f"{sum(counts.values())} mois-lots agrégés ; {result.summary()}.")
 
 
@@ -42,7 +41,6 @@ def evaluate(on):
     """Recalcule les signalements (sans reconstruire les agrégats)."""
     from fc_market.steering import service
     result = service.evaluate(on.date() if on else date.today())
-    db.session.commit()
     click.echo(result.summary())
 
 
@@ -51,7 +49,6 @@ def make_pack():
     """Génère et enregistre le dossier de pilotage du mois."""
     from fc_market.steering import pack
     stored = pack.generate(trigger="demand")
-    db.session.commit()
     click.echo(f"Dossier {stored.period} enregistré ({stored.size} octets, n° {stored.id}).")
 
 

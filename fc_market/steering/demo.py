@@ -13,12 +13,16 @@ import sqlalchemy as sa
 from fc_market.extensions import db
 from fc_market.market.dates import add_months
 from fc_market.steering import aggregates, service
-from fc_market.steering.models import SteeringRefresh
+from fc_market.steering.models import Flag, FlagReading, SteeringRefresh
 
 
 def seed(ctx):
     counts = aggregates.rebuild_all([lot.id for lot in ctx.lots])
     db.session.execute(sa.delete(SteeringRefresh))      # queued by the reporting seed
+    # A lot with few acts is refreshed at once when its reporting is validated, and its flags
+    # are then dated by the machine's clock, not the demo's day: the history starts afresh.
+    db.session.execute(sa.delete(FlagReading))
+    db.session.execute(sa.delete(Flag))
     first = date(ctx.today.year, ctx.today.month, 11)
     for back in range(6, 0, -1):
         day = add_months(first, -back)

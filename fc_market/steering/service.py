@@ -20,7 +20,8 @@ from sqlalchemy.orm import selectinload
 
 from fc_market import events
 from fc_market.extensions import db
-from fc_market.market.models import FlagRule, Lot, LotTarget, utcnow
+from fc_market.market.models import FlagRule, Lot, LotTarget
+from fc_market.models_base import utcnow
 from fc_market.market.service import current_market
 from fc_market.market.terms import default_terms, lot_terms
 from fc_market.reporting.models import Report, ReportVersion
@@ -485,7 +486,6 @@ def process_queue(today=None):
     queued = db.session.scalars(sa.select(SteeringRefresh).order_by(SteeringRefresh.requested_at)).all()
     for request in queued:
         refresh_lot(request.lot_id, today)
-        db.session.commit()
     return len(queued)
 
 

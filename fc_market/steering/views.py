@@ -203,7 +203,6 @@ def recompute():
     form = EmptyForm()
     if form.validate_on_submit():
         _, result = service.rebuild_everything()
-        db.session.commit()
         flash(f"Agrégats reconstruits et règles recalculées : {result.summary()}.", "success")
     return redirect(url_for(".flags"))
 
@@ -232,7 +231,6 @@ def generate_pack():
     form = EmptyForm()
     if form.validate_on_submit():
         new = pack.generate(trigger="demand", user=current_user)
-        db.session.commit()
         flash(f"Dossier de pilotage {new.period} généré.", "success")
     return redirect(url_for(".packs"))
 

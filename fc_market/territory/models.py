@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
 from fc_market.integrity import StatusEnum, status_column
-from fc_market.market.models import utcnow
+from fc_market.models_base import utcnow
 
 SITE_KINDS = {"permanent": "Site permanent", "permanence": "Permanence", "itinerant": "Itinérant"}
 

@@ -23,7 +23,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from fc_market.audit import service as audit
 from fc_market.extensions import db
-from fc_market.market.models import Lot, OperatorMember, utcnow
+from fc_market.market.models import Lot, OperatorMember
+from fc_market.models_base import utcnow
 from fc_market.territory import geo
 from fc_market.market.terms import default_terms, lot_terms
 from fc_market.territory.loader import ATTRIBUTION, load_localities
@@ -406,7 +407,6 @@ def decide(change, approve, comment, user, *, expected_counter=None):
     try:
         db.session.flush()
     except StaleDataError:
-        db.session.rollback()
         raise SiteError("Cette demande a été traitée entre-temps par quelqu'un d'autre : rechargez la page.")
     audit.record("site_change.approve" if approve else "site_change.refuse", change, user=user,
                  summary=f"{change.action_label} ({change.proposed.get('code')}) "

@@ -7,7 +7,6 @@ from flask_login import current_user
 from fc_market.access import get_in_lot, lot_by_code, roles, visible_lots
 from fc_market.auth.models import Role
 from fc_market.exports import Column, Sheet, xlsx_response
-from fc_market.extensions import db
 from fc_market.territory import importer, service, svgmap
 from fc_market.territory.forms import CloseForm, DecisionForm, EmptyForm, ImportForm, SiteForm
 from fc_market.territory.loader import load_localities, load_outlines
@@ -247,9 +246,7 @@ def propose_open(code):
     if request.method == "POST" and form.validate_on_submit():
         try:
             change = service.propose_open(lot, _raw(form), current_user, reason=form.reason.data)
-            db.session.commit()
         except service.SiteError as exc:
-            db.session.rollback()
             _show_errors(form, exc)
         else:
             flash("Demande d'ouverture enregistrée ; France compétences va l'examiner.", "success")
@@ -293,9 +290,7 @@ def propose_update(code, site_id):
     if request.method == "POST" and form.validate_on_submit():
         try:
             change = service.propose_update(site, _raw(form), current_user, reason=form.reason.data)
-            db.session.commit()
         except service.SiteError as exc:
-            db.session.rollback()
             _show_errors(form, exc)
         else:
             flash("Demande de modification enregistrée ; le site reste inchangé jusqu'à la décision "
@@ -316,9 +311,7 @@ def propose_close(code, site_id):
         try:
             change = service.propose_close(site, form.closed_on.data, current_user,
                                            reason=form.reason.data)
-            db.session.commit()
         except service.SiteError as exc:
-            db.session.rollback()
             _show_errors(form, exc)
         else:
             flash("Demande de fermeture enregistrée.", "success")
@@ -409,9 +402,7 @@ def decide(code, change_id):
     try:
         service.decide(change, form.decision.data == "approve", form.comment.data, current_user,
                        expected_counter=form.counter.data or None)
-        db.session.commit()
     except service.SiteError as exc:
-        db.session.rollback()
         _show_errors(form, exc)
     else:
         flash("Demande approuvée : le site est à jour." if change.status == ChangeStatus.APPROVED
@@ -428,10 +419,8 @@ def withdraw(code, change_id):
     if form.validate_on_submit():
         try:
             service.withdraw(change, current_user)
-            db.session.commit()
             flash("Demande retirée.", "success")
         except service.SiteError as exc:
-            db.session.rollback()
             _show_errors(form, exc)
     return redirect(url_for(".change", code=lot.code, change_id=change_id))
 
@@ -447,9 +436,7 @@ def import_sites(code):
         data = upload.read() if upload else b""
         try:
             batch, changes = importer.import_sites(lot, data, current_user, reason=form.reason.data)
-            db.session.commit()
         except importer.ImportRefused as exc:
-            db.session.rollback()
             errors = exc.errors
             flash("Fichier refusé : aucune demande n'a été enregistrée. Corrigez les lignes "
                   "signalées puis déposez à nouveau le fichier.", "error")
@@ -476,10 +463,8 @@ def approve_batch(code, batch):
     if form.validate_on_submit():
         try:
             changes = service.approve_batch(lot, batch, form.comment.data, current_user)
-            db.session.commit()
             flash(f"{len(changes)} demande(s) de l'import approuvée(s).", "success")
         except service.SiteError as exc:
-            db.session.rollback()
             _show_errors(form, exc)
     return redirect(url_for(".lot_sites", code=lot.code))
 

@@ -14,6 +14,7 @@ from flask.cli import AppGroup
 
 from fc_market.extensions import db
 from fc_market.market.models import Lot
+from fc_market.unit_of_work import doom
 
 uo4_cli = AppGroup("uo4", help="UO4 : plan prévisionnel et bilan d'utilisation (modèle Excel, import).")
 KINDS = click.Choice(["plan", "statement"])
@@ -83,10 +84,8 @@ def import_(lot_code, year, path, as_json, kind, email, submit):
     kind = kind or _kind_of(data) or _default_kind(year)
     result = service.import_file(lot, year, kind, data, user=user,
                                  file_name=os.path.basename(path), submit=submit)
-    if result.accepted:
-        db.session.commit()  # TODO(uow): the command's unit of work commits once uow lands
-    else:
-        db.session.rollback()
+    if not result.accepted:
+        doom("uo4 import refused")  # the command's unit of work keeps nothing of it
     if as_json:
         payload = result.as_json()
         payload["user"] = user.email

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
-from fc_market.market.models import MONEY, utcnow
+from fc_market.models_base import MONEY, utcnow
 
 
 def enum_check(enum, column="status", name="status"):

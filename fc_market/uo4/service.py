@@ -20,7 +20,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from fc_market.audit.service import record
 from fc_market.extensions import db
-from fc_market.market.models import Lot, OperatorMember, utcnow
+from fc_market.market.models import Lot, OperatorMember
+from fc_market.models_base import utcnow
 from fc_market.notifications.service import notify, notify_lot_manager
 from fc_market.reporting.checks import Issue, sort_issues
 from fc_market.reporting.dictionary import SEPARATOR, fold

@@ -1,8 +1,5 @@
 """UO4 screens: the lot's plans and statements (form, Excel, documents), FC's review and
 thread, the national overview.
-
-TODO(uow): the ``db.session.commit()`` calls below go once branch ``uow`` (one unit of work
-per request) is on main.
 """
 from io import BytesIO
 
@@ -11,6 +8,7 @@ from flask import abort, flash, redirect, render_template, request, send_file, u
 from flask import Blueprint
 from flask_login import current_user
 
+from fc_market import unit_of_work
 from fc_market.access import get_in_lot, lot_by_code, roles, visible_lots
 from fc_market.auth.models import Role
 from fc_market.exports import XLSX_MIMETYPE, Column, Sheet, xlsx_response
@@ -139,10 +137,8 @@ def upload(code, year, slug):
     result = service.import_file(lot, year, kind, data, user=current_user,
                                  file_name=upload.filename)
     if not result.accepted:
-        db.session.rollback()
         return render_template("uo4/refused.html", lot=lot, year=year, kind=kind,
                                result=result, file_name=upload.filename), 422
-    db.session.commit()
     flash(f"Fichier accepté : {len(result.version.lines)} ligne(s) enregistrée(s) dans la "
           f"version {result.version.number} (brouillon). Vérifiez puis déposez.", "success")
     return redirect(url_for("uo4.version_page", uo4_version_id=result.version.id))
@@ -182,15 +178,13 @@ def edit(code, year, slug):
             filing = _filing(lot, year, slug, create=True)
             draft, found = service.save_lines(filing, rows, current_user, source="web")
         except Uo4Error as exc:
-            db.session.rollback()
             flash(exc.message, "error")
             return redirect(url_for("uo4.lot_page", code=lot.code))
         if draft is not None:
-            db.session.commit()
             flash(f"{len(draft.lines)} ligne(s) enregistrée(s) (version {draft.number}, brouillon).",
                   "success")
             return redirect(url_for("uo4.version_page", uo4_version_id=draft.id))
-        db.session.rollback()
+        unit_of_work.doom("uo4 lines refused: the form is shown again with its problems")
         issues = found.errors
         values = [row for _, row, _ in rows]
     values += [{}] * BLANK_ROWS
@@ -232,10 +226,8 @@ def add_document(uo4_version_id):
     try:
         service.add_document(version, form.category.data, upload.read(), upload.filename,
                              current_user)
-        db.session.commit()
         flash("Justificatif joint.", "success")
     except Uo4Error as exc:
-        db.session.rollback()
         flash(exc.message, "error")
     return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
 
@@ -253,10 +245,8 @@ def remove_document(uo4_version_id):
         return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
     try:
         service.remove_document(version, doc, current_user)
-        db.session.commit()
         flash("Justificatif retiré.", "success")
     except Uo4Error as exc:
-        db.session.rollback()
         flash(exc.message, "error")
     return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
 
@@ -283,14 +273,11 @@ def submit(uo4_version_id):
     try:
         issues = service.submit(version, current_user)
     except Uo4Error as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
     if issues.error_count:
-        db.session.rollback()
         flash("Dépôt impossible : " + " ".join(i.message for i in issues.errors), "error")
         return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
-    db.session.commit()
     flash("Version déposée : France compétences en est informée.", "success")
     return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
 
@@ -306,10 +293,8 @@ def decide(uo4_version_id):
     try:
         service.decide(version, current_user, form.decision.data, form.comment.data,
                        int(form.counter.data) if form.counter.data.isdigit() else None)
-        db.session.commit()
         flash("Décision enregistrée ; le mandataire est notifié.", "success")
     except Uo4Error as exc:
-        db.session.rollback()
         flash(exc.message, "error")
     return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
 
@@ -324,10 +309,8 @@ def answer(uo4_version_id):
         return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
     try:
         service.answer(version, current_user, form.body.data)
-        db.session.commit()
         flash("Réponse envoyée à France compétences.", "success")
     except Uo4Error as exc:
-        db.session.rollback()
         flash(exc.message, "error")
     return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
 
@@ -341,9 +324,7 @@ def new_version(code, year, slug):
     try:
         filing = _filing(lot, year, slug, create=True)
         draft = service.open_draft(filing, current_user)
-        db.session.commit()
     except Uo4Error as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("uo4.lot_page", code=lot.code))
     return redirect(url_for("uo4.version_page", uo4_version_id=draft.id))

@@ -4,15 +4,13 @@ from datetime import date
 import sqlalchemy as sa
 
 from fc_market.extensions import db
-from fc_market.reporting import demo
 from fc_market.reporting.models import DoubleFinancingAlert, Report, ReportVersion
 
 
 def test_demo_seed_fills_every_lot_in_every_state(market, monkeypatch):
     import fc_market.demo.seed as seed
     monkeypatch.setattr(seed, "DOMAIN_STEPS", ("territory", "reporting"))
-    monkeypatch.setattr(demo, "VOLUME_SCALE", 0.01)
-    summary = seed.run(date(2026, 11, 23))
+    summary = seed.run(date(2026, 11, 23), scale=0.01)
     assert "Reporting :" in summary
     statuses = db.session.execute(sa.select(Report.period, ReportVersion.status, ReportVersion.number,
                                             ReportVersion.days_late)

@@ -90,6 +90,7 @@ def test_a_refused_file_leaves_every_table_as_it_was(idf, users):
     first = service.import_file(idf, P, make_file("IDF", P, [row(1), row(2), row(3)]),
                                 user=users["mandataire"])
     assert first.accepted
+    db.session.commit()  # the first upload's unit of work
     before = table_counts()
     draft_acts = db.session.scalars(sa.select(Act.beneficiary_id).where(
         Act.version_id == first.version_id).order_by(Act.id)).all()

@@ -27,14 +27,15 @@ def captured():
     events.subscribe("report.validated", on_validated)
     events.subscribe("report.superseded", on_superseded)
     yield seen
-    events._HANDLERS["report.validated"].remove(on_validated)
-    events._HANDLERS["report.superseded"].remove(on_superseded)
+    events.unsubscribe("report.validated", on_validated)
+    events.unsubscribe("report.superseded", on_superseded)
 
 
 def submit_file(lot, rows, user, today=date(2025, 4, 8)):
     result = service.import_file(lot, P, make_file(lot.code, P, rows), user=user, submit=True,
                                  today=today)
     assert result.accepted, result.as_json()
+    db.session.commit()  # as the unit of work of the upload would
     return db.session.get(ReportVersion, result.version_id)
 
 
