@@ -163,7 +163,7 @@ def flags():
                            fmt=service.format_value, trend=service.trend, trends=service.TREND_LABELS,
                            spark=charts.sparkline, form=EmptyForm(), lots=lots, filters=filters,
                            categories=FlagRule.CATEGORY_LABELS, case_labels=case_labels,
-                           cases=cases)
+                           cases=cases, queued=service.queued_lots())
 
 
 @bp.get("/signalements.xlsx")
@@ -202,8 +202,10 @@ def flag_export(flag_id):
 def recompute():
     form = EmptyForm()
     if form.validate_on_submit():
-        _, result = service.rebuild_everything()
-        flash(f"Agrégats reconstruits et règles recalculées : {result.summary()}.", "success")
+        waiting = service.request_full_rebuild()
+        flash(f"Recalcul demandé : les agrégats et les signalements de {waiting} lot(s) sont "
+              "reconstruits en arrière-plan, lot par lot ; l'avancement s'affiche sur cette page.",
+              "success")
     return redirect(url_for(".flags"))
 
 
