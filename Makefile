@@ -1,5 +1,6 @@
 # The two commands of the README:
-#   make run   installs, migrates, loads the demo market, seeds it and serves it on SQLite
+#   make run   installs, migrates, loads the demo market, seeds it and serves it on SQLite,
+#              with the scheduled jobs in a second process started and stopped with the server
 #   make test  installs and runs the test suite
 PYTHON ?= python3
 VENV := .venv
@@ -43,6 +44,9 @@ run: install
 	@echo "fc_market : http://$(HOST):$(PORT)/"
 	@$(FLASK) demo logins
 	@echo ""
+	@echo "Tâches planifiées : un planificateur tourne à côté du serveur (arrêté avec lui)."
+	@$(FLASK) scheduler run --catch-up 24 & scheduler=$$!; \
+	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT INT TERM; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: install-dev browsers

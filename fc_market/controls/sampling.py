@@ -30,13 +30,22 @@ from fc_market.controls.models import Verdict
 
 __all__ = [
     "METHOD", "NONCONFORMING_STATUSES", "z_score", "SampleSize", "sample_size", "Allocation",
-    "allocate", "Draw", "draw_sample", "stratum_seed", "RateEstimate", "rate_with_ci",
+    "allocate", "Draw", "draw_sample", "stratum_seed", "act_key", "seed_input", "METHOD_V1", "RateEstimate", "rate_with_ci",
     "ControlledItem", "Extrapolation", "WithholdingResult", "withholding",
 ]
 
 #: Name and version of the drawing method, stored with each draw.  Bump the version if
 #: anything that changes which items are drawn for the same inputs changes.
-METHOD = "stratified-proportional-value/v1"
+#: v2 (current): each act is known by its stable key (:func:`act_key`, no database id) and
+#: a stratum's generator is seeded with SHA-256(seed + "|" + UO code).
+#: v1 (campaigns opened before): database ids, SHA-256(seed + U+001F + UO code).
+METHOD = "stratified-proportional-value/v2"
+METHOD_V1 = "stratified-proportional-value/v1"
+METHODS = (METHOD, METHOD_V1)
+#: Separator between the seed and the UO code in the hash of each stratum, by method
+SEPARATORS = {METHOD: "|", METHOD_V1: "\x1f"}
+#: Separator between the fields of an act's stable key
+KEY_SEPARATOR = ";"
 #: Statuses of a controlled act that lead to withholding its value.
 NONCONFORMING_STATUSES = (Verdict.NONCONFORMING, Verdict.UNPROVEN)
 Z_QUANTUM = Decimal("0.000001")
@@ -255,19 +264,35 @@ class Draw:
         return sum(len(ids) for ids in self.selected.values())
 
 
-def stratum_seed(seed: str, stratum: str) -> int:
-    """``int(SHA-256(seed + U+001F + stratum))``: one independent generator per stratum."""
-    digest = hashlib.sha256(f"{seed}\x1f{stratum}".encode("utf-8")).digest()
+def act_key(period: str, uo_code: str, act_date, beneficiary_id: str) -> str:
+    """The stable key of a billed act, what the draw sorts on (method v2):
+    ``"2025-03;UO1;2025-03-10;<64 hex>"`` (month controlled, UO code, act date
+    AAAA-MM-JJ, pseudonymised beneficiary).  Unique in a validated version (a duplicate
+    is refused at import) and the same in every copy of the data: no database id."""
+    day = act_date.isoformat() if hasattr(act_date, "isoformat") else str(act_date)
+    return KEY_SEPARATOR.join((period, uo_code, day, beneficiary_id))
+
+
+def seed_input(seed: str, stratum: str, method: str = METHOD) -> str:
+    """The text hashed to seed a stratum: the seed, the method's separator, the UO code."""
+    return f"{seed}{SEPARATORS[method]}{stratum}"
+
+
+def stratum_seed(seed: str, stratum: str, method: str = METHOD) -> int:
+    """``int(SHA-256(UTF-8 of seed + "|" + stratum))``, read big-endian: one independent
+    generator per stratum (v1: the separator was U+001F)."""
+    digest = hashlib.sha256(seed_input(seed, stratum, method).encode("utf-8")).digest()
     return int.from_bytes(digest, "big")
 
 
 def draw_sample(items_by_stratum: Mapping[str, Iterable], allocation: Allocation | Mapping[str, int],
-                seed: str) -> Draw:
+                seed: str, method: str = METHOD) -> Draw:
     """Draw ``allocation`` items per stratum, reproducibly from ``seed``.
 
-    Method ``stratified-proportional-value/v1``: for each stratum, the item ids are
-    sorted, a ``random.Random`` is seeded with :func:`stratum_seed` ``(seed, stratum)``
-    and ``rng.sample(sorted_ids, k)`` picks ``k`` of them without replacement.  The
+    Method ``stratified-proportional-value/v2``: for each stratum, the items' keys
+    (:func:`act_key`) are sorted (Python's ``sorted``, by code point), a
+    ``random.Random`` is seeded with :func:`stratum_seed` ``(seed, stratum)`` and
+    ``rng.sample(sorted_keys, k)`` picks ``k`` of them without replacement.  The
     same seed, ids and sizes give the same draw whatever the order the ids came in;
     each stratum's draw depends only on its own ids (adding a stratum changes nothing
     elsewhere).  CPython keeps ``Random.sample`` stable in practice but does not
@@ -275,6 +300,8 @@ def draw_sample(items_by_stratum: Mapping[str, Iterable], allocation: Allocation
     """
     if not isinstance(seed, str) or not seed:
         raise ValueError("la graine doit être une chaîne non vide")
+    if method not in METHODS:
+        raise ValueError(f"méthode de tirage inconnue : {method}")
     sizes = allocation.sizes if isinstance(allocation, Allocation) else dict(allocation)
     selected, seeds = {}, {}
     for stratum, k in sizes.items():
@@ -285,11 +312,11 @@ def draw_sample(items_by_stratum: Mapping[str, Iterable], allocation: Allocation
             raise ValueError(f"identifiants en double dans la strate {stratum}")
         if k > len(ordered):
             raise ValueError(f"strate {stratum} : {k} actes demandés, {len(ordered)} disponibles")
-        s = stratum_seed(seed, stratum)
+        s = stratum_seed(seed, stratum, method)
         rng = random.Random(s)
         selected[stratum] = tuple(sorted(rng.sample(ordered, k)))
         seeds[stratum] = format(s, "064x")
-    return Draw(method=METHOD, seed=seed, selected=selected, stratum_seeds=seeds)
+    return Draw(method=method, seed=seed, selected=selected, stratum_seeds=seeds)
 
 
 # ------------------------------------------------------------------ estimation

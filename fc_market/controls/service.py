@@ -24,7 +24,7 @@ from fc_market.market.models import UnitOfWork
 from fc_market.models_base import utcnow
 from fc_market.market.pricing import PriceBook
 from fc_market.market.terms import OTHER_REASON, lot_terms
-from fc_market.money import D
+from fc_market.money import D, format_fr
 from fc_market.notifications.service import notify
 from fc_market.reporting.models import Act, Report, ReportVersion, VersionStatus
 from fc_market import storage
@@ -55,6 +55,11 @@ class PopulationAct:
     act_date: date
     proof_ref: str | None
     value: Decimal
+
+    @property
+    def key(self):
+        """The stable key the draw sorts on (:func:`sampling.act_key`)."""
+        return sampling.act_key(self.period, self.uo_code, self.act_date, self.beneficiary_id)
 
 
 def population(lot, versions_by_period):
@@ -88,8 +93,8 @@ def population(lot, versions_by_period):
     return acts
 
 
-def earlier_rate(lot_id):
-    """Overall non-conformity rate of the lot's last closed campaign, or None."""
+def earlier_campaign(lot_id):
+    """``(campaign, nonconforming, judged)`` of the lot's last closed campaign, or None."""
     campaign = db.session.scalar(
         sa.select(ControlCampaign).where(ControlCampaign.lot_id == lot_id,
                                          ControlCampaign.status == CampaignStatus.CLOSED)
@@ -98,16 +103,48 @@ def earlier_rate(lot_id):
         return None
     x = sum(o["nonconforming"] for o in campaign.outcome.values())
     n = sum(o["n"] for o in campaign.outcome.values())
-    return (D(x) / D(n)) if n else None
+    return (campaign, x, n) if n else None
 
 
-def expected_rate_for(lot):
-    """p for the sample size: the last campaign's rate when known (at least 5 %), else the
-    contract's assumption (50 % by default, the most cautious)."""
-    rate = earlier_rate(lot.id)
-    if rate is not None and 0 < rate < 1:
-        return max(rate.quantize(Decimal("0.0001")), Decimal("0.05")), "taux du contrôle précédent"
-    return D(lot.contract.control_expected_rate), "hypothèse du contrat"
+def earlier_rate(lot_id):
+    """Overall non-conformity rate of the lot's last closed campaign, or None."""
+    found = earlier_campaign(lot_id)
+    return D(found[1]) / D(found[2]) if found else None
+
+
+def expected_rate_for(lot, day=None):
+    """``(p, why)``: the rate the sample is sized on, and the reason in French.
+
+    The contract's expected rate (``controls.expected_rate``, 0,5 by default: the most
+    cautious), unless the contract allows the previous campaign's rate
+    (``controls.use_previous_rate``), which is then raised to the contract's floor
+    (``controls.previous_rate_floor``)."""
+    rules = lot_terms(lot, day).controls
+    contract_p = D(rules.expected_rate).normalize()
+    found = earlier_campaign(lot.id)
+    if not rules.use_previous_rate:
+        why = (f"taux attendu du contrat, p = {format_fr(contract_p)} (clé controls.expected_rate)")
+        if found:
+            campaign, x, n = found
+            why += (f" ; le taux du contrôle précédent {campaign.reference} ({x} / {n}) n'est pas "
+                    "utilisé : le contrat ne le prévoit pas (controls.use_previous_rate = false)")
+        return contract_p, why
+    if found is None:
+        return contract_p, (f"taux attendu du contrat, p = {format_fr(contract_p)} : le contrat "
+                            "autorise le taux du contrôle précédent, mais aucun contrôle du lot "
+                            "n'est encore clôturé")
+    campaign, x, n = found
+    previous = (D(x) / D(n)).quantize(Decimal("0.0001")).normalize()
+    floor = D(rules.previous_rate_floor).normalize()
+    p = max(previous, floor)
+    if p >= 1:
+        return contract_p, (f"taux attendu du contrat, p = {format_fr(contract_p)} : le taux du "
+                            f"contrôle précédent {campaign.reference} ({x} / {n}) vaut 100 %")
+    why = (f"taux du contrôle précédent {campaign.reference} : {x} / {n} = {format_fr(previous)}, "
+           "comme le contrat le permet (controls.use_previous_rate = true)")
+    if p > previous:
+        why += f", relevé au plancher du contrat {format_fr(floor)} (controls.previous_rate_floor)"
+    return p, why
 
 
 def check_periods(lot, periods):
@@ -166,12 +203,12 @@ def open_campaign(lot, periods, user=None, *, seed=None, today=None, note=None):
         strata_acts[act.uo_code].append(act)
     strata = {code: (len(items), sum((a.value for a in items), ZERO))
               for code, items in sorted(strata_acts.items())}
-    p, p_source = expected_rate_for(lot)
+    p, p_source = expected_rate_for(lot, today)
     size = sampling.sample_size(len(acts), margin=contract.control_margin,
                                 confidence=contract.control_confidence, expected_rate=p)
     allocation = sampling.allocate(strata, size.n, contract.control_min_per_stratum)
     seed = seed or secrets.token_hex(8)
-    draw = sampling.draw_sample({code: [a.id for a in items] for code, items in strata_acts.items()},
+    draw = sampling.draw_sample({code: [a.key for a in items] for code, items in strata_acts.items()},
                                 allocation, seed)
     ordered = sorted(versions)
     campaign = ControlCampaign(
@@ -185,7 +222,7 @@ def open_campaign(lot, periods, user=None, *, seed=None, today=None, note=None):
         target_size=size.n, sample_size=draw.size,
         strata={code: {"count": count, "value": str(value), "size": allocation.sizes[code],
                        "seed": draw.stratum_seeds[code]} for code, (count, value) in strata.items()},
-        size_explanation=size.explanation + f"\n(p : {p_source}.)",
+        size_explanation=size.explanation + f"\nProportion attendue p : {p_source}.",
         allocation_explanation=allocation.explanation, note=(note or None),
         opened_by_id=getattr(user, "id", None))
     db.session.add(campaign)
@@ -198,9 +235,9 @@ def open_campaign(lot, periods, user=None, *, seed=None, today=None, note=None):
         campaign.periods.append(ControlPeriod(lot_id=lot.id, period=period,
                                               version_id=versions[period].id, acts=count,
                                               billed_value=value))
-    selected = {act_id for ids in draw.selected.values() for act_id in ids}
+    selected = {key for keys in draw.selected.values() for key in keys}
     for act in acts:
-        if act.id in selected:
+        if act.key in selected:
             campaign.items.append(ControlItem(
                 lot_id=lot.id, act_id=act.id, period=act.period, uo_code=act.uo_code,
                 beneficiary_id=act.beneficiary_id, act_date=act.act_date, proof_ref=act.proof_ref,
@@ -214,23 +251,67 @@ def open_campaign(lot, periods, user=None, *, seed=None, today=None, note=None):
     notify(kind="controls.opened", lot_id=lot.id, audience="mandataire",
            subject=f"Contrôle de service fait {campaign.reference}",
            body=(f"France compétences contrôle le service fait de {', '.join(ordered)} : "
-                 f"{campaign.sample_size} dossier(s) à justifier avant le "
-                 f"{fmt_day(campaign.response_due_on)}."),
+                 f"{campaign.sample_size} dossier(s), tirés au hasard parmi "
+                 f"{campaign.population} actes facturés, à justifier au plus tard le "
+                 f"{fmt_day(campaign.response_due_on)}. Un dossier sans réponse à cette date "
+                 "est jugé non justifié ; "
+                 + ("le taux de non-conformité de chaque UO est appliqué à sa valeur facturée "
+                    "et retenu sur l'état liquidatif." if campaign.extrapolate else
+                    "la valeur des dossiers non conformes ou non justifiés est retenue sur "
+                    "l'état liquidatif.")),
            link=f"/controles/{campaign.id}", dedup_key=f"controls.opened:{campaign.id}")
     return campaign
 
 
 def redraw(campaign):
-    """Draw again from the recorded seed and versions; True when the same items come out."""
+    """Draw again from the recorded seed and versions; True when the same items come out.
+
+    A campaign keeps the method it was drawn with (v1 campaigns sorted database ids)."""
     versions = {p.period: p.version for p in campaign.periods}
     acts = population(campaign.lot, versions)
+    v1 = campaign.method == sampling.METHOD_V1
     by_stratum = defaultdict(list)
     for act in acts:
-        by_stratum[act.uo_code].append(act.id)
+        by_stratum[act.uo_code].append(act.id if v1 else act.key)
     sizes = {code: info["size"] for code, info in campaign.strata.items()}
-    draw = sampling.draw_sample(by_stratum, sizes, campaign.seed)
+    draw = sampling.draw_sample(by_stratum, sizes, campaign.seed, campaign.method)
     again = sorted(i for ids in draw.selected.values() for i in ids)
-    return again == sorted(item.act_id for item in campaign.items)
+    if v1:
+        return again == sorted(item.act_id for item in campaign.items)
+    return again == sorted(item_key(item) for item in campaign.items)
+
+
+def billed_acts(campaign):
+    """Every billed act of the campaign's months, by stratum and key, with whether it was
+    drawn: what anyone needs to draw the sample again (no database id)."""
+    versions = {p.period: p.version for p in campaign.periods}
+    drawn = {item.act_id for item in campaign.items}
+    rows = [{"uo": a.uo_code, "key": a.key, "period": a.period, "act_date": a.act_date,
+             "beneficiary": a.beneficiary_id, "value": a.value,
+             "drawn": "oui" if a.id in drawn else "non"}
+            for a in population(campaign.lot, versions)]
+    return sorted(rows, key=lambda r: (r["uo"], r["key"]))
+
+
+def method_facts(campaign):
+    """What the "Méthode" and "Tirage" parts of the campaign page print: method, z, the
+    text hashed and the resulting seed of each stratum, the Python versions."""
+    import platform
+    method = campaign.method if campaign.method in sampling.METHODS else sampling.METHOD_V1
+    strata = []
+    for code, info in sorted(campaign.strata.items()):
+        hashed = sampling.seed_input(campaign.seed, code, method)
+        strata.append({"uo": code, "count": info["count"], "size": info["size"],
+                       "hashed": hashed.replace("\x1f", "<U+001F>"),
+                       "seed": format(sampling.stratum_seed(campaign.seed, code, method), "064x")})
+    return {"method": method, "v1": method == sampling.METHOD_V1,
+            "separator": sampling.SEPARATORS[method], "z": sampling.z_score(campaign.confidence),
+            "strata": strata, "python_now": platform.python_version()}
+
+
+def item_key(item):
+    """The stable key of a control item's act (method v2)."""
+    return sampling.act_key(item.period, item.uo_code, item.act_date, item.beneficiary_id)
 
 
 # -------------------------------------------------------------------- answering

@@ -62,8 +62,9 @@ def index_export():
 def lot_campaigns(code):
     lot = lot_by_code(code)
     form = _open_form(lot)
+    rate_note = service.expected_rate_for(lot)[1] if lot.contract else None
     return render_template("controls/index.html", rows=_campaign_rows(_campaigns(lot.id)), lot=lot,
-                           form=form)
+                           form=form, rate_note=rate_note)
 
 
 def _open_form(lot):
@@ -120,6 +121,7 @@ def campaign(campaign_id):
     items = [i for i in campaign.items if not filter_ or i.verdict == filter_]
     return render_template("controls/campaign.html", campaign=campaign, lot=campaign.lot,
                            per_uo=per_uo, per_period=per_period, reproducible=reproducible,
+                           method=service.method_facts(campaign),
                            counts=counts, items=items, filter=filter_, Verdict=Verdict,
                            reasons=campaign.reasons, answer_form=AnswerForm(),
                            judge_form=JudgeForm(), close_form=CloseForm(version=campaign.version_counter),
@@ -130,6 +132,10 @@ def campaign(campaign_id):
 @roles(*Role.ALL)
 def campaign_export(campaign_id):
     campaign = _load_campaign(campaign_id)
+    try:
+        billed = service.billed_acts(campaign)
+    except service.ControlError:
+        billed = []
     items = [{"period": i.period, "uo": i.uo_code, "beneficiary": i.beneficiary_id,
               "act_date": i.act_date, "proof_ref": i.proof_ref, "value": i.value,
               "answer": i.answer_reference, "files": len(i.proofs), "answered_at": i.answered_at,
@@ -154,6 +160,18 @@ def campaign_export(campaign_id):
                                   Column("rate", "Taux", "text"), Column("lower", "Borne basse", "text"),
                                   Column("upper", "Borne haute", "text"),
                                   Column("withheld", "Retenue HT", "text")], outcome),
+        Sheet("Actes facturés", [Column("uo", "UO (strate)", "text"),
+                                 Column("key", "Clé de tirage", "text"),
+                                 Column("period", "Mois", "text"),
+                                 Column("act_date", "Date de l'acte", "date"),
+                                 Column("beneficiary", "Bénéficiaire (pseudonyme)", "text"),
+                                 Column("value", "Valeur HT", "decimal"),
+                                 Column("drawn", "Tiré", "text")], billed),
+        Sheet("Tirage", [Column("uo", "UO (strate)", "text"), Column("count", "Actes facturés", "int"),
+                         Column("size", "Dossiers tirés (k)", "int"),
+                         Column("hashed", "Texte haché (SHA-256, UTF-8)", "text"),
+                         Column("seed", "Graine de la strate (hexadécimal)", "text")],
+              service.method_facts(campaign)["strata"]),
     ])
 
 

@@ -354,6 +354,10 @@ def _validate_contract(c, defaults, overrides, key, unit_codes=()):
                                        minimum=1),
     })
     out["extra_terms"] = _validate_extra(c, merged, k, unit_codes)
+    changes = _validate_changes(c, overrides.get("changes", defaults.get("changes")), k, unit_codes,
+                                out["start_date"])
+    if changes:
+        out["extra_terms"]["changes"] = changes
     lot_uo4 = overrides.get("uo4", {}) if isinstance(overrides.get("uo4", {}), dict) else {}
     for name in UO4_MARKET_WIDE:
         if name in lot_uo4:
@@ -362,15 +366,61 @@ def _validate_contract(c, defaults, overrides, key, unit_codes=()):
     return out
 
 
-def _validate_extra(c, merged, k, unit_codes):
+def _validate_changes(c, raw, k, unit_codes, start_date):
+    """``[[lots.contract.changes]]``: extra keys that change from a date (an amendment),
+    e.g. ``valid_from = 2026-01-01``, ``amendment = 2``, ``steering.level2_days = 90``."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        c.err(f"{k}.changes", "liste [[lots.contract.changes]] attendue")
+        return []
+    out, seen = [], set()
+    known = {spec.section for spec in EXTRA_KEYS.values()}
+    for i, change in enumerate(raw):
+        kc = f"{k}.changes[{i + 1}]"
+        if not isinstance(change, dict):
+            c.err(kc, "table attendue")
+            continue
+        valid_from = c.get(change, "valid_from", kc, "date")
+        amendment = c.get(change, "amendment", kc, "int", required=False, minimum=1)
+        if valid_from and start_date and valid_from <= start_date:
+            c.err(f"{kc}.valid_from", "un changement daté suit le début du contrat (sinon, "
+                                      "changez la valeur de base)")
+        if valid_from in seen:
+            c.err(f"{kc}.valid_from", "deux changements à la même date")
+        seen.add(valid_from)
+        for name, value in change.items():
+            if name in ("valid_from", "amendment"):
+                continue
+            if name not in known or not isinstance(value, dict):
+                c.err(f"{kc}.{name}", "seules les clés datables peuvent changer à une date "
+                      "(sections " + ", ".join(sorted(known - {""})) + ")")
+                continue
+            for key in value:
+                if f"{name}.{key}" not in EXTRA_KEYS:
+                    c.err(f"{kc}.{name}.{key}", f"clé inconnue (clés de « {name} » : "
+                          + ", ".join(sorted(s.key for s in EXTRA_KEYS.values() if s.section == name))
+                          + ")")
+        values = _validate_extra(c, change, kc, unit_codes, defaults=False)
+        if not values:
+            c.err(kc, "aucune clé ne change à cette date")
+        if valid_from:
+            out.append({"valid_from": valid_from.isoformat(), "amendment": amendment,
+                        "values": values})
+    return sorted(out, key=lambda ch: ch["valid_from"])
+
+
+def _validate_extra(c, merged, k, unit_codes, defaults=True):
     """The extra keys of :data:`fc_market.market.terms.EXTRA_KEYS`, in their JSON form
-    (decimals as strings); a key absent from the file takes its default."""
+    (decimals as strings); a key absent from the file takes its default (none when
+    ``defaults`` is False: a dated change gives only what changes)."""
     out = {}
     for spec in EXTRA_KEYS.values():
         table = merged.get(spec.section, {}) if spec.section else merged
         full = f"{k}.{spec.name}"
         if not isinstance(table, dict) or spec.key not in table:
-            out[spec.name] = spec.default
+            if defaults:
+                out[spec.name] = spec.default
             continue
         value = table[spec.key]
         if spec.kind in ("decimal", "int", "bool"):

@@ -16,10 +16,13 @@ Two kinds of terms:
   contract loaded before the key existed) reads its default, which is the value the code
   used before the key existed.
 
-The ``day`` argument: today a lot has one set of terms for its whole duration (price
-changes are dated in ``prices``, not here); ``day`` is kept on the result (``terms.day``)
-and is the place where dated changes of terms (an amendment changing a threshold from a
-date) will be resolved, so callers already say the date they need the terms at.
+The ``day`` argument: the extra keys may change from a date (an amendment), given in the
+contract file as ``[[lots.contract.changes]]`` (``valid_from``, optional ``amendment``, then
+only the keys that change, e.g. ``steering.level2_days = 90``) and stored under
+``extra_terms["changes"]``; ``lot_terms(lot, day)`` applies every change in force on
+``day``.  The column terms (VAT, payment term, revision clause…) do not change by date here:
+prices have their own dated lines, and an amendment of the other clauses is loaded as new
+base values.
 """
 from __future__ import annotations
 
@@ -131,7 +134,7 @@ EXTRA_KEYS = {k.name: k for k in (
     # service-fait controls
     ExtraKey("controls.nonconformity_reasons", "reasons", dict(DEFAULT_NONCONFORMITY_REASONS)),
     ExtraKey("controls.use_previous_rate", "bool", False),
-    ExtraKey("controls.previous_rate_floor", "decimal", "0.5", Decimal("0.01"), Decimal("0.99")),
+    ExtraKey("controls.previous_rate_floor", "decimal", "0.05", Decimal("0.01"), Decimal("0.99")),
     # steering horizons
     ExtraKey("steering.indicator_window_months", "int", 3, 1, 24),
     ExtraKey("steering.information_only_days", "int", 90, 1, 730),
@@ -341,16 +344,27 @@ def _dec(value):
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
+def extra_at(stored, day):
+    """The stored extra keys in force on ``day``: the base values, then each dated change
+    (``changes``, from ``[[lots.contract.changes]]``) whose ``valid_from`` is on or before it."""
+    extra = {k: v for k, v in (stored or {}).items() if k != "changes"}
+    for change in sorted((stored or {}).get("changes") or (), key=lambda ch: ch["valid_from"]):
+        if date.fromisoformat(change["valid_from"]) <= day:
+            extra.update(change["values"])
+    return extra
+
+
 def terms_of_contract(contract, day=None, *, lot_code=None, catalogue=()) -> LotTerms:
     """:class:`LotTerms` from a :class:`LotContract` (``catalogue``: UO codes in catalogue
     order, used when the contract gives no display order)."""
-    extra = contract.extra_terms or {}
+    day = day or date.today()
+    extra = extra_at(contract.extra_terms, day)
     x = lambda name: extra_value(extra, name)  # noqa: E731
     order = tuple(x("display.uo_order")) or tuple(catalogue)
     reasons = x("controls.nonconformity_reasons")
     return LotTerms(
         lot_code=lot_code or (contract.lot.code if contract.lot is not None else ""),
-        day=day or date.today(),
+        day=day,
         reference=contract.reference,
         vat_rate=_dec(contract.vat_rate),
         payment_term_days=contract.payment_term_days,

@@ -19,6 +19,7 @@ grace, blocking beyond).
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -40,10 +41,16 @@ DEFAULT_VOLUME_CHANGE = float(EXTRA_KEYS["reporting.volume_change_threshold"].de
 VOLUME_MIN_MEAN = EXTRA_KEYS["reporting.volume_min_mean"].default
 VOLUME_HISTORY_MONTHS = EXTRA_KEYS["reporting.volume_history_months"].default
 HISTORY_CHUNK = 2000
+PARIS = ZoneInfo("Europe/Paris")
 
 
 def fr_day(d):
     return d.strftime("%d/%m/%Y")
+
+
+def paris_today():
+    """Today in Paris (the market's day, whatever the server's time zone)."""
+    return datetime.now(PARIS).date()
 
 
 @dataclass(slots=True)
@@ -119,9 +126,11 @@ class Rules:
     volume_change: float = DEFAULT_VOLUME_CHANGE
     volume_min_mean: int = VOLUME_MIN_MEAN
     volume_history_months: int = VOLUME_HISTORY_MONTHS
+    #: The day the file is checked (Paris): an act dated after it is refused
+    today: date = field(default_factory=date.today)
 
     @classmethod
-    def load(cls, lot, period):
+    def load(cls, lot, period, today=None):
         start, end = parse_period(period)
         contract = lot.contract
         units = db.session.scalars(sa.select(UnitOfWork)
@@ -151,7 +160,7 @@ class Rules:
                    else DEFAULT_VOLUME_CHANGE,
                    volume_min_mean=reporting.volume_min_mean if reporting else VOLUME_MIN_MEAN,
                    volume_history_months=reporting.volume_history_months if reporting
-                   else VOLUME_HISTORY_MONTHS)
+                   else VOLUME_HISTORY_MONTHS, today=today or paris_today())
 
     @property
     def uos_by_id(self):
@@ -201,6 +210,10 @@ def text_of(value):
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
+
+
+#: Fields with their own personal-data rule (identifier) or that cannot hold text (date)
+_OWN_CHECK = ("beneficiary_id", "act_date")
 
 
 class RowChecker:
@@ -262,7 +275,42 @@ class RowChecker:
         return [i for i in self.issues if i.severity == "warning"]
 
     def check(self, row, values, columns):
-        """``values``: field -> raw cell value; ``columns``: field -> column letter."""
+        """``values``: field -> raw cell value; ``columns``: field -> column letter.
+
+        Every text cell is first searched for personal data (:func:`dd.personal_data_in`;
+        the beneficiary id has its own check): such a cell gets that one error, never an
+        error that would repeat its value, and the row is refused."""
+        start = len(self.issues)
+        personal = set()
+        for name, value in values.items():
+            if name in _OWN_CHECK or not (isinstance(value, str) or name == "proof_ref"):
+                continue
+            reason = dd.personal_data_in(value, reference=name == "proof_ref")
+            if reason:
+                personal.add(dd.ACT_HEADERS.get(name, name))
+                self.error("personal_data", f"« {dd.ACT_HEADERS.get(name, name)} » {reason}", row,
+                           columns.get(name), name)
+        act = self._check(row, values, columns)
+        if personal:
+            self.drop_issues(start, lambda i: i.field in personal and i.code != "personal_data")
+            return None
+        return act
+
+    def drop_issues(self, start, condition):
+        """Remove the issues added since index ``start`` that meet ``condition`` (a cell
+        already reported for a reason that must not be repeated: personal data, formula)."""
+        kept = []
+        for issue in self.issues[start:]:
+            if condition(issue):
+                if issue.severity == "error":
+                    self.error_count -= 1
+                else:
+                    self.warning_count -= 1
+            else:
+                kept.append(issue)
+        self.issues[start:] = kept
+
+    def _check(self, row, values, columns):
         rules = self.rules
         self.rows += 1
         before = self.error_count
@@ -298,6 +346,11 @@ class RowChecker:
             if act_date is None:
                 self.error("date_invalid", "Date de l'acte illisible : saisissez une date "
                            "(format JJ/MM/AAAA).", row, col("act_date"), "act_date")
+            elif act_date > rules.today:
+                self.error("date_future", f"Date du {fr_day(act_date)} postérieure à aujourd'hui "
+                           f"({fr_day(rules.today)}) : un acte ne se déclare qu'une fois réalisé.",
+                           row, col("act_date"), "act_date")
+                act_date = None
             elif act_date > rules.end:
                 self.error("date_after_period", f"Date du {fr_day(act_date)} postérieure à la "
                            f"période déclarée ({rules.period}).", row, col("act_date"), "act_date")
@@ -412,7 +465,8 @@ class RowChecker:
         """The rules across rows for a version's acts already in the database (flushed in
         this transaction): duplicates in one query, then the window, sequence and
         double-financing rules a chunk of beneficiaries at a time, each chunk with its
-        history (skipped when there are duplicates, which they would count twice).  Acts
+        history; a duplicate row is reported as such and left out of those rules (they would
+        count the doubled act twice), so its first occurrence still gets them.  Acts
         typed in the web form (no file row) are named by ``-id``.  Returns the
         double-financing findings; nothing but a chunk is held in memory."""
         table = Act.__table__
@@ -425,12 +479,10 @@ class RowChecker:
                             .label("n"))
                   .where(table.c.version_id == version_id).subquery())
         duplicates = sa.select(ranked.c.row, ranked.c.first).where(ranked.c.n > 1)
-        found = 0
+        doubled = set()
         for row, first in db.session.execute(duplicates.order_by(ranked.c.row)):
             self._duplicate(row, first)
-            found += 1
-        if found:  # the other rules would count the doubled acts twice
-            return []
+            doubled.add(row)
         findings = []
         last = None
         while True:
@@ -442,9 +494,10 @@ class RowChecker:
                                        .limit(HISTORY_CHUNK)).all()
             if not chunk:
                 return findings
-            acts = db.session.execute(
+            acts = [a for a in db.session.execute(
                 sa.select(table.c.beneficiary_id, table.c.uo_id, table.c.act_date, where)
-                .where(table.c.version_id == version_id, table.c.beneficiary_id.in_(chunk))).all()
+                .where(table.c.version_id == version_id, table.c.beneficiary_id.in_(chunk)))
+                if a[3] not in doubled]
             findings.extend(self._across(acts, load_history(self.rules, chunk, report_id),
                                          chunk))
             last = chunk[-1]

@@ -155,6 +155,53 @@ _PHONE_RE = re.compile(r"^(?:\+|00)?[\d\s.\-()]{8,20}$")
 _NAME_RE = re.compile(r"^[^\W\d_]+(?:[\s'\-][^\W\d_]+)*$")
 
 
+#: Personal data inside a free text (proof reference, UO4 actions, any text cell): an e-mail
+#: address, a French or international phone number, a NIR, a civility followed by a name
+_EMAIL_IN = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+_PHONE_IN = re.compile(r"(?<![\w])(?:(?:\+|00)\s?\d{2,3}[\s.\-]?(?:\(0\))?\s?[1-9]|0[1-9])"
+                       r"(?:[\s.\-]?\d{2}){4}(?!\d)")
+_NIR_IN = re.compile(r"(?<!\d)[12][\s.]?\d{2}[\s.]?(?:0[1-9]|1[0-2]|[2-9]\d)[\s.]?"
+                     r"(?:\d{2}|2[AB])[\s.]?\d{3}[\s.]?\d{3}(?:[\s.]?\d{2})?(?!\d)", re.I)
+_LONG_NUMBER = re.compile(r"(?<!\d)\d{9,15}(?!\d)")
+_CIVILITY_NAME = re.compile(r"(?<![\w])(?:M\.|MM\.|Mme|Mmes|Mlle|Melle|Monsieur|Madame|Mademoiselle)"
+                            r"\s+[A-ZÀ-Ý][\w'\-]+")
+_FULL_NAME = re.compile(r"^[A-ZÀ-Ý][a-zà-ÿ'\-]+(?:\s+[A-ZÀ-Ý][A-Za-zà-ÿ'\-]+){1,2}$")
+
+
+def personal_data_in(value, *, reference=False):
+    """The French reason why ``value`` (a free-text cell) looks like personal data, or None.
+
+    Looks for an e-mail address, a phone number, a NIR (social-security number) or a long
+    run of digits, and a civility followed by a name; with ``reference`` (a field that holds
+    a reference such as the proof's), also a value made only of two or three capitalised
+    words, the shape of a first name and a surname ("Jeanne Martin").  The reason never
+    repeats the value.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        value = f"{int(value)}" if float(value).is_integer() else str(value)
+    text = str(value).strip()
+    if not text:
+        return None
+    if _EMAIL_IN.search(text):
+        return ("contient une adresse électronique : aucune donnée personnelle n'est admise "
+                "dans le reporting.")
+    if _NIR_IN.search(text):
+        return ("contient un numéro qui ressemble à un numéro de sécurité sociale : aucune "
+                "donnée personnelle n'est admise dans le reporting.")
+    if _PHONE_IN.search(text) or _LONG_NUMBER.search(text):
+        return ("contient un numéro qui ressemble à un numéro de téléphone : aucune donnée "
+                "personnelle n'est admise dans le reporting.")
+    if _CIVILITY_NAME.search(text):
+        return ("contient une civilité suivie d'un nom : aucune donnée personnelle n'est admise "
+                "dans le reporting.")
+    if reference and _FULL_NAME.match(text):
+        return ("ressemble à un prénom et un nom plutôt qu'à une référence de justificatif : "
+                "aucune donnée personnelle n'est admise dans le reporting.")
+    return None
+
+
 def pseudonymise(nir, key):
     """The shared method: HMAC-SHA256(key, NIR on 13 characters), as 64 lower-case hex."""
     nir = "".join(str(nir).split()).upper()[:13]

@@ -21,7 +21,7 @@ import hashlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -313,7 +313,7 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
     rules = None
     try:
         check_period(lot, period)
-        rules = Rules.load(lot, period)
+        rules = Rules.load(lot, period, today)
     except ValueError as exc:
         checker = RowChecker(None)
         checker.error("period", str(exc), None, None, None, "")
@@ -353,6 +353,12 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
                f"(version {draft.number}, {inserted[0]} acte(s), {checker.warning_count} "
                "avertissement(s))", user=user, actor="ligne de commande" if channel == "cli" else None,
                changes={"file": file_name, "sha256": digest, "acts": inserted[0]})
+        if submit and not period_ended(period, today or paris_today()):
+            checker.warning("not_submitted", not_ended_message(period) + " Le fichier est "
+                            "enregistré en brouillon, non déposé.", None, None, None, "")
+            draft.warnings = _stored(checker.warnings)
+            draft.warning_count = checker.warning_count
+            submit = False
         if submit:
             _submit(draft, user, today or paris_today(), checker, findings, rules)
         journal = _journal(lot, period, user, channel, file_name, digest, data, True, checker,
@@ -511,6 +517,10 @@ def delete_act(version, act, user):
 
 def save_figures(version, values, user):
     _draft_of(version)
+    personal = dd.personal_data_in(values.get("uo4_actions"))
+    if personal:
+        labels = {n: lab for n, lab, _ in dd.FIGURE_ROWS}
+        raise ReportingError(f"« {labels['uo4_actions']} » {personal}")
     for part, whole in dd.FIGURE_PAIRS:
         if (values.get(part) or 0) > (values.get(whole) or 0):
             labels = {n: lab for n, lab, _ in dd.FIGURE_ROWS}
@@ -534,11 +544,11 @@ def new_correction(report, user):
 
 # -- submission --------------------------------------------------------------------------------
 
-def recheck(version):
+def recheck(version, today=None):
     """Run every rule on a draft's acts from the database (after web edits)."""
     report = version.report
     lot = db.session.get(Lot, version.lot_id)
-    rules = Rules.load(lot, report.period)
+    rules = Rules.load(lot, report.period, today)
     checker = RowChecker(rules, track=False)
     table = Act.__table__
     stmt = (sa.select(table.c.id, table.c.source_row, table.c.beneficiary_id, table.c.uo_id,
@@ -558,7 +568,10 @@ def recheck(version):
         site = sites.get(site_id)
         if site_id is not None and (site is None or not site.open_on(act_date)):
             checker.error("site_closed", f"Le site n'était pas ouvert le {act_date:%d/%m/%Y}.", where)
-        if act_date > rules.end or act_date < rules.earliest_allowed:
+        if act_date > rules.today:
+            checker.error("date_future", f"Date du {act_date:%d/%m/%Y} postérieure à aujourd'hui : "
+                          "un acte ne se déclare qu'une fois réalisé.", where)
+        elif act_date > rules.end or act_date < rules.earliest_allowed:
             checker.error("date_outside", f"Date du {act_date:%d/%m/%Y} hors de la période.", where)
         elif act_date < rules.start:
             checker.warning("date_late_act", f"Acte du {act_date:%d/%m/%Y} antérieur à la période : "
@@ -578,25 +591,45 @@ def submit(version, user, today=None, submitted_at=None):
     """Submit a draft after checking it again; returns the checker (errors block).
     ``submitted_at`` backdates the submission (demo only: a submitted version is frozen)."""
     _draft_of(version)
-    checker, findings, rules = recheck(version)
+    checker, findings, rules = recheck(version, today)
     if checker.error_count:
         return checker
     _submit(version, user, today or paris_today(), checker, findings, rules, submitted_at)
     return checker
 
 
+def period_ended(period, today):
+    """A report is submitted once its month is over (a draft can be saved before)."""
+    return today > parse_period(period)[1]
+
+
+def not_ended_message(period):
+    _, end = parse_period(period)
+    return (f"La période {period} n'est pas terminée (elle s'achève le {end:%d/%m/%Y}) : le "
+            f"rapport peut être préparé en brouillon et déposé à partir du "
+            f"{end + timedelta(days=1):%d/%m/%Y}.")
+
+
 def _submit(version, user, today, checker, findings, rules, submitted_at=None):
+    if not period_ended(version.report.period, today):
+        raise ReportingError(not_ended_message(version.report.period))
     if version.figures is None:
         raise ReportingError("Indicateurs du lot non renseignés (feuille « Indicateurs du lot » "
                              "ou formulaire web) : le rapport ne peut pas être déposé sans eux.")
     report = version.report
     lot = db.session.get(Lot, version.lot_id)
-    version.status = VersionStatus.check(version.status, VersionStatus.SUBMITTED)
-    version.submitted_at = submitted_at or utcnow()
-    version.submitted_by_id = getattr(user, "id", None)
-    version.days_late = compute_days_late(report, today)
-    version.warnings = _stored(checker.warnings)
-    version.warning_count = checker.warning_count
+    # everything read first: a lazy load between these assignments would flush the status
+    # alone, and the submitted version would then be frozen before the rest is written
+    user_id, days_late = getattr(user, "id", None), compute_days_late(report, today)
+    status = VersionStatus.check(version.status, VersionStatus.SUBMITTED)
+    warnings = _stored(checker.warnings)
+    with db.session.no_autoflush:
+        version.status = status
+        version.submitted_at = submitted_at or utcnow()
+        version.submitted_by_id = user_id
+        version.days_late = days_late
+        version.warnings = warnings
+        version.warning_count = checker.warning_count
     for old in db.session.scalars(sa.select(ReportVersion).where(
             ReportVersion.report_id == report.id, ReportVersion.status == VersionStatus.REJECTED)):
         old.status = VersionStatus.check(old.status, VersionStatus.SUPERSEDED)

@@ -190,6 +190,8 @@ def version_page(version_id):
                            versions=service.versions_of(report), dd=dd,
                            figures_form=FiguresForm(obj=version.figures) if version.is_editable else None,
                            decision_form=DecisionForm(counter=version.version_counter),
+                           not_ended=None if service.period_ended(report.period, service.paris_today())
+                           else service.not_ended_message(report.period),
                            **context)
 
 

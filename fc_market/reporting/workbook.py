@@ -5,7 +5,7 @@ safety check (zip bombs, XXE, macros, external links, huge sheets, formulas) bef
 calamine sees the file.  Rows are streamed to a :class:`~fc_market.reporting.checks.RowChecker`
 and valid rows handed to ``sink`` in batches, so no row stays in memory.
 """
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from io import BytesIO
 
 from openpyxl import Workbook
@@ -148,8 +148,14 @@ def _instructions(ws, lot, period, rules, due_on):
         ("Valeurs seulement", "Pas de formules, de liaisons externes ni de macros : le fichier "
          "serait refusé. Enregistrez au format « Classeur Excel (.xlsx) »."),
         ("Tout ou rien", "Le fichier est contrôlé en entier ; s'il contient une erreur "
-         "bloquante, rien n'est enregistré et toutes les erreurs sont listées (feuille, ligne, "
-         "colonne). Les avertissements n'empêchent pas le dépôt."),
+         "bloquante, rien n'est enregistré et toutes les erreurs sont listées en une fois "
+         "(feuille, ligne, colonne). Les avertissements n'empêchent pas le dépôt."),
+        ("Aucune donnée personnelle", "Dans aucune cellule : ni nom, ni adresse électronique, "
+         "ni numéro de téléphone ou de sécurité sociale (référence du justificatif et actions "
+         "UO4 comprises). Une telle cellule est refusée."),
+        ("Dates", f"Un acte daté après le jour du dépôt est refusé. Le rapport se prépare en "
+         f"brouillon pendant le mois et se dépose à partir du lendemain de sa fin "
+         f"({fr_day(rules.end + timedelta(days=1))})."),
         ("", ""),
         ("section", "Identifiant bénéficiaire (pseudonymisé)"),
         ("Méthode commune", dd.ID_METHOD),
@@ -195,6 +201,23 @@ _FIELDS_BY_HEADER.update({name: name for name, _, _ in dd.ACT_COLUMNS})
 _FIGURES_BY_LABEL = {dd.fold(label): (name, kind) for name, label, kind in dd.FIGURE_ROWS}
 
 
+def _rows_allowing_formulas(book, checker, sheet):
+    """``(rows, {row: {column letter}})``: the sheet's rows, its formulas reported one error
+    per cell (and read as their cached values so every other cell is still checked)."""
+    try:
+        return book.iter_rows(sheet), {}
+    except WorkbookError as exc:
+        if exc.code != "formulas" or not (exc.details or {}).get("cells"):
+            raise
+        workbook_issue(checker, exc, sheet)
+        cells = {}
+        for ref in exc.details["cells"]:
+            position = parse_cell_ref(ref)
+            if position:
+                cells.setdefault(position[0], set()).add(column_letters(position[1]))
+        return book.iter_rows(sheet, allow_formulas=True), cells
+
+
 def workbook_issue(checker, exc, sheet=None):
     """A refused workbook (safety or reader) as one or several blocking issues."""
     cells = (exc.details or {}).get("cells") if isinstance(exc.details, dict) else None
@@ -238,7 +261,7 @@ def read_workbook(data, checker, sink, lot_code, period):
 
 def _read_acts(book, checker, sink):
     try:
-        rows = book.iter_rows(dd.ACTS_SHEET)
+        rows, formulas = _rows_allowing_formulas(book, checker, dd.ACTS_SHEET)
     except WorkbookError as exc:
         workbook_issue(checker, exc, dd.ACTS_SHEET)
         return
@@ -265,7 +288,14 @@ def _read_acts(book, checker, sink):
     try:
         for number, record in rows:
             values = {name: record[header] for name, header in pairs}
+            start = len(checker.issues)
             act = check(number, values, letters)
+            if number in formulas:
+                # the formula's cell is already reported; its cached value is not a value
+                # the mandataire typed: nothing else is said about that cell, the row is kept out
+                cells = formulas[number]
+                checker.drop_issues(start, lambda i: i.column in cells)
+                act = None
             if act is not None:
                 batch.append(act)
                 if len(batch) >= BATCH:
@@ -280,7 +310,7 @@ def _read_acts(book, checker, sink):
 def _read_figures(book, checker, lot_code, period):
     sheet = dd.FIGURES_SHEET
     try:
-        rows = book.iter_rows(sheet)
+        rows, formulas = _rows_allowing_formulas(book, checker, sheet)
         records = list(rows)
     except WorkbookError as exc:
         workbook_issue(checker, exc, sheet)
@@ -290,11 +320,13 @@ def _read_figures(book, checker, lot_code, period):
                       "et « Valeur ».", 1, None, None, sheet)
         return None
     key_header, value_header = rows.headers[0], rows.headers[1]
-    figures = {}
+    figures, found_on, unread = {}, {}, set()
     for number, record in records:
         key = record.get(key_header)
         value = record.get(value_header)
         folded = dd.fold(key) if key is not None else ""
+        if number in formulas and folded in ("lot", "periode", "period"):
+            continue
         if folded == "lot":
             if value is not None and str(value).strip().upper() != lot_code:
                 checker.error("wrong_lot", f"Ce fichier est celui du lot « {text_of(value)[:16]} » "
@@ -311,7 +343,15 @@ def _read_figures(book, checker, lot_code, period):
         if spec is None:
             continue
         name, kind = spec
+        found_on[name] = number
+        if number in formulas:  # reported at the cell; its cached value is not read
+            unread.add(name)
+            continue
         if kind == "text":
+            personal = None if is_blank(value) else dd.personal_data_in(value)
+            if personal:
+                checker.error("personal_data", f"« {key} » {personal}", number, "B", None, sheet)
+                continue
             figures[name] = None if is_blank(value) else text_of(value)[:4000]
             continue
         if is_blank(value):
@@ -322,9 +362,12 @@ def _read_figures(book, checker, lot_code, period):
         else:
             figures[name] = value
     for part, whole in dd.FIGURE_PAIRS:
+        if part in unread or whole in unread:
+            continue
         if figures.get(part, 0) > figures.get(whole, 0):
             label = dict((n, lab) for n, lab, _ in dd.FIGURE_ROWS)
             checker.error("figure_inconsistent", f"« {label[part]} » ({figures[part]}) dépasse "
-                          f"« {label[whole]} » ({figures[whole]}).", None, "B", None, sheet)
+                          f"« {label[whole]} » ({figures.get(whole, 0)}, ligne "
+                          f"{found_on.get(whole, '—')}).", found_on.get(part), "B", None, sheet)
     return figures
 

@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import click
@@ -40,13 +40,59 @@ def run_job(name, at):
             raise SystemExit(1)
 
 
+def missed_fire_times(jobs, now, hours):
+    """{job name: its latest scheduled time in (now − hours, now]}: the slots a scheduler
+    that was not running would have fired (each runs at most once, see ``run_once``)."""
+    from apscheduler.triggers.cron import CronTrigger
+    since = now - timedelta(hours=hours)
+    out = {}
+    for job in jobs.values():
+        trigger = CronTrigger(timezone=now.tzinfo, **job.cron)
+        latest, fire = None, trigger.get_next_fire_time(None, since)
+        while fire is not None and fire <= now:
+            latest = fire
+            fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+        if latest is not None and latest > since:
+            out[job.name] = latest
+    return out
+
+
+def catch_up(hours, now=None):
+    """Run the slots missed in the last ``hours`` (at most once each); returns the runs."""
+    tz = ZoneInfo(current_app.config["SCHEDULER_TIMEZONE"])
+    now = now or datetime.now(tz)
+    runs = []
+    for name, when in sorted(missed_fire_times(load_jobs(), now, hours).items(),
+                             key=lambda item: item[1]):
+        run = run_once(name, when)
+        if run is not None:
+            runs.append(run)
+            click.echo(f"Rattrapage {name} ({when:%d/%m/%Y %H:%M}) : {run.status}.")
+    return runs
+
+
+@manages_units  # run_once opens the units: the slot's claim, the job, its outcome
+@scheduler_cli.command("catch-up")
+@click.option("--hours", default=24, show_default=True, help="Fenêtre de rattrapage (heures).")
+@click.option("--at", "at", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
+              help="Instant de référence (défaut : maintenant).")
+def catch_up_command(hours, at):
+    """Exécute une fois les créneaux manqués des dernières heures (planificateur arrêté)."""
+    tz = ZoneInfo(current_app.config["SCHEDULER_TIMEZONE"])
+    catch_up(hours, at.replace(tzinfo=tz) if at else None)
+
+
 @manages_units
 @scheduler_cli.command("run")
-def run_scheduler():
+@click.option("--catch-up", "catch_up_hours", type=int, default=0,
+              help="Au démarrage, exécuter les créneaux manqués des N dernières heures.")
+def run_scheduler(catch_up_hours):
     """Lance le planificateur (bloquant)."""
     from apscheduler.schedulers.blocking import BlockingScheduler
     app = current_app._get_current_object()
     tz = app.config["SCHEDULER_TIMEZONE"]
+    if catch_up_hours:
+        catch_up(catch_up_hours)
     scheduler = BlockingScheduler(timezone=tz)
     for job in load_jobs().values():
         def fire(name=job.name):

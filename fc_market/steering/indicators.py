@@ -260,11 +260,16 @@ class LotView:
     :class:`~fc_market.steering.models.LotMonthStat` attributes)."""
 
     def __init__(self, lot, rows, reference, target=None, coverage_share=None, extra=None,
-                 categories=None, window_months=WINDOW_MONTHS):
+                 categories=None, window_months=WINDOW_MONTHS, validated_until=None):
         self.n = window_months
         self.lot = lot
         self.by_period = {r.period: r for r in rows}
-        self.reference = reference          # YYYY-MM, latest validated month of the market
+        #: YYYY-MM the figures are read up to: the lot's own last validated month
+        self.reference = reference
+        #: The lot's last validated month, or None when it has none (no pacing then)
+        self.validated_until = validated_until if validated_until is not None else (
+            reference if any(getattr(r, "validated", True) and r.period <= reference
+                             for r in rows) else None)
         self.target = target                # LotTarget of the reference year or None
         self.coverage_share = coverage_share
         self.extra = extra or {}            # indicator -> Reading from providers
@@ -300,7 +305,7 @@ class LotView:
                 for m in range(1, 13)]
 
     def pacing(self):
-        if self.target is None:
+        if self.target is None or self.validated_until is None:
             return None
         done, target, achievement = pacing(self.monthly_entries(), self.target.entries,
                                            self.target.monthly_profile, self.months_elapsed)
@@ -321,21 +326,34 @@ class LotView:
         return Reading(float(done), None, f"{done} entrées de janvier à {self.reference}")
 
     def _target_achievement(self):
+        if self.validated_until is None:
+            return Reading(None, None, "aucun mois validé")
         p = self.pacing()
         if p is None or p[2] is None:
             return Reading(None, None, "pas d'objectif pour l'année")
         done, target, ach = p
-        return Reading(ach, None, f"{done} entrées pour un objectif proratisé de {target:.0f}")
+        return Reading(ach, None, f"{done} entrées pour un objectif proratisé de {target:.0f} "
+                                  f"(janvier à {self.reference})")
+
+    def forecast_entries(self):
+        """Entries forecast for 31 December of the reference year, or None."""
+        if self.target is None or not self.target.entries or self.validated_until is None:
+            return None
+        profile, _ = self.forecast_profile()
+        return forecast(self.monthly_entries(), profile, self.months_elapsed)
 
     def _forecast_achievement(self):
+        if self.validated_until is None:
+            return Reading(None, None, "aucun mois validé")
         if self.target is None or not self.target.entries:
             return Reading(None, None, "pas d'objectif pour l'année")
         profile, basis = self.forecast_profile()
-        fc = forecast(self.monthly_entries(), profile, self.months_elapsed)
+        fc = self.forecast_entries()
         if fc is None:
             return NONE
         return Reading(fc / self.target.entries, None,
-                       f"{fc:.0f} entrées prévues pour un objectif de {self.target.entries} ({basis})")
+                       f"{fc:.0f} entrées prévues pour un objectif de {self.target.entries} ({basis}, "
+                       f"données jusqu'à {self.reference})")
 
     def forecast_profile(self):
         """Seasonality used by the forecast: the contract's monthly profile, else the monthly
@@ -453,6 +471,66 @@ class LotView:
 
     def readings(self, keys=None):
         return {k: self.read(k) for k in (keys or INDICATORS)}
+
+
+class NationalView(LotView):
+    """The national figures: the volume indicators are sums of the lots' own figures, each
+    lot read up to its own last validated month (never prorated to a month it has no data
+    for); the other indicators pool the lots' months of the window ending at the market's
+    latest validated month.  Each reading's detail says which months it sums."""
+
+    def __init__(self, *args, lot_views=(), months="", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lot_views = list(lot_views)
+        self.months = months
+
+    def _sum_note(self):
+        return f"somme des lots, chacun de janvier à son dernier mois validé : {self.months}"
+
+    def _entries_ytd(self):
+        done = sum(sum(v.monthly_entries()[:v.months_elapsed]) for v in self.lot_views
+                   if v.validated_until is not None)
+        return Reading(float(done), None, f"{done} entrées, {self._sum_note()}")
+
+    def _paced(self):
+        paced = [v.pacing() for v in self.lot_views]
+        return [p for p in paced if p is not None and p[2] is not None]
+
+    def pacing(self):
+        """(Σ entries, Σ pro-rated targets, achievement) of the lots, each to its own month."""
+        paced = self._paced()
+        if not paced:
+            return None
+        done, target = sum(p[0] for p in paced), sum(p[1] for p in paced)
+        return done, target, (done / target if target else None)
+
+    def _target_achievement(self):
+        p = self.pacing()
+        if p is None:
+            return Reading(None, None, "aucun lot validé avec un objectif")
+        done, target, ach = p
+        return Reading(ach, None, f"{done} entrées pour un objectif proratisé de {target:.0f} "
+                                  f"({len(self._paced())} lots ; {self._sum_note()})")
+
+    def _forecast_achievement(self):
+        pairs = [(v.forecast_entries(), v.target.entries) for v in self.lot_views
+                 if v.target is not None and v.target.entries]
+        pairs = [(fc, t) for fc, t in pairs if fc is not None]
+        if not pairs:
+            return Reading(None, None, "aucun lot validé avec un objectif")
+        fc, target = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+        return Reading(fc / target, None, f"{fc:.0f} entrées prévues pour un objectif de {target} "
+                                          f"({len(pairs)} lots ; {self._sum_note()})")
+
+    def read(self, key):
+        reading = super().read(key)
+        if key in ("entries_ytd", "target_achievement", "forecast_achievement") or not reading.detail:
+            return reading
+        if key in INDICATORS and "{window}" in INDICATOR_TEMPLATES[key].definition:
+            first = months_back(self.reference, self.n)[0]
+            return Reading(reading.value, reading.sample,
+                           f"{reading.detail} — mois de {first} à {self.reference} des lots validés")
+        return reading
 
 
 def breached(rule_comparison, value, threshold):

@@ -41,8 +41,12 @@ def dashboard_sheet(snap):
     rows = [_row(lot.code, lot.name, snap.views[lot.id], service.DASHBOARD_COLUMNS,
                  ", ".join(sorted(f.rule.code for f in snap.open_flags.get(lot.id, {}).values())))
             for lot in snap.lots]
+    for lot, row in zip(snap.lots, rows):
+        row["validated"] = snap.views[lot.id].validated_until or "aucun mois validé"
     rows.append(_row("FR", "National", snap.national, service.DASHBOARD_COLUMNS))
-    columns = [Column("code", "Lot"), Column("name", "Région")] + _columns(service.DASHBOARD_COLUMNS) \
+    rows[-1]["validated"] = f"somme des lots : {snap.months_note}"
+    columns = [Column("code", "Lot"), Column("name", "Région"),
+               Column("validated", "Validé jusqu'à")] + _columns(service.DASHBOARD_COLUMNS) \
         + [Column("flags", "Signalements ouverts")]
     return Sheet(f"Tableau national {snap.reference}", columns, rows)
 
@@ -75,6 +79,8 @@ def monthly_sheet(snap, year=None):
     for lot in snap.lots + [None]:
         view = snap.national if lot is None else snap.views[lot.id]
         for p in periods:
+            if p > view.reference:  # not validated for this lot yet
+                continue
             month = view.month(p)
             r = _row(lot.code if lot else "FR", lot.name if lot else "National", month,
                      service.MONTHLY_ROWS)
@@ -169,7 +175,7 @@ def rules_sheet(rules):
 
 def lot_sheets(snap, lot, year):
     view = snap.views[lot.id]
-    periods = [f"{year:04d}-{m:02d}" for m in range(1, 13) if f"{year:04d}-{m:02d}" <= snap.reference]
+    periods = [f"{year:04d}-{m:02d}" for m in range(1, 13) if f"{year:04d}-{m:02d}" <= view.reference]
     rows = []
     for p in periods:
         r = _row(lot.code, lot.name, view.month(p), service.MONTHLY_ROWS)
@@ -178,7 +184,7 @@ def lot_sheets(snap, lot, year):
     current = [_row(lot.code, lot.name, view, tuple(service.DASHBOARD_COLUMNS) + SIGNS)]
     return [Sheet(f"{lot.code} mensuel {year}", [Column("period", "Mois")] + _columns(service.MONTHLY_ROWS),
                   rows),
-            Sheet(f"{lot.code} au {snap.reference}", _columns(tuple(service.DASHBOARD_COLUMNS) + SIGNS),
+            Sheet(f"{lot.code} au {view.reference}", _columns(tuple(service.DASHBOARD_COLUMNS) + SIGNS),
                   current)]
 
 

@@ -27,7 +27,8 @@ from fc_market.market.service import current_market
 from fc_market.market.terms import default_terms, lot_terms
 from fc_market.reporting.models import Report, ReportVersion
 from fc_market.steering import aggregates
-from fc_market.steering.indicators import (INDICATORS, NONE, LotView, Reading, breached,
+from fc_market.steering.indicators import (INDICATORS, NONE, WINDOW_MONTHS, LotView, NationalView,
+                                           Reading, breached,
                                            months_back, to_decimal)
 from fc_market.territory.population import lot_population
 from fc_market.steering.models import (Flag, FlagReading, LotMonthStat, SteeringPack,
@@ -71,14 +72,46 @@ def latest_validated_period():
                              .where(LotMonthStat.validated.is_(True)))
 
 
+def last_month_of(today):
+    previous = today.replace(day=1) - timedelta(days=1)
+    return f"{previous.year:04d}-{previous.month:02d}"
+
+
 def reference_period(today=None):
     """The latest month with a validated report in the market; last month when none."""
     today = today or date.today()
-    previous = today.replace(day=1) - timedelta(days=1)
-    last_month = f"{previous.year:04d}-{previous.month:02d}"
+    last_month = last_month_of(today)
     latest = db.session.scalar(sa.select(sa.func.max(LotMonthStat.period)).where(
         LotMonthStat.validated.is_(True), LotMonthStat.period <= last_month))
     return latest or last_month
+
+
+def lot_references(lot_ids, today=None):
+    """{lot_id: the lot's own last validated month (YYYY-MM, up to last month)}; a lot with
+    no validated month is absent.  Each lot's figures read up to this month: validating one
+    lot's month moves no other lot's figures."""
+    last_month = last_month_of(today or date.today())
+    return dict(db.session.execute(
+        sa.select(LotMonthStat.lot_id, sa.func.max(LotMonthStat.period))
+        .where(LotMonthStat.lot_id.in_(list(lot_ids)), LotMonthStat.validated.is_(True),
+               LotMonthStat.period <= last_month)
+        .group_by(LotMonthStat.lot_id)).all())
+
+
+def months_note(lots, references):
+    """« mai 2025 (16 lots), avril 2025 (IDF, BRE) » : which month each lot is read up to."""
+    from fc_market.formatting import month
+    by_month = defaultdict(list)
+    for lot in lots:
+        by_month[references.get(lot.id)].append(lot.code)
+    parts = []
+    for period in sorted((p for p in by_month if p), reverse=True):
+        codes = by_month[period]
+        who = f"{len(codes)} lots" if len(codes) > 3 else ", ".join(codes)
+        parts.append(f"{month(period)} ({who})")
+    if by_month.get(None):
+        parts.append("aucun mois validé (" + ", ".join(by_month[None]) + ")")
+    return " ; ".join(parts)
 
 
 def due_date(period, deadline_day):
@@ -173,6 +206,8 @@ class Snapshot:
     national: LotView
     coverage: dict                  # lot_id -> LotCoverage
     rules: list
+    #: Which month each lot is read up to, in French (national figures sum them)
+    months_note: str = ""
     open_flags: dict = field(default_factory=dict)   # lot_id -> {indicator: Flag}
 
     @property
@@ -241,12 +276,17 @@ def snapshot(lots=None, today=None, *, history_years=1, with_providers=False):
     if lots is None:
         lots = db.session.scalars(sa.select(Lot).order_by(Lot.number)
                                   .options(selectinload(Lot.contract))).all()
-    reference = reference_period(today)
     lot_ids = [l.id for l in lots]
-    since = f"{int(reference[:4]) - history_years:04d}-01"
+    references = lot_references(lot_ids, today)
+    # the market's latest validated month (headings, national window); each lot reads its own
+    reference = max(references.values(), default=None) or last_month_of(today)
+    own = {lot.id: references.get(lot.id, reference) for lot in lots}
+    first_year = min([int(p[:4]) for p in own.values()] or [int(reference[:4])])
+    since = f"{first_year - history_years:04d}-01"
     stats = load_stats(lot_ids, since)
-    targets = {t.lot_id: t for t in db.session.scalars(sa.select(LotTarget).where(
-        LotTarget.lot_id.in_(lot_ids), LotTarget.year == int(reference[:4])))}
+    years = {int(p[:4]) for p in own.values()}
+    targets = {(t.lot_id, t.year): t for t in db.session.scalars(sa.select(LotTarget).where(
+        LotTarget.lot_id.in_(lot_ids), LotTarget.year.in_(years or {int(reference[:4])})))}
     coverage = territory.all_coverage(lots, today)
     lateness = reporting_lateness(lots, today)
     extra = defaultdict(dict)
@@ -257,21 +297,30 @@ def snapshot(lots=None, today=None, *, history_years=1, with_providers=False):
             for lot_id, reading in provider(lots, today).items():
                 extra[lot_id][name] = reading
     categories = _categories()
-    views = {lot.id: LotView(lot, stats.get(lot.id, []), reference, targets.get(lot.id),
+    windows = {lot.id: terms_of(lot, today).steering.indicator_window_months for lot in lots}
+    views = {lot.id: LotView(lot, stats.get(lot.id, []), own[lot.id],
+                             targets.get((lot.id, int(own[lot.id][:4]))),
                              coverage[lot.id].rule.share, extra[lot.id], categories,
-                             window_months=terms_of(lot, today).steering.indicator_window_months)
+                             window_months=windows[lot.id],
+                             validated_until=references.get(lot.id))
              for lot in lots}
     covered = sum(c.rule.covered_population for c in coverage.values())
     total = sum(c.rule.total_population for c in coverage.values())
     pseudo = SimpleNamespace(code="FR", name="National",
                              population=sum(lot_population(l) for l in lots))
     late = [r.value for r in lateness.values() if r.value is not None]
-    national = LotView(pseudo, combine(stats.get(i, []) for i in lot_ids), reference,
-                       national_target(list(targets.values())), covered / total if total else None,
-                       {"reporting_days_late": Reading(max(late) if late else None, None,
-                                                       "lot le plus en retard")}, categories)
+    note = months_note(lots, references)
+    national = NationalView(pseudo, combine(stats.get(i, []) for i in lot_ids), reference,
+                            national_target([targets[(i, int(reference[:4]))] for i in lot_ids
+                                             if (i, int(reference[:4])) in targets]),
+                            covered / total if total else None,
+                            {"reporting_days_late": Reading(max(late) if late else None, None,
+                                                            "lot le plus en retard")}, categories,
+                            lot_views=list(views.values()), months=note,
+                            # the lots' common window (the longest if a contract differs)
+                            window_months=max(windows.values(), default=WINDOW_MONTHS))
     rules = list(market.flag_rules) if market else []
-    snap = Snapshot(today, reference, lots, views, national, coverage, rules)
+    snap = Snapshot(today, reference, lots, views, national, coverage, rules, months_note=note)
     flags = db.session.scalars(sa.select(Flag).where(Flag.cleared_on.is_(None),
                                                      Flag.lot_id.in_(lot_ids))
                                .options(selectinload(Flag.rule))).all()

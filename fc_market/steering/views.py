@@ -56,12 +56,14 @@ def dashboard():
     rows = [(lot, {k: snap.views[lot.id].read(k) for k in service.DASHBOARD_COLUMNS})
             for lot in snap.lots]
     national = {k: snap.national.read(k) for k in service.DASHBOARD_COLUMNS}
+    # headings print the contract's terms (radius, windows…), those of the first lot shown
+    indicators = indicators_for(service.terms_of(snap.lots[0])) if snap.lots else INDICATORS
     flags = [f for by in snap.open_flags.values() for f in by.values()]
     open_count = db.session.scalar(sa.select(sa.func.count()).select_from(Flag)
                                    .where(Flag.cleared_on.is_(None)))
     return render_template(
         "steering/dashboard.html", snap=snap, rows=rows, national=national,
-        columns=[INDICATORS[k] for k in service.DASHBOARD_COLUMNS], groups=service.DASHBOARD_GROUPS,
+        columns=[indicators[k] for k in service.DASHBOARD_COLUMNS], groups=service.DASHBOARD_GROUPS,
         fmt=service.format_value,
         cell_class=service.cell_class, lapsed_flag=service.lapsed_flag, flags=flags, open_count=open_count,
         queued=service.queued_lots(),

@@ -1,4 +1,5 @@
 """Service-fait control sampling (fc_market.controls.sampling)."""
+import hashlib
 import dataclasses
 import math
 import random
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fc_market.controls.sampling import (METHOD, ControlledItem, Extrapolation,
+from fc_market.controls.sampling import (METHOD, METHOD_V1, ControlledItem, Extrapolation,
                                          allocate, draw_sample, rate_with_ci, sample_size,
                                          stratum_seed, withholding, z_score)
 
@@ -169,7 +170,7 @@ def test_draw_is_reproducible_and_depends_on_the_seed():
     shuffled = {k: random.Random(7).sample(v, len(v)) for k, v in ITEMS.items()}
     d2 = draw_sample(shuffled, sizes, "IDF/2025-03/ctrl-1")     # order of ids does not matter
     assert d1.selected == d2.selected
-    assert d1.method == METHOD == "stratified-proportional-value/v1"
+    assert d1.method == METHOD == "stratified-proportional-value/v2"
     assert {k: len(v) for k, v in d1.selected.items()} == sizes
     assert all(list(v) == sorted(v) and set(v) <= set(ITEMS[k]) for k, v in d1.selected.items())
     d3 = draw_sample(ITEMS, sizes, "IDF/2025-03/ctrl-2")
@@ -188,8 +189,12 @@ def test_draw_strata_are_independent():
 def test_draw_regression_fixture():
     # Stored result (not hand-computed): detects a change of Random.sample / seeding across
     # Python versions, which would require a new method version.
-    d = draw_sample({"UO0": list(range(300))}, {"UO0": 3}, "lot-01/2025-03")
+    d = draw_sample({"UO0": list(range(300))}, {"UO0": 3}, "lot-01/2025-03", METHOD_V1)
     assert d.selected["UO0"] == (57, 85, 296)
+    # v2 seeds with SHA-256("lot-01/2025-03|UO0"): another generator, other items
+    d = draw_sample({"UO0": list(range(300))}, {"UO0": 3}, "lot-01/2025-03")
+    assert d.selected["UO0"] == (60, 116, 299)
+    assert d.stratum_seeds["UO0"] == hashlib.sha256(b"lot-01/2025-03|UO0").hexdigest()
 
 
 def test_draw_accepts_an_allocation_and_checks_sizes():

@@ -153,3 +153,41 @@ def test_the_statement_follows_the_contract_order_and_vat_treatment():
     # penalty before VAT: 600 − 200 = 400 HT, VAT 80, 480 payable
     assert (other.total_excl_tax, other.vat, other.amount_payable) == (
         Decimal("400.00"), Decimal("80.00"), Decimal("480.00"))
+
+
+def test_dated_changes_apply_from_their_date(tmp_path):
+    text = TEXT.replace('reference = "AC-CEP-2024-02"\nmax_amount = "13460000.00"\n',
+                        'reference = "AC-CEP-2024-02"\nmax_amount = "13460000.00"\n'
+                        '[[lots.contract.changes]]\nvalid_from = 2026-01-01\namendment = 3\n'
+                        'steering.level2_days = 90\ncoverage.radius_km = "25"\n'
+                        '[[lots.contract.changes]]\nvalid_from = 2026-07-01\n'
+                        'steering.level2_days = 100\n', 1)
+    load_file(write(tmp_path, text))
+    cvl = lot("CVL")
+    before, after, later = (lot_terms(cvl, date(2025, 12, 31)), lot_terms(cvl, date(2026, 1, 1)),
+                            lot_terms(cvl, date(2026, 9, 1)))
+    assert (before.steering.level2_days, before.coverage.radius_km) == (120, Decimal("30"))
+    assert (after.steering.level2_days, after.coverage.radius_km) == (90, Decimal("25"))
+    assert (later.steering.level2_days, later.coverage.radius_km) == (100, Decimal("25"))
+    assert lot_terms(lot("IDF"), date(2026, 9, 1)).steering.level2_days == 120
+
+
+@pytest.mark.parametrize("change, key, words", [
+    ('valid_from = 2026-01-01\nsteering.level2_days = 0\n',
+     "lots.CVL.contract.changes[1].steering.level2_days", "minimum"),
+    ('valid_from = 2026-01-01\nsteering.horizon = 3\n',
+     "lots.CVL.contract.changes[1].steering.horizon", "clé inconnue"),
+    ('valid_from = 2026-01-01\nvat_rate = "0.1"\n', "lots.CVL.contract.changes[1].vat_rate",
+     "seules les clés datables"),
+    ('valid_from = 2023-06-01\nsteering.level2_days = 90\n',
+     "lots.CVL.contract.changes[1].valid_from", "suit le début du contrat"),
+    ('steering.level2_days = 90\n', "lots.CVL.contract.changes[1].valid_from", "obligatoire"),
+])
+def test_a_bad_dated_change_is_refused_with_its_key(tmp_path, change, key, words):
+    text = TEXT.replace('reference = "AC-CEP-2024-02"\nmax_amount = "13460000.00"\n',
+                        'reference = "AC-CEP-2024-02"\nmax_amount = "13460000.00"\n'
+                        '[[lots.contract.changes]]\n' + change, 1)
+    with pytest.raises(ContractFileError) as exc:
+        load_file(write(tmp_path, text))
+    db.session.rollback()
+    assert any(k.startswith(key) and words in m for k, m in exc.value.errors), exc.value.errors

@@ -265,3 +265,21 @@ def test_unusual_monthly_change_is_a_warning(idf, users):
     assert result.accepted
     change = [i for i in result.warnings if i.code == "volume_change"]
     assert len(change) == 1 and "UO1" in change[0].message and "baisse de 67" in change[0].message
+
+
+def test_the_volume_change_thresholds_are_the_contracts(idf, users):
+    for i, period in enumerate(("2024-12", "2025-01", "2025-02")):
+        month, year = int(period[5:]), int(period[:4])
+        validated("IDF", period, [row(1000 * (i + 1) + n, day=date(year, month, 5)) for n in range(30)],
+                  users["manager"])
+    # 10 acts against a mean of 30: −67 %, under a contract threshold of 70 % no warning
+    idf.contract.extra_terms = {**idf.contract.extra_terms, "reporting.volume_change_threshold": "0.7"}
+    db.session.commit()
+    result = run(idf, [row(n) for n in range(10)], user=users["mandataire"])
+    assert result.accepted and "volume_change" not in [i.code for i in result.warnings]
+    # nor when the recent mean (30) is under the contract's minimum mean (40)
+    idf.contract.extra_terms = {**idf.contract.extra_terms, "reporting.volume_change_threshold": "0.5",
+                                "reporting.volume_min_mean": 40}
+    db.session.commit()
+    result = run(idf, [row(n) for n in range(10)], user=users["mandataire"])
+    assert "volume_change" not in [i.code for i in result.warnings]

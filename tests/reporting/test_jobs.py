@@ -19,7 +19,7 @@ def submit_on_time(code, period, user, today, n=1):
     day = date(int(period[:4]), int(period[5:]), 3)
     result = service.import_file(lot(code), period, make_file(code, period, [row(n, day=day)]),
                                  user=user, submit=True, today=today)
-    assert result.accepted, result.as_json()
+    assert result.accepted and result.status == "submitted", result.as_json()
 
 
 def test_reminders_go_out_inside_the_window_once(idf, users):
@@ -62,7 +62,8 @@ def test_reports_are_marked_late_after_the_deadline_once(idf, bre, users):
     assert len(periods) == 14
     for n, period in enumerate(periods):
         year, month = int(period[:4]), int(period[5:])
-        submit_on_time("IDF", period, users["mandataire"], date(year, month, 28), n=n)
+        # on time: after the month has ended, before the 10th of the next one
+        submit_on_time("IDF", period, users["mandataire"], date(year + month // 12, month % 12 + 1, 5), n=n)
     # 2024-01 .. 2025-02 are due for the 17 other lots; IDF submitted them all
     assert jobs.mark_late(date(2025, 4, 10)) == 17 * 14
     db.session.commit()

@@ -66,3 +66,23 @@ def test_rebuild_replaces_previous_rows(idf):
     aggregates.rebuild_lot(idf.id)
     aggregates.rebuild_lot(idf.id)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(LotMonthStat)) == 1
+
+
+def test_the_horizons_are_the_contracts(idf):
+    """A level-1 act on 10/01 followed by level 2 on 15/04 (95 days): not an abandonment
+    under the default 120 days, an abandonment when the contract says 90; a project on
+    day 10 of the pathway is short under 14 days, not under 7."""
+    tel = "telephone"
+    make_version(idf, "2025-01", [("A", "UO1", date(2025, 1, 10), tel),
+                                  ("B", "UO1", date(2025, 1, 5), tel), ("B", "UO2.1", date(2025, 1, 15), tel)])
+    make_version(idf, "2025-04", [("A", "UO2.1", date(2025, 4, 15), tel)])
+    make_version(idf, "2025-09", [])
+    aggregates.rebuild_lot(idf.id)
+    jan = _stats(idf)["2025-01"]
+    assert (jan.l1_cohort, jan.l1_no_level2, jan.project_short) == (2, 0, 1)
+    idf.contract.extra_terms = {**idf.contract.extra_terms, "steering.level2_days": 90,
+                                "steering.short_pathway_days": 7}
+    db.session.flush()
+    aggregates.rebuild_lot(idf.id)
+    jan = _stats(idf)["2025-01"]
+    assert (jan.l1_cohort, jan.l1_no_level2, jan.project_short) == (2, 1, 0)
