@@ -39,3 +39,17 @@ def test_sheet_scanner_extent_with_the_fast_paths():
     # C3 has no value; the cell after it has no reference: D3
     assert (scanner.min_row, scanner.min_col, scanner.max_row, scanner.max_col) == (2, 1, 4, 4)
     assert scanner.formulas == ["A4"] and scanner.formula_count == 1
+
+
+def test_personal_data_cache_answers_like_the_search():
+    cases = [("Jeanne Martin", True), ("Jeanne Martin", False), ("DS-000123", True),
+             ("contact: a.b@example.org", False), ("06 12 34 56 78", False), ("Présentiel", False),
+             (612345678, True), (None, True), ("Madame Durand", False), ("cdi", False)]
+    for value, reference in cases:
+        first = dd.personal_data_in(value, reference=reference)
+        again = dd.personal_data_in(value, reference=reference)
+        assert first == again == dd._personal_data_in(value, reference=reference), value
+    # the reference flag is part of the key: a name is refused as a proof reference only
+    assert dd.personal_data_in("Jeanne Martin", reference=True)
+    assert dd.personal_data_in("Jeanne Martin", reference=False) is None
+    assert "adresse électronique" in dd.personal_data_in("contact: a.b@example.org")
