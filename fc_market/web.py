@@ -125,6 +125,9 @@ def register_web(app):
         views.register(app)
 
     app.jinja_env.filters.update(FILTERS)
+    from fc_market.labels import TEMPLATE_FILTERS, TEMPLATE_GLOBALS
+    app.jinja_env.filters.update(TEMPLATE_FILTERS)
+    app.jinja_env.globals.update(TEMPLATE_GLOBALS)
     from fc_market.market.terms import ROUNDING_LABELS, lot_terms
     app.jinja_env.globals.update(lot_terms=lot_terms, rounding_labels=ROUNDING_LABELS)
     register_jinja_globals(app)

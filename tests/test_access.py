@@ -147,3 +147,18 @@ def test_the_footer_pages_are_public(app):
         response = client.get(url)
         assert response.status_code == 200, url
         assert f"<h1>{title}</h1>" in response.get_data(as_text=True)
+
+
+def test_the_navigation_groups_at_most_seven_entries_for_every_role(app, users):
+    from fc_market.web import MAX_TOP_ENTRIES, nav_groups_for
+    with app.test_request_context("/"):
+        for user in users.values():
+            groups = nav_groups_for(user)
+            assert 1 <= len(groups) <= MAX_TOP_ENTRIES == 7, (user.role, groups)
+            labels = [g["label"] for g in groups]
+            assert len(labels) == len(set(labels))
+        finance = nav_groups_for(users["finance"])
+        money = next(g for g in finance if g["key"] == "finances")
+        assert money["label"] == "Finances" and len(money["items"]) >= 3  # a DSFR menu
+        mandataire = nav_groups_for(users["mandataire"])
+        assert mandataire[0]["label"] == "Mon lot (IDF)"

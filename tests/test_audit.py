@@ -27,15 +27,21 @@ def test_user_actions_are_audited_with_their_author(app, users, login):
 
 def test_fc_users_read_the_log_and_filter_it(login):
     manager = login("manager")
-    page = manager.get("/audit/?lot=ARA&type=Price").get_data(as_text=True)
+    page = manager.get("/audit/?lot=ARA&objet=Price").get_data(as_text=True)
     assert "Prix UO2.1 du lot ARA : 620.00" in page
     assert "du lot IDF" not in page
+    # codes never reach the screen: actions and objects read in French, filters too
+    assert "Prix créé" in page and ">Price<" not in page and ">price.create<" not in page
+    assert '<option value="Price" selected>Prix</option>' in page
+    assert "Objet : Prix" in page  # the active filter's tag
     export = manager.get("/audit/export.xlsx?lot=ARA")
     assert export.status_code == 200
     sheet = load_workbook(BytesIO(export.data)).active
-    assert sheet["A1"].value == "Date (UTC)"
+    assert [c.value for c in sheet[1]][:5] == ["Date (heure de Paris)", "Auteur", "Action",
+                                                 "Objet", "Lot"]
     assert sheet.max_row > 5
-    assert all(row[5].value == "ARA" for row in sheet.iter_rows(min_row=2))
+    assert all(row[4].value == "ARA" for row in sheet.iter_rows(min_row=2))
+    assert "price.create" not in {row[2].value for row in sheet.iter_rows(min_row=2)}
 
 
 def test_mandataires_cannot_read_the_log(login):

@@ -1,81 +1,105 @@
-from datetime import datetime, timedelta
+import json
 
 import sqlalchemy as sa
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template
+from markupsafe import Markup
 from sqlalchemy.orm import selectinload
 
 from fc_market.access import roles
 from fc_market.audit.models import AuditEntry
 from fc_market.auth.models import Role, User
-from fc_market.exports import Column, Sheet, xlsx_response
-from fc_market.extensions import db
-from fc_market.market.models import Lot
-from fc_market.urlargs import page_arg
+from fc_market.labels import ACTORS, AUDIT_ACTIONS, OBJECT_TYPES
+from fc_market.tables import Col, Filter, Table, lot_filter
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
-PAGE_SIZE = 100
 
 
-def _filtered():
-    """The audit query for the filters in the request's arguments."""
-    args = request.args
-    stmt = (sa.select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-            .options(selectinload(AuditEntry.user), selectinload(AuditEntry.lot)))
-    filters = {}
-    if args.get("lot"):
-        stmt = stmt.join(Lot, Lot.id == AuditEntry.lot_id).where(Lot.code == args["lot"])
-        filters["lot"] = args["lot"]
-    if args.get("user"):
-        stmt = stmt.join(User, User.id == AuditEntry.user_id).where(User.email == args["user"])
-        filters["user"] = args["user"]
-    if args.get("type"):
-        stmt = stmt.where(AuditEntry.object_type == args["type"])
-        filters["type"] = args["type"]
-    for name, op in (("from", "ge"), ("to", "le")):
-        value = args.get(name)
-        if value:
-            try:
-                day = datetime.strptime(value, "%Y-%m-%d")
-            except ValueError:
-                continue
-            if op == "ge":
-                stmt = stmt.where(AuditEntry.at >= day)
-            else:
-                stmt = stmt.where(AuditEntry.at < day + timedelta(days=1))
-            filters[name] = value
-    return stmt, filters
-
-
-@bp.get("/")
-@roles(*Role.FC)
-def entries():
-    stmt, filters = _filtered()
-    page = page_arg()
-    rows = db.session.scalars(stmt.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).all()
-    types = db.session.scalars(sa.select(AuditEntry.object_type).distinct()
-                               .order_by(AuditEntry.object_type)).all()
-    lots = db.session.scalars(sa.select(Lot).order_by(Lot.number)).all()
-    return render_template("audit/entries.html", rows=rows[:PAGE_SIZE], has_next=len(rows) > PAGE_SIZE,
-                           page=page, filters=filters, types=types, lots=lots)
-
-
-@bp.get("/export.xlsx")
-@roles(*Role.FC)
-def export():
-    stmt, _ = _filtered()
-    rows = db.session.scalars(stmt.limit(100_000)).all()
-    columns = [Column("at", "Date (UTC)", "datetime"),
-               Column(lambda e: e.user.email if e.user else e.actor, "Auteur", "text"),
-               Column("action", "Action", "text"), Column("object_type", "Objet", "text"),
-               Column("object_id", "Identifiant", "text"),
-               Column(lambda e: e.lot.code if e.lot else None, "Lot", "text"),
-               Column("summary", "Résumé", "text"),
-               Column(lambda e: _changes_text(e.changes), "Valeurs modifiées", "text")]
-    return xlsx_response("journal-audit.xlsx", [Sheet("Journal d'audit", columns, rows)])
+def _author(entry):
+    if entry.user:
+        return entry.user.email
+    return ACTORS.get(entry.actor, entry.actor)
 
 
 def _changes_text(changes):
     if not changes:
         return None
-    import json
     return json.dumps(changes, ensure_ascii=False, sort_keys=True)
+
+
+def _changes_html(entry):
+    if not entry.changes:
+        return Markup("")
+    items = []
+    for key, value in entry.changes.items():
+        if isinstance(value, (list, tuple)) and len(value) == 2:
+            old, new = ("∅" if v is None else v for v in value)
+            shown = f"{old} → {new}"
+        else:
+            shown = value
+        items.append(Markup("<dt>{}</dt><dd>{}</dd>").format(key, shown))
+    return Markup('<details><summary>{} valeur(s)</summary><dl class="changes">{}</dl></details>'
+                  ).format(len(entry.changes), Markup("").join(items))
+
+
+def _object(entry):
+    kind = OBJECT_TYPES.get(entry.object_type, entry.object_type)
+    return f"{kind} n° {entry.object_id}" if entry.object_id else kind
+
+
+def _day_filter(key, label, after):
+    def apply(stmt, value):
+        from datetime import datetime, timedelta
+        day = datetime.strptime(value, "%Y-%m-%d")
+        return stmt.where(AuditEntry.at >= day) if after else stmt.where(AuditEntry.at < day + timedelta(days=1))
+    return Filter(key, label, "date", apply=apply)
+
+
+def _search(stmt, value):
+    pattern = f"%{value.lower()}%"
+    return stmt.where(sa.or_(sa.func.lower(AuditEntry.summary).like(pattern),
+                             AuditEntry.object_id == value,
+                             AuditEntry.user_id.in_(sa.select(User.id).where(
+                                 sa.func.lower(User.email).like(pattern)))))
+
+
+#: The audit log, on screen and in Excel
+AUDIT_LOG = Table(
+    "journal", "Journal d'audit",
+    [Col("at", "Date", kind="datetime", sort=AuditEntry.at, export_label="Date (heure de Paris)"),
+     Col("author", "Auteur", _author),
+     Col("action", "Action", labels=AUDIT_ACTIONS, sort=AuditEntry.action),
+     Col("object", "Objet", _object, sort=AuditEntry.object_type),
+     Col("lot", "Lot", "lot.code"),
+     Col("summary", "Résumé"),
+     Col("changes", "Valeurs modifiées", lambda e: _changes_text(e.changes),
+         html=_changes_html)],
+    filters=[lot_filter(AuditEntry.lot_id),
+             Filter("action", "Action", "select",
+                    apply=lambda stmt, value: stmt.where(AuditEntry.action == value),
+                    options=lambda: sorted(AUDIT_ACTIONS.items(), key=lambda kv: kv[1])),
+             Filter("objet", "Objet", "select",
+                    apply=lambda stmt, value: stmt.where(AuditEntry.object_type == value),
+                    options=lambda: sorted(OBJECT_TYPES.items(), key=lambda kv: kv[1])),
+             Filter("q", "Recherche", "search", apply=_search,
+                    hint="Résumé, numéro d'objet ou adresse de l'auteur"),
+             _day_filter("du", "Du", True), _day_filter("au", "Au", False)],
+    default_sort="-at", tiebreak=AuditEntry.id.desc(), noun=("entrée", "entrées"),
+    empty="Aucune entrée.")
+
+
+def _base():
+    return sa.select(AuditEntry).options(selectinload(AuditEntry.user),
+                                         selectinload(AuditEntry.lot))
+
+
+@bp.get("/")
+@roles(*Role.FC)
+def entries():
+    page = AUDIT_LOG.page(_base(), "audit.entries", export_endpoint="audit.export")
+    return render_template("audit/entries.html", page=page)
+
+
+@bp.get("/export.xlsx")
+@roles(*Role.FC)
+def export():
+    return AUDIT_LOG.export(_base(), "journal-audit.xlsx")

@@ -30,8 +30,12 @@ class CreditNoteForm(FlaskForm):
 
 
 class DecisionForm(FlaskForm):
-    action = SelectField("Décision", choices={"accept": "Accepter", "dispute": "Contester (suspend le délai)",
-                                              "reject": "Rejeter"}, validators=[REQUIRED])
+    #: No decision is preselected: the empty choice comes first and is refused
+    action = SelectField("Décision", choices={"": "— Choisir une décision —", "accept": "Accepter",
+                                              "dispute": "Contester (suspend le délai)",
+                                              "reject": "Rejeter"},
+                         validators=[DataRequired("Choisissez une décision : accepter, contester "
+                                                  "ou rejeter la facture.")])
     reason = TextAreaField("Motif (obligatoire pour contester ou rejeter)",
                            validators=[Optional(), Length(max=2000)])
     version = HiddenField()

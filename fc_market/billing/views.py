@@ -9,13 +9,14 @@ from flask_login import current_user
 from fc_market import storage
 from fc_market.access import get_in_lot, lot_by_code, roles, scoped, visible_lots
 from fc_market.auth.models import Role
-from fc_market.billing import payment_import, service
+from fc_market.billing import payment_import, service, tables
 from fc_market.billing.forms import (ComputeForm, CreditNoteForm, DecisionForm, EcbRateForm,
                                      ImportForm, IndexValueForm, InterestSettlementForm, InvoiceForm,
                                      PaymentForm, VersionForm)
 from fc_market.billing.models import (EcbRate, IndexValue, Invoice, InvoiceStatus, MatchStatus,
-                                      PayableStatement, Payment, PaymentImport, Reconciliation)
-from fc_market.exports import Column, Sheet, xlsx_response
+                                      PayableStatement,
+                                      Payment, PaymentImport, Reconciliation)
+from fc_market.exports import Column, Sheet, xlsx_response, month_column
 from fc_market.extensions import db
 from fc_market.market.models import Lot
 from fc_market.money import D
@@ -76,7 +77,7 @@ def dashboard_export():
 
 
 MONTH_COLUMNS = [
-    Column("period", "Mois", "text"), Column("rank", "Rang (0 = état, n = rectificatif)", "int"),
+    month_column("period", "Mois"), Column("rank", "Rang (0 = état, n = rectificatif)", "int"),
     Column("number", "N° d'état", "text"), Column("status", "État", "text"),
     Column("total_excl_tax", "Total HT", "decimal"), Column("amount_payable", "Net à payer", "decimal"),
     Column("invoice_number", "Facture", "text"), Column("invoice_status", "Statut de la facture", "text"),
@@ -126,6 +127,26 @@ def compute(code):
 
 
 # ----------------------------------------------------------------- statements
+
+def _statements_base():
+    return scoped(sa.select(PayableStatement), PayableStatement.lot_id).options(
+        sa.orm.joinedload(PayableStatement.lot), sa.orm.selectinload(PayableStatement.invoices))
+
+
+@bp.get("/etats")
+@roles(*Role.ALL)
+def statements():
+    page = tables.STATEMENTS.page(_statements_base(), "billing.statements",
+                                  hidden=_own_lot_only(), export_endpoint="billing.statements_export")
+    return render_template("billing/statements.html", page=page)
+
+
+@bp.get("/etats.xlsx")
+@roles(*Role.ALL)
+def statements_export():
+    return tables.STATEMENTS.export(_statements_base(), "etats-liquidatifs.xlsx",
+                                    hidden=_own_lot_only())
+
 
 def _load_statement(statement_id):
     return get_in_lot(PayableStatement, statement_id)
@@ -240,53 +261,30 @@ def new_invoice(statement_id):
                            expected=service.expected_totals(st), credit=st.amount_payable < 0)
 
 
-INVOICE_COLUMNS = [
-    Column("lot", "Lot", "text"), Column("kind", "Type", "text"), Column("number", "Numéro", "text"),
-    Column("period", "Mois", "text"), Column("issued_on", "Date", "date"), Column("received_on", "Reçue le", "date"),
-    Column("excl", "HT", "decimal"), Column("vat", "TVA", "decimal"), Column("incl", "TTC", "decimal"),
-    Column("match", "Rapprochement", "text"), Column("status", "Statut", "text"),
-    Column("due", "Montant dû", "decimal"), Column("paid", "Payé", "decimal"),
-    Column("outstanding", "Reste à payer", "decimal"), Column("due_on", "Échéance", "date"),
-    Column("paid_on", "Payée le", "date"), Column("delay_days", "Délai de paiement (jours)", "int")]
-
-
-def _invoice_rows(status=None, lot_id=None):
-    stmt = scoped(sa.select(Invoice), Invoice.lot_id).options(
+def _invoices_base():
+    return scoped(sa.select(Invoice), Invoice.lot_id).options(
         sa.orm.joinedload(Invoice.lot).selectinload(Lot.contract), sa.orm.joinedload(Invoice.statement),
         sa.orm.selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
-        sa.orm.selectinload(Invoice.credit_notes)).order_by(Invoice.received_on.desc(), Invoice.id.desc())
-    if status:
-        stmt = stmt.where(Invoice.status == status)
-    if lot_id:
-        stmt = stmt.where(Invoice.lot_id == lot_id)
-    today = date.today()
-    rows = []
-    for inv in db.session.scalars(stmt):
-        rows.append({"invoice": inv, "lot": inv.lot.code, "kind": inv.kind_label, "number": inv.number,
-                     "period": inv.statement.period, "issued_on": inv.issued_on,
-                     "received_on": inv.received_on, "excl": inv.amount_excl_tax, "vat": inv.vat,
-                     "incl": inv.amount_incl_tax,
-                     "match": MatchStatus.label_of(inv.match_status),
-                     "status": inv.status_label, "due": service.amount_due(inv),
-                     "paid": service.paid(inv), "outstanding": service.outstanding(inv),
-                     "due_on": service.due_on(inv, today) if inv.kind == "invoice" else None,
-                     **service.delay_fields(inv, today)})
-    return rows
+        sa.orm.selectinload(Invoice.credit_notes))
+
+
+def _own_lot_only():
+    """Filters a mandataire does not see (a mandataire's lists hold their own lot only)."""
+    return ("lot",) if current_user.is_mandataire else ()
 
 
 @bp.get("/factures")
 @roles(*Role.ALL)
 def invoices():
-    status = request.args.get("statut") if request.args.get("statut") in InvoiceStatus.LABELS else None
-    return render_template("billing/invoices.html", rows=_invoice_rows(status), status=status,
-                           statuses=InvoiceStatus.LABELS, today=date.today())
+    page = tables.INVOICES.page(_invoices_base(), "billing.invoices", hidden=_own_lot_only(),
+                                export_endpoint="billing.invoices_export")
+    return render_template("billing/invoices.html", page=page)
 
 
 @bp.get("/factures.xlsx")
 @roles(*Role.ALL)
 def invoices_export():
-    status = request.args.get("statut") if request.args.get("statut") in InvoiceStatus.LABELS else None
-    return xlsx_response("factures.xlsx", [Sheet("Factures", INVOICE_COLUMNS, _invoice_rows(status))])
+    return tables.INVOICES.export(_invoices_base(), "factures.xlsx", hidden=_own_lot_only())
 
 
 def _load_invoice(invoice_id):
@@ -296,15 +294,19 @@ def _load_invoice(invoice_id):
 @bp.get("/factures/<int:invoice_id>")
 @roles(*Role.ALL)
 def invoice(invoice_id):
-    inv = _load_invoice(invoice_id)
+    return _invoice_page(_load_invoice(invoice_id), DecisionForm())
+
+
+def _invoice_page(inv, form, status=200):
+    form.version.data = inv.version_counter
     rows, totals = service.match_invoice(inv)
     owed = service.late_interest(inv) if inv.kind == "invoice" else None
     return render_template("billing/invoice.html", inv=inv, lot=inv.lot, rows=rows, totals=totals,
                            owed=owed, due=service.amount_due(inv), paid=service.paid(inv),
                            outstanding=service.outstanding(inv),
                            due_on=service.due_on(inv) if inv.kind == "invoice" else None,
-                           form=DecisionForm(version=inv.version_counter), today=date.today(),
-                           settle_form=InterestSettlementForm(paid_on=date.today()))
+                           form=form, today=date.today(),
+                           settle_form=InterestSettlementForm(paid_on=date.today())), status
 
 
 @bp.get("/factures/<int:invoice_id>.xlsx")
@@ -361,8 +363,8 @@ def decide(invoice_id):
     inv = _load_invoice(invoice_id)
     form = DecisionForm()
     if not form.validate_on_submit():
-        _flash_form_errors(form)
-        return redirect(url_for("billing.invoice", invoice_id=inv.id))
+        # the page again, the error on the field it concerns; nothing changed
+        return _invoice_page(inv, form, 400)
     try:
         service.decide(inv.id, current_user, form.action.data, reason=form.reason.data,
                        expected_version=form.version.data or None)
@@ -396,22 +398,9 @@ def credit_note(invoice_id):
 
 # ------------------------------------------------------------------- payments
 
-PAYMENT_COLUMNS = [
-    Column("lot", "Lot", "text"), Column("paid_on", "Date", "date"), Column("amount", "Montant", "decimal"),
-    Column("invoice_number", "Facture", "text"), Column("reference", "Référence", "text"),
-    Column("source", "Origine", "text"), Column("reconciled", "Lettré", "decimal"),
-    Column("unreconciled", "Non lettré", "decimal")]
-
-
-def _payment_rows():
-    payments = db.session.scalars(
-        scoped(sa.select(Payment), Payment.lot_id).options(
-            sa.orm.joinedload(Payment.lot), sa.orm.selectinload(Payment.reconciliations))
-        .order_by(Payment.paid_on.desc(), Payment.id.desc()).limit(2000)).all()
-    return [{"payment": p, "lot": p.lot.code, "paid_on": p.paid_on, "amount": p.amount,
-             "invoice_number": p.invoice_number, "reference": p.reference,
-             "source": "Import" if p.source == "import" else "Saisie", "reconciled": p.reconciled,
-             "unreconciled": p.amount - p.reconciled} for p in payments]
+def _payments_base():
+    return scoped(sa.select(Payment), Payment.lot_id).options(
+        sa.orm.joinedload(Payment.lot), sa.orm.selectinload(Payment.reconciliations))
 
 
 def _payment_form():
@@ -424,14 +413,16 @@ def _payment_form():
 @roles(*Role.FC)
 def payments():
     imports = db.session.scalars(sa.select(PaymentImport).order_by(PaymentImport.id.desc()).limit(20)).all()
-    return render_template("billing/payments.html", rows=_payment_rows(), form=_payment_form(),
+    page = tables.PAYMENTS.page(_payments_base(), "billing.payments",
+                                export_endpoint="billing.payments_export")
+    return render_template("billing/payments.html", page=page, form=_payment_form(),
                            import_form=ImportForm(), imports=imports)
 
 
 @bp.get("/paiements.xlsx")
 @roles(*Role.FC)
 def payments_export():
-    return xlsx_response("paiements.xlsx", [Sheet("Paiements", PAYMENT_COLUMNS, _payment_rows())])
+    return tables.PAYMENTS.export(_payments_base(), "paiements.xlsx")
 
 
 @bp.post("/paiements")
@@ -650,6 +641,7 @@ def register(app):
     app.register_blueprint(bp)
     web.HOME[Role.FINANCE] = "billing.dashboard"  # finance staff land on their dashboard
     add_nav("Finances", "billing.dashboard", Role.FC, order=50)
+    add_nav("États liquidatifs", "billing.statements", Role.ALL, order=51)
     add_nav("Factures", "billing.invoices", Role.ALL, order=52)
     add_nav("Paiements", "billing.payments", Role.FC, order=54)
     add_nav("Intérêts moratoires", "billing.interest", Role.FC, order=56)

@@ -6,37 +6,36 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
+from fc_market.integrity import StatusEnum, status_column
 from fc_market.models_base import utcnow
-from fc_market.uo4.models import check_move, enum_check
+from fc_market.uo4.models import enum_check
 
 
-class CaseStatus(StrEnum):
-    NEW = "new"
-    ACKNOWLEDGED = "acknowledged"
-    PLAN_REQUESTED = "plan_requested"
-    PLAN_SUBMITTED = "plan_submitted"
-    FOLLOWED = "followed"
-    CLOSED = "closed"
+class CaseStatus(StatusEnum):
+    NEW = "new", "Nouveau"
+    ACKNOWLEDGED = "acknowledged", "Pris en compte par FC"
+    PLAN_REQUESTED = "plan_requested", "Plan d'action demandé"
+    PLAN_SUBMITTED = "plan_submitted", "Plan d'action remis"
+    FOLLOWED = "followed", "Plan suivi"
+    CLOSED = "closed", "Clos"
+
+    @classmethod
+    def moves(cls):
+        """Allowed moves, written once.  FC may close at any step (e.g. recovered before the
+        plan); it may ask a plan again when the one submitted does not do."""
+        return {cls.NEW: {cls.ACKNOWLEDGED, cls.CLOSED},
+                cls.ACKNOWLEDGED: {cls.PLAN_REQUESTED, cls.CLOSED},
+                cls.PLAN_REQUESTED: {cls.PLAN_SUBMITTED, cls.CLOSED},
+                cls.PLAN_SUBMITTED: {cls.FOLLOWED, cls.PLAN_REQUESTED, cls.CLOSED},
+                cls.FOLLOWED: {cls.CLOSED}}
 
 
-CASE_LABELS = {"new": "Nouveau", "acknowledged": "Pris en compte par FC",
-               "plan_requested": "Plan d'action demandé", "plan_submitted": "Plan d'action remis",
-               "followed": "Plan suivi", "closed": "Clos"}
-#: Allowed moves, written once.  FC may close at any step (e.g. recovered before the plan);
-#: it may ask a plan again when the one submitted does not do.
-CASE_TRANSITIONS = {
-    CaseStatus.NEW: {CaseStatus.ACKNOWLEDGED, CaseStatus.CLOSED},
-    CaseStatus.ACKNOWLEDGED: {CaseStatus.PLAN_REQUESTED, CaseStatus.CLOSED},
-    CaseStatus.PLAN_REQUESTED: {CaseStatus.PLAN_SUBMITTED, CaseStatus.CLOSED},
-    CaseStatus.PLAN_SUBMITTED: {CaseStatus.FOLLOWED, CaseStatus.PLAN_REQUESTED, CaseStatus.CLOSED},
-    CaseStatus.FOLLOWED: {CaseStatus.CLOSED},
-    CaseStatus.CLOSED: set(),
-}
+CASE_LABELS = CaseStatus.labels()
 OPEN_STATUSES = tuple(s for s in CaseStatus if s != CaseStatus.CLOSED)
 
 
 def case_move(current, new):
-    return check_move(CaseStatus, CASE_LABELS, CASE_TRANSITIONS, current, new)
+    return CaseStatus.check(current, new)
 
 
 class CloseReason(StrEnum):
@@ -56,7 +55,7 @@ class FlagCase(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     flag_id: Mapped[int] = mapped_column(sa.ForeignKey("steering_flags.id"), unique=True)
     lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"), index=True)
-    status: Mapped[str] = mapped_column(sa.String(16), default=CaseStatus.NEW)
+    status: Mapped[CaseStatus] = status_column(CaseStatus, 16, default=CaseStatus.NEW)
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     opened_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     #: Date by which the operator must submit its action plan (while one is requested)
@@ -72,7 +71,7 @@ class FlagCase(db.Model):
 
     __mapper_args__ = {"version_id_col": version_counter}
     __table_args__ = (
-        enum_check(CaseStatus),
+        CaseStatus.check_constraint(),
         enum_check(CloseReason, "close_reason", "close_reason"),
         sa.CheckConstraint("(status = 'closed') = (close_reason IS NOT NULL)", name="closed"),
         sa.CheckConstraint("status <> 'plan_requested' OR plan_due_on IS NOT NULL",
@@ -81,7 +80,7 @@ class FlagCase(db.Model):
 
     @property
     def status_label(self):
-        return CASE_LABELS.get(self.status, self.status)
+        return CaseStatus.label_of(self.status)
 
     @property
     def close_label(self):

@@ -2,7 +2,7 @@
 
 new → acknowledged (FC, with a comment) → plan requested from the operator (deadline) →
 plan submitted by the mandataire (text and files) → followed → closed by FC (recovered, plan
-carried out, accepted as is).  Moves follow ``CASE_TRANSITIONS`` only; each one is a
+carried out, accepted as is).  Moves follow ``CaseStatus.moves()`` only; each one is a
 :class:`CaseEvent` (the case's thread and decisions), audited and notified.  FC's internal
 comments (``internal``) are never shown to the mandataire.  Functions write in the caller's
 session and never commit.
@@ -22,7 +22,7 @@ from fc_market.extensions import db
 from fc_market.notifications.service import notify, notify_lot_manager
 from fc_market.steering.indicators import Reading
 from fc_market.steering.models import Flag
-from fc_market.uo4.models import TransitionError
+from fc_market.integrity import TransitionError
 
 #: At most this many files with one action plan
 MAX_FILES = 10
@@ -135,9 +135,13 @@ def submit_plan(case, user, body, files=(), *, expected_counter=None):
         raise CaseError(f"{MAX_FILES} fichiers au plus.")
     if case.status != CaseStatus.PLAN_REQUESTED:
         raise CaseError("France compétences n'attend pas de plan d'action sur ce dossier.")
-    from fc_market.storage import sniff
-    problems = [f"« {name} » : type refusé (PDF, PNG ou JPEG, contrôle sur le contenu)"
-                for data, name in files if sniff(data) is None]
+    from fc_market.storage import check
+    problems = []
+    for data, name in files:
+        try:
+            check(data)
+        except FileRefused as exc:
+            problems.append(f"« {name} » : {exc}")
     if problems:
         raise CaseError("Fichier(s) refusé(s), rien n'a été enregistré : " + " ; ".join(problems))
     stored = []
@@ -202,6 +206,8 @@ def comment(case, user, body, *, internal=False):
     body = (body or "").strip()
     if not body:
         raise CaseError("Le message est vide.")
+    if not case.is_open:
+        raise CaseError("Ce dossier est clos : il ne reçoit plus de message.")
     if user.is_mandataire:
         internal = False
     event = _event(case, user, "note" if internal else "message", body, internal=internal)

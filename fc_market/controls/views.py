@@ -12,8 +12,10 @@ from fc_market.controls import service
 from fc_market.controls.forms import AnswerForm, CloseForm, JudgeForm, OpenCampaignForm
 from fc_market.controls.models import (ControlCampaign, ControlItem,
                                        ControlProof, Verdict)
-from fc_market.exports import Column, Sheet, xlsx_response
+from fc_market.exports import Column, Sheet, month_column, xlsx_response
 from fc_market.extensions import db
+from fc_market.controls import tables
+from fc_market.formatting import month
 from fc_market.web import add_lot_link, add_nav
 
 bp = Blueprint("controls", __name__)
@@ -30,7 +32,7 @@ def _campaign_rows(campaigns):
         .where(ControlItem.campaign_id.in_([c.id for c in campaigns] or [0]),
                ControlItem.verdict == Verdict.PENDING)
         .group_by(ControlItem.campaign_id)).all())
-    return [{"campaign": c, "reference": c.reference, "lot": c.lot.code, "periods": ", ".join(c.period_list),
+    return [{"campaign": c, "reference": c.reference, "lot": c.lot.code, "periods": ", ".join(month(p) for p in c.period_list),
              "status": c.status_label, "population": c.population, "sample_size": c.sample_size,
              "pending": counts.get(c.id, 0), "due": c.response_due_on,
              "withheld": c.withheld_total} for c in campaigns]
@@ -117,12 +119,13 @@ def campaign(campaign_id):
     counts = {v: 0 for v in Verdict.LABELS}
     for item in campaign.items:
         counts[item.verdict] += 1
-    filter_ = request.args.get("etat")
-    items = [i for i in campaign.items if not filter_ or i.verdict == filter_]
+    items_page = tables.CONTROL_ITEMS.page(tables.items_of(campaign), "controls.campaign",
+                                           url_values={"campaign_id": campaign.id},
+                                           export_endpoint="controls.campaign_export")
     return render_template("controls/campaign.html", campaign=campaign, lot=campaign.lot,
                            per_uo=per_uo, per_period=per_period, reproducible=reproducible,
                            method=service.method_facts(campaign),
-                           counts=counts, items=items, filter=filter_, Verdict=Verdict,
+                           counts=counts, items_page=items_page, Verdict=Verdict,
                            reasons=campaign.reasons, answer_form=AnswerForm(),
                            judge_form=JudgeForm(), close_form=CloseForm(version=campaign.version_counter),
                            today=date.today())
@@ -136,24 +139,10 @@ def campaign_export(campaign_id):
         billed = service.billed_acts(campaign)
     except service.ControlError:
         billed = []
-    items = [{"period": i.period, "uo": i.uo_code, "beneficiary": i.beneficiary_id,
-              "act_date": i.act_date, "proof_ref": i.proof_ref, "value": i.value,
-              "answer": i.answer_reference, "files": len(i.proofs), "answered_at": i.answered_at,
-              "verdict": i.verdict_label, "reason": i.reason_label if i.reason_code else None,
-              "comment": i.verdict_comment} for i in campaign.items]
     per_uo, _ = service.compute_outcome(campaign)
     outcome = [{"uo": code, **o} for code, o in per_uo.items()]
     return xlsx_response(f"{campaign.reference}.xlsx", [
-        Sheet("Dossiers", [Column("period", "Mois", "text"), Column("uo", "UO", "text"),
-                           Column("beneficiary", "Bénéficiaire (pseudonyme)", "text"),
-                           Column("act_date", "Date de l'acte", "date"),
-                           Column("proof_ref", "Référence déclarée", "text"),
-                           Column("value", "Valeur HT", "decimal"),
-                           Column("answer", "Référence fournie", "text"),
-                           Column("files", "Fichiers", "int"),
-                           Column("answered_at", "Réponse le", "datetime"),
-                           Column("verdict", "Avis", "text"), Column("reason", "Motif", "text"),
-                           Column("comment", "Commentaire", "text")], items),
+        tables.CONTROL_ITEMS.sheet(tables.items_of(campaign)),
         Sheet("Résultat par UO", [Column("uo", "UO", "text"), Column("N", "Actes facturés", "int"),
                                   Column("n", "Dossiers tirés", "int"),
                                   Column("nonconforming", "Non conformes ou non justifiés", "int"),
@@ -162,7 +151,7 @@ def campaign_export(campaign_id):
                                   Column("withheld", "Retenue HT", "text")], outcome),
         Sheet("Actes facturés", [Column("uo", "UO (strate)", "text"),
                                  Column("key", "Clé de tirage", "text"),
-                                 Column("period", "Mois", "text"),
+                                 month_column("period", "Mois"),
                                  Column("act_date", "Date de l'acte", "date"),
                                  Column("beneficiary", "Bénéficiaire (pseudonyme)", "text"),
                                  Column("value", "Valeur HT", "decimal"),
@@ -207,7 +196,8 @@ def judge(campaign_id, item_id):
     form = JudgeForm()
     form.reason.choices = {"": "—", **campaign.reasons}
     if not form.validate_on_submit():
-        flash("Avis invalide : choisissez conforme, non conforme ou non justifié.", "error")
+        flash(f"Dossier {item.beneficiary_id} : aucun avis enregistré, choisissez « Conforme », "
+              "« Non conforme » ou « Non justifié » dans la liste Avis.", "error")
         return redirect(url_for("controls.campaign", campaign_id=campaign.id, _anchor=f"d{item.id}"))
     try:
         service.judge_item(item, current_user, form.verdict.data, reason_code=form.reason.data or None,

@@ -1,9 +1,11 @@
 """Excel exports of the reporting screens (every table on screen has one)."""
 import sqlalchemy as sa
 
+from fc_market.exports import month_column
 from fc_market.excel.writer import Column, Sheet
 from fc_market.extensions import db
 from fc_market.market.models import UnitOfWork
+from fc_market.formatting import month
 from fc_market.reporting import dictionary as dd
 from fc_market.reporting.models import Act
 from fc_market.territory.models import Site
@@ -31,7 +33,7 @@ def periods_sheet(lot, rows):
                      "late_since": r.report.late_since if r.report else None,
                      "acts": r.in_force.act_count if r.in_force else None,
                      "warnings": r.in_force.warning_count if r.in_force else None})
-    columns = [Column("period", "Période"), Column("due_on", "Échéance", "date"),
+    columns = [month_column("period", "Période"), Column("due_on", "Échéance", "date"),
                Column("state", "État"), Column("versions", "Versions", "int"),
                Column("latest", "Dernière version", "int"),
                Column("submitted_at", "Premier dépôt", "datetime"),
@@ -127,7 +129,7 @@ def review_sheets(context, units):
     history = [{"period": h["period"], "total": h["total"], **{u: h["by_uo"].get(u, 0) for u in units},
                 "l1": h["rates"].get("l1"), "l2": h["rates"].get("l2"),
                 "useful": h["rates"].get("useful")} for h in context["history"]]
-    cols = [Column("period", "Période"), Column("total", "Actes", "int")]
+    cols = [month_column("period", "Période"), Column("total", "Actes", "int")]
     cols += [Column(u, u, "int") for u in units]
     cols += [Column("l1", "Satisfaction N1", "percent"), Column("l2", "Satisfaction N2", "percent"),
              Column("useful", "Utilité à 6 mois", "percent")]
@@ -150,7 +152,7 @@ def queue_sheet(queue):
              "submitted_at": v.submitted_at, "days_late": v.days_late, "acts": v.act_count,
              "warnings": v.warning_count} for v in queue]
     return Sheet("En attente d'examen", [
-        Column("lot", "Lot"), Column("period", "Période"), Column("number", "Version", "int"),
+        Column("lot", "Lot"), month_column("period", "Période"), Column("number", "Version", "int"),
         Column("submitted_at", "Déposée le", "datetime"), Column("days_late", "Jours de retard", "int"),
         Column("acts", "Actes", "int"), Column("warnings", "Avertissements", "int")], rows)
 
@@ -164,7 +166,7 @@ def matrix_sheet(lots, periods, matrix):
             label, _ = cell.state
             row[p] = label + (f" ({cell.days_late} j de retard)" if cell.days_late else "")
         rows.append(row)
-    columns = [Column("lot", "Lot"), Column("name", "Région")] + [Column(p, p) for p in periods]
+    columns = [Column("lot", "Lot"), Column("name", "Région")] + [Column(p, month(p)) for p in periods]
     return Sheet("Lots et périodes", columns, rows)
 
 

@@ -13,7 +13,7 @@ from fc_market.exports import XLSX_MIMETYPE, xlsx_response
 from fc_market.extensions import db
 from fc_market.market.models import Lot
 from fc_market.reporting import dictionary as dd
-from fc_market.reporting import exporting, review, service
+from fc_market.reporting import exporting, review, service, tables
 from fc_market.reporting.checks import Rules
 from fc_market.reporting.forms import ActForm, AlertForm, DecisionForm, FiguresForm, UploadForm
 from fc_market.reporting.models import (Act, AlertStatus, DoubleFinancingAlert, ReportImport,
@@ -362,7 +362,9 @@ def decide(version_id):
 def review_list():
     lots = visible_lots()
     periods, matrix = review.review_matrix(lots, _today())
-    return render_template("reporting/review_list.html", queue=review.review_queue(), lots=lots,
+    page = tables.REVIEW_QUEUE.page(tables.review_base(), "reporting.review_list",
+                                    export_endpoint="reporting.review_export")
+    return render_template("reporting/review_list.html", page=page, lots=lots,
                            periods=periods, matrix=matrix, today=_today())
 
 
@@ -371,9 +373,8 @@ def review_list():
 def review_export():
     lots = visible_lots()
     periods, matrix = review.review_matrix(lots, _today())
-    return xlsx_response("examen-reporting.xlsx",
-                         [exporting.queue_sheet(review.review_queue()),
-                          exporting.matrix_sheet(lots, periods, matrix)])
+    return tables.REVIEW_QUEUE.export(tables.review_base(), "examen-reporting.xlsx",
+                                      extra_sheets=[exporting.matrix_sheet(lots, periods, matrix)])
 
 
 # -- double financing (FC only) ----------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Excel sheets of the steering views, and the monthly steering pack (one sheet per view)."""
 from fc_market.excel.writer import build_workbook
-from fc_market.exports import Column, Sheet
+from fc_market.exports import Column, Sheet, month_column
 from fc_market.steering import service
 from fc_market.steering.indicators import INDICATORS, months_back
 from fc_market.territory import service as territory
@@ -86,7 +86,7 @@ def monthly_sheet(snap, year=None):
                      service.MONTHLY_ROWS)
             r["period"] = p
             rows.append(r)
-    columns = [Column("code", "Lot"), Column("name", "Région"), Column("period", "Mois")] + \
+    columns = [Column("code", "Lot"), Column("name", "Région"), month_column("period", "Mois")] + \
         _columns(service.MONTHLY_ROWS)
     return Sheet(f"Indicateurs mensuels {year}", columns, rows)
 
@@ -112,13 +112,13 @@ def flags_sheets(flags):
              "comparison": "plancher" if f.rule.comparison == "below" else "plafond",
              "sample": f.sample, "opened": f.opened_on, "cleared": f.cleared_on,
              "trend": service.TREND_LABELS[service.trend(f)], "detail": f.detail} for f in flags]
-    history = [{"lot": f.lot.code, "code": f.rule.code, "date": r.read_on, "value": float(r.value),
+    history = [{"lot": f.lot.code, "code": f.rule.code, "label": f.rule.label, "date": r.read_on, "value": float(r.value),
                 "shown": shown(f.rule.indicator, float(r.value)),
                 "sample": r.sample, "breached": "oui" if r.breached else "non"}
                for f in flags for r in f.readings]
     return [Sheet("Signalements", [
-        Column("lot", "Lot"), Column("code", "Règle"), Column("category", "Catégorie"),
-        Column("label", "Libellé"), Column("shown", "Valeur"),
+        Column("lot", "Lot"), Column("category", "Catégorie"),
+        Column("label", "Règle"), Column("shown", "Valeur"),
         Column("value", "Valeur (nombre : taux en fraction, jours…)", "number"),
         Column("shown_threshold", "Seuil"), Column("threshold", "Seuil (nombre)", "number"),
         Column("comparison", "Type de seuil"),
@@ -126,7 +126,7 @@ def flags_sheets(flags):
         Column("cleared", "Levé le", "date"), Column("trend", "Tendance"),
         Column("detail", "Lecture")], rows),
         Sheet("Historique des signalements", [
-            Column("lot", "Lot"), Column("code", "Règle"), Column("date", "Date", "date"),
+            Column("lot", "Lot"), Column("label", "Règle"), Column("date", "Date", "date"),
             Column("shown", "Valeur"), Column("value", "Valeur (nombre)", "number"),
             Column("sample", "Effectif", "int"),
             Column("breached", "Seuil franchi")], history)]
@@ -161,12 +161,14 @@ def coverage_sheets(snap, top=20):
 
 
 def rules_sheet(rules):
-    rows = [{"code": r.code, "category": r.category_label, "label": r.label, "indicator": r.indicator,
+    rows = [{"code": r.code, "category": r.category_label, "label": r.label,
+             "indicator": INDICATORS[r.indicator].label if r.indicator in INDICATORS else r.indicator,
              "definition": INDICATORS[r.indicator].definition if r.indicator in INDICATORS
              else "indicateur non calculé par l'application",
              "comparison": "plancher" if r.comparison == "below" else "plafond",
-             "threshold": str(r.threshold), "min_sample": r.min_sample} for r in rules]
-    return Sheet("Règles", [Column("code", "Code"), Column("category", "Catégorie"),
+             "threshold": service.format_value(r.indicator, float(r.threshold)),
+             "min_sample": r.min_sample} for r in rules]
+    return Sheet("Règles", [Column("category", "Catégorie"),
                             Column("label", "Libellé"), Column("indicator", "Indicateur"),
                             Column("definition", "Définition"), Column("comparison", "Seuil"),
                             Column("threshold", "Valeur du seuil"),
@@ -182,7 +184,7 @@ def lot_sheets(snap, lot, year):
         r["period"] = p
         rows.append(r)
     current = [_row(lot.code, lot.name, view, tuple(service.DASHBOARD_COLUMNS) + SIGNS)]
-    return [Sheet(f"{lot.code} mensuel {year}", [Column("period", "Mois")] + _columns(service.MONTHLY_ROWS),
+    return [Sheet(f"{lot.code} mensuel {year}", [month_column("period", "Mois")] + _columns(service.MONTHLY_ROWS),
                   rows),
             Sheet(f"{lot.code} au {view.reference}", _columns(tuple(service.DASHBOARD_COLUMNS) + SIGNS),
                   current)]

@@ -9,9 +9,9 @@ from io import BytesIO
 
 from fc_market.access import get_in_lot, lot_by_code, roles, visible_lots
 from fc_market.auth.models import Role
-from fc_market.exports import XLSX_MIMETYPE, Column, Sheet, xlsx_response
+from fc_market.exports import XLSX_MIMETYPE, Column, Sheet, xlsx_response, month_column
 from fc_market.extensions import db
-from fc_market.steering import charts, pack, service
+from fc_market.steering import tables, charts, pack, service
 from fc_market.steering.forms import EmptyForm
 from fc_market.steering.indicators import INDICATORS, indicators_for, months_back
 from fc_market.steering.models import Flag, SteeringPack
@@ -132,48 +132,21 @@ def scorecard_export(code):
 @bp.get("/signalements")
 @roles(*Role.FC)
 def flags():
-    everything = request.args.get("tous") == "1"
-    lots = visible_lots()
-    filters = {"lot": request.args.get("lot") or "", "categorie": request.args.get("categorie") or "",
-               "dossier": request.args.get("dossier") or ""}
-    lot_ids = [l.id for l in lots if not filters["lot"] or l.code == filters["lot"]]
-    stmt = service.flags_query(lot_ids, open_only=not everything)
-    if filters["categorie"]:
-        from fc_market.market.models import FlagRule
-        stmt = stmt.join(FlagRule, FlagRule.id == Flag.rule_id).where(
-            FlagRule.category == filters["categorie"])
-    case_labels = {}
-    try:
-        from fc_market.cases.models import CASE_LABELS, FlagCase
-        case_labels = CASE_LABELS
-        if filters["dossier"] == "aucun":
-            stmt = stmt.where(~sa.exists().where(FlagCase.flag_id == Flag.id))
-        elif filters["dossier"] in CASE_LABELS:
-            stmt = stmt.where(sa.exists().where(FlagCase.flag_id == Flag.id,
-                                                FlagCase.status == filters["dossier"]))
-    except ImportError:  # cases module absent
-        pass
-    rows = db.session.scalars(stmt.limit(1000)).all()
-    cases = {}
-    if case_labels:
-        from fc_market.cases.service import by_flag
-        cases = by_flag([f.id for f in rows])
+    page = tables.FLAGS.page(tables.base_query(), "steering.flags",
+                             export_endpoint="steering.flags_export")
     market = service.current_market()
-    from fc_market.market.models import FlagRule
-    return render_template("steering/flags.html", rows=rows, everything=everything,
+    return render_template("steering/flags.html", page=page,
                            rules=list(market.flag_rules) if market else [], indicators=INDICATORS,
-                           fmt=service.format_value, trend=service.trend, trends=service.TREND_LABELS,
-                           spark=charts.sparkline, form=EmptyForm(), lots=lots, filters=filters,
-                           categories=FlagRule.CATEGORY_LABELS, case_labels=case_labels,
-                           cases=cases, queued=service.queued_lots())
+                           fmt=service.format_value, form=EmptyForm(),
+                           queued=service.queued_lots())
 
 
 @bp.get("/signalements.xlsx")
 @roles(*Role.FC)
 def flags_export():
-    rows = db.session.scalars(service.flags_query(open_only=request.args.get("tous") != "1")).all()
+    flags = tables.FLAGS.rows(tables.base_query())
     market = service.current_market()
-    return xlsx_response("signalements.xlsx", pack.flags_sheets(rows)
+    return xlsx_response("signalements.xlsx", pack.flags_sheets(flags)
                          + [pack.rules_sheet(list(market.flag_rules) if market else [])])
 
 
@@ -223,7 +196,7 @@ def packs():
 @roles(*Role.FC)
 def packs_export():
     rows = db.session.scalars(sa.select(SteeringPack).order_by(SteeringPack.generated_at.desc())).all()
-    columns = [Column("period", "Mois", "text"), Column("generated_at", "Généré le (UTC)", "datetime"),
+    columns = [month_column("period", "Mois"), Column("generated_at", "Généré le (UTC)", "datetime"),
                Column(lambda p: p.generated_by.full_name if p.generated_by else "tâche planifiée", "Par", "text"),
                Column("size", "Taille (octets)", "int"), Column("sha256", "Empreinte SHA-256", "text")]
     return xlsx_response("dossiers-de-pilotage.xlsx", [Sheet("Dossiers de pilotage", columns, rows)])

@@ -7,7 +7,7 @@ from flask_login import current_user
 from fc_market.access import get_in_lot, lot_by_code, roles, visible_lots
 from fc_market.auth.models import Role
 from fc_market.exports import Column, Sheet, xlsx_response
-from fc_market.territory import importer, service, svgmap
+from fc_market.territory import importer, service, svgmap, tables
 from fc_market.territory.forms import CloseForm, DecisionForm, EmptyForm, ImportForm, SiteForm
 from fc_market.territory.loader import load_localities, load_outlines
 from fc_market.territory.models import SITE_KINDS, WEEKDAYS, ChangeStatus, Site, SiteChange
@@ -172,8 +172,11 @@ def lot_sites(code):
     cov = service.lot_coverage(lot, sites=sites)
     result = cov.mode(mode)
     changes = service.changes_of(lot)
+    sites_page = tables.SITES.page(sites, "territory.lot_sites", url_values={"code": lot.code},
+                                   keep=("mode",))
     return render_template(
-        "territory/lot_sites.html", lot=lot, sites=sites, cov=cov, mode=mode, result=result,
+        "territory/lot_sites.html", lot=lot, sites=sites, sites_page=sites_page, cov=cov,
+        mode=mode, result=result,
         modes=service.mode_labels(cov.terms), svg=lot_map(cov, mode),
         zones=service.zone_rows(result, ZONES_SHOWN),
         pending=[c for c in changes if c.is_pending],

@@ -12,6 +12,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from fc_market.auth.models import Role, User
+from fc_market.demo.pdf import minimal_pdf
 from fc_market.extensions import db
 from fc_market.uo4 import service
 from fc_market.uo4.models import FilingKind
@@ -20,17 +21,6 @@ from fc_market.uo4.terms import uo4_terms
 #: Weight of each category in a balanced lot (same order as the contract's categories)
 BALANCED = (30, 20, 15, 15, 10, 8, 2)
 CONCENTRATED = (65, 10, 5, 5, 5, 5, 5)
-
-
-def _pdf(title):
-    """A tiny valid PDF naming the (fictitious) document."""
-    text = title.encode("latin-1", "replace")[:80]
-    body = b"BT /F1 12 Tf 40 760 Td (" + text + b") Tj ET"
-    return (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-            b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-            b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents 4 0 R>>endobj\n"
-            b"4 0 obj<</Length " + str(len(body)).encode() + b">>stream\n" + body
-            + b"\nendstream endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
 
 
 def _yearly_price(lot, year):
@@ -68,7 +58,7 @@ def _file(lot, year, kind, rows, mandataire, manager, *, accept=True, question=N
         for line in draft.lines:
             if line.amount > 0:
                 service.add_document(draft, line.category,
-                                     _pdf(f"Justificatif fictif {lot.code} {year} {line.category}"),
+                                     minimal_pdf(f"Justificatif fictif {lot.code} {year} {line.category}"),
                                      f"justificatif-{line.category}-{year}.pdf", mandataire)
     service._submit(draft, mandataire, on or filing.due_on)
     if question:

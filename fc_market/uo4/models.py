@@ -8,25 +8,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
+from fc_market.integrity import StatusEnum, freeze, freeze_children, status_column
 from fc_market.models_base import MONEY, utcnow
 
 
-def enum_check(enum, column="status", name="status"):
-    """The CHECK constraint listing an enum's values (written compatibly with the generic
-    helper branch ``ledger`` is adding: switch to it once it is on main)."""
+def enum_check(enum, column, name):
+    """The CHECK constraint listing a plain enum's values (kinds, reasons: not statuses)."""
     values = ", ".join(f"'{member.value}'" for member in enum)
     return sa.CheckConstraint(f"{column} IN ({values})", name=name)
-
-
-class TransitionError(ValueError):
-    """A move the status machine does not allow (French message)."""
-
-
-def check_move(enum, labels, transitions, current, new):
-    if new not in transitions.get(enum(current), ()):
-        raise TransitionError(f"Passage de « {labels.get(current, current)} » à "
-                              f"« {labels.get(new, new)} » impossible.")
-    return enum(new)
 
 
 class FilingKind(StrEnum):
@@ -59,33 +48,31 @@ class Uo4Filing(db.Model):
         return KIND_LABELS[FilingKind(self.kind)]
 
 
-class Uo4Status(StrEnum):
-    DRAFT = "draft"
-    SUBMITTED = "submitted"
-    QUESTIONED = "questioned"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    SUPERSEDED = "superseded"
+class Uo4Status(StatusEnum):
+    DRAFT = "draft", "Brouillon"
+    SUBMITTED = "submitted", "Déposé"
+    QUESTIONED = "questioned", "Questions de FC"
+    ACCEPTED = "accepted", "Accepté"
+    REJECTED = "rejected", "Rejeté"
+    SUPERSEDED = "superseded", "Remplacé"
+
+    @classmethod
+    def moves(cls):
+        """Allowed moves, written once: FC questions a submitted version, the mandataire's
+        answer puts it back under review; an accepted version is superseded only by a newer
+        accepted one."""
+        return {cls.DRAFT: {cls.SUBMITTED},
+                cls.SUBMITTED: {cls.ACCEPTED, cls.REJECTED, cls.QUESTIONED},
+                cls.QUESTIONED: {cls.SUBMITTED, cls.ACCEPTED, cls.REJECTED},
+                cls.ACCEPTED: {cls.SUPERSEDED}, cls.REJECTED: {cls.SUPERSEDED}}
 
 
-UO4_STATUS_LABELS = {"draft": "Brouillon", "submitted": "Déposé", "questioned": "Questions de FC",
-                     "accepted": "Accepté", "rejected": "Rejeté", "superseded": "Remplacé"}
-#: Allowed moves, written once: FC questions a submitted version, the mandataire's answer
-#: puts it back under review; an accepted version is superseded only by a newer accepted one
-UO4_TRANSITIONS = {
-    Uo4Status.DRAFT: {Uo4Status.SUBMITTED},
-    Uo4Status.SUBMITTED: {Uo4Status.ACCEPTED, Uo4Status.REJECTED, Uo4Status.QUESTIONED},
-    Uo4Status.QUESTIONED: {Uo4Status.SUBMITTED, Uo4Status.ACCEPTED, Uo4Status.REJECTED},
-    Uo4Status.ACCEPTED: {Uo4Status.SUPERSEDED},
-    Uo4Status.REJECTED: {Uo4Status.SUPERSEDED},
-    Uo4Status.SUPERSEDED: set(),
-}
 #: Versions under FC's review
 UNDER_REVIEW = (Uo4Status.SUBMITTED, Uo4Status.QUESTIONED)
 
 
 def uo4_move(current, new):
-    return check_move(Uo4Status, UO4_STATUS_LABELS, UO4_TRANSITIONS, current, new)
+    return Uo4Status.check(current, new)
 
 
 class Uo4Version(db.Model):
@@ -95,7 +82,7 @@ class Uo4Version(db.Model):
     filing_id: Mapped[int] = mapped_column(sa.ForeignKey("uo4_filings.id"), index=True)
     lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"), index=True)
     number: Mapped[int]
-    status: Mapped[str] = mapped_column(sa.String(12), default=Uo4Status.DRAFT)
+    status: Mapped[Uo4Status] = status_column(Uo4Status, 12, default=Uo4Status.DRAFT)
     #: excel or web
     source: Mapped[str] = mapped_column(sa.String(8), default="web")
     file_name: Mapped[str | None] = mapped_column(sa.String(255))
@@ -126,7 +113,7 @@ class Uo4Version(db.Model):
     __mapper_args__ = {"version_id_col": version_counter}
     __table_args__ = (
         sa.UniqueConstraint("filing_id", "number"),
-        enum_check(Uo4Status),
+        Uo4Status.check_constraint(),
         sa.CheckConstraint("source IN ('excel', 'web')", name="source"),
         sa.CheckConstraint("number > 0 AND days_late >= 0 AND total >= 0", name="counts"),
         sa.CheckConstraint("status = 'draft' OR submitted_at IS NOT NULL", name="submitted"),
@@ -134,7 +121,7 @@ class Uo4Version(db.Model):
 
     @property
     def status_label(self):
-        return UO4_STATUS_LABELS.get(self.status, self.status)
+        return Uo4Status.label_of(self.status)
 
     @property
     def is_editable(self):
@@ -195,3 +182,26 @@ class Uo4Message(db.Model):
     author = relationship("User")
 
     __table_args__ = (sa.CheckConstraint("kind IN ('question', 'answer')", name="kind"),)
+
+
+# ---------------------------------------------------------------- what stays as submitted
+
+#: What stays writable on a submitted version: FC's decision (its status moves by
+#: Uo4Status.moves); the thread is its own table
+UO4_WRITABLE = frozenset({"decided_at", "decided_by_id", "decision_comment"})
+
+
+def _submitted(version, old):
+    return old("status") not in (None, Uo4Status.DRAFT)
+
+
+def _version_of(session, row):
+    if row.version_id is None:  # appended to ``version.lines`` / ``documents``, not flushed yet
+        return row.version
+    return session.get(Uo4Version, row.version_id)
+
+
+freeze(Uo4Version, when=_submitted, writable=UO4_WRITABLE,
+       describe=lambda v: f"La version {v.number} du document UO4 (n° {v.id})")
+freeze_children(Uo4Line, Uo4Version, _version_of, "ses lignes")
+freeze_children(Uo4Document, Uo4Version, _version_of, "ses justificatifs")

@@ -2,7 +2,7 @@
 
 The lines of a version (web form or Excel file) are checked all at once before anything is
 written: every error comes back with its sheet, row, column and a French message, and a
-refused input changes nothing.  Versions move through ``UO4_TRANSITIONS`` only; a submitted
+refused input changes nothing.  Versions move through ``Uo4Status.moves()`` only; a submitted
 version is never edited again: a correction is a new version that starts from the last
 decided one.  Functions write in the caller's session and never commit (one unit of work
 per request, CLI command or job).

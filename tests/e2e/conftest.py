@@ -21,9 +21,21 @@ try:
     from playwright.sync_api import sync_playwright
 except ImportError:  # pragma: no cover - depends on the machine
     sync_playwright = None
+try:
+    from axe_playwright_python.sync_playwright import Axe
+except ImportError:  # pragma: no cover - depends on the machine
+    Axe = None
+
+#: The screen every journey runs at (a common office laptop)
+VIEWPORT = {"width": 1366, "height": 768}
+#: axe-core impacts that fail a journey
+BLOCKING_IMPACTS = ("serious", "critical")
 
 if sync_playwright is None:
     SKIP_REASON = ("browser journeys skipped: the playwright package is not installed "
+                   "(pip install -r requirements-dev.txt)")
+elif Axe is None:
+    SKIP_REASON = ("browser journeys skipped: axe-playwright-python is not installed "
                    "(pip install -r requirements-dev.txt)")
 elif not os.access(CHROMIUM, os.X_OK):
     SKIP_REASON = (f"browser journeys skipped: {CHROMIUM} is missing (make browsers, or "
@@ -98,6 +110,9 @@ class Journey:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.shots = 0
         self.problems = []
+        #: Every screen checked (path → number of axe rules passed), for the report
+        self.audited = {}
+        self._axe = Axe()
         page.on("console", self._console)
         page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
         page.on("response", self._response)
@@ -113,7 +128,32 @@ class Journey:
     def goto(self, path):
         response = self.page.goto(self.base + path)
         assert response is not None and response.status < 400, (path, response and response.status)
+        self.audit()
         return response
+
+    def audit(self, label=None):
+        """Check the screen now shown: no axe-core violation rated serious or critical, and no
+        horizontal scroll at the journey's width (the document no wider than the viewport).
+        Problems are collected and fail the journey at its end."""
+        page = self.page
+        page.wait_for_load_state()
+        # a modal fading in is checked once it is shown, not half transparent
+        page.wait_for_function(
+            "() => document.getAnimations().every(a => a.playState !== 'running')")
+        where = label or page.url.removeprefix(self.base)
+        if where in self.audited:
+            return
+        results = self._axe.run(page)
+        for violation in results.response["violations"]:
+            if violation.get("impact") in BLOCKING_IMPACTS:
+                targets = [" ".join(node["target"]) for node in violation["nodes"][:3]]
+                self.problems.append(f"axe {violation['impact']} on {where}: {violation['id']} "
+                                     f"({violation['help']}) at {targets}")
+        widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        if widths[0] > widths[1]:
+            self.problems.append(f"horizontal scroll on {where}: document {widths[0]} px wide "
+                                 f"for a {widths[1]} px viewport")
+        self.audited[where] = sorted(v.get("impact") or "?" for v in results.response["violations"])
 
     def shot(self, name):
         self.shots += 1
@@ -134,6 +174,21 @@ class Journey:
         with self.page.expect_navigation():
             locator.first.click()
         self.page.wait_for_load_state()
+        self.audit()
+
+    def confirm(self, opener, modal):
+        """Click a button that opens a DSFR confirmation modal, wait for the modal, confirm
+        it and wait for the next page; returns the modal's text (what it said would happen)."""
+        locator = self.page.locator(opener) if isinstance(opener, str) else opener
+        locator.first.click()
+        dialog = self.page.locator(f"dialog#{modal}")
+        dialog.wait_for(state="visible")
+        self.page.wait_for_function(
+            "(id) => document.getElementById(id).classList.contains('fr-modal--opened')", arg=modal)
+        self.audit(f"{self.page.url.removeprefix(self.base)} (fenêtre {modal})")
+        said = dialog.inner_text()
+        self.submit(dialog.locator("button[type=submit]"))
+        return said
 
     def text(self, selector="main"):
         locator = self.page.locator(selector)
@@ -144,12 +199,17 @@ class Journey:
 
     def check(self):
         assert not self.problems, "\n".join(self.problems)
+        # every screen visited was checked
+        assert self.audited, "no screen audited"
+        import sys
+        print(f"\n{len(self.audited)} screens audited: "
+              + ", ".join(f"{k} {v}" for k, v in self.audited.items()), file=sys.stderr)
 
 
 @pytest.fixture
 def journey(request, chromium, live_server):
     context = chromium.new_context(locale="fr-FR", timezone_id="Europe/Paris", accept_downloads=True,
-                                   viewport={"width": 1366, "height": 900})
+                                   viewport=VIEWPORT)
     context.add_init_script(CSP_WATCH)
     context.set_default_timeout(15000)
     page = context.new_page()

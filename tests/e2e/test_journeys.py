@@ -71,7 +71,8 @@ def test_mandataire_reports_answers_a_control_and_invoices(journey, users):
     assert "Fichier accepté" in j.text(), j.text()
     j.shot("fichier-accepte")
     j.submit("main a:has-text('version 1')")
-    j.submit("button:has-text('Déposer le rapport à France compétences')")
+    said = j.confirm("button:has-text('Déposer le rapport à France compétences')", "confirmer-depot")
+    assert "Déposer le rapport de mars 2025 ?" in said and "ne sera plus modifiable" in said
     assert "Rapport déposé" in j.flashes(), j.flashes()
     j.shot("rapport-depose")
 
@@ -112,7 +113,8 @@ def test_mandataire_reports_answers_a_control_and_invoices(journey, users):
     page.set_input_files("input[name=file]", files=[{
         "name": "facture.pdf", "mimeType": "application/pdf", "buffer": world.PDF}])
     j.shot("facture-saisie")
-    j.submit("main form button[type=submit]")
+    said = j.confirm("main form button:has-text('Enregistrer la facture')", "confirmer-facture")
+    assert money(expected["amount_incl_tax"]) in said
     assert "F-IDF-2025-03 enregistrée : montants conformes à l'état." in j.flashes(), j.flashes()
     j.shot("facture-enregistree")
 
@@ -129,8 +131,12 @@ def test_manager_validates_controls_and_steers(journey, users):
     j.submit("main a.fr-btn:has-text('Examiner')")
     assert "/reporting/versions/" in page.url
     j.shot("version-a-examiner")
-    page.check("form.decision input[value=validate]")
-    j.submit("form.decision button[type=submit]")
+    # no decision is preselected
+    assert page.locator("form.decision input[name=decision]:checked").count() == 0
+    page.locator("form.decision label", has_text="Valider").click()
+    assert page.locator("form.decision input[value=validate]").is_checked()
+    said = j.confirm("form.decision button:has-text('Enregistrer la décision')", "confirmer-decision")
+    assert "mars 2025 du lot IDF" in said
     assert "Décision enregistrée" in j.flashes(), j.flashes()
     j.shot("version-validee")
 
@@ -187,7 +193,8 @@ def test_finance_certifies_imports_payments_and_sees_interest(journey, users):
     j.goto(f"/etats/{february.id}")
     assert money(february.amount_payable) in j.text()
     j.shot("etat-provisoire")
-    j.submit("button:has-text('Certifier le service fait')")
+    said = j.confirm("button:has-text('Certifier le service fait')", "confirmer-certification")
+    assert "net à payer" in said
     assert "Service fait certifié" in j.flashes(), j.flashes()
     db.session.expire_all()
     from fc_market.billing.models import PayableStatement, Payment
@@ -250,3 +257,88 @@ def test_finance_certifies_imports_payments_and_sees_interest(journey, users):
     j.goto("/interets")
     assert "Intérêts réglés (1," in j.text()
     assert page.locator("main table.data tbody tr", has_text=invoice.number).count() == 1
+
+
+def tab_to(j, selector, text=None, limit=250):
+    """Press Tab until the focused element matches ``selector`` (and holds ``text``); the
+    keyboard only, as a person who does not use a mouse."""
+    page = j.page
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        found = page.evaluate(
+            "([sel, text]) => { const e = document.activeElement;"
+            " return !!e && e.matches(sel) && (!text || e.innerText.includes(text)); }",
+            [selector, text])
+        if found:
+            return
+    raise AssertionError(f"{selector} {text or ''} never reached with Tab on {page.url}")
+
+
+def press_and_wait(j, key="Enter"):
+    with j.page.expect_navigation():
+        j.page.keyboard.press(key)
+    j.page.wait_for_load_state()
+    j.audit()
+
+
+def test_mandataire_submits_a_report_with_the_keyboard_alone(journey, users):
+    """The main mandataire journey without a mouse: log in, reach the month's draft through the
+    skip links and the links of the pages, submit it through its confirmation modal."""
+    from fc_market.reporting import service
+    j, page = journey, journey.page
+    world.build(users, validated=("2025-01", "2025-02"))
+    result = service.import_file(lot("IDF"), P, world.make_file("IDF", P, world.month_rows(3, P)),
+                                 user=users["mandataire"])
+    assert result.accepted
+    db.session.commit()
+
+    j.goto("/connexion")
+    tab_to(j, "input[name=email]")
+    page.keyboard.type(users["mandataire"].email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    press_and_wait(j)
+    assert page.url.endswith("/lots/IDF/reporting"), page.url
+    # the first Tab reaches the skip links; "Contenu" jumps over the header to the page
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.innerText") == "Contenu"
+    page.keyboard.press("Enter")
+    tab_to(j, "main a", "mars 2025")
+    press_and_wait(j)
+    tab_to(j, "main a", "version 1")
+    press_and_wait(j)
+    tab_to(j, "main button", "Déposer le rapport à France compétences")
+    page.keyboard.press("Enter")
+    dialog = page.locator("dialog#confirmer-depot")
+    dialog.wait_for(state="visible")
+    j.audit(f"{page.url.removeprefix(j.base)} (fenêtre au clavier)")
+    tab_to(j, "dialog#confirmer-depot button[type=submit]")
+    press_and_wait(j)
+    assert "Rapport déposé" in j.flashes(), j.flashes()
+    j.shot("depose-au-clavier")
+
+
+def test_list_screens_are_accessible_and_fit_the_screen(journey, users):
+    """The lists and the footer's pages, for each role: axe and the width check run on each."""
+    j = journey
+    world.build(users, validated=("2025-01", "2025-02"), submitted=("2025-03",))
+    screens = {
+        "mandataire": ["/factures", "/etats", "/messages", "/lots/IDF/sites", "/lots/IDF/controles",
+                       "/accessibilite", "/mentions-legales", "/donnees-personnelles"],
+        "manager": ["/audit/", "/pilotage/signalements", "/reporting/examen", "/lots/IDF/sites",
+                    "/messages", "/factures", "/etats", "/lots"],
+        "finance": ["/paiements", "/factures?statut=received", "/etats", "/finances"],
+        "admin": ["/admin/utilisateurs"],
+    }
+    for role, paths in screens.items():
+        j.page.context.clear_cookies()
+        j.login(users[role].email, PASSWORD)
+        # the header's navigation: at most 7 entries, on one line at 1366 px
+        tops = j.page.eval_on_selector_all(
+            "#navigation .fr-nav__list > .fr-nav__item",
+            "items => items.map(i => Math.round(i.getBoundingClientRect().top))")
+        assert 1 <= len(tops) <= 7 and len(set(tops)) == 1, (role, tops)
+        for path in paths:
+            j.goto(path)
+            assert "Erreur" not in j.page.title(), path
+            j.shot(role + path.replace("/", "-").replace("?", "-").rstrip("-"))

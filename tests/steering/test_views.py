@@ -134,7 +134,9 @@ def test_flag_page_exports_its_history(login, idf):
     book = load_workbook(BytesIO(response.data))
     assert book.sheetnames == ["Signalements", "Historique des signalements"]
     first = [c.value for c in book["Signalements"][2]]
-    assert first[:3] == ["IDF", "satisfaction_l1_floor", "qualité"]
-    assert first[4] == "70,0\xa0%" and first[5] == 0.7 and first[7] == 0.85  # shown, then numbers
+    # the rule reads in French, never its code
+    assert first[:2] == ["IDF", "qualité"] and "satisfaction_l1_floor" not in first
+    assert first[2] == flag.rule.label
+    assert first[3] == "70,0\xa0%" and first[4] == 0.7 and first[6] == 0.85  # shown, then numbers
     assert book["Historique des signalements"][2][2].value.date() == TODAY
     assert login("mandataire").get(f"/pilotage/signalements/{flag.id}.xlsx").status_code == 403

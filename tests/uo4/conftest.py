@@ -8,13 +8,13 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
+from fc_market.demo.pdf import minimal_pdf
 from fc_market.extensions import db
 from fc_market.market.models import Lot, Operator, OperatorMember
 
 #: Valid SIRET numbers (Luhn) for the test members
 SIRETS = {"IDF": ("73282932000074", "52601815590833"), "BRE": ("55208131766522", "44306184100047")}
-PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+PDF = minimal_pdf("Justificatif de test UO4")
 
 
 def lot(code):
@@ -57,14 +57,13 @@ def filled(lot_obj, year, kind, rows, *, edit=None):
     return out.getvalue()
 
 
-def certify_twelfths(lot_obj, year, months, monthly):
+def certify_twelfths(lot_obj, year, months, monthly, certified=True):
     """Certified payable statements for ``months`` of ``year``, each with a UO4 line of
-    ``monthly`` euros (and an acts line that must not count)."""
+    ``monthly`` euros (and an acts line that must not count); ``certified=False``: open ones."""
     from fc_market.billing.models import PayableStatement, PayableStatementLine
+    made = []
     for m in months:
-        st = PayableStatement(lot_id=lot_obj.id, period=f"{year}-{m:02d}", rank=0,
-                              status="certified", number=f"EL-{lot_obj.code}-{year}{m:02d}",
-                              certified_at=datetime(year, m, 28))
+        st = PayableStatement(lot_id=lot_obj.id, period=f"{year}-{m:02d}", rank=0, status="open")
         st.lines.append(PayableStatementLine(position=1, kind="acts", uo_code="UO1", label="UO1",
                                              quantity=10, unit_price=Decimal("150"),
                                              gross_amount=Decimal("1500"),
@@ -76,4 +75,10 @@ def certify_twelfths(lot_obj, year, months, monthly):
                                              revision_adjustment=Decimal("0"),
                                              amount=Decimal(monthly)))
         db.session.add(st)
+        made.append((m, st))
+    db.session.flush()
+    if certified:  # certified once complete: a certified statement's lines are frozen
+        for m, st in made:
+            st.status, st.number = "certified", f"EL-{lot_obj.code}-{year}{m:02d}"
+            st.certified_at = datetime(year, m, 28)
     db.session.flush()

@@ -66,6 +66,8 @@ def test_life_cycle_keeps_readings_thread_and_decisions(users):
     assert case.flag.readings[0].value == Decimal("0.8000")
     with pytest.raises(service.CaseError):
         service.request_plan(case, manager, "encore", date(2025, 5, 1), today)
+    with pytest.raises(service.CaseError, match="clos"):
+        service.comment(case, mandataire, "Une question encore")
     actions = db.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.action.like("cases.%"))
                                  .order_by(AuditEntry.id)).all()
     assert actions == ["cases.open", "cases.acknowledge", "cases.request_plan", "cases.submit_plan",

@@ -243,3 +243,24 @@ def test_web_form_errors_name_the_row_and_write_nothing(groupements, users):
     assert {(i.code, i.row) for i in issues.errors} == {("duplicate", 2), ("amount_invalid", 2)}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Uo4Version)) == 0
     assert db.session.scalar(sa.select(Uo4Filing.due_on)) == date(2025, 1, 31)
+
+
+def test_a_submitted_version_is_frozen_below_the_service_too(groupements, users):
+    from fc_market.integrity import FrozenRecord
+    draft = _statement(users)
+    for cat in ("qualite", "communication"):
+        service.add_document(draft, cat, PDF, f"{cat}.pdf", users["mandataire"])
+    service.submit(draft, users["mandataire"], today=date(2025, 3, 1))
+    db.session.commit()
+    draft.lines[0].amount = Decimal("1.00")
+    with pytest.raises(FrozenRecord, match="ses lignes"):
+        db.session.flush()
+    db.session.rollback()
+    draft.total = Decimal("1.00")
+    with pytest.raises(FrozenRecord):
+        db.session.flush()
+    db.session.rollback()
+    draft.status = "draft"
+    with pytest.raises(FrozenRecord, match="impossible"):
+        db.session.flush()
+    db.session.rollback()

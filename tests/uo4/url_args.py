@@ -5,12 +5,13 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from fc_market.demo.pdf import minimal_pdf
 from fc_market.extensions import db
 from fc_market.market.models import FlagRule, Lot, Operator, OperatorMember
 from fc_market.steering.models import Flag, FlagReading
 
 _IDS = {}
-PDF = b"%PDF-1.4\n%%EOF\n"
+PDF = minimal_pdf("Justificatif de test UO4")
 SIRETS = {"IDF": "73282932000074", "BRE": "55208131766522"}
 
 
