@@ -1,5 +1,5 @@
 """Every model, imported in one place so Alembic and the app see the whole schema."""
-from fc_market.audit.models import AuditEntry  # noqa: F401
+from fc_market.audit.models import AuditEntry, FiguresAudit  # noqa: F401
 from fc_market.auth.models import LoginAttempt, User, UserSession  # noqa: F401
 from fc_market.market.models import (  # noqa: F401
     Amendment, FlagRule, Lot, LotContract, LotTarget, Market, Operator, OperatorMember, Price,
@@ -11,8 +11,8 @@ from fc_market.notifications.models import Notification  # noqa: F401
 from fc_market.scheduler.models import JobRun  # noqa: F401
 from fc_market.controls.models import ControlCampaign, ControlItem, ControlPeriod, ControlProof  # noqa: F401,E501
 from fc_market.billing.models import (  # noqa: F401
-    DocumentSequence, EcbRate, IndexValue, Invoice, PayableStatement, PayableStatementLine, Payment,
-    PaymentImport, Reconciliation)
+    DocumentSequence, EcbRate, IndexValue, InterruptionDocument, Invoice, InvoiceInterruption,
+    PayableStatement, PayableStatementLine, Payment, PaymentImport, Reconciliation)
 from fc_market.steering.models import (  # noqa: F401
     Flag, FlagReading, LotMonthStat, SteeringPack, SteeringRefresh)
 from fc_market.opendata.models import OpenDataExport, PublishedItem  # noqa: F401

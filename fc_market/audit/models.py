@@ -29,3 +29,21 @@ class AuditEntry(db.Model):
     lot = relationship("Lot")
 
     __table_args__ = (sa.Index("ix_audit_entries_object", "object_type", "object_id"),)
+
+
+class FiguresAudit(db.Model):
+    """One run of ``audit figures``: the screens' totals recomputed independently from the
+    acts, statements, invoices, payments and sites.  The latest row is shown to finance and
+    administrators."""
+    __tablename__ = "figures_audits"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ran_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: True when no disagreement was found
+    ok: Mapped[bool] = mapped_column(default=False)
+    #: Number of figures compared
+    checked: Mapped[int] = mapped_column(default=0)
+    disagreement_count: Mapped[int] = mapped_column(default=0)
+    #: {"checks": {name: count}, "disagreements": [{"check", "where", "what", "shown", "expected"}]}
+    result: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    #: cli or scheduler
+    source: Mapped[str] = mapped_column(sa.String(12), default="cli")

@@ -78,6 +78,34 @@ def statement(lot_code, period, as_json, refresh):
             click.echo(f"  ! {w}")
 
 
+@billing_cli.command("figures")
+@click.option("--year", "year", type=int, help="Année (défaut : toutes les années facturées).")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON pour les scripts.")
+def figures(year, as_json):
+    """Chiffres financiers par lot et par année, ceux du tableau de bord des finances :
+    facturé − avoirs − pénalités déduites − facturé au-delà du certifié − payé = reste."""
+    from fc_market.billing import service
+    from fc_market.billing.models import PayableStatement
+    from fc_market.market.models import Lot
+    lots = db.session.scalars(sa.select(Lot).order_by(Lot.code)).all()
+    years = [year] if year else sorted({int(p[:4]) for p in db.session.scalars(
+        sa.select(PayableStatement.period).distinct())})
+    out = []
+    for y in years:
+        for row in service.dashboard(lots, y):
+            out.append({"lot": row["code"], "year": y, **{k: str(row[k]) for k in (
+                "certified_year", "open_year", "withholdings", "penalties", "payable",
+                *service.IDENTITY_TERMS, "late")}, "late_count": row["late_count"]})
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'Lot':<4} {'Année':<5} {'Facturé':>15} {'Avoirs':>12} {'Pénalités':>12} "
+               f"{'Non certifié':>12} {'Payé':>15} {'Reste':>15}")
+    for r in out:
+        click.echo(f"{r['lot']:<4} {r['year']:<5} {r['invoiced']:>15} {r['credited']:>12} "
+                   f"{r['deducted']:>12} {r['not_certified']:>12} {r['paid']:>15} {r['outstanding']:>15}")
+
+
 @billing_cli.command("verify")
 def verify():
     """Recalcule les chaînes d'empreintes des états certifiés et des factures et avoirs ;

@@ -6,7 +6,8 @@
 * a payable statement for every validated month; months older than about seven weeks are
   certified, the recent ones stay provisional;
 * invoices in every state: matched and accepted, paid on time or late (moratorium interest
-  shows), partially paid, disputed (clock suspended), rejected then re-invoiced, one with a
+  shows), partially paid, with the payment term interrupted for missing documents (a new
+  term opens when they arrive, R. 2192-27 to R. 2192-29), rejected then re-invoiced, one with a
   difference, one corrected by a credit note; payments by hand and by an import of an
   accounting export (with an unmatched line).
 """
@@ -76,7 +77,7 @@ def seed(ctx):
     mandataires = {u.lot_id: u for u in db.session.scalars(
         sa.select(User).where(User.role == Role.MANDATAIRE).order_by(User.id))}
     cutoff = today - timedelta(days=50)
-    counts = {"statements": 0, "certified": 0, "invoices": 0, "late": 0, "interest_settled": 0, "disputed": 0,
+    counts = {"statements": 0, "certified": 0, "invoices": 0, "late": 0, "interest_settled": 0, "interrupted": 0,
               "rejected": 0, "mismatch": 0}
     to_pay = []
     per_lot_index = {}
@@ -129,19 +130,28 @@ def seed(ctx):
                                          recorded_at=_at(reissued, 11))
             received_on = reissued
             counts["invoices"] += 1
-        if scenario in ("mismatch", "disputed"):
-            dispute_on = received_on + timedelta(days=5)
-            if dispute_on > today:
+        if scenario in ("mismatch", "interrupted"):
+            notified_on = received_on + timedelta(days=5)
+            if notified_on > today:
                 continue
-            service.decide(inv.id, finance, "dispute", today=dispute_on,
-                           reason="Écart avec l'état liquidatif : facture à corriger (démonstration)."
-                           if scenario == "mismatch" else "Pièce justificative UO4 demandée (démonstration).")
-            counts["disputed"] += 1
-            resolve_on = dispute_on + timedelta(days=12)
+            service.interrupt(
+                inv, finance, notified_on=notified_on, today=notified_on,
+                reasons=("Montants différents de l'état liquidatif certifié (démonstration)."
+                         if scenario == "mismatch" else
+                         "Justificatif de l'utilisation de l'UO4 absent (démonstration)."),
+                documents_expected=("Avoir ou facture rectificative aux montants de l'état."
+                                    if scenario == "mismatch" else
+                                    "État d'utilisation des fonds UO4 du trimestre."))
+            counts["interrupted"] += 1
+            resolve_on = notified_on + timedelta(days=12)
             if scenario == "mismatch" or resolve_on > today - timedelta(days=20):
                 if scenario == "mismatch":
                     counts["mismatch"] += 1
-                continue  # still disputed: the clock stays suspended
+                continue  # documents still awaited: no term runs
+            service.add_interruption_document(inv, mandataire, ("etat-uo4.pdf", DEMO_PDF),
+                                              comment="État d'utilisation UO4 (démonstration)")
+            service.record_documents_received(inv, finance, resolve_on, today=resolve_on)
+            inv.interruption.closed_at = _at(resolve_on)
             service.decide(inv.id, finance, "accept", today=resolve_on)
             inv.decided_at = _at(resolve_on)
         else:
@@ -211,7 +221,7 @@ def seed(ctx):
                                        finance, today=today)
     ctx.notes.append(
         f"Liquidation : {counts['statements']} état(s) liquidatif(s) dont {counts['certified']} certifié(s), "
-        f"{counts['invoices']} facture(s) ({counts['disputed']} contestée(s), {counts['rejected']} rejetée(s), "
+        f"{counts['invoices']} facture(s) ({counts['interrupted']} à délai interrompu, {counts['rejected']} rejetée(s), "
         f"{counts['mismatch']} en écart), {counts['late']} paiement(s) en retard (intérêts réglés pour {counts['interest_settled']}) ; taux BCE et indices "
         "Syntec (illustratifs) saisis.")
 
@@ -219,7 +229,7 @@ def seed(ctx):
 def _scenario(code, n, rng):
     """What happens to the n-th certified month of a lot (deterministic)."""
     if code == "IDF":
-        return {3: "late", 5: "credit_note", 7: "rejected", 9: "very_late", 11: "disputed"}.get(n, "ok")
+        return {3: "late", 5: "credit_note", 7: "rejected", 9: "very_late", 11: "interrupted"}.get(n, "ok")
     if code == "BRE":
         return {2: "mismatch", 4: "late", 6: "partial"}.get(n, "ok")
     roll = rng.random()
@@ -230,5 +240,5 @@ def _scenario(code, n, rng):
     if roll < 0.12:
         return "rejected"
     if roll < 0.14:
-        return "disputed"
+        return "interrupted"
     return "ok"

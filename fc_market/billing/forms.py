@@ -30,15 +30,39 @@ class CreditNoteForm(FlaskForm):
 
 
 class DecisionForm(FlaskForm):
-    #: No decision is preselected: the empty choice comes first and is refused
-    action = SelectField("Décision", choices={"": "— Choisir une décision —", "accept": "Accepter",
-                                              "dispute": "Contester (suspend le délai)",
+    #: No decision is preselected: the empty choice comes first and is refused.  Missing
+    #: documents are no decision: they call for an interruption of the term (below).
+    action = SelectField("Décision", choices={"": "— Choisir une décision —",
+                                              "accept": "Accepter (mettre en paiement)",
                                               "reject": "Rejeter"},
-                         validators=[DataRequired("Choisissez une décision : accepter, contester "
-                                                  "ou rejeter la facture.")])
-    reason = TextAreaField("Motif (obligatoire pour contester ou rejeter)",
+                         validators=[DataRequired("Choisissez une décision : accepter ou rejeter "
+                                                  "la facture.")])
+    reason = TextAreaField("Motif (obligatoire pour rejeter)",
                            validators=[Optional(), Length(max=2000)])
     version = HiddenField()
+
+
+class ReceiptDateForm(FlaskForm):
+    received_on = DateField("Date de réception (dépôt sur Chorus Pro)", validators=[REQUIRED],
+                            format="%Y-%m-%d")
+
+
+class InterruptionForm(FlaskForm):
+    notified_on = DateField("Notification reçue par le mandataire le", validators=[REQUIRED],
+                            format="%Y-%m-%d")
+    reasons = TextAreaField("Motifs de l'interruption", validators=[REQUIRED, Length(max=2000)])
+    documents_expected = TextAreaField("Pièces ou mentions à fournir",
+                                       validators=[REQUIRED, Length(max=2000)])
+
+
+class DocumentsReceivedForm(FlaskForm):
+    documents_received_on = DateField("Dernière pièce reçue le", validators=[REQUIRED],
+                                      format="%Y-%m-%d")
+
+
+class InterruptionDocumentForm(FlaskForm):
+    file = FileField("Pièce (PDF, PNG ou JPEG)")
+    comment = StringField("Commentaire", validators=[Optional(), Length(max=500)])
 
 
 class VersionForm(FlaskForm):

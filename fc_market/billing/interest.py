@@ -16,17 +16,18 @@ French public procurement rules (Code de la commande publique, « CCP »):
   it is computed pro rata temporis on a 365-day year:
   ``interest = amount × rate / 100 × days_late / 365``, rounded once to the cent
   half-up (the base is the amount incl. tax of the payment request);
-* interest and indemnity are to be paid within 45 days of the principal (R. 2192-36);
-  this module does not compute the complementary interest owed past that.
+* interest and indemnity are to be paid within 45 days of the principal (R. 2192-36,
+  :func:`interest_deadline`); this module does not compute the complementary interest
+  owed past that.
 
-Suspensions.  :func:`payment_delay_days` and :func:`due_date` take a list of
-``(start, end)`` periods during which the clock is stopped: days from ``start``
-included to ``end`` excluded do not count (``end`` = the day the missing documents
-arrive, when the clock starts again).  That is a *suspension* (the balance of the
-term resumes), the rule of the former decrees and of some contracts.  The CCP now
-organises an *interruption* instead (R. 2192-27 to R. 2192-29: once only, before
-ordering the expense; once everything is received a **new** period of 30 days opens,
-or the balance if it is longer): use :func:`due_date_after_interruption` for it.
+The clock (R. 2192-27 to R. 2192-29).  The term runs from the receipt of the payment
+request (its deposit date on Chorus Pro).  When the request lacks documents or mentions, or
+they are wrong, the buyer may **interrupt** the term once, before the expense is ordered for
+payment, by a notification stating the reasons and the documents to supply.  From the
+receipt of **all** of them a **new** term opens: thirty days, or the balance left at the
+notification if that balance is longer.  Nothing "resumes": the days elapsed
+before the interruption are not carried over.  :func:`payment_clock` is the one rule every
+screen, export, job and the interest follow.
 """
 from __future__ import annotations
 
@@ -39,9 +40,10 @@ from typing import Iterable, Sequence
 from fc_market.money import CENT, D, format_fr, round_fraction
 
 __all__ = [
-    "FLAT_INDEMNITY", "DEFAULT_MARGIN", "DEFAULT_TERM_DAYS", "YEAR_BASIS",
-    "merge_periods", "suspended_days", "payment_delay_days", "due_date",
-    "due_date_after_interruption", "semester_start", "ecb_rate_on", "moratorium_rate",
+    "FLAT_INDEMNITY", "DEFAULT_MARGIN", "DEFAULT_TERM_DAYS", "STATUTORY_TERM_DAYS",
+    "MAX_INTERRUPTIONS", "NEW_TERM_FLOOR_DAYS", "INTEREST_PAYMENT_DAYS", "YEAR_BASIS",
+    "Interruption", "PaymentClock", "interruption_balance", "new_term_days", "payment_clock",
+    "interest_deadline", "semester_start", "ecb_rate_on", "moratorium_rate",
     "Payment", "InterestPortion", "MoratoriumInterest", "moratorium_interest", "invoice_interest",
 ]
 
@@ -49,7 +51,17 @@ __all__ = [
 FLAT_INDEMNITY = Decimal("40.00")
 #: Points added to the ECB rate (CCP R. 2192-31).
 DEFAULT_MARGIN = Decimal("8")
-DEFAULT_TERM_DAYS = 30
+#: Longest payment term of the State's public bodies (CCP R. 2192-10); the term applied is
+#: the contract's ``payment_term_days``.
+STATUTORY_TERM_DAYS = 30
+DEFAULT_TERM_DAYS = STATUTORY_TERM_DAYS
+#: The term may be interrupted once only, before the expense is ordered (CCP R. 2192-27).
+MAX_INTERRUPTIONS = 1
+#: New term opened by the receipt of all the missing documents: thirty days, or the balance
+#: left at the notification if it is longer (CCP R. 2192-29).
+NEW_TERM_FLOOR_DAYS = 30
+#: Interest and indemnity are paid within 45 days of paying the principal (CCP R. 2192-36).
+INTEREST_PAYMENT_DAYS = 45
 YEAR_BASIS = 365
 ZERO = Decimal("0.00")
 
@@ -58,83 +70,115 @@ def _d(d: date) -> str:
     return d.strftime("%d/%m/%Y")
 
 
-# ----------------------------------------------------------------------- delays
+# ------------------------------------------------------------------------ clock
 
-def merge_periods(periods: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
-    """Sorted, non-overlapping ``[start, end)`` periods (overlaps counted once)."""
-    cleaned = []
-    for start, end in periods:
-        if end < start:
-            raise ValueError(f"période de suspension inversée : {start} → {end}")
-        if end > start:
-            cleaned.append((start, end))
-    cleaned.sort()
-    merged: list[tuple[date, date]] = []
-    for start, end in cleaned:
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
+@dataclass(frozen=True)
+class Interruption:
+    """The interruption of a payment term as the clock needs it."""
+    #: Day the creditor received the notification of the interruption
+    notified_on: date
+    #: Day the last of the missing documents was received (None while awaited)
+    documents_received_on: date | None = None
 
 
-def suspended_days(suspensions, start: date, end: date) -> int:
-    """Days of ``[start, end)`` covered by the suspensions."""
-    total = 0
-    for s, e in merge_periods(suspensions):
-        lo, hi = max(s, start), min(e, end)
-        if hi > lo:
-            total += (hi - lo).days
-    return total
+@dataclass(frozen=True)
+class PaymentClock:
+    """Where an invoice stands on the payment clock on a given day."""
+    received_on: date
+    #: The contract's payment term (days)
+    term_days: int
+    interruption: Interruption | None
+    #: Days of the first term left when the interruption was notified (None without one)
+    balance_days: int | None
+    #: Length of the term running now: the contract's term, or the new term after an
+    #: interruption (None while the documents are awaited)
+    current_term_days: int | None
+    #: Day the running term started (receipt, or receipt of the missing documents)
+    term_started_on: date | None
+    #: Last day to pay without being late (None while the documents are awaited)
+    due_on: date | None
+    #: Day of full payment, or None while something is owed
+    paid_on: date | None
+    #: The day the clock is read (paid_on when paid)
+    end: date
+    #: Calendar days from receipt of the request to payment (or to the day read)
+    delay_days: int
+    #: Days after the due date (0 when on time or while the documents are awaited)
+    days_late: int
+
+    @property
+    def running(self):
+        return self.paid_on is None
+
+    @property
+    def late(self):
+        return self.days_late > 0
+
+    @property
+    def awaiting_documents(self):
+        return self.interruption is not None and self.interruption.documents_received_on is None
 
 
-def payment_delay_days(received_on: date, paid_on: date, suspensions=()) -> int:
-    """Calendar days from receipt of the invoice to payment, suspended days excluded.
+def interruption_balance(received_on: date, notified_on: date, term_days: int) -> int:
+    """Days of the term left when the interruption is notified (R. 2192-29)."""
+    return term_days - (notified_on - received_on).days
 
-    E.g. received 03/03/2025, paid 02/05/2025: 60 days; with the clock stopped from
-    10/03 to 20/03 (10 days), 50 days.
+
+def new_term_days(balance_days: int, floor_days: int = NEW_TERM_FLOOR_DAYS) -> int:
+    """Length of the new term opened by the receipt of the missing documents (R. 2192-29):
+    thirty days, or the balance left at the notification if that balance is longer."""
+    return max(floor_days, balance_days)
+
+
+def payment_clock(received_on: date, term_days: int, interruption: Interruption | None = None,
+                  paid_on: date | None = None, as_of: date | None = None,
+                  new_term_floor_days: int = NEW_TERM_FLOOR_DAYS) -> PaymentClock:
+    """The payment clock of one payment request.
+
+    * no interruption: due on ``received_on + term_days``;
+    * interrupted on ``notified_on`` (R. 2192-27), documents received on ``r``
+      (R. 2192-28): due on ``r + max(30, balance)`` where ``balance = term_days −
+      (notified_on − received_on)`` (R. 2192-29); no due date while documents are awaited.
+
+    ``delay_days`` is always the real elapsed time, receipt → payment (or ``as_of`` while
+    unpaid); ``days_late`` what lies beyond the due date.
+
+    Worked example (FAC-IDF-202411 of the demo): received 23/12/2024, interrupted on
+    28/12/2024 (balance 30 − 5 = 25 days), documents received 09/01/2025: new term
+    max(30, 25) = 30 days, due 08/02/2025; paid 11/01/2025: delay 19 days, not late.
     """
-    if paid_on < received_on:
+    if term_days < 1:
+        raise ValueError("délai de paiement invalide")
+    end = paid_on or as_of
+    if end is None:
+        raise ValueError("date de lecture du délai manquante")
+    if end < received_on:
         raise ValueError("paiement antérieur à la réception de la demande de paiement")
-    return (paid_on - received_on).days - suspended_days(suspensions, received_on, paid_on)
+    balance = current = None
+    started, due = received_on, received_on + timedelta(days=term_days)
+    current = term_days
+    if interruption is not None:
+        if interruption.notified_on < received_on:
+            raise ValueError("interruption notifiée avant la réception de la demande de paiement")
+        balance = interruption_balance(received_on, interruption.notified_on, term_days)
+        got = interruption.documents_received_on
+        if got is None:
+            started = due = current = None
+        else:
+            if got < interruption.notified_on:
+                raise ValueError("pièces reçues avant la notification de l'interruption")
+            current = new_term_days(balance, new_term_floor_days)
+            started, due = got, got + timedelta(days=current)
+    days_late = max((end - due).days, 0) if due is not None else 0
+    return PaymentClock(received_on=received_on, term_days=term_days, interruption=interruption,
+                        balance_days=balance, current_term_days=current, term_started_on=started,
+                        due_on=due, paid_on=paid_on, end=end, delay_days=(end - received_on).days,
+                        days_late=days_late)
 
 
-def due_date(received_on: date, term_days: int = DEFAULT_TERM_DAYS, suspensions=()) -> date:
-    """Last day to pay without being late: receipt + term, pushed back by suspensions.
-
-    A suspension starting on or before the due date pushes it back by its length; one
-    starting after the due date changes nothing (the payment is already late).
-    Consistent with :func:`payment_delay_days`: a payment on ``paid_on`` is late if and
-    only if ``paid_on > due_date(...)``, i.e. ``payment_delay_days(...) > term_days``.
-    """
-    if term_days < 0:
-        raise ValueError("délai de paiement négatif")
-    cursor, remaining = received_on, term_days
-    for start, end in merge_periods(suspensions):
-        if end <= cursor:
-            continue
-        start = max(start, cursor)
-        running = (start - cursor).days
-        if running > remaining:
-            break
-        remaining -= running
-        cursor = end
-    return cursor + timedelta(days=remaining)
-
-
-def due_date_after_interruption(received_on: date, interruption_notified_on: date,
-                                documents_received_on: date, term_days: int = DEFAULT_TERM_DAYS,
-                                new_period_days: int = 30) -> date:
-    """Due date after an interruption of the payment term (CCP R. 2192-27 to R. 2192-29).
-
-    The term may be interrupted once; from the receipt of all missing documents a new
-    period opens, of 30 days, or of the balance left at the notification of the
-    interruption if that balance is longer than 30 days.
-    """
-    if not received_on <= interruption_notified_on <= documents_received_on:
-        raise ValueError("dates d'interruption incohérentes")
-    balance = term_days - (interruption_notified_on - received_on).days
-    return documents_received_on + timedelta(days=max(new_period_days, balance))
+def interest_deadline(principal_paid_on: date) -> date:
+    """Last day to pay the interest and the indemnity (R. 2192-36)."""
+    return principal_paid_on + timedelta(days=INTEREST_PAYMENT_DAYS)
 
 
 # ------------------------------------------------------------------------- rate

@@ -201,15 +201,16 @@ class PayableStatementLine(db.Model):
 
 
 class InvoiceStatus(StatusEnum):
+    """Finance's decision on an invoice.  An interruption of the payment term is not a
+    status: it is an :class:`InvoiceInterruption` record beside a "received" invoice (the
+    former "disputed" status is gone, migration 0011_clock)."""
     RECEIVED = "received", "Reçue, à vérifier"
     ACCEPTED = "accepted", "Acceptée"
-    DISPUTED = "disputed", "Contestée (délai suspendu)"
     REJECTED = "rejected", "Rejetée"
 
     @classmethod
     def moves(cls):
-        return {cls.RECEIVED: {cls.ACCEPTED, cls.DISPUTED, cls.REJECTED},
-                cls.DISPUTED: {cls.ACCEPTED, cls.REJECTED}}
+        return {cls.RECEIVED: {cls.ACCEPTED, cls.REJECTED}}
 
 
 class MatchStatus(StatusEnum):
@@ -227,6 +228,21 @@ INVOICE_FROZEN = ("lot_id", "statement_id", "kind", "corrects_id", "number", "is
                   "ledger_position", "inalterable_hash")
 
 
+class MatchState:
+    """What the three-way match of an invoice reads on screens: a rejected invoice is never
+    "Conforme" (its match no longer matters)."""
+    MATCHED = "matched"
+    MISMATCH = "mismatch"
+    REJECTED = "rejected"
+    LABELS = {MATCHED: "Conforme", MISMATCH: "Écart", REJECTED: "Sans objet (rejetée)"}
+
+    @classmethod
+    def of(cls, invoice):
+        if invoice.status == InvoiceStatus.REJECTED:
+            return cls.REJECTED
+        return cls.MATCHED if invoice.match_status == MatchStatus.MATCHED else cls.MISMATCH
+
+
 class Invoice(db.Model):
     """The operator's invoice (or credit note) for a payable statement, as recorded by the
     mandataire.  Never edited once recorded: a correction is a credit note (``kind``
@@ -241,8 +257,15 @@ class Invoice(db.Model):
     #: The operator's number, unique in the lot
     number: Mapped[str] = mapped_column(sa.String(60))
     issued_on: Mapped[date]
-    #: Receipt of the payment request: the payment clock starts here
+    #: Receipt of the payment request as declared when recorded (by default the upload day);
+    #: frozen with the invoice.  The clock runs from :attr:`receipt_date`.
     received_on: Mapped[date]
+    #: The real receipt entered by finance: the invoice's Chorus Pro deposit date (None until
+    #: entered; never in the future).  Not frozen: finance enters it after recording.
+    chorus_received_on: Mapped[date | None]
+    #: When and by whom finance entered it
+    receipt_entered_at: Mapped[datetime | None]
+    receipt_entered_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     amount_excl_tax: Mapped[Decimal] = mapped_column(MONEY)
     vat: Mapped[Decimal] = mapped_column(MONEY)
     amount_incl_tax: Mapped[Decimal] = mapped_column(MONEY)
@@ -253,10 +276,6 @@ class Invoice(db.Model):
     #: matched or mismatch (three-way match at recording)
     match_status: Mapped[MatchStatus] = status_column(MatchStatus, 10)
     status: Mapped[InvoiceStatus] = status_column(InvoiceStatus, 10, default=InvoiceStatus.RECEIVED)
-    #: Dispute: the clock is suspended once, from ``suspended_from`` to ``suspended_until``
-    dispute_reason: Mapped[str | None] = mapped_column(sa.Text)
-    suspended_from: Mapped[date | None]
-    suspended_until: Mapped[date | None]
     decision_comment: Mapped[str | None] = mapped_column(sa.Text)
     decided_at: Mapped[datetime | None]
     decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
@@ -287,6 +306,8 @@ class Invoice(db.Model):
     decided_by = relationship("User", foreign_keys=[decided_by_id])
     interest_settlement = relationship("InterestSettlement", back_populates="invoice",
                                        uselist=False)
+    interruption = relationship("InvoiceInterruption", back_populates="invoice", uselist=False)
+    receipt_entered_by = relationship("User", foreign_keys=[receipt_entered_by_id])
 
     __mapper_args__ = {"version_id_col": version_counter}
     __table_args__ = (
@@ -300,7 +321,8 @@ class Invoice(db.Model):
         # tolerant: SQLite compares NUMERIC as binary floats (exactness is checked in Python)
         sa.CheckConstraint("abs(amount_incl_tax - amount_excl_tax - vat) < 0.005", name="incl_tax"),
         sa.CheckConstraint("received_on >= issued_on", name="dates"),
-        sa.CheckConstraint("suspended_until IS NULL OR suspended_from IS NOT NULL", name="suspension"),
+        sa.CheckConstraint("chorus_received_on IS NULL OR chorus_received_on >= issued_on",
+                           name="chorus_received"),
         sa.CheckConstraint("structured_format IS NULL OR structured_format IN ('factur-x', 'cii', 'ubl')",
                            name="structured_format"),
     )
@@ -335,6 +357,80 @@ class Invoice(db.Model):
             ("match_status", self.match_status), ("file_sha256", self.file_sha256),
             ("structured_format", self.structured_format),
             ("recorded_at", self.recorded_at), ("recorded_by_id", self.recorded_by_id))]
+
+    @property
+    def receipt_date(self):
+        """Receipt of the payment request, from which the payment clock runs: the Chorus Pro
+        deposit date entered by finance, else the receipt declared when recorded."""
+        return self.chorus_received_on or self.received_on
+
+    @property
+    def match_state(self):
+        return MatchState.of(self)
+
+    @property
+    def match_label(self):
+        return MatchState.LABELS[self.match_state]
+
+
+class InvoiceInterruption(db.Model):
+    """The interruption of an invoice's payment term (CCP R. 2192-27 to R. 2192-29).
+
+    Finance notifies the mandataire (the day it receives the notification is
+    ``notified_on``) with the reasons and the documents to supply; the mandataire uploads
+    them; finance records the day the last one was received, and a new term opens.  One
+    per invoice (unique ``invoice_id``), only before the payment is ordered.
+    """
+    __tablename__ = "invoice_interruptions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id"), unique=True)
+    #: Day the creditor received the notification of the interruption
+    notified_on: Mapped[date]
+    #: Why the request is incomplete or wrong
+    reasons: Mapped[str] = mapped_column(sa.Text)
+    #: Documents or mentions the creditor must supply
+    documents_expected: Mapped[str] = mapped_column(sa.Text)
+    #: Day the last missing document was received: the new term starts here
+    documents_received_on: Mapped[date | None]
+    #: Migrated from the former dispute ("suspension") of the invoice (migration 0011)
+    from_dispute: Mapped[bool] = mapped_column(default=False)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    closed_at: Mapped[datetime | None]
+    closed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    invoice = relationship("Invoice", back_populates="interruption")
+    documents = relationship("InterruptionDocument", back_populates="interruption",
+                             order_by="InterruptionDocument.id")
+    recorded_by = relationship("User", foreign_keys=[recorded_by_id])
+    closed_by = relationship("User", foreign_keys=[closed_by_id])
+
+    __table_args__ = (
+        sa.CheckConstraint("documents_received_on IS NULL OR documents_received_on >= notified_on",
+                           name="dates"),
+    )
+
+    @property
+    def is_open(self):
+        return self.documents_received_on is None
+
+
+class InterruptionDocument(db.Model):
+    """A document the mandataire supplied in answer to an interruption (checked storage)."""
+    __tablename__ = "interruption_documents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interruption_id: Mapped[int] = mapped_column(sa.ForeignKey("invoice_interruptions.id"),
+                                                 index=True)
+    file_key: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    file_mimetype: Mapped[str] = mapped_column(sa.String(40))
+    file_sha256: Mapped[str] = mapped_column(sa.String(64))
+    file_name: Mapped[str] = mapped_column(sa.String(200))
+    comment: Mapped[str | None] = mapped_column(sa.String(500))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    uploaded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    interruption = relationship("InvoiceInterruption", back_populates="documents")
+    uploaded_by = relationship("User")
 
 
 class PaymentImport(db.Model):

@@ -18,7 +18,8 @@ from fc_market import events
 from fc_market.audit.service import record
 from fc_market.billing import calc, interest
 from fc_market.billing.models import (DocumentSequence, EcbRate, IndexValue, InterestSettlement,
-                                      Invoice, InvoiceStatus, MatchStatus, PayableStatement,
+                                      InterruptionDocument, Invoice, InvoiceInterruption,
+                                      InvoiceStatus, MatchStatus, PayableStatement,
                                       PayableStatementLine, Payment, Reconciliation,
                                       StatementStatus)
 from fc_market.controls import service as controls
@@ -690,6 +691,8 @@ def watch_payments(today=None):
         if rest <= 0:
             continue
         deadline = due_on(inv, today)
+        if deadline is None:
+            continue  # interrupted: no term runs until the documents are received
         if deadline < today:
             key, subject = f"billing.late:{inv.id}", f"Facture {inv.number} en retard de paiement"
             body = (f"La facture {inv.number} (lot {inv.lot.code}) devait être payée au plus tard le "
@@ -822,6 +825,9 @@ def record_invoice(statement, user=None, *, number, issued_on, amount_excl_tax, 
         raise BillingError("Date de facture manquante.")
     if issued_on > today:
         raise BillingError("La date de facture est dans le futur.")
+    if received_on > today:
+        raise BillingError("Date de réception (dépôt sur Chorus Pro) : elle ne peut pas être dans "
+                           "le futur.")
     if received_on < issued_on:
         raise BillingError("La date de réception précède la date de facture.")
     excl = _amount(amount_excl_tax, "Montant HT")
@@ -949,7 +955,11 @@ def record_credit_note(invoice, user=None, *, number, issued_on, amount_excl_tax
 
 
 def decide(invoice_id, user, action, *, reason=None, expected_version=None, today=None):
-    """Finance accepts, disputes (suspends the payment clock, once) or rejects an invoice."""
+    """Finance accepts (orders the payment) or rejects an invoice.
+
+    Missing or wrong documents are not a decision: they call for an interruption of the
+    payment term (:func:`interrupt`), and the invoice is accepted once they are received.
+    """
     today = today or date.today()
     invoice = db.session.scalar(sa.select(Invoice).where(Invoice.id == invoice_id)
                                 .with_for_update().execution_options(populate_existing=True))
@@ -958,35 +968,31 @@ def decide(invoice_id, user, action, *, reason=None, expected_version=None, toda
     if expected_version is not None and str(expected_version) != str(invoice.version_counter):
         raise BillingError("Cette facture a été traitée par un autre utilisateur entre-temps : "
                            "rechargez la page.")
-    target = {"accept": InvoiceStatus.ACCEPTED, "dispute": InvoiceStatus.DISPUTED,
-              "reject": InvoiceStatus.REJECTED}.get(action)
+    target = {"accept": InvoiceStatus.ACCEPTED, "reject": InvoiceStatus.REJECTED}.get(action)
     if target is None:
-        raise BillingError("Choisissez une décision : accepter, contester ou rejeter.")
+        raise BillingError("Choisissez une décision : accepter ou rejeter.")
     reason = (reason or "").strip() or None
     try:
         InvoiceStatus.check(invoice.status, target)
     except ValueError as exc:
         raise BillingError(str(exc)) from None
-    if target in (InvoiceStatus.DISPUTED, InvoiceStatus.REJECTED) and not reason:
-        raise BillingError("Une contestation ou un rejet doit être motivé.")
-    if target == InvoiceStatus.DISPUTED:
-        if invoice.suspended_from is not None:
-            raise BillingError("Le délai de paiement de cette facture a déjà été suspendu une fois.")
-        invoice.suspended_from, invoice.dispute_reason = today, reason
-    elif invoice.status == InvoiceStatus.DISPUTED:
-        invoice.suspended_until = today
+    if target == InvoiceStatus.REJECTED and not reason:
+        raise BillingError("Un rejet doit être motivé.")
+    if (target == InvoiceStatus.ACCEPTED and invoice.interruption is not None
+            and invoice.interruption.is_open):
+        raise BillingError("Le délai de paiement est interrompu : enregistrez d'abord la date de "
+                           "réception des pièces demandées, puis acceptez la facture.")
     if target == InvoiceStatus.REJECTED and invoice.reconciliations:
         raise BillingError("Des paiements sont déjà lettrés sur cette facture : corrigez par un avoir.")
     before = invoice.status
     invoice.status = target
-    if target != InvoiceStatus.DISPUTED:
-        invoice.decision_comment = reason or invoice.decision_comment
-        invoice.decided_at, invoice.decided_by_id = utcnow(), getattr(user, "id", None)
+    invoice.decision_comment = reason or invoice.decision_comment
+    invoice.decided_at, invoice.decided_by_id = utcnow(), getattr(user, "id", None)
     try:
         db.session.flush()
     except StaleDataError:
         raise BillingError("Cette facture a été traitée par un autre utilisateur entre-temps.") from None
-    label = {"accept": "acceptée", "dispute": "contestée (délai suspendu)", "reject": "rejetée"}[action]
+    label = {"accept": "acceptée", "reject": "rejetée"}[action]
     record("billing.invoice_" + action, invoice, user=user,
            summary=f"Facture {invoice.number} {label}" + (f" : {reason}" if reason else ""),
            changes={"status": [before, target]})
@@ -998,6 +1004,184 @@ def decide(invoice_id, user, action, *, reason=None, expected_version=None, toda
     return invoice
 
 
+# ------------------------------------------------------------ payment clock
+
+class FieldError(BillingError):
+    """A refusal tied to one form field (``field`` names it) so the page shows it there."""
+
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field = field
+
+
+def payment_ordered(invoice):
+    """True once the expense is ordered for payment: in fc_market, once finance accepted the
+    invoice (it goes to the accounting system to be paid) or any payment is lettered."""
+    return invoice.status == InvoiceStatus.ACCEPTED or bool(invoice.reconciliations)
+
+
+def set_receipt_date(invoice, user, received_on, *, today=None):
+    """Finance enters the real receipt of the payment request (its Chorus Pro deposit date):
+    the payment clock runs from it (:attr:`Invoice.receipt_date`).
+
+    Allowed while the invoice awaits its decision and no payment is lettered; never in the
+    future, never before the invoice date, never after a notified interruption.  The invoice
+    as recorded (with the receipt it declared) stays frozen: this is a separate fact.
+    """
+    today = today or date.today()
+    invoice = _lock_invoice(invoice.id)
+    if invoice.kind != "invoice":
+        raise BillingError("La date de réception d'un avoir ne fait courir aucun délai.")
+    if invoice.status != InvoiceStatus.RECEIVED or invoice.reconciliations:
+        raise BillingError(f"La facture {invoice.number} est déjà {invoice.status_label.lower()} : "
+                           "sa date de réception ne se modifie plus.")
+    if received_on is None:
+        raise FieldError("received_on", "Indiquez la date de dépôt de la facture sur Chorus Pro.")
+    if received_on > today:
+        raise FieldError("received_on", f"La date de réception ({fmt_day(received_on)}) est dans "
+                         "le futur.")
+    if received_on < invoice.issued_on:
+        raise FieldError("received_on", f"La date de réception ({fmt_day(received_on)}) précède la "
+                         f"date de la facture ({fmt_day(invoice.issued_on)}).")
+    if invoice.interruption is not None and received_on > invoice.interruption.notified_on:
+        raise FieldError("received_on", "La date de réception ne peut pas suivre la notification "
+                         f"de l'interruption du délai ({fmt_day(invoice.interruption.notified_on)}).")
+    before = invoice.receipt_date
+    invoice.chorus_received_on = received_on
+    invoice.receipt_entered_at, invoice.receipt_entered_by_id = utcnow(), getattr(user, "id", None)
+    db.session.flush()
+    record("billing.invoice_receipt", invoice, user=user, summary=(
+        f"Facture {invoice.number} : date de réception (dépôt Chorus Pro) {fmt_day(received_on)}"
+        + (f", au lieu du {fmt_day(before)}" if before != received_on else "") + "."),
+        changes={"receipt_date": [before.isoformat(), received_on.isoformat()]})
+    return invoice
+
+
+def interrupt(invoice, user, *, notified_on, reasons, documents_expected, today=None):
+    """Interrupt the payment term of ``invoice`` (CCP R. 2192-27): once, before the payment
+    is ordered, while the term still runs; notified to the mandataire."""
+    today = today or date.today()
+    invoice = _lock_invoice(invoice.id)
+    if invoice.kind != "invoice":
+        raise BillingError("Un avoir n'a pas de délai de paiement à interrompre.")
+    if invoice.status == InvoiceStatus.REJECTED:
+        raise BillingError(f"La facture {invoice.number} est rejetée : son délai ne court plus.")
+    if (1 if invoice.interruption is not None else 0) >= interest.MAX_INTERRUPTIONS:
+        raise BillingError(f"Le délai de paiement de la facture {invoice.number} a déjà été "
+                           f"interrompu le {fmt_day(invoice.interruption.notified_on)} : il ne "
+                           "peut l'être qu'une fois (art. R. 2192-27 du code de la commande "
+                           "publique).")
+    if payment_ordered(invoice):
+        raise BillingError(f"La facture {invoice.number} est déjà mise en paiement : son délai ne "
+                           "peut plus être interrompu (art. R. 2192-27).")
+    reasons = (reasons or "").strip()
+    documents_expected = (documents_expected or "").strip()
+    if notified_on is None:
+        raise FieldError("notified_on", "Indiquez la date de réception de la notification par "
+                         "le mandataire.")
+    if notified_on > today:
+        raise FieldError("notified_on", f"La date de notification ({fmt_day(notified_on)}) est "
+                         "dans le futur.")
+    if notified_on < invoice.receipt_date:
+        raise FieldError("notified_on", f"La notification ({fmt_day(notified_on)}) précède la "
+                         f"réception de la facture ({fmt_day(invoice.receipt_date)}).")
+    term = payment_term_days(invoice)
+    if interest.interruption_balance(invoice.receipt_date, notified_on, term) < 0:
+        expired = invoice.receipt_date + timedelta(days=term)
+        raise FieldError("notified_on", f"Le délai de paiement a expiré le {fmt_day(expired)} : "
+                         "il ne peut plus être interrompu.")
+    if not reasons:
+        raise FieldError("reasons", "Indiquez les motifs de l'interruption.")
+    if not documents_expected:
+        raise FieldError("documents_expected", "Indiquez les pièces ou mentions à fournir.")
+    row = InvoiceInterruption(invoice_id=invoice.id, notified_on=notified_on, reasons=reasons,
+                              documents_expected=documents_expected,
+                              recorded_by_id=getattr(user, "id", None))
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        raise BillingError(f"Le délai de la facture {invoice.number} vient d'être interrompu par "
+                           "quelqu'un d'autre.") from None
+    invoice.interruption = row
+    balance = interest.interruption_balance(invoice.receipt_date, notified_on, term)
+    record("billing.invoice_interrupted", invoice, user=user, summary=(
+        f"Délai de paiement de la facture {invoice.number} interrompu (notifié le "
+        f"{fmt_day(notified_on)}, solde {balance} j) : {reasons} — pièces attendues : "
+        f"{documents_expected}"))
+    notify(kind="billing.invoice_interrupted", lot_id=invoice.lot_id, audience="mandataire",
+           subject=f"Facture {invoice.number} : délai de paiement interrompu",
+           body=(f"France compétences interrompt le délai de paiement de la facture {invoice.number} "
+                 f"(art. R. 2192-27 du code de la commande publique). Motifs : {reasons}. Pièces à "
+                 f"fournir : {documents_expected}. Un nouveau délai de paiement court à compter de "
+                 "la réception de toutes les pièces."),
+           link=f"/factures/{invoice.id}", dedup_key=f"billing.invoice_interrupted:{invoice.id}")
+    return row
+
+
+def add_interruption_document(invoice, user, file, *, comment=None):
+    """The mandataire supplies a document asked for by the interruption (PDF or image)."""
+    from fc_market import storage
+    row = invoice.interruption
+    if row is None:
+        raise BillingError("Le délai de paiement de cette facture n'est pas interrompu : aucune "
+                           "pièce n'est attendue.")
+    if not row.is_open:
+        raise BillingError(f"Les pièces ont été reçues le {fmt_day(row.documents_received_on)} : "
+                           "l'interruption est close.")
+    if not file or not file[1]:
+        raise FieldError("file", "Joignez la pièce demandée (PDF, PNG ou JPEG).")
+    key, mimetype, digest, display = storage.store(file[1], file[0])
+    doc = InterruptionDocument(interruption_id=row.id, file_key=key, file_mimetype=mimetype,
+                               file_sha256=digest, file_name=display,
+                               comment=(comment or "").strip()[:500] or None,
+                               uploaded_by_id=getattr(user, "id", None))
+    db.session.add(doc)
+    db.session.flush()
+    record("billing.interruption_document", invoice, user=user, summary=(
+        f"Pièce « {display} » fournie pour l'interruption du délai de la facture {invoice.number}."))
+    notify(kind="billing.interruption_document", audience="fc", role="finance", lot_id=invoice.lot_id,
+           subject=f"Facture {invoice.number} : pièce fournie",
+           body=f"Le mandataire a déposé « {display} » en réponse à l'interruption du délai.",
+           link=f"/factures/{invoice.id}", dedup_key=f"billing.interruption_document:{doc.id}")
+    return doc
+
+
+def record_documents_received(invoice, user, received_on, *, today=None):
+    """Finance records the day the last missing document was received: a new term opens
+    (R. 2192-28 and R. 2192-29)."""
+    today = today or date.today()
+    invoice = _lock_invoice(invoice.id)
+    row = invoice.interruption
+    if row is None:
+        raise BillingError("Le délai de paiement de cette facture n'est pas interrompu.")
+    if not row.is_open:
+        raise BillingError(f"La réception des pièces est déjà enregistrée au "
+                           f"{fmt_day(row.documents_received_on)}.")
+    if received_on is None:
+        raise FieldError("documents_received_on", "Indiquez la date de réception de la dernière pièce.")
+    if received_on > today:
+        raise FieldError("documents_received_on", f"La date de réception des pièces "
+                         f"({fmt_day(received_on)}) est dans le futur.")
+    if received_on < row.notified_on:
+        raise FieldError("documents_received_on", f"La date de réception des pièces "
+                         f"({fmt_day(received_on)}) précède la notification de l'interruption "
+                         f"({fmt_day(row.notified_on)}).")
+    row.documents_received_on = received_on
+    row.closed_at, row.closed_by_id = utcnow(), getattr(user, "id", None)
+    db.session.flush()
+    clock = payment_clock(invoice, today)
+    record("billing.interruption_closed", invoice, user=user, summary=(
+        f"Facture {invoice.number} : pièces reçues le {fmt_day(received_on)} ; nouveau délai de "
+        f"{clock.current_term_days} j, échéance le {fmt_day(clock.due_on)}."))
+    notify(kind="billing.interruption_closed", lot_id=invoice.lot_id, audience="mandataire",
+           subject=f"Facture {invoice.number} : nouveau délai de paiement",
+           body=(f"Pièces reçues le {fmt_day(received_on)} : un nouveau délai de paiement de "
+                 f"{clock.current_term_days} jours court, jusqu'au {fmt_day(clock.due_on)}."),
+           link=f"/factures/{invoice.id}", dedup_key=f"billing.interruption_closed:{invoice.id}")
+    return row
+
+
 # ----------------------------------------------------------------- payments
 
 def credited(invoice):
@@ -1005,11 +1189,22 @@ def credited(invoice):
                ZERO)
 
 
-def amount_due(invoice):
-    """What FC owes on an invoice: TTC − penalties deducted − credit notes."""
+def not_certified(invoice):
+    """What the invoice claims beyond the certified payable amount of its statement (TTC
+    less penalties deducted): FC does not owe it.  Zero when the invoice asks no more."""
     if invoice.kind != "invoice" or invoice.status == InvoiceStatus.REJECTED:
         return ZERO
-    return max(invoice.amount_incl_tax - invoice.deductions - credited(invoice), ZERO)
+    claimed = invoice.amount_incl_tax - invoice.deductions
+    return max(claimed - max(invoice.statement.amount_payable, ZERO), ZERO)
+
+
+def amount_due(invoice):
+    """What FC owes on an invoice ("Montant dû"): the certified payable amount of its
+    statement (never more than the invoice claims), less its credit notes."""
+    if invoice.kind != "invoice" or invoice.status == InvoiceStatus.REJECTED:
+        return ZERO
+    claimed = invoice.amount_incl_tax - invoice.deductions - not_certified(invoice)
+    return max(claimed - credited(invoice), ZERO)
 
 
 def paid(invoice):
@@ -1059,7 +1254,7 @@ def record_payment(invoice, user=None, *, paid_on, amount, reference=None, sourc
         raise BillingError("Un avoir ne se paie pas.")
     if invoice.status == InvoiceStatus.REJECTED:
         raise BillingError(f"La facture {invoice.number} est rejetée : elle ne se paie pas.")
-    if paid_on < invoice.received_on:
+    if paid_on < invoice.receipt_date:
         raise BillingError("Paiement antérieur à la réception de la facture.")
     reference = (reference or "").strip()[:60] or None
     fingerprint = _fingerprint(invoice.number, paid_on, amount, reference)
@@ -1088,53 +1283,80 @@ def record_payment_by_number(number, user=None, *, lot_id=None, **kwargs):
 
 # ----------------------------------------------------------- late payment
 
-def suspensions(invoice, as_of):
-    if invoice.suspended_from is None:
-        return []
-    return [(invoice.suspended_from, invoice.suspended_until or max(as_of, invoice.suspended_from))]
+def settled_on(invoice):
+    """Day the invoice was paid in full (its last lettered payment), None while owed."""
+    if outstanding(invoice) > 0 or not invoice.reconciliations:
+        return None
+    return max(r.payment.paid_on for r in invoice.reconciliations)
 
 
-def payment_delay(invoice, as_of=None):
-    """``(days, settled)``: days from receipt of ``invoice`` to its full payment, or to
-    ``as_of`` while something is still owed (``settled`` False), suspensions excluded;
-    ``(None, True)`` when nothing is due on it."""
+def payment_term_days(invoice):
+    """The contract's payment term for an invoice (R. 2192-10: at most 30 days for FC),
+    read through the contract terms in force on its receipt."""
+    from fc_market.market.terms import lot_terms
+    return lot_terms(invoice.lot, invoice.receipt_date).payment_term_days
+
+
+def payment_clock(invoice, as_of=None):
+    """THE payment clock of an invoice (CCP R. 2192-10, R. 2192-27 to R. 2192-29), read on
+    ``as_of``: every screen, export, job and the interest read the due date, the payment
+    delay and the lateness from here.  ``None`` for a credit note or a rejected invoice."""
     as_of = as_of or date.today()
-    if amount_due(invoice) <= 0:
-        return None, True
-    settled = outstanding(invoice) <= 0
-    end = (max((r.payment.paid_on for r in invoice.reconciliations), default=as_of)
-           if settled else as_of)
-    end = max(end, invoice.received_on)
-    return interest.payment_delay_days(invoice.received_on, end, suspensions(invoice, as_of)), settled
+    if invoice.kind != "invoice" or invoice.status == InvoiceStatus.REJECTED:
+        return None
+    paid_on = settled_on(invoice)
+    if paid_on is None and amount_due(invoice) <= 0:
+        return None  # fully credited: nothing to pay
+    if paid_on is not None and paid_on > as_of:
+        paid_on = None  # read before the payment: still owed on that day
+    row = invoice.interruption
+    interruption = (interest.Interruption(row.notified_on, row.documents_received_on)
+                    if row is not None else None)
+    return interest.payment_clock(invoice.receipt_date, payment_term_days(invoice),
+                                  interruption, paid_on=paid_on,
+                                  as_of=max(as_of, invoice.receipt_date))
 
 
-def due_on(invoice, as_of=None, term_days=None):
-    as_of = as_of or date.today()
-    term = term_days or invoice.lot.contract.payment_term_days
-    return interest.due_date(invoice.received_on, term, suspensions(invoice, as_of))
+def due_on(invoice, as_of=None):
+    """Due date of an invoice (None while the documents of an interruption are awaited)."""
+    clock = payment_clock(invoice, as_of)
+    return clock.due_on if clock else None
 
 
 def late_interest(invoice, as_of=None, rates=None):
-    """Moratorium interest and indemnity of an invoice as of a date (None when nothing is due).
-    ``rates``: the ECB rates (:func:`ecb_rates`), when the caller reads many invoices."""
+    """Moratorium interest and indemnity of an invoice as of a date (None when nothing is due
+    or no due date runs yet).  Payments after ``as_of`` are not counted.  ``rates``: the ECB
+    rates (:func:`ecb_rates`), when the caller reads many invoices."""
     as_of = as_of or date.today()
     due = amount_due(invoice)
     if due <= 0:
         return None
-    deadline = due_on(invoice, as_of)
+    clock = payment_clock(invoice, as_of)
+    if clock is None or clock.due_on is None:
+        return None
     payments, cumulated = [], ZERO
     for r in sorted(invoice.reconciliations, key=lambda r: (r.payment.paid_on, r.id)):
+        if r.payment.paid_on > as_of:
+            continue
         # a credit note recorded after a payment lowers what was due: cap what bears interest
         part = min(r.amount, due - cumulated)
         if part > 0:
             payments.append((r.payment.paid_on, part))
             cumulated += part
     try:
-        return interest.invoice_interest(due, deadline, payments,
+        return interest.invoice_interest(due, clock.due_on, payments,
                                          ecb_rates() if rates is None else rates, as_of=as_of)
     except ValueError as exc:
         log.warning("interest for invoice %s: %s", invoice.id, exc)
         return None
+
+
+def interest_deadline(result):
+    """Last day to pay the interest of a result of :func:`late_interest` (R. 2192-36): 45
+    days from the payment of the principal; None while the principal is not paid in full."""
+    if result is None or result.unpaid or not result.portions:
+        return None
+    return interest.interest_deadline(max(p.paid_on for p in result.portions))
 
 
 def interest_owed(as_of=None, lot_ids=None):
@@ -1145,6 +1367,8 @@ def interest_owed(as_of=None, lot_ids=None):
                                      ~Invoice.interest_settlement.has())
             .options(sa.orm.selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
                      sa.orm.selectinload(Invoice.credit_notes),
+                     sa.orm.selectinload(Invoice.interruption),
+                     sa.orm.joinedload(Invoice.statement),
                      sa.orm.joinedload(Invoice.lot).joinedload(Lot.contract))
             .order_by(Invoice.received_on))
     if lot_ids is not None:
@@ -1152,8 +1376,8 @@ def interest_owed(as_of=None, lot_ids=None):
     out = []
     rates = ecb_rates()
     for invoice in db.session.scalars(stmt):
-        if invoice.received_on + timedelta(days=invoice.lot.contract.payment_term_days) >= as_of:
-            continue  # cannot be late yet (suspensions only push the due date back)
+        if invoice.receipt_date + timedelta(days=payment_term_days(invoice)) >= as_of:
+            continue  # cannot be late yet (an interruption only pushes the due date back)
         result = late_interest(invoice, as_of, rates)
         if result is not None and result.late:
             out.append((invoice, result))
@@ -1218,24 +1442,51 @@ def interest_settled(lot_ids=None):
 
 # ----------------------------------------------------------------- dashboard
 
-def lot_year_figures(lot_ids, year, as_of=None):
-    """Per lot: certified (excl. tax) this year and since the start, invoiced, paid,
-    outstanding, late, forecast to year end."""
+#: The terms of the finance identity, in the order the screens show them:
+#: invoiced − credited − penalties deducted − not certified − paid = outstanding
+IDENTITY_TERMS = ("invoiced", "credited", "deducted", "not_certified", "paid", "outstanding")
+
+
+def invoice_terms(inv):
+    """One invoice's terms of the finance identity (TTC):
+    ``invoiced − credited − deducted − not_certified − paid = outstanding``.  ``outstanding``
+    is signed here (negative: paid beyond what is owed, after a late credit note)."""
+    if inv.kind != "invoice" or inv.status == InvoiceStatus.REJECTED:
+        return {k: ZERO for k in IDENTITY_TERMS}
+    terms = {"invoiced": inv.amount_incl_tax, "credited": credited(inv), "deducted": inv.deductions,
+             "not_certified": not_certified(inv), "paid": paid(inv)}
+    terms["outstanding"] = (terms["invoiced"] - terms["credited"] - terms["deducted"]
+                            - terms["not_certified"] - terms["paid"])
+    return terms
+
+
+def finance_figures(lot_ids, year, as_of=None):
+    """THE finance figures of each lot for a year (the dashboard, the lot page, the Excel
+    export and ``flask billing figures`` show these): certified, provisional and forecast
+    amounts excl. tax from the statements of the year's months, and the identity
+    ``invoiced − credited − deducted − not_certified − paid = outstanding`` (TTC) over the
+    invoices of those months (rejected ones excluded), with the withholdings and penalties
+    of the certified statements (HT) that explain what was certified."""
     as_of = as_of or date.today()
     y = str(year)
     figures = {lot_id: {"certified_year": ZERO, "certified_total": ZERO, "open_year": ZERO,
-                        "invoiced": ZERO, "paid": ZERO, "outstanding": ZERO, "late": ZERO,
-                        "late_count": 0, "months": set()} for lot_id in lot_ids}
+                        "withholdings": ZERO, "penalties": ZERO, "payable": ZERO,
+                        **{k: ZERO for k in IDENTITY_TERMS}, "late": ZERO, "late_count": 0,
+                        "invoice_count": 0, "months": set()} for lot_id in lot_ids}
     rows = db.session.execute(
         sa.select(PayableStatement.lot_id, PayableStatement.period, PayableStatement.status,
-                  PayableStatement.total_excl_tax)
+                  PayableStatement.total_excl_tax, PayableStatement.withholdings,
+                  PayableStatement.penalties, PayableStatement.amount_payable)
         .where(PayableStatement.lot_id.in_(lot_ids))).all()
-    for lot_id, period, status, excl in rows:
+    for lot_id, period, status, excl, withheld, penalties, payable in rows:
         f = figures[lot_id]
         if status == StatementStatus.CERTIFIED:
             f["certified_total"] += excl
             if period.startswith(y):
                 f["certified_year"] += excl
+                f["withholdings"] += withheld
+                f["penalties"] += penalties
+                f["payable"] += payable
                 f["months"].add(period)
         elif period.startswith(y):
             f["open_year"] += excl
@@ -1245,20 +1496,23 @@ def lot_year_figures(lot_ids, year, as_of=None):
         .where(Invoice.lot_id.in_(lot_ids), PayableStatement.period.like(f"{y}-%"),
                Invoice.kind == "invoice", Invoice.status != InvoiceStatus.REJECTED)
         .options(sa.orm.selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
-                 sa.orm.selectinload(Invoice.credit_notes), sa.orm.joinedload(Invoice.lot))).all()
+                 sa.orm.selectinload(Invoice.credit_notes), sa.orm.selectinload(Invoice.interruption),
+                 sa.orm.contains_eager(Invoice.statement),
+                 sa.orm.joinedload(Invoice.lot).joinedload(Lot.contract))).all()
     for inv in invoices:
         f = figures[inv.lot_id]
-        f["invoiced"] += inv.amount_incl_tax - credited(inv)
-        f["paid"] += paid(inv)
-        rest = outstanding(inv)
-        f["outstanding"] += rest
-        if rest and due_on(inv, as_of) < as_of:
-            f["late"] += rest
+        terms = invoice_terms(inv)
+        for k in IDENTITY_TERMS:
+            f[k] += terms[k]
+        f["invoice_count"] += 1
+        clock = payment_clock(inv, as_of)
+        if terms["outstanding"] > 0 and clock is not None and clock.late:
+            f["late"] += terms["outstanding"]
             f["late_count"] += 1
     for lot_id, f in figures.items():
         known = f["certified_year"] + f["open_year"]
         months = len(f["months"])
-        remaining = 12 - months if year == as_of.year else (12 - months if year > as_of.year else 0)
+        remaining = 12 - months if year >= as_of.year else 0
         f["forecast"] = known + (mul_cents(known, Decimal(remaining) / Decimal(months))
                                  if months and remaining > 0 else ZERO)
         f["months"] = months
@@ -1266,16 +1520,16 @@ def lot_year_figures(lot_ids, year, as_of=None):
 
 
 def dashboard(lots, year, as_of=None):
-    figures = lot_year_figures([l.id for l in lots], year, as_of)
+    """Rows of the finance dashboard (one per lot) from :func:`finance_figures`."""
+    figures = finance_figures([l.id for l in lots], year, as_of)
     rows = []
     for lot in lots:
         f = figures[lot.id]
         max_amount = lot.contract.max_amount if lot.contract else None
-        rows.append({"lot": lot, "code": lot.code, "name": lot.name, "max_amount": max_amount,
-                     "committed": f["certified_total"],
+        rows.append({"lot": lot, "code": lot.code, "name": lot.name, "year": year,
+                     "max_amount": max_amount, "committed": f["certified_total"],
                      "committed_share": (f["certified_total"] / max_amount) if max_amount else None,
-                     **{k: f[k] for k in ("certified_year", "open_year", "invoiced", "paid",
-                                          "outstanding", "late", "late_count", "forecast", "months")}})
+                     **{k: v for k, v in f.items() if k != "certified_total"}})
     return rows
 
 
@@ -1301,22 +1555,25 @@ def lot_months(lot, year, as_of=None):
                      "invoiced": inv.amount_incl_tax if inv else None,
                      "paid": paid(inv) if inv else None,
                      "outstanding": outstanding(inv) if inv else None,
-                     "due_on": due_on(inv, as_of) if inv else None,
                      **delay_fields(inv, as_of)})
     return rows
 
 
 def delay_fields(inv, as_of):
-    """Payment date, delay and lateness of an invoice for the finance tables."""
-    days, settled = payment_delay(inv, as_of) if inv else (None, True)
-    return {"delay_days": days, "delay_running": not settled,
-            "paid_on": (max((r.payment.paid_on for r in inv.reconciliations), default=None)
-                        if inv and settled and days is not None else None),
-            "late": days is not None and days > inv.lot.contract.payment_term_days}
+    """Due date, payment date, delay and lateness of an invoice for the finance tables, all
+    read from :func:`payment_clock`."""
+    clock = payment_clock(inv, as_of) if inv is not None else None
+    if clock is None:
+        return {"clock": None, "due_on": None, "delay_days": None, "delay_running": False,
+                "paid_on": None, "late": False, "days_late": 0, "interrupted": False}
+    return {"clock": clock, "due_on": clock.due_on, "delay_days": clock.delay_days,
+            "delay_running": clock.running, "paid_on": clock.paid_on, "late": clock.late,
+            "days_late": clock.days_late, "interrupted": clock.interruption is not None}
 
 
 def delay_summary(rows, term_days):
-    """Mean and longest payment delay of the settled invoices of ``rows`` (lot_months)."""
+    """Mean and longest payment delay (receipt → payment) of the settled invoices of
+    ``rows`` (lot_months); ``late``: invoices paid or still owed past their due date."""
     done = [r["delay_days"] for r in rows if r["delay_days"] is not None and not r["delay_running"]]
     return {"count": len(done), "mean": sum(done) / len(done) if done else None,
             "max": max(done, default=None), "late": sum(1 for r in rows if r["late"]),

@@ -7,10 +7,12 @@ from flask import url_for
 from markupsafe import Markup
 
 from fc_market.billing import service
-from fc_market.billing.models import (Invoice, InvoiceStatus, MatchStatus, PayableStatement,
-                                      Payment, StatementStatus)
+from fc_market.billing.models import (Invoice, InvoiceStatus, MatchState, MatchStatus,
+                                      PayableStatement, Payment, StatementStatus)
 
 MATCH_STATUS = MatchStatus.LABELS
+#: What the list reads: a rejected invoice is never "Conforme" (MatchState)
+MATCH_STATE = MatchState.LABELS
 from fc_market.labels import INVOICE_KINDS, MATCH_TONES, PAYMENT_SOURCES, STATUS_TONES
 from fc_market.market.models import Lot
 from fc_market.tables import (Col, Filter, Table, badge, link, lot_filter, period_filter,
@@ -22,22 +24,23 @@ _PERIOD_OF_INVOICE = (sa.select(PayableStatement.period)
 
 
 def invoice_rows(invoices, today=None):
-    """The figures of each invoice the list shows (payments, due date, delay), computed for
-    the rows fetched only."""
+    """The figures of each invoice the list shows (the identity's terms, due date, delay from
+    :func:`service.payment_clock`), computed for the rows fetched only."""
     today = today or date.today()
     rows = []
     for inv in invoices:
+        terms = service.invoice_terms(inv)
         rows.append({"invoice": inv, "id": inv.id, "lot": inv.lot.code, "kind": inv.kind,
                      "number": inv.number, "period": inv.statement.period,
-                     "issued_on": inv.issued_on, "received_on": inv.received_on,
+                     "issued_on": inv.issued_on, "received_on": inv.receipt_date,
                      "excl": inv.amount_excl_tax, "vat": inv.vat, "incl": inv.amount_incl_tax,
-                     "match": inv.match_status, "status": inv.status,
+                     "match": inv.match_state, "status": inv.status,
+                     "credited": terms["credited"], "deducted": terms["deducted"],
+                     "not_certified": terms["not_certified"],
                      "due": service.amount_due(inv), "paid": service.paid(inv),
-                     "outstanding": service.outstanding(inv),
-                     "due_on": service.due_on(inv, today) if inv.kind == "invoice" else None,
-                     "overdue": False, **service.delay_fields(inv, today)})
+                     "outstanding": service.outstanding(inv), **service.delay_fields(inv, today)})
         row = rows[-1]
-        row["overdue"] = bool(row["due_on"] and row["outstanding"] and row["due_on"] < today)
+        row["overdue"] = bool(row["late"] and row["outstanding"])
     return rows
 
 
@@ -54,6 +57,8 @@ def _delay_html(row):
 
 def _due_html(row):
     from fc_market.formatting import day
+    if row["due_on"] is None and row["interrupted"]:
+        return Markup("<small>délai interrompu, pièces attendues</small>")
     if row["overdue"]:
         return Markup('<span class="fc-late">{} <small>dépassée</small></span>').format(day(row["due_on"]))
     return Markup("{}").format(day(row["due_on"]))
@@ -71,11 +76,14 @@ INVOICES = Table(
      Col("excl", "HT", kind="money", sort=Invoice.amount_excl_tax, screen=False),
      Col("vat", "TVA", kind="money", sort=Invoice.vat, screen=False),
      Col("incl", "TTC", kind="money", sort=Invoice.amount_incl_tax),
-     Col("match", "Rapprochement", labels=MATCH_STATUS, sort=Invoice.match_status,
-         html=badge(MATCH_STATUS, MATCH_TONES, "match")),
+     Col("match", "Rapprochement", labels=MATCH_STATE, sort=Invoice.match_status,
+         html=badge(MATCH_STATE, MATCH_TONES, "match")),
      Col("status", "Statut", labels=InvoiceStatus.LABELS, sort=Invoice.status,
          html=badge(InvoiceStatus.LABELS, STATUS_TONES["invoice"], "status")),
-     Col("due", "Montant dû", kind="money", screen=False),
+     Col("credited", "Avoirs", kind="money", screen=False),
+     Col("deducted", "Pénalités déduites", kind="money", screen=False),
+     Col("not_certified", "Facturé au-delà du certifié", kind="money", screen=False),
+     Col("due", "Montant dû", kind="money"),
      Col("paid", "Payé", kind="money"),
      Col("outstanding", "Reste à payer", kind="money"),
      Col("due_on", "Échéance", kind="date", html=_due_html),

@@ -10,17 +10,20 @@ from fc_market import storage
 from fc_market.access import get_in_lot, lot_by_code, roles, scoped, visible_lots
 from fc_market.auth.models import Role
 from fc_market.billing import payment_import, service, tables
-from fc_market.billing.forms import (ComputeForm, CreditNoteForm, DecisionForm, EcbRateForm,
-                                     ImportForm, IndexValueForm, InterestSettlementForm, InvoiceForm,
-                                     PaymentForm, VersionForm)
-from fc_market.billing.models import (EcbRate, IndexValue, Invoice, InvoiceStatus, MatchStatus,
-                                      PayableStatement,
+from fc_market.billing.forms import (ComputeForm, CreditNoteForm, DecisionForm,
+                                     DocumentsReceivedForm, EcbRateForm, ImportForm, IndexValueForm,
+                                     InterestSettlementForm, InterruptionDocumentForm,
+                                     InterruptionForm, InvoiceForm, PaymentForm, ReceiptDateForm,
+                                     VersionForm)
+from fc_market.billing.models import (EcbRate, IndexValue, InterruptionDocument, Invoice,
+                                      InvoiceStatus, MatchStatus, PayableStatement,
                                       Payment, PaymentImport, Reconciliation)
 from fc_market.exports import Column, Sheet, xlsx_response, month_column
 from fc_market.extensions import db
 from fc_market.market.models import Lot
 from fc_market.money import D
 from fc_market.formatting import money as fr_money, number as fr_number
+from fc_market.unit_of_work import doom
 from fc_market.web import add_lot_link, add_nav
 
 bp = Blueprint("billing", __name__)
@@ -49,9 +52,18 @@ DASHBOARD_COLUMNS = [
     Column("max_amount", "Montant maximum HT", "decimal"), Column("committed", "Certifié HT depuis le début", "decimal"),
     Column("committed_share", "Part du maximum", "percent"),
     Column("certified_year", "Certifié HT de l'année", "decimal"), Column("open_year", "Provisoire HT", "decimal"),
-    Column("invoiced", "Facturé TTC", "decimal"), Column("paid", "Payé", "decimal"),
+    Column("withholdings", "Retenues CSF HT (certifiées)", "decimal"),
+    Column("penalties", "Pénalités HT (certifiées)", "decimal"),
+    Column("payable", "Net à payer certifié TTC", "decimal"),
+    Column("invoiced", "Facturé TTC", "decimal"), Column("credited", "Avoirs", "decimal"),
+    Column("deducted", "Pénalités déduites", "decimal"),
+    Column("not_certified", "Facturé au-delà du certifié", "decimal"), Column("paid", "Payé", "decimal"),
     Column("outstanding", "Reste à payer", "decimal"), Column("late", "Dont en retard", "decimal"),
     Column("late_count", "Factures en retard", "int"), Column("forecast", "Prévision HT fin d'année", "decimal")]
+
+#: Money columns of the finance dashboard that add up over lots
+DASHBOARD_SUMS = ("max_amount", "committed", "certified_year", "open_year", "withholdings", "penalties",
+                  "payable", *service.IDENTITY_TERMS, "late", "forecast")
 
 
 def _totals(rows, keys):
@@ -63,9 +75,10 @@ def _totals(rows, keys):
 def dashboard():
     year = _year()
     rows = service.dashboard(visible_lots(), year)
-    totals = _totals(rows, ("max_amount", "committed", "certified_year", "open_year", "invoiced", "paid",
-                            "outstanding", "late", "forecast"))
-    return render_template("billing/dashboard.html", rows=rows, totals=totals, year=year)
+    totals = _totals(rows, DASHBOARD_SUMS)
+    from fc_market.audit.figures import last_audit
+    return render_template("billing/dashboard.html", rows=rows, totals=totals, year=year,
+                           audit=last_audit())
 
 
 @bp.get("/finances.xlsx")
@@ -291,22 +304,130 @@ def _load_invoice(invoice_id):
     return get_in_lot(Invoice, invoice_id)
 
 
+def _invoice_page(inv, status=200, **forms):
+    rows, totals = service.match_invoice(inv)
+    today = date.today()
+    as_of, _ = _as_of()
+    owed = service.late_interest(inv, as_of) if inv.kind == "invoice" else None
+    clock = service.payment_clock(inv, today)
+    interruption = inv.interruption
+    defaults = {
+        "form": DecisionForm(version=inv.version_counter),
+        "settle_form": InterestSettlementForm(paid_on=today),
+        "receipt_form": ReceiptDateForm(received_on=inv.receipt_date),
+        "interruption_form": InterruptionForm(notified_on=today),
+        "received_form": DocumentsReceivedForm(documents_received_on=today),
+        "document_form": InterruptionDocumentForm(),
+    }
+    defaults.update(forms)
+    return render_template("billing/invoice.html", inv=inv, lot=inv.lot, rows=rows, totals=totals,
+                           owed=owed, terms=service.invoice_terms(inv), due=service.amount_due(inv),
+                           paid=service.paid(inv), outstanding=service.outstanding(inv),
+                           clock=clock, due_on=clock.due_on if clock else None,
+                           interruption=interruption,
+                           can_interrupt=(inv.kind == "invoice" and interruption is None
+                                          and inv.status == InvoiceStatus.RECEIVED
+                                          and not service.payment_ordered(inv)),
+                           interest_deadline=service.interest_deadline(owed), as_of=as_of,
+                           today=today, **defaults), status
+
+
 @bp.get("/factures/<int:invoice_id>")
 @roles(*Role.ALL)
 def invoice(invoice_id):
-    return _invoice_page(_load_invoice(invoice_id), DecisionForm())
+    return _invoice_page(_load_invoice(invoice_id))
 
 
-def _invoice_page(inv, form, status=200):
-    form.version.data = inv.version_counter
-    rows, totals = service.match_invoice(inv)
-    owed = service.late_interest(inv) if inv.kind == "invoice" else None
-    return render_template("billing/invoice.html", inv=inv, lot=inv.lot, rows=rows, totals=totals,
-                           owed=owed, due=service.amount_due(inv), paid=service.paid(inv),
-                           outstanding=service.outstanding(inv),
-                           due_on=service.due_on(inv) if inv.kind == "invoice" else None,
-                           form=form, today=date.today(),
-                           settle_form=InterestSettlementForm(paid_on=date.today())), status
+def _field_refusal(inv, form_name, form, exc):
+    """Re-render the invoice page with the refusal under its field: the unit is doomed (rolled
+    back now, so the page shows what is stored, and at the end)."""
+    doom("refus sur la page de la facture")
+    inv = _load_invoice(inv.id)
+    field = getattr(form, getattr(exc, "field", "") or "", None)
+    if field is not None:
+        field.errors = list(field.errors or []) + [str(exc)]
+    else:
+        flash(str(exc), "error")
+    return _invoice_page(inv, 400, **{form_name: form})
+
+
+@bp.post("/factures/<int:invoice_id>/reception")
+@roles(*FINANCE)
+def receipt_date(invoice_id):
+    inv = _load_invoice(invoice_id)
+    form = ReceiptDateForm()
+    if not form.validate_on_submit():
+        return _invoice_page(inv, 400, receipt_form=form)
+    try:
+        service.set_receipt_date(inv, current_user, form.received_on.data)
+    except service.BillingError as exc:
+        return _field_refusal(inv, "receipt_form", form, exc)
+    flash("Date de réception enregistrée : le délai de paiement court à partir de cette date.", "success")
+    return redirect(url_for("billing.invoice", invoice_id=inv.id))
+
+
+@bp.post("/factures/<int:invoice_id>/interruption")
+@roles(*FINANCE)
+def interrupt(invoice_id):
+    inv = _load_invoice(invoice_id)
+    form = InterruptionForm()
+    if not form.validate_on_submit():
+        return _invoice_page(inv, 400, interruption_form=form)
+    try:
+        service.interrupt(inv, current_user, notified_on=form.notified_on.data,
+                          reasons=form.reasons.data, documents_expected=form.documents_expected.data)
+    except service.BillingError as exc:
+        return _field_refusal(inv, "interruption_form", form, exc)
+    flash("Délai de paiement interrompu : le mandataire est prévenu des pièces à fournir.", "success")
+    return redirect(url_for("billing.invoice", invoice_id=inv.id))
+
+
+@bp.post("/factures/<int:invoice_id>/interruption/reception")
+@roles(*FINANCE)
+def documents_received(invoice_id):
+    inv = _load_invoice(invoice_id)
+    form = DocumentsReceivedForm()
+    if not form.validate_on_submit():
+        return _invoice_page(inv, 400, received_form=form)
+    try:
+        service.record_documents_received(inv, current_user, form.documents_received_on.data)
+    except service.BillingError as exc:
+        return _field_refusal(inv, "received_form", form, exc)
+    flash("Réception des pièces enregistrée : un nouveau délai de paiement court.", "success")
+    return redirect(url_for("billing.invoice", invoice_id=inv.id))
+
+
+@bp.post("/factures/<int:invoice_id>/interruption/pieces")
+@roles(Role.MANDATAIRE)
+def interruption_document(invoice_id):
+    inv = _load_invoice(invoice_id)
+    form = InterruptionDocumentForm()
+    if not form.validate_on_submit():
+        return _invoice_page(inv, 400, document_form=form)
+    f = request.files.get("file")
+    upload = (f.filename, f.read(storage.MAX_FILE_BYTES + 1)) if f and f.filename else None
+    try:
+        service.add_interruption_document(inv, current_user, upload, comment=form.comment.data)
+    except storage.FileRefused as exc:
+        exc.field = "file"
+        return _field_refusal(inv, "document_form", form, exc)
+    except service.BillingError as exc:
+        return _field_refusal(inv, "document_form", form, exc)
+    flash("Pièce déposée : France compétences en est prévenue.", "success")
+    return redirect(url_for("billing.invoice", invoice_id=inv.id))
+
+
+@bp.get("/factures/<int:invoice_id>/interruption/pieces/<int:document_id>")
+@roles(*Role.ALL)
+def interruption_document_file(invoice_id, document_id):
+    inv = _load_invoice(invoice_id)
+    doc = db.session.get(InterruptionDocument, document_id)
+    if doc is None or inv.interruption is None or doc.interruption_id != inv.interruption.id:
+        abort(404)
+    try:
+        return storage.send(doc.file_key, doc.file_mimetype, doc.file_name)
+    except FileNotFoundError:
+        abort(404)
 
 
 @bp.get("/factures/<int:invoice_id>.xlsx")
@@ -364,7 +485,8 @@ def decide(invoice_id):
     form = DecisionForm()
     if not form.validate_on_submit():
         # the page again, the error on the field it concerns; nothing changed
-        return _invoice_page(inv, form, 400)
+        form.version.data = inv.version_counter
+        return _invoice_page(inv, 400, form=form)
     try:
         service.decide(inv.id, current_user, form.action.data, reason=form.reason.data,
                        expected_version=form.version.data or None)
@@ -501,6 +623,8 @@ INTEREST_COLUMNS = [
     Column("unpaid", "Impayé", "decimal"), Column("rate", "Taux (%)", "text"),
     Column("days", "Jours de retard (max.)", "int"), Column("interest", "Intérêts moratoires", "decimal"),
     Column("indemnity", "Indemnité forfaitaire", "decimal"), Column("total", "Total dû", "decimal"),
+    Column("deadline", "À payer au plus tard le (R. 2192-36)", "date"),
+    Column("overdue_label", "Délai de 45 jours dépassé", "text"),
     Column("state", "État", "text"), Column("explanation", "Calcul", "text")]
 
 
@@ -511,15 +635,34 @@ SETTLEMENT_COLUMNS = [
     Column("reference", "Référence", "text"), Column("explanation", "Calcul", "text")]
 
 
-def _interest_rows():
+def _as_of():
+    """The day finance computes the interest at (``?au=AAAA-MM-JJ``, default today; never
+    in the future)."""
+    text, today = request.args.get("au"), date.today()
+    if not text:
+        return today, None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return today, f"Date d'arrêté des intérêts invalide « {text} » : calcul au {today:%d/%m/%Y}."
+    if day > today:
+        return today, f"La date d'arrêté des intérêts ne peut pas être dans le futur : calcul au {today:%d/%m/%Y}."
+    return day, None
+
+
+def _interest_rows(as_of):
     lots = [l.id for l in visible_lots()]
     rows = []
-    for inv, res in service.interest_owed(date.today(), lots):
-        rows.append({"invoice": inv, "lot": inv.lot.code, "number": inv.number, "received_on": inv.received_on,
+    for inv, res in service.interest_owed(as_of, lots):
+        deadline = service.interest_deadline(res)
+        overdue = deadline is not None and as_of > deadline
+        rows.append({"invoice": inv, "lot": inv.lot.code, "number": inv.number, "received_on": inv.receipt_date,
                      "due_on": res.due_date, "principal": res.principal, "unpaid": res.unpaid,
                      "rate": fr_number(res.rate, 2) if res.rate is not None else "—", "days": max((p.days_late for p in res.portions), default=0),
                      "interest": res.interest, "indemnity": res.flat_indemnity, "total": res.total,
-                     "state": "Intérêts courants (facture non soldée)" if res.unpaid else "À payer",
+                     "deadline": deadline, "overdue": overdue, "overdue_label": "oui" if overdue else "non",
+                     "state": ("Intérêts courants (facture non soldée)" if res.unpaid
+                               else "À payer — délai de 45 jours dépassé" if overdue else "À payer"),
                      "explanation": res.explanation})
     return rows
 
@@ -534,8 +677,12 @@ def _settlement_rows():
 @bp.get("/interets")
 @roles(*Role.FC)
 def interest():
-    rows, settled = _interest_rows(), _settlement_rows()
-    return render_template("billing/interest.html", rows=rows, settled=settled,
+    as_of, warning = _as_of()
+    if warning:
+        flash(warning, "error")
+    rows, settled = _interest_rows(as_of), _settlement_rows()
+    return render_template("billing/interest.html", rows=rows, settled=settled, as_of=as_of,
+                           today=date.today(), overdue=sum(1 for r in rows if r["overdue"]),
                            totals=_totals(rows, ("interest", "indemnity", "total")),
                            settled_totals=_totals(settled, ("interest", "indemnity", "total")),
                            rates_known=bool(service.ecb_rates()))
@@ -544,8 +691,9 @@ def interest():
 @bp.get("/interets.xlsx")
 @roles(*Role.FC)
 def interest_export():
-    return xlsx_response("interets-moratoires.xlsx", [
-        Sheet("Intérêts dus", INTEREST_COLUMNS, _interest_rows()),
+    as_of, _ = _as_of()
+    return xlsx_response(f"interets-moratoires-{as_of.isoformat()}.xlsx", [
+        Sheet(f"Intérêts dus au {as_of:%d-%m-%Y}", INTEREST_COLUMNS, _interest_rows(as_of)),
         Sheet("Intérêts réglés", SETTLEMENT_COLUMNS, _settlement_rows())])
 
 

@@ -69,7 +69,9 @@ def _milestones(statements):
         else:
             invoiced.update(status="met", dateMet=_day(invoice.received_on),
                             value=_value(invoice.amount_incl_tax))
-            paid["dueDate"] = _day(billing.due_on(invoice))
+            due = billing.due_on(invoice)   # None while an interruption awaits documents
+            if due is not None:
+                paid["dueDate"] = _day(due)
             paid["value"] = _value(billing.amount_due(invoice))
             if billing.amount_due(invoice) > 0 and billing.outstanding(invoice) <= 0:
                 last = max(r.payment.paid_on for r in invoice.reconciliations)

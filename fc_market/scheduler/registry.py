@@ -46,7 +46,8 @@ def job(name, *, cron, slot="%Y-%m-%d", description=""):
 
 
 def load_jobs():
-    for _ in submodules("jobs"):  # importing a module's jobs.py declares its jobs
+    # importing a module's jobs.py declares its jobs; then the figures audit (cross-domain)
+    for _ in (*submodules("jobs"), *submodules("jobs", ("audit",))):
         pass
     return JOBS
 

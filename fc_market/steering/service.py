@@ -159,8 +159,8 @@ def reporting_lateness(lots, today):
 
 
 def _payment_delay(lots, today):
-    """Longest payment time (days, suspensions excluded) of the lot's invoices of the last
-    twelve months: still unpaid ones count until today."""
+    """Longest payment time (days from receipt to payment, :func:`billing.payment_clock`) of
+    the lot's invoices of the last twelve months: still unpaid ones count until today."""
     try:
         from fc_market.billing import service as billing
         from fc_market.billing.models import Invoice, InvoiceStatus, Reconciliation
@@ -171,12 +171,14 @@ def _payment_delay(lots, today):
                                      Invoice.lot_id.in_([l.id for l in lots]),
                                      Invoice.received_on >= today - timedelta(days=365))
             .options(selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
-                     selectinload(Invoice.credit_notes)))
+                     selectinload(Invoice.credit_notes), selectinload(Invoice.interruption),
+                     selectinload(Invoice.statement)))
     worst = defaultdict(lambda: (0, 0))
     for inv in db.session.scalars(stmt):
-        days, _ = billing.payment_delay(inv, today)
-        if days is None:
+        clock = billing.payment_clock(inv, today)
+        if clock is None:
             continue
+        days = clock.delay_days
         value, count = worst[inv.lot_id]
         worst[inv.lot_id] = (max(value, days), count + 1)
     return {lot_id: Reading(float(v), n, f"{n} facture(s) sur douze mois") for lot_id, (v, n) in worst.items()}

@@ -33,7 +33,11 @@ def test_demo_steps(market, users):
     statuses = {s for s in db.session.scalars(sa.select(PayableStatement.status))}
     assert statuses == {"open", "certified"}
     invoice_states = set(db.session.scalars(sa.select(Invoice.status)))
-    assert {"accepted", "disputed", "rejected"} <= invoice_states
+    assert {"accepted", "received", "rejected"} <= invoice_states
+    from fc_market.billing.models import InvoiceInterruption
+    interruptions = db.session.scalars(sa.select(InvoiceInterruption)).all()
+    assert {i.is_open for i in interruptions} == {True, False}
+    assert all(i.documents for i in interruptions if not i.is_open)
     assert db.session.scalar(sa.select(sa.func.count()).where(Invoice.match_status == "mismatch"))
     assert db.session.scalar(sa.select(sa.func.count()).where(Invoice.kind == "credit_note"))
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) > 10

@@ -7,10 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fc_market.billing.interest import (FLAT_INDEMNITY, Payment, due_date,
-                                        due_date_after_interruption, ecb_rate_on, invoice_interest,
-                                        moratorium_interest, moratorium_rate, payment_delay_days,
-                                        semester_start, suspended_days)
+from fc_market.billing.interest import (FLAT_INDEMNITY, INTEREST_PAYMENT_DAYS,
+                                        NEW_TERM_FLOOR_DAYS, Interruption, Payment, ecb_rate_on,
+                                        interest_deadline, interruption_balance, invoice_interest,
+                                        moratorium_interest, moratorium_rate, new_term_days,
+                                        payment_clock, semester_start)
 
 E = Decimal
 
@@ -37,21 +38,81 @@ ECB_MRO = [
 ]
 
 RECEIVED = date(2025, 3, 3)
-SUSPENSION = (date(2025, 3, 10), date(2025, 3, 20))   # clock stopped 10/03 → 19/03: 10 days
+#: Interruption notified on 10/03 (7 days elapsed), all documents received on 20/03
+INTERRUPTION = Interruption(date(2025, 3, 10), date(2025, 3, 20))
 PAID = date(2025, 5, 2)
 
 
-def test_worked_example_days():
-    # 03/03 → 02/05: 28 days left in March (31 − 3) + 30 in April + 2 in May = 60 days,
-    # minus the 10 suspended days = 50 days of payment delay
-    assert suspended_days([SUSPENSION], RECEIVED, PAID) == 10
-    assert payment_delay_days(RECEIVED, PAID) == 60
-    assert payment_delay_days(RECEIVED, PAID, [SUSPENSION]) == 50
-    # due date: 03/03 + 30 days = 02/04, pushed back 10 days → 12/04/2025
-    assert due_date(RECEIVED, 30) == date(2025, 4, 2)
-    assert due_date(RECEIVED, 30, [SUSPENSION]) == date(2025, 4, 12)
-    # late days: 50 − 30 = 20 = 12/04 → 02/05 (18 days in April + 2 in May)
-    assert (PAID - due_date(RECEIVED, 30, [SUSPENSION])).days == 20
+def test_plain_term_days():
+    # 03/03 → 02/05: 28 days left in March (31 − 3) + 30 in April + 2 in May = 60 days
+    c = payment_clock(RECEIVED, 30, paid_on=PAID)
+    assert c.delay_days == 60
+    # due date: 03/03 + 30 days = 02/04/2025 ; late 02/04 → 02/05 = 28 + 2 = 30 days
+    assert c.due_on == date(2025, 4, 2) and c.days_late == 30 and c.late
+    assert not payment_clock(RECEIVED, 30, paid_on=date(2025, 4, 2)).late
+
+
+def test_interruption_with_a_balance_under_30_days():
+    # R. 2192-29: notified 10/03, 7 days after receipt: balance 30 − 7 = 23 days < 30;
+    # all documents on 20/03 → new term of max(30, 23) = 30 days → due 19/04/2025
+    c = payment_clock(RECEIVED, 30, INTERRUPTION, paid_on=PAID)
+    assert c.balance_days == 23 and c.current_term_days == 30
+    assert c.term_started_on == date(2025, 3, 20) and c.due_on == date(2025, 4, 19)
+    # the delay is the real time waited, receipt → payment: still 60 days; late 19/04 → 02/05
+    # = 11 days in April + 2 in May = 13 days
+    assert (c.delay_days, c.days_late) == (60, 13)
+    # interest starts 20/04/2025 → 1st half-year 2025 → ECB 3,15 % on 01/01/2025 + 8 = 11,15 %
+    # 12 000,00 × 11,15 % × 13 / 365 = 17 394 / 365 = 47,654794… → 47,65 € ; + 40,00 €
+    r = moratorium_interest(E("12000.00"), c.due_on, PAID, ECB_MRO)
+    assert (r.rate, r.portions[0].days_late, r.interest, r.total) == (
+        E("11.15"), 13, E("47.65"), E("87.65"))
+
+
+def test_interruption_with_a_balance_over_30_days():
+    # a 60-day contractual term interrupted on 13/03, 10 days after receipt: balance 50 days
+    # > 30 → the new term is the balance, 50 days from the documents of 20/03 → 09/05/2025
+    c = payment_clock(RECEIVED, 60, Interruption(date(2025, 3, 13), date(2025, 3, 20)),
+                      paid_on=date(2025, 5, 9))
+    assert c.balance_days == 50 and c.current_term_days == 50
+    assert c.due_on == date(2025, 5, 9) and not c.late          # 20/03 + 50 = 11 + 30 + 9
+    late = payment_clock(RECEIVED, 60, Interruption(date(2025, 3, 13), date(2025, 3, 20)),
+                         paid_on=date(2025, 5, 12))
+    assert late.days_late == 3 and late.delay_days == 70        # 28 + 30 + 12
+
+
+def test_interruption_awaiting_documents_stops_the_clock():
+    c = payment_clock(RECEIVED, 30, Interruption(date(2025, 3, 10)), as_of=date(2025, 6, 30))
+    assert c.awaiting_documents and c.due_on is None and not c.late
+    assert c.delay_days == 119                                   # 28 + 30 + 31 + 30
+    assert c.balance_days == 23 and c.current_term_days is None
+
+
+def test_demo_invoice_fac_idf_202411():
+    # received 23/12/2024, interrupted 28/12 (balance 30 − 5 = 25), documents 09/01/2025:
+    # new term max(30, 25) = 30 days → due 08/02/2025 ; paid 11/01/2025: 19 days (8 + 11),
+    # on time.  (The former suspension subtracted the 12 days 28/12 → 09/01 and read 7 days.)
+    c = payment_clock(date(2024, 12, 23), 30, Interruption(date(2024, 12, 28), date(2025, 1, 9)),
+                      paid_on=date(2025, 1, 11))
+    assert (c.balance_days, c.due_on, c.delay_days, c.late) == (25, date(2025, 2, 8), 19, False)
+
+
+def test_statutory_constants_and_helpers():
+    assert NEW_TERM_FLOOR_DAYS == 30 and INTEREST_PAYMENT_DAYS == 45
+    assert interruption_balance(RECEIVED, date(2025, 3, 10), 30) == 23
+    assert new_term_days(23) == 30 and new_term_days(50) == 50
+    # R. 2192-36: principal paid 02/05/2025 → interest due by 16/06/2025 (29 + 16 = 45 days)
+    assert interest_deadline(PAID) == date(2025, 6, 16)
+
+
+def test_clock_refuses_inconsistent_dates():
+    with pytest.raises(ValueError):
+        payment_clock(RECEIVED, 30, paid_on=date(2025, 3, 1))
+    with pytest.raises(ValueError):
+        payment_clock(RECEIVED, 30, Interruption(date(2025, 3, 1)), as_of=PAID)
+    with pytest.raises(ValueError):
+        payment_clock(RECEIVED, 30, Interruption(date(2025, 3, 10), date(2025, 3, 5)), as_of=PAID)
+    with pytest.raises(ValueError):
+        payment_clock(RECEIVED, 30)
 
 
 def test_worked_example_interest_with_the_briefs_rate():
@@ -73,7 +134,7 @@ def test_worked_example_interest_with_the_real_ecb_history():
     # The ECB rate in force on the first day of the half-year (01/01/2025) was 3,15 %, not the
     # 2,65 % in force at the due date (12/04/2025): 3,15 + 8 = 11,15 %
     # 12 000,00 × 11,15 % × 20 / 365 = 26 760 / 365 = 73,315068… → 73,32 €
-    due = due_date(RECEIVED, 30, [SUSPENSION])
+    due = date(2025, 4, 12)
     assert ecb_rate_on(due, ECB_MRO) == E("2.65")            # the trap
     r = moratorium_interest(E("12000.00"), due, PAID, ECB_MRO)
     assert (r.ecb_rate, r.rate) == (E("3.15"), E("11.15"))
@@ -162,31 +223,25 @@ def test_partial_payments_errors():
         moratorium_interest(E("100.00"), date(2025, 4, 12), date(2025, 5, 2), [])
 
 
-def test_suspension_edge_cases():
-    # after the due date (02/04): changes nothing, the payment is already late
-    assert due_date(RECEIVED, 30, [(date(2025, 4, 20), date(2025, 4, 25))]) == date(2025, 4, 2)
-    # notified on the due date itself: the clock stops, 3 days → 05/04
-    assert due_date(RECEIVED, 30, [(date(2025, 4, 2), date(2025, 4, 5))]) == date(2025, 4, 5)
-    # overlapping suspensions count once: 10/03 → 25/03 = 15 days → 17/04
-    periods = [(date(2025, 3, 10), date(2025, 3, 20)), (date(2025, 3, 15), date(2025, 3, 25))]
-    assert suspended_days(periods, RECEIVED, PAID) == 15
-    assert due_date(RECEIVED, 30, periods) == date(2025, 4, 17)
-    # started before receipt: only 03/03 and 04/03 count → 04/04
-    assert due_date(RECEIVED, 30, [(date(2025, 3, 1), date(2025, 3, 5))]) == date(2025, 4, 4)
-    with pytest.raises(ValueError):
-        due_date(RECEIVED, 30, [(date(2025, 3, 5), date(2025, 3, 1))])
-    with pytest.raises(ValueError):
-        payment_delay_days(RECEIVED, date(2025, 3, 1))
-
-
-def test_interruption_opens_a_new_period():
-    # CCP R. 2192-29: interruption notified 10/03 (7 days elapsed, balance 23 days),
-    # complete documents on 20/03 → new 30-day period → 19/04/2025 (vs 12/04 with a suspension)
-    assert due_date_after_interruption(RECEIVED, date(2025, 3, 10), date(2025, 3, 20)) \
-        == date(2025, 4, 19)
-    # 60-day contractual term, interrupted after 10 days: balance 50 > 30 → 50 days from 20/03
-    assert due_date_after_interruption(RECEIVED, date(2025, 3, 13), date(2025, 3, 20), 60) \
-        == date(2025, 5, 9)
+def test_payment_straddling_two_half_years():
+    # ECB rates: 3,15 % in force on 01/01/2025 (1st half-year), 2,15 % on 01/07/2025 (2nd).
+    # Due 20/06/2025, paid 10/07/2025: 20 days late, 10 in each half-year.  R. 2192-31 takes
+    # the rate in force on the first day of the half-year in which the interest STARTED
+    # (21/06/2025 → 1st half-year): 3,15 + 8 = 11,15 % for all 20 days, not 10,15 % for July.
+    # 5 000,00 × 11,15 % × 20 / 365 = 11 150 / 365 = 30,547945… → 30,55 €
+    # (a split 10 days × 11,15 % + 10 days × 10,15 % would give 15,27 + 13,90 = 29,17 €)
+    rates = [(date(2024, 12, 18), E("3.15")), (date(2025, 6, 11), E("2.15"))]
+    assert moratorium_rate(date(2025, 7, 1), rates)[2] == E("10.15")   # the 2nd half-year's rate
+    r = moratorium_interest(E("5000.00"), date(2025, 6, 20), date(2025, 7, 10), rates)
+    assert (r.semester_start, r.ecb_rate, r.rate) == (date(2025, 1, 1), E("3.15"), E("11.15"))
+    assert (r.portions[0].days_late, r.interest, r.total) == (20, E("30.55"), E("70.55"))
+    # two payments of the same invoice, one in each half-year, share that rate:
+    # 2 000,00 paid 30/06 (10 days): 2 000 × 11,15 % × 10 / 365 = 2 230 / 365 = 6,109589 → 6,11
+    # 3 000,00 paid 10/07 (20 days): 3 000 × 11,15 % × 20 / 365 = 6 690 / 365 = 18,328767 → 18,33
+    r = invoice_interest(E("5000.00"), date(2025, 6, 20),
+                         [(date(2025, 6, 30), E("2000.00")), (date(2025, 7, 10), E("3000.00"))], rates)
+    assert [p.interest for p in r.portions] == [E("6.11"), E("18.33")]
+    assert r.interest == E("24.44") and r.flat_indemnity == E("40.00")
 
 
 def test_no_float_in_results():
@@ -200,18 +255,23 @@ def test_no_float_in_results():
 # -------------------------------------------------------------------- properties
 
 dates = st.dates(min_value=date(2024, 1, 1), max_value=date(2026, 12, 31))
-periods = st.lists(st.tuples(dates, st.integers(0, 40)).map(lambda t: (t[0], t[0] + timedelta(t[1]))),
-                   max_size=4)
 
 
 @settings(max_examples=300, deadline=None)
-@given(received=dates, term=st.integers(0, 90), suspensions=periods, offset=st.integers(0, 200))
-def test_due_date_consistent_with_delay(received, term, suspensions, offset):
-    due = due_date(received, term, suspensions)
-    assert payment_delay_days(received, due, suspensions) == term
+@given(received=dates, term=st.integers(1, 90), notice=st.integers(0, 90), wait=st.integers(0, 60),
+       offset=st.integers(0, 250))
+def test_interruption_never_shortens_the_term(received, term, notice, wait, offset):
+    notified = received + timedelta(min(notice, term))
+    interruption = Interruption(notified, notified + timedelta(wait))
     paid = received + timedelta(offset)
-    late = payment_delay_days(received, paid, suspensions) > term
-    assert late == (paid > due)
+    if paid < received:
+        return
+    plain = payment_clock(received, term, paid_on=paid)
+    c = payment_clock(received, term, interruption, paid_on=paid)
+    assert c.due_on >= plain.due_on
+    assert c.due_on - interruption.documents_received_on >= timedelta(NEW_TERM_FLOOR_DAYS) \
+        or c.current_term_days == c.balance_days
+    assert c.late == (paid > c.due_on) and c.delay_days == offset
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,5 +1,6 @@
 """Invoices (three-way match, decisions, credit notes), payments (manual, idempotent import,
-partial), moratorium interest with a suspension, dashboard, screens and downloads."""
+partial), the payment clock with an interruption, moratorium interest, dashboard, screens
+and downloads."""
 from datetime import date
 from decimal import Decimal
 from io import BytesIO
@@ -84,19 +85,72 @@ def test_invoice_needs_a_certified_statement(market, users):
         invoice(st, users["mandataire"])
 
 
-def test_dispute_once_then_accept_or_reject(cvl_statement, users):
-    inv = invoice(cvl_statement, users["mandataire"])
-    with pytest.raises(service.BillingError, match="motivé"):
-        service.decide(inv.id, users["finance"], "dispute")
-    service.decide(inv.id, users["finance"], "dispute", reason="Pièce manquante", today=date(2025, 3, 10))
-    assert inv.status == "disputed" and inv.suspended_from == date(2025, 3, 10)
+def test_interruption_once_before_the_payment_is_ordered(cvl_statement, users):
+    inv = invoice(cvl_statement, users["mandataire"])   # received 03/03/2025
+    with pytest.raises(service.FieldError, match="motifs") as exc:
+        service.interrupt(inv, users["finance"], notified_on=date(2025, 3, 10), reasons=" ",
+                          documents_expected="RIB", today=date(2025, 3, 10))
+    assert exc.value.field == "reasons"
+    with pytest.raises(service.FieldError, match="futur"):
+        service.interrupt(inv, users["finance"], notified_on=date(2025, 3, 11), reasons="RIB absent",
+                          documents_expected="RIB", today=date(2025, 3, 10))
+    with pytest.raises(service.FieldError, match="expiré le 02/04/2025"):
+        service.interrupt(inv, users["finance"], notified_on=date(2025, 4, 3), reasons="RIB absent",
+                          documents_expected="RIB", today=date(2025, 4, 3))
+    assert inv.interruption is None
+    row = service.interrupt(inv, users["finance"], notified_on=date(2025, 3, 10),
+                            reasons="RIB du groupement absent", documents_expected="RIB signé",
+                            today=date(2025, 3, 10))
+    assert inv.status == "received" and row.is_open
+    # while the documents are awaited, no term runs and the invoice cannot be accepted
+    assert service.due_on(inv, date(2025, 6, 1)) is None
+    with pytest.raises(service.BillingError, match="enregistrez d'abord"):
+        service.decide(inv.id, users["finance"], "accept")
+    with pytest.raises(service.BillingError, match="qu'une fois"):
+        service.interrupt(inv, users["finance"], notified_on=date(2025, 3, 12), reasons="encore",
+                          documents_expected="x", today=date(2025, 3, 12))
+    with pytest.raises(service.FieldError, match="précède la notification"):
+        service.record_documents_received(inv, users["finance"], date(2025, 3, 9), today=date(2025, 3, 20))
+    service.record_documents_received(inv, users["finance"], date(2025, 3, 20), today=date(2025, 3, 20))
+    # balance 30 − 7 = 23 days < 30 → new term of 30 days from 20/03 → 19/04/2025
+    assert service.due_on(inv, date(2025, 3, 20)) == date(2025, 4, 19)
     service.decide(inv.id, users["finance"], "accept", today=date(2025, 3, 20))
-    assert inv.status == "accepted" and inv.suspended_until == date(2025, 3, 20)
+    assert inv.status == "accepted"
     with pytest.raises(service.BillingError, match="impossible"):
-        service.decide(inv.id, users["finance"], "dispute", reason="encore")
+        service.decide(inv.id, users["finance"], "reject", reason="encore")
     # stale page: another officer decided meanwhile
     with pytest.raises(service.BillingError, match="autre utilisateur"):
         service.decide(inv.id, users["finance"], "reject", reason="x", expected_version=1)
+
+
+def test_no_interruption_once_the_payment_is_ordered(cvl_statement, users):
+    inv = invoice(cvl_statement, users["mandataire"])
+    service.decide(inv.id, users["finance"], "accept", today=date(2025, 3, 4))
+    with pytest.raises(service.BillingError, match="mise en paiement"):
+        service.interrupt(inv, users["finance"], notified_on=date(2025, 3, 5), reasons="RIB",
+                          documents_expected="RIB", today=date(2025, 3, 5))
+
+
+def test_receipt_date_entered_by_finance(cvl_statement, users):
+    inv = invoice(cvl_statement, users["mandataire"], received_on=None, today=date(2025, 3, 5))
+    assert inv.receipt_date == inv.received_on == date(2025, 3, 5)  # the upload day
+    assert inv.chorus_received_on is None and inv.receipt_entered_at is None
+    with pytest.raises(service.FieldError, match="dans le futur") as exc:
+        service.set_receipt_date(inv, users["finance"], date(2025, 3, 6), today=date(2025, 3, 5))
+    assert exc.value.field == "received_on"
+    with pytest.raises(service.FieldError, match="précède la date de la facture"):
+        service.set_receipt_date(inv, users["finance"], date(2025, 2, 28), today=date(2025, 3, 5))
+    assert inv.receipt_date == date(2025, 3, 5)
+    # deposited on Chorus Pro on 03/03: the term runs from there → due 02/04/2025; the
+    # invoice as recorded (received_on) stays frozen
+    service.set_receipt_date(inv, users["finance"], date(2025, 3, 3), today=date(2025, 3, 5))
+    assert (inv.receipt_date, inv.chorus_received_on, inv.received_on) == (
+        date(2025, 3, 3), date(2025, 3, 3), date(2025, 3, 5))
+    assert inv.receipt_entered_by_id == users["finance"].id
+    assert service.due_on(inv, date(2025, 3, 5)) == date(2025, 4, 2)
+    service.decide(inv.id, users["finance"], "accept")
+    with pytest.raises(service.BillingError, match="ne se modifie plus"):
+        service.set_receipt_date(inv, users["finance"], date(2025, 3, 4), today=date(2025, 3, 5))
 
 
 def test_rejected_invoice_allows_a_new_one_and_is_not_payable(cvl_statement, users):
@@ -129,23 +183,52 @@ def test_partial_payments_credit_note_and_outstanding(cvl_statement, users):
                                reference="M-2", today=date(2025, 4, 1))
 
 
-def test_moratorium_interest_with_a_suspension(cvl_statement, users):
+def test_moratorium_interest_after_an_interruption(cvl_statement, users):
     ecb()
     inv = invoice(cvl_statement, users["mandataire"])  # received 03/03/2025
-    service.decide(inv.id, users["finance"], "dispute", reason="RIB manquant", today=date(2025, 3, 10))
+    service.interrupt(inv, users["finance"], notified_on=date(2025, 3, 10), reasons="RIB manquant",
+                      documents_expected="RIB", today=date(2025, 3, 10))
+    service.record_documents_received(inv, users["finance"], date(2025, 3, 20), today=date(2025, 3, 20))
     service.decide(inv.id, users["finance"], "accept", today=date(2025, 3, 20))
-    # 03/03 + 30 days = 02/04, pushed back by the 10 suspended days (10/03 → 20/03): 12/04/2025
-    assert service.due_on(inv) == date(2025, 4, 12)
+    # new term: 30 days from 20/03 (the balance, 23 days, is shorter) → 19/04/2025
+    assert service.due_on(inv) == date(2025, 4, 19)
     service.record_payment(inv, users["finance"], paid_on=date(2025, 5, 2), amount="17700.00",
                            today=date(2025, 5, 2))
     result = service.late_interest(inv, date(2025, 6, 1))
-    # 20 days late; interest runs from 13/04/2025: ECB rate in force on 01/01/2025 = 3,15 %
-    # + 8 points = 11,15 % ; 17 700,00 × 11,15 % × 20 / 365 = 108,139… → 108,14 ; + 40,00
-    assert result.rate == Decimal("11.15") and result.portions[0].days_late == 20
-    assert result.interest == Decimal("108.14") and result.flat_indemnity == Decimal("40.00")
-    assert result.total == Decimal("148.14")
+    # 13 days late (19/04 → 02/05); interest runs from 20/04/2025: ECB rate in force on
+    # 01/01/2025 = 3,15 % + 8 points = 11,15 % ; 17 700,00 × 11,15 % × 13 / 365
+    # = 25 656,15 / 365 = 70,2908… → 70,29 ; + 40,00
+    assert result.rate == Decimal("11.15") and result.portions[0].days_late == 13
+    assert result.interest == Decimal("70.29") and result.flat_indemnity == Decimal("40.00")
+    assert result.total == Decimal("110.29")
     owed = service.interest_owed(date(2025, 6, 1))
-    assert [(i.number, r.total) for i, r in owed] == [("F-2025-001", Decimal("148.14"))]
+    assert [(i.number, r.total) for i, r in owed] == [("F-2025-001", Decimal("110.29"))]
+    # R. 2192-36: to be paid within 45 days of the principal (02/05) → 16/06/2025
+    assert service.interest_deadline(result) == date(2025, 6, 16)
+    # computed as of a day before the payment: the whole invoice is still unpaid on 25/04,
+    # 6 days late: 17 700,00 × 11,15 % × 6 / 365 = 11 841,3 / 365 = 32,4419… → 32,44
+    before = service.late_interest(inv, date(2025, 4, 25))
+    assert (before.unpaid, before.interest) == (Decimal("17700.00"), Decimal("32.44"))
+    assert service.interest_deadline(before) is None
+
+
+def test_interest_list_as_of_a_chosen_day_marks_the_45_day_deadline(cvl_statement, users, login):
+    inv = _late_paid_invoice(cvl_statement, users)   # paid 22/04/2025 → interest due by 06/06
+    db.session.commit()
+    finance = login("finance")
+    page = finance.get("/interets?au=2025-06-06").get_data(as_text=True)
+    assert "F-2025-001" in page and "06/06/2025" in page and "délai de 45 jours dépassé" not in page
+    page = finance.get("/interets?au=2025-06-07").get_data(as_text=True)
+    assert "À payer — délai de 45 jours dépassé" in page
+    page = finance.get("/interets?au=2999-01-01").get_data(as_text=True)
+    assert "ne peut pas être dans le futur" in page
+    from openpyxl import load_workbook
+    sheet = load_workbook(BytesIO(finance.get("/interets.xlsx?au=2025-06-07").data)).worksheets[0]
+    headers = [c.value for c in sheet[1]]
+    values = [c.value for c in sheet[2]]
+    assert values[headers.index("À payer au plus tard le (R. 2192-36)")].date() == date(2025, 6, 6)
+    assert values[headers.index("Délai de 45 jours dépassé")] == "oui"
+    assert values[headers.index("Total dû")] == 148.14
 
 
 def _accepted_invoice(cvl_statement, users, *payments):
@@ -235,7 +318,7 @@ def test_interest_per_portion_on_partial_payments(cvl_statement, users):
     ecb()
     inv = invoice(cvl_statement, users["mandataire"])
     service.decide(inv.id, users["finance"], "accept")
-    # due 02/04/2025 (no suspension); 10 000,00 on time, 7 700,00 on 02/05 (30 days late)
+    # due 02/04/2025 (no interruption); 10 000,00 on time, 7 700,00 on 02/05 (30 days late)
     service.record_payment(inv, None, paid_on=date(2025, 4, 1), amount="10000.00", today=date(2025, 6, 1))
     service.record_payment(inv, None, paid_on=date(2025, 5, 2), amount="7700.00", today=date(2025, 6, 1))
     result = service.late_interest(inv, date(2025, 6, 1))
@@ -375,11 +458,35 @@ def test_invoice_screens_and_file_isolation(cvl_statement, users, login, app):
     assert other.get(f"/etats/{cvl_statement.id}").status_code == 404
     finance = login("finance")
     assert finance.get(f"/factures/{inv.id}/pdf").status_code == 200
-    r = finance.post(f"/factures/{inv.id}/decision", data={"action": "dispute", "reason": "RIB",
-                                                            "version": inv.version_counter})
+    # a date in the future is refused on its field, in French, and nothing changes
+    r = finance.post(f"/factures/{inv.id}/reception", data={"received_on": "2999-01-01"})
+    assert r.status_code == 400 and "est dans le futur" in r.get_data(as_text=True)
+    r = finance.post(f"/factures/{inv.id}/interruption", data={
+        "notified_on": date.today().isoformat(), "reasons": "RIB absent",
+        "documents_expected": "RIB du groupement"})
     assert r.status_code == 302
     db.session.refresh(inv)
-    assert inv.status == "disputed"
+    assert inv.status == "received" and inv.interruption.is_open
+    # the mandataire sees it and supplies the document; another lot's mandataire cannot
+    page = browser.get(f"/factures/{inv.id}").get_data(as_text=True)
+    assert "RIB du groupement" in page and "Déposer la pièce" in page
+    r = browser.post(f"/factures/{inv.id}/interruption/pieces", data={
+        "file": (BytesIO(b"GIF89a"), "rib.gif")}, content_type="multipart/form-data")
+    assert r.status_code == 400 and "Type de fichier refusé" in r.get_data(as_text=True)
+    r = browser.post(f"/factures/{inv.id}/interruption/pieces", data={
+        "file": (BytesIO(PDF), "rib.pdf"), "comment": "RIB"}, content_type="multipart/form-data")
+    assert r.status_code == 302
+    doc = inv.interruption.documents[0]
+    assert other.post(f"/factures/{inv.id}/interruption/pieces", data={
+        "file": (BytesIO(PDF), "x.pdf")}, content_type="multipart/form-data").status_code == 404
+    assert other.get(f"/factures/{inv.id}/interruption/pieces/{doc.id}").status_code == 404
+    assert finance.get(f"/factures/{inv.id}/interruption/pieces/{doc.id}").data == PDF
+    r = finance.post(f"/factures/{inv.id}/interruption/reception",
+                     data={"documents_received_on": date.today().isoformat()})
+    assert r.status_code == 302
+    db.session.refresh(inv)
+    assert not inv.interruption.is_open
+    assert "nouveau délai de 30 j" in finance.get(f"/factures/{inv.id}").get_data(as_text=True)
     for url in ("/finances", "/finances.xlsx", "/factures.xlsx", "/paiements", "/interets",
                 "/interets.xlsx", "/finances/taux", "/lots/CVL/finances", f"/etats/{cvl_statement.id}.xlsx"):
         assert finance.get(url).status_code == 200, url
@@ -387,29 +494,37 @@ def test_invoice_screens_and_file_isolation(cvl_statement, users, login, app):
 
 def test_payment_delay_per_invoice_and_on_the_lot_page(cvl_statement, users, login):
     inv = invoice(cvl_statement, users["mandataire"])  # received 03/03/2025
-    service.decide(inv.id, users["finance"], "dispute", reason="RIB manquant", today=date(2025, 3, 10))
+    service.interrupt(inv, users["finance"], notified_on=date(2025, 3, 10), reasons="RIB manquant",
+                      documents_expected="RIB", today=date(2025, 3, 10))
+    service.record_documents_received(inv, users["finance"], date(2025, 3, 20), today=date(2025, 3, 20))
     service.decide(inv.id, users["finance"], "accept", today=date(2025, 3, 20))
-    # unpaid: the delay runs until the day read, the 10 suspended days excluded
-    assert service.payment_delay(inv, date(2025, 4, 2)) == (20, False)
+    # unpaid: the delay runs until the day read (receipt → 02/04 = 30 days), not late yet:
+    # the new term ends on 19/04
+    clock = service.payment_clock(inv, date(2025, 4, 2))
+    assert (clock.delay_days, clock.running, clock.late) == (30, True, False)
     service.record_payment(inv, None, paid_on=date(2025, 4, 1), amount="10000.00", today=date(2025, 4, 1))
     service.record_payment(inv, None, paid_on=date(2025, 5, 2), amount="7700.00", today=date(2025, 5, 2))
-    # paid in full on 02/05/2025: 60 days − 10 suspended = 50, fixed whatever the day read
-    assert service.payment_delay(inv, date(2025, 12, 31)) == (50, True)
+    # paid in full on 02/05/2025: 60 days from receipt, fixed whatever the day read;
+    # 13 days past the due date of 19/04
+    clock = service.payment_clock(inv, date(2025, 12, 31))
+    assert (clock.delay_days, clock.running, clock.days_late) == (60, False, 13)
     rows = service.lot_months(lot("CVL"), 2025, date(2025, 12, 31))
     row = next(r for r in rows if r["invoice"] is not None and r["invoice"].id == inv.id)
-    assert (row["paid_on"], row["delay_days"], row["late"]) == (date(2025, 5, 2), 50, True)
+    assert (row["paid_on"], row["delay_days"], row["late"], row["due_on"]) == (
+        date(2025, 5, 2), 60, True, date(2025, 4, 19))
     summary = service.delay_summary(rows, 30)
-    assert (summary["count"], summary["mean"], summary["max"], summary["late"]) == (1, 50, 50, 1)
+    assert (summary["count"], summary["mean"], summary["max"], summary["late"]) == (1, 60, 60, 1)
     db.session.commit()
     page = login("finance").get("/lots/CVL/finances?annee=2025").get_data(as_text=True)
-    assert "Délai moyen de paiement 2025 (délai contractuel 30 j)" in page and "50 j" in page
-    assert "50 j" in login("finance").get("/factures").get_data(as_text=True)
+    assert "Délai moyen de paiement 2025 (délai contractuel 30 j)" in page and "60 j" in page
+    assert "60 j" in login("finance").get("/factures").get_data(as_text=True)
     from openpyxl import load_workbook
     sheet = load_workbook(BytesIO(login("finance").get("/factures.xlsx").data)).active
     headers = [c.value for c in sheet[1]]
     values = [c.value for c in sheet[2]]
-    assert values[headers.index("Délai de paiement (jours)")] == 50
+    assert values[headers.index("Délai de paiement (jours)")] == 60
     assert values[headers.index("Payée le")].date() == date(2025, 5, 2)
+    assert values[headers.index("Échéance")].date() == date(2025, 4, 19)
 
 
 def test_invoice_and_payment_import_pages_export_to_excel(cvl_statement, users, login):

@@ -83,7 +83,10 @@ def test_transitions_are_written_once_and_refuse_other_moves():
     with pytest.raises(TransitionError):
         VersionStatus.path(VersionStatus.VALIDATED, VersionStatus.DRAFT)
     assert VersionStatus.LABELS["submitted"] == "Déposé"
-    assert InvoiceStatus("disputed").label == "Contestée (délai suspendu)"
+    # no "disputed" status any more: an interruption of the term is a record (0011_clock)
+    assert InvoiceStatus.RECEIVED.allowed() == {InvoiceStatus.ACCEPTED, InvoiceStatus.REJECTED}
+    with pytest.raises(ValueError):
+        InvoiceStatus("disputed")
 
 
 BARE = re.compile(r"""(status|verdict)\s*(==|!=)\s*["']|(status|verdict)\s+(not\s+)?in\s*[(\[{]\s*["']"""
@@ -385,4 +388,13 @@ def test_migration_installs_the_triggers_the_models_describe():
     spec = importlib.util.spec_from_file_location("migration_0010", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert list(module.TRIGGERS) == [s.strip() for s in postgresql_triggers()]
+    # migration 0011_clock replaced the invoices' guard (no "disputed" status any more)
+    path = ROOT / "migrations" / "versions" / "0011_clock.py"
+    spec = importlib.util.spec_from_file_location("migration_0011", path)
+    clock = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(clock)
+    expected = [clock.GUARD_INVOICES if s.startswith("CREATE OR REPLACE FUNCTION fc_guard_invoices(")
+                else s
+                for s in module.TRIGGERS]
+    assert expected == [s.strip() for s in postgresql_triggers()]
+    assert clock.GUARD_INVOICES_0010 in module.TRIGGERS

@@ -242,7 +242,11 @@ def test_finance_certifies_imports_payments_and_sees_interest(journey, users):
     assert values[6] == "11,15 %", values
     assert values[7] == "49" and values[8] == money(expected), values
     assert values[9] == money(Decimal("40.00")) and values[10] == money(expected + 40), values
-    assert values[11] == "À payer", values  # paid in full: the interest no longer runs
+    # paid in full on 15/05/2025: the interest no longer runs, and is to be paid within 45 days
+    # of the principal (R. 2192-36): 15/05/2025 + 45 days = 29/06/2025 (16 days in May + 29)
+    assert values[11] == "29/06/2025", values
+    overdue = date.today() > date(2025, 6, 29)
+    assert values[12] == ("À payer — délai de 45 jours dépassé" if overdue else "À payer"), values
     j.shot("interets-moratoires")
 
     # finance records the payment of the interest and the indemnity on the invoice's page
