@@ -1,6 +1,6 @@
 """Run the benchmarks, one after the other, printing their figures.
 
-    python -m bench                  # coverage, reporting import, billing, steering
+    python -m bench                  # coverage, reporting import, exports, billing, steering
     python -m bench coverage billing # some of them
     python -m bench load_test        # the gunicorn + PostgreSQL load test (not in the default set)
 
@@ -10,8 +10,9 @@ import importlib
 import sys
 import time
 
-DEFAULT = ["coverage", "reporting_import", "billing", "steering"]
+DEFAULT = ["coverage", "reporting_import", "exports", "billing", "steering"]
 MODULES = {"coverage": "bench.bench_coverage", "reporting_import": "bench.bench_reporting_import",
+           "exports": "bench.bench_exports",
            "billing": "bench.bench_billing", "steering": "bench.bench_steering",
            "load_test": "bench.load_test"}
 

@@ -23,8 +23,8 @@ What it does:
 6. checks the database: every accepted upload is there exactly once (one report, one
    submitted version with its 60 acts and the file's SHA-256, one accepted import journal
    line), and nothing else changed (every other table has the row count it had before the
-   load, apart from the audit log, notifications and login journal that the uploads and
-   logins write; the seeded months are untouched).
+   load, apart from the audit log, notifications, login journal and login sessions that the
+   uploads and logins write; the seeded months are untouched).
 
 Exit code 0 when the checks pass, 1 otherwise.  Only loopback addresses are contacted.
 """
@@ -58,8 +58,10 @@ sys.path.insert(0, ROOT)
 PASSWORD = "Bench-Password-2026"
 ACTS_PER_FILE = 60
 MODES = ("Présentiel", "Téléphone", "Visioconférence")
-#: Tables the load is allowed to grow besides the reporting tables checked one by one
-JOURNALS = {"audit_entries", "notifications", "login_attempts", "job_runs"}
+#: Tables the load is allowed to grow besides the reporting tables checked one by one: audit
+#: log, notifications, login journal, job runs and the server-side login sessions (one per
+#: login since branch `sec`)
+JOURNALS = {"audit_entries", "notifications", "login_attempts", "job_runs", "user_sessions"}
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 

@@ -105,8 +105,8 @@ def register_cli(app):
     from fc_market.unit_of_work import wrap_cli
     for group in (market_cli, demo_cli, users_cli):
         app.cli.add_command(wrap_cli(group))
-    # each domain module's ``cli.register(app)``, then the figures audit (cross-domain)
-    for cli in (*submodules("cli"), *submodules("cli", ("audit",))):
+    # each domain module's ``cli.register(app)``
+    for cli in submodules("cli"):
         cli.register(app)
     for name, command in app.cli.commands.items():
         if name != "db":

@@ -9,7 +9,8 @@ import importlib
 
 #: In dependency order: a module's demo data and event handlers may rely on those before it
 DOMAIN_MODULES = ("notifications", "territory", "reporting", "controls", "billing", "uo4",
-                  "steering", "cases", "opendata", "einvoice", "scheduler", "home")
+                  "steering", "cases", "opendata", "einvoice", "consistency", "scheduler",
+                  "home")
 
 
 def optional_submodule(module, name):

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from fc_market.audit import figures
+from fc_market.consistency import figures
 from fc_market.audit.models import FiguresAudit
 from fc_market.billing import service
 from fc_market.billing.models import PayableStatementLine

@@ -51,7 +51,7 @@ def test_an_invoice_decision_starts_empty_and_an_empty_one_is_refused_on_the_fie
     text = response.get_data(as_text=True)
     # the error sits on the field (DSFR select group in error), in French
     assert "fr-select-group--error" in text
-    assert "Choisissez une décision : accepter, contester ou rejeter la facture." in text
+    assert "Choisissez une décision : accepter ou rejeter" in text  # no "contester": the clock is interrupted, not suspended
     db.session.expire_all()
     assert db.session.get(Invoice, inv.id).status == InvoiceStatus.RECEIVED
 

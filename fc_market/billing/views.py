@@ -76,7 +76,7 @@ def dashboard():
     year = _year()
     rows = service.dashboard(visible_lots(), year)
     totals = _totals(rows, DASHBOARD_SUMS)
-    from fc_market.audit.figures import last_audit
+    from fc_market.consistency.figures import last_audit
     return render_template("billing/dashboard.html", rows=rows, totals=totals, year=year,
                            audit=last_audit())
 

@@ -362,7 +362,16 @@ class _SheetScanner:
             return
         if local == "c":
             ref = attrs.get("r")
-            position = self._position(ref) if ref else None
+            position = None
+            if ref:
+                # fast path of _position, inlined: most cells are "<letters><row number>"
+                suffix = self.row_suffix
+                if suffix and ref.endswith(suffix):
+                    column = self.columns.get(ref[:-len(suffix)])
+                    if column:
+                        position = (self.row, column)
+                if position is None:
+                    position = self._position(ref)
             if position:
                 row, self.col = position
             else:
@@ -371,6 +380,9 @@ class _SheetScanner:
             self.cell = (row, self.col, ref)
         elif local == "v" or local == "is":
             row, col, ref = self.cell
+            if (self.min_row <= row <= self.max_row and self.min_col <= col <= self.max_col
+                    and self.min_row):
+                return  # inside the extent already seen: nothing grows
             grown = False
             if row > self.max_row:
                 self.max_row, grown = row, True

@@ -64,15 +64,37 @@ _HEADER_FONT = Font(bold=True)
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 
 
+#: row class -> whether it is a mapping (``isinstance(x, Mapping)`` is an ABC check, slow
+#: when asked for every cell of a 20,000-row export)
+_IS_MAPPING: dict = {}
+
+
+def _is_mapping(value: Any) -> bool:
+    kind = value.__class__
+    found = _IS_MAPPING.get(kind)
+    if found is None:
+        found = _IS_MAPPING[kind] = isinstance(value, Mapping)
+    return found
+
+
 def _attribute_getter(path: str) -> Callable[[Any], Any]:
     parts = path.split(".")
+    if len(parts) == 1:
+        key = path
+
+        def get_one(row: Any) -> Any:
+            if row is None:
+                return None
+            return row.get(key) if _is_mapping(row) else getattr(row, key, None)
+
+        return get_one
 
     def get(row: Any) -> Any:
         value = row
         for part in parts:
             if value is None:
                 return None
-            value = value.get(part) if isinstance(value, Mapping) else getattr(value, part, None)
+            value = value.get(part) if _is_mapping(value) else getattr(value, part, None)
         return value
 
     return get
@@ -120,7 +142,9 @@ def clean_text(value: Any) -> tuple:
     (formula-like prefix, error code such as ``"#N/A"``)."""
     if isinstance(value, enum.Enum):
         value = value.value
-    text = ILLEGAL_CHARACTERS_RE.sub("", value if isinstance(value, str) else str(value))
+    text = value if isinstance(value, str) else str(value)
+    if not text.isprintable():  # fast path: a printable text has no XML-forbidden character
+        text = ILLEGAL_CHARACTERS_RE.sub("", text)
     text = text[:32767]
     return text, text.startswith(_DANGEROUS_PREFIXES) or text in ERROR_CODES
 
@@ -161,6 +185,20 @@ def convert(kind: str, value: Any) -> tuple:
             return ("Oui" if value else "Non"), False
     text, dangerous = clean_text(value)
     return (text or None), dangerous
+
+
+def _convert_text(value: Any) -> tuple:
+    """`convert` for a text column, with a fast path for the common printable string."""
+    if value.__class__ is str and value.isprintable():
+        text = value[:32767]
+        return (text or None), text.startswith(_DANGEROUS_PREFIXES) or text in ERROR_CODES
+    return convert("text", value)
+
+
+def _converter(kind: str) -> Callable[[Any], tuple]:
+    if kind == "text":
+        return _convert_text
+    return lambda value: convert(kind, value)
 
 
 def sanitize_title(title: Any, used: Optional[set] = None) -> str:
@@ -307,10 +345,16 @@ def _write_streaming(worksheet: Any, plan: _Plan) -> int:
         cell.quotePrefix = True
         quoted.append(cell)
     row_number = 1
+    cells = [(index, column.get, _converter(column.kind))
+             for index, column in enumerate(plan.columns)]
     for row_number, row in enumerate(plan.rows, start=2):
         values = []
-        for index, column in enumerate(plan.columns):
-            value, force_text = convert(column.kind, column.get(row))
+        for index, get, converter in cells:
+            value = get(row)
+            if value is None:
+                values.append(None)
+                continue
+            value, force_text = converter(value)
             if value is None:
                 values.append(None)
                 continue

@@ -475,8 +475,8 @@ def _invoices_overdue(today):
         if left <= 0:
             continue
         due = billing.due_on(inv, today)
-        if due >= today:
-            continue
+        if due is None or due >= today:
+            continue  # not due yet, or the term is interrupted until the documents arrive
         section.items.append(Item(f"Lot {inv.lot.code} — facture {inv.number} : reste {money(left)}",
                                   url_for("billing.invoice", invoice_id=inv.id), due_on=due, late=True,
                                   detail=f"Échue le {day(due)}, {integer((today - due).days)} jour(s) de retard"))

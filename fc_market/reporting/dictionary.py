@@ -101,8 +101,25 @@ def _lookup(codes):
 LOOKUPS = {field: _lookup(codes) for field, codes in CODE_LISTS.items()}
 
 
+#: (field, cell value) -> code already resolved: a file repeats a handful of values on every
+#: row, so :func:`code_of` folds each distinct one once.  Bounded (an odd file cannot grow it).
+_CODE_CACHE = {}
+_CODE_CACHE_MAX = 4096
+_MISSING = object()
+
+
 def code_of(field, value):
     """The code for a cell value (code, label or ``code — label``); None when unknown."""
+    key = (field, value.__class__, value)
+    found = _CODE_CACHE.get(key, _MISSING)
+    if found is _MISSING:
+        found = _code_of(field, value)
+        if len(_CODE_CACHE) < _CODE_CACHE_MAX:
+            _CODE_CACHE[key] = found
+    return found
+
+
+def _code_of(field, value):
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     key = fold(value)
@@ -151,7 +168,26 @@ _CIVILITY_NAME = re.compile(r"(?<![\w])(?:M\.|MM\.|Mme|Mmes|Mlle|Melle|Monsieur|
 _FULL_NAME = re.compile(r"^[A-ZÀ-Ý][a-zà-ÿ'\-]+(?:\s+[A-ZÀ-Ý][A-Za-zà-ÿ'\-]+){1,2}$")
 
 
+#: (type, value, reference) -> reason already found by :func:`personal_data_in`: a file
+#: repeats the same few texts (codes, labels) on every row.  Bounded like ``_CODE_CACHE``.
+_PERSONAL_CACHE = {}
+
+
 def personal_data_in(value, *, reference=False):
+    """See :func:`_personal_data_in`; remembers the answer for each distinct cell value."""
+    try:
+        key = (value.__class__, value, reference)
+        found = _PERSONAL_CACHE.get(key, _MISSING)
+    except TypeError:  # unhashable: not a cell value, no cache
+        return _personal_data_in(value, reference=reference)
+    if found is _MISSING:
+        found = _personal_data_in(value, reference=reference)
+        if len(_PERSONAL_CACHE) < _CODE_CACHE_MAX:
+            _PERSONAL_CACHE[key] = found
+    return found
+
+
+def _personal_data_in(value, *, reference=False):
     """The French reason why ``value`` (a free-text cell) looks like personal data, or None.
 
     Looks for an e-mail address, a phone number, a NIR (social-security number) or a long

@@ -10,6 +10,10 @@ from fc_market.reporting import dictionary as dd
 from fc_market.reporting.models import Act
 from fc_market.territory.models import Site
 
+#: Acts fetched at a time by an export (a server-side cursor on PostgreSQL): the memory of an
+#: export stays flat whatever the size of the version
+ACT_FETCH_ROWS = 2000
+
 
 def _label(codes, value):
     return codes.get(value, value) if value else None
@@ -55,7 +59,8 @@ def act_rows(version_id):
                       t.c.csp, t.c.employment_status, t.c.sector)
             .join(UnitOfWork, UnitOfWork.id == t.c.uo_id)
             .outerjoin(Site, Site.id == t.c.site_id)
-            .where(t.c.version_id == version_id).order_by(t.c.source_row, t.c.id))
+            .where(t.c.version_id == version_id).order_by(t.c.source_row, t.c.id)
+            .execution_options(yield_per=ACT_FETCH_ROWS))
     return db.session.execute(stmt).mappings()
 
 

@@ -46,8 +46,8 @@ def job(name, *, cron, slot="%Y-%m-%d", description=""):
 
 
 def load_jobs():
-    # importing a module's jobs.py declares its jobs; then the figures audit (cross-domain)
-    for _ in (*submodules("jobs"), *submodules("jobs", ("audit",))):
+    # importing a module's jobs.py declares its jobs
+    for _ in submodules("jobs"):
         pass
     return JOBS
 

@@ -17,8 +17,9 @@ def monthly_pack(today):
     return f"Dossier {stored.period} ({stored.size} octets)"
 
 
-@job("steering.refresh", cron={"minute": "*/5"}, slot="%Y-%m-%dT%H:%M",
-     description="Reconstruit les agrégats des grands lots dont un reporting vient d'être validé.")
+@job("steering.refresh", cron={"minute": "*"}, slot="%Y-%m-%dT%H:%M",
+     description="Reconstruit les agrégats des lots en attente (grand lot dont un reporting vient "
+                 "d'être validé, « Recalculer maintenant ») : chaque minute, lot par lot.")
 def refresh_queue(today):
     from fc_market.steering import service
     return f"{service.process_queue(today)} lot(s) mis à jour"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -532,12 +533,39 @@ def rebuild_everything(today=None):
     return counts, evaluate(today)
 
 
-def process_queue(today=None):
-    """Rebuild the queued lots (the ``steering.refresh`` job); returns how many."""
-    queued = db.session.scalars(sa.select(SteeringRefresh).order_by(SteeringRefresh.requested_at)).all()
+#: Seconds of work one run of the ``steering.refresh`` job allows itself before leaving the
+#: remaining lots to the next run (every minute): a full recompute then shows its progress
+REFRESH_JOB_BUDGET_S = 20
+MANUAL_REASON = "recalcul demandé"
+
+
+def process_queue(today=None, budget_s=None):
+    """Rebuild the queued lots, oldest request first (the ``steering.refresh`` job), until
+    ``budget_s`` seconds have been spent; returns how many were rebuilt.  At least one lot is
+    rebuilt per run, so the queue always drains."""
+    budget = REFRESH_JOB_BUDGET_S if budget_s is None else budget_s
+    started = time.monotonic()
+    queued = db.session.scalars(sa.select(SteeringRefresh)
+                                .order_by(SteeringRefresh.requested_at, SteeringRefresh.id)).all()
+    done = 0
     for request in queued:
+        if done and time.monotonic() - started >= budget:
+            break
         refresh_lot(request.lot_id, today)
-    return len(queued)
+        done += 1
+    return done
+
+
+def request_full_rebuild(reason=MANUAL_REASON):
+    """Queue every lot for the ``steering.refresh`` job ("Recalculer maintenant" returns at
+    once); returns the number of lots waiting."""
+    waiting = set(db.session.scalars(sa.select(SteeringRefresh.lot_id)))
+    lot_ids = db.session.scalars(sa.select(Lot.id).order_by(Lot.number)).all()
+    for lot_id in lot_ids:
+        if lot_id not in waiting:
+            db.session.add(SteeringRefresh(lot_id=lot_id, reason=reason[:64]))
+    db.session.flush()
+    return len(set(lot_ids) | waiting)
 
 
 def queued_lots():

@@ -156,7 +156,8 @@ def flags():
     market = service.current_market()
     return render_template("steering/flags.html", page=page,
                            rules=list(market.flag_rules) if market else [], indicators=INDICATORS,
-                           fmt=service.format_value, form=EmptyForm())
+                           fmt=service.format_value, form=EmptyForm(),
+                           queued=service.queued_lots())
 
 
 @bp.get("/signalements.xlsx")
@@ -195,8 +196,10 @@ def flag_export(flag_id):
 def recompute():
     form = EmptyForm()
     if form.validate_on_submit():
-        _, result = service.rebuild_everything()
-        flash(f"Agrégats reconstruits et règles recalculées : {result.summary()}.", "success")
+        waiting = service.request_full_rebuild()
+        flash(f"Recalcul demandé : les agrégats et les signalements de {waiting} lot(s) sont "
+              "reconstruits en arrière-plan, lot par lot ; l'avancement s'affiche sur cette page.",
+              "success")
     return redirect(url_for(".flags"))
 
 

@@ -21,7 +21,12 @@ def prepare(users):
                                      issued_on=date(2024, 4, 20), received_on=date(2024, 4, 22),
                                      amount_excl_tax=exp["amount_excl_tax"], vat=exp["vat"],
                                      amount_incl_tax=exp["amount_incl_tax"], file=("f.pdf", PDF))
-        IDS[code] = {"statement_id": st.id, "open_statement_id": open_st.id, "invoice_id": inv.id}
+        # the invoice's payment clock interrupted, with one document supplied by the operator
+        service.interrupt(inv, users["finance"], notified_on=date(2024, 4, 25), reasons="RIB absent",
+                          documents_expected="RIB signé", today=date(2024, 4, 25))
+        doc = service.add_interruption_document(inv, users["mandataire"], ("rib.pdf", PDF))
+        IDS[code] = {"statement_id": st.id, "open_statement_id": open_st.id, "invoice_id": inv.id,
+                     "document_id": doc.id}
     csv = "Facture;Date;Montant;Référence\nF-IDF-1;10/05/2024;100,00;M1\nX-404;10/05/2024;5,00;M2\n"
     batch = payment_import.import_payments(csv.encode(), "paiements.csv", users["finance"])
     IDS["import_id"] = batch.id
@@ -30,6 +35,7 @@ def prepare(users):
 ARGUMENTS = {
     "statement_id": lambda users, code: IDS[code]["statement_id"],
     "invoice_id": lambda users, code: IDS[code]["invoice_id"],
+    "document_id": lambda users, code: IDS[code]["document_id"],
     "import_id": lambda users, code: IDS["import_id"],
 }
-LOT_SCOPED = {"statement_id", "invoice_id"}
+LOT_SCOPED = {"statement_id", "invoice_id", "document_id"}

@@ -36,7 +36,8 @@ import sqlalchemy as sa
 
 from fc_market.audit.models import FiguresAudit
 from fc_market.extensions import db
-from fc_market.market.models import Lot, Price, UnitOfWork, utcnow
+from fc_market.market.models import Lot, Price, UnitOfWork
+from fc_market.models_base import utcnow
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")

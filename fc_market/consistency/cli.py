@@ -1,5 +1,5 @@
 """``flask --app fc_market audit figures [--json]``: the screens' totals recomputed
-independently (:mod:`fc_market.audit.figures`); exit code 1 on any disagreement."""
+independently (:mod:`fc_market.consistency.figures`); exit code 1 on any disagreement."""
 import json
 import sys
 
@@ -16,7 +16,7 @@ audit_cli = AppGroup("audit", help="Contrôles de cohérence des chiffres affich
 def figures(as_json, on):
     """Recalcule les totaux affichés (volumes, états, finances, factures, couverture) à partir
     des actes, états, factures, paiements et sites, et liste chaque désaccord."""
-    from fc_market.audit import figures as audit
+    from fc_market.consistency import figures as audit
     from fc_market.unit_of_work import doom, independent_session
     result = audit.run(on.date() if on else None)
     # the audit only reads: end that read now and write its result on its own, so it is kept

@@ -1,4 +1,4 @@
-from fc_market.audit import figures
+from fc_market.consistency import figures
 from fc_market.scheduler.registry import job
 
 
