@@ -25,7 +25,7 @@ class UserForm(FlaskForm):
         DataRequired("Champ obligatoire."), Length(max=254), email_address])
     full_name = StringField("Nom complet", validators=[DataRequired("Champ obligatoire."),
                                                        Length(max=200)])
-    role = SelectField("Profil", choices=[("", "— Choisir —")] + [(r, Role.LABELS[r]) for r in Role.ALL],
+    role = SelectField("Profil", choices={"": "— Choisir —", **{r: Role.LABELS[r] for r in Role.ALL}},
                        validators=[DataRequired("Choisissez un profil.")])
     lot = SelectField("Lot (mandataire uniquement)", choices=[])
 
@@ -33,7 +33,7 @@ class UserForm(FlaskForm):
 class UserEditForm(FlaskForm):
     full_name = StringField("Nom complet", validators=[DataRequired("Champ obligatoire."),
                                                        Length(max=200)])
-    role = SelectField("Profil", choices=[(r, Role.LABELS[r]) for r in Role.ALL])
+    role = SelectField("Profil", choices={r: Role.LABELS[r] for r in Role.ALL})
     lot = SelectField("Lot (mandataire uniquement)", choices=[])
 
 

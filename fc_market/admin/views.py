@@ -38,7 +38,7 @@ def users_export():
 
 def _lot_choices(form):
     lots = db.session.scalars(sa.select(Lot).order_by(Lot.number)).all()
-    form.lot.choices = [("", "—")] + [(lot.code, f"{lot.code} — {lot.name}") for lot in lots]
+    form.lot.choices = {"": "—", **{lot.code: f"{lot.code} — {lot.name}" for lot in lots}}
     return lots
 
 
