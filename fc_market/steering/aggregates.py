@@ -35,6 +35,8 @@ import calendar
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from datetime import date, timedelta
+from itertools import groupby
+from operator import itemgetter
 
 import sqlalchemy as sa
 
@@ -82,13 +84,60 @@ def uo_roles(market_id=None):
     return out
 
 
+#: Columns of an act the fold reads, in this order (``_fold`` indexes them)
+_ACT_COLUMNS = (Act.beneficiary_id, Act.act_date, Act.uo_id, Act.mode, Act.csp, Act.sector,
+                Act.sex, Act.age_band)
+#: Roles as small integers (the fold compares them for every act)
+OTHER, UO0, LEVEL1, PROJECT, IMPLEMENTATION = range(5)
+_ROLE_NUMBER = {"other": OTHER, "uo0": UO0, "level1": LEVEL1, "project": PROJECT,
+                "implementation": IMPLEMENTATION}
+#: Rows turned into tuples at a time from PostgreSQL's result
+CHUNK_ROWS = 20_000
+
+
+def _validated_versions(lot_id):
+    return sa.select(ReportVersion.id).where(ReportVersion.lot_id == lot_id,
+                                             ReportVersion.status == VALIDATED)
+
+
+def _acts_stmt(lot_id, *, extra=(), where=()):
+    """The lot's acts of validated versions, ordered by beneficiary, date and id (the id
+    settles acts of the same day: the entry and its profile are always the same act's)."""
+    return (sa.select(*_ACT_COLUMNS, *extra)
+            .where(Act.lot_id == lot_id, *where)
+            .order_by(Act.beneficiary_id, Act.act_date, Act.id))
+
+
 def _acts(lot_id):
-    stmt = (sa.select(Act.beneficiary_id, Act.act_date, Act.uo_id, Act.mode, Act.csp, Act.sector,
-                      Act.sex, Act.age_band)
-            .join(ReportVersion, ReportVersion.id == Act.version_id)
-            .where(Act.lot_id == lot_id, ReportVersion.status == VALIDATED)
-            .order_by(Act.beneficiary_id, Act.act_date))
-    return db.session.execute(stmt.execution_options(yield_per=20000))
+    return _rows(_acts_stmt(lot_id, where=(Act.version_id.in_(_validated_versions(lot_id)),)))
+
+
+def _rows(stmt):
+    """Plain tuples of ``stmt``: on PostgreSQL straight from the driver's cursor (no
+    SQLAlchemy row per act), elsewhere through the Core connection."""
+    conn = db.session.connection()
+    if conn.dialect.name != "postgresql":
+        yield from conn.execute(stmt)
+        return
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    raw = conn.connection.driver_connection
+    # a client-side cursor: the result waits in libpq's memory (~100 bytes an act), tuples
+    # are made a chunk at a time; a server-side cursor is slower here (cursor plans)
+    with raw.cursor() as cur:
+        cur.execute(str(compiled), compiled.params)
+        while True:
+            chunk = cur.fetchmany(CHUNK_ROWS)
+            if not chunk:
+                break
+            yield from chunk
+
+
+def _role_table(roles):
+    """{uo_id: (code, role number)}; an unknown UO is "?" with no role."""
+    class Table(dict):
+        def __missing__(self, key):
+            return ("?", OTHER)
+    return Table({uo_id: (code, _ROLE_NUMBER[role]) for uo_id, (code, role) in roles.items()})
 
 
 class _Month:
@@ -100,6 +149,7 @@ class _Month:
         self.acts = self.remote = self.entries = 0
         self.by_uo = Counter()
         self.bens = 0
+        #: {days (int): count}; stored with string keys (JSON)
         self.delay = Counter()
         self.uo0 = self.uo0_alone = self.l1 = self.l1_alone = 0
         self.l2_starts = self.l2_impl = self.project = self.project_short = 0
@@ -113,84 +163,127 @@ def horizons_of(lot):
             else default_terms()).steering
 
 
+class _Days(dict):
+    """day -> (ordinal, period, year, uo0 mature?, level 1 mature?, project mature?), computed
+    once per distinct day (a lot has ~1,500 of them for millions of acts)."""
+
+    def __init__(self, data_end, h):
+        super().__init__()
+        self.data_end, self.h = data_end, h
+
+    def __missing__(self, day):
+        p = period_of(day)
+        h, end = self.h, self.data_end
+        value = self[day] = (day.toordinal(), p, day.year,
+                             _mature(day, h.information_only_days, end),
+                             _mature(day, h.level2_days, end),
+                             _mature(day, h.implementation_days, end))
+        return value
+
+
 def compute_lot(lot_id, roles, data_end=None, horizons=None):
     """{period: _Month} for the lot's validated acts; ``data_end`` bounds cohort maturity;
     ``horizons``: the lot's :class:`~fc_market.market.terms.SteeringTerms` (read when None)."""
     h = horizons or horizons_of(db.session.get(Lot, lot_id))
-    months = defaultdict(_Month)
-    current, rows = None, []
-    for row in _acts(lot_id):
-        if row[0] != current:
-            if rows:
-                _beneficiary(rows, roles, months, data_end, h)
-            current, rows = row[0], []
-        rows.append(row)
-    if rows:
-        _beneficiary(rows, roles, months, data_end, h)
+    return _fold_all(_acts(lot_id), _role_table(roles), {}, _Days(data_end, h), h)
+
+
+def _fold_all(rows, table, months, days, h):
+    """Fold rows sorted by beneficiary (then date) into ``months``, one beneficiary at a time."""
+    fold = _fold
+    for _, acts in groupby(rows, itemgetter(0)):
+        fold(list(acts), table, months, days, h)
     return months
 
 
 def _beneficiary(rows, roles, months, data_end, h):
-    """Fold one beneficiary's acts (sorted by date) into the monthly counters."""
+    """Fold one beneficiary's acts (sorted by date) into ``months`` (a dict of _Month)."""
+    _fold(rows, _role_table(roles), months, _Days(data_end, h), h)
+
+
+def _fold(rows, table, months, days, h):
+    """Fold one beneficiary's acts (sorted by date) into the monthly counters.
+
+    Days are compared as ordinals; ``table``: :func:`_role_table`; ``days``: :class:`_Days`.
+    """
+    info_h, l2_h, gap = h.information_only_days, h.level2_days, h.pathway_gap_days
+    short_h, impl_h = h.short_pathway_days, h.implementation_days
+    all_days, uo0_days, l12_days, l2_days, project_days, impl_days = [], [], [], [], [], []
+    acts = []
+    for row in rows:
+        d = days[row[1]]
+        code, role = table[row[2]]
+        o = d[0]
+        all_days.append(o)
+        if role == UO0:
+            uo0_days.append(o)
+        elif role == LEVEL1:
+            l12_days.append(o)
+        elif role:
+            l12_days.append(o)
+            l2_days.append(o)
+            (project_days if role == PROJECT else impl_days).append(o)
+        acts.append((d, code, role, row))
     seen_months = set()
     entered_years = set()
-    l2_days, l12_days, project_days, impl_days, uo0_days, all_days = [], [], [], [], [], []
-    for _, day, uo_id, *_rest in rows:
-        role = roles.get(uo_id, ("?", "other"))[1]
-        all_days.append(day)
-        if role == "uo0":
-            uo0_days.append(day)
-        elif role == "level1":
-            l12_days.append(day)
-        elif role in ("project", "implementation"):
-            l12_days.append(day)
-            l2_days.append(day)
-            (project_days if role == "project" else impl_days).append(day)
-    for _, day, uo_id, mode, csp, sector, sex, age_band in rows:
-        code, role = roles.get(uo_id, ("?", "other"))
-        p = period_of(day)
-        m = months[p]
+    for (o, p, year, mature_uo0, mature_l1, mature_project), code, role, row in acts:
+        m = months.get(p)
+        if m is None:
+            m = months[p] = _Month()
         m.acts += 1
         m.by_uo[code] += 1
-        if mode in REMOTE_MODES:
+        if row[3] in REMOTE_MODES:
             m.remote += 1
         if p not in seen_months:
             seen_months.add(p)
             m.bens += 1
-        if role in ("level1", "project", "implementation") and day.year not in entered_years:
-            entered_years.add(day.year)
+        if role == OTHER:
+            continue
+        if role != UO0 and year not in entered_years:
+            entered_years.add(year)
             m.entries += 1
-            for key, value in (("csp", csp), ("sector", sector), ("sex", sex), ("age_band", age_band)):
-                if value:
-                    m.profile[key][value] += 1
-        if role == "uo0":
-            if _mature(day, h.information_only_days, data_end):
+            profile = m.profile
+            csp, sector, sex, age_band = row[4], row[5], row[6], row[7]
+            if csp:
+                profile["csp"][csp] += 1
+            if sector:
+                profile["sector"][sector] += 1
+            if sex:
+                profile["sex"][sex] += 1
+            if age_band:
+                profile["age_band"][age_band] += 1
+        if role == UO0:
+            if mature_uo0:
                 m.uo0 += 1
-                if not _any_between(l12_days, day, day + timedelta(days=h.information_only_days)):
+                i = bisect_left(l12_days, o)
+                if i >= len(l12_days) or l12_days[i] > o + info_h:
                     m.uo0_alone += 1
-        elif role == "level1":
-            i = bisect_right(uo0_days, day)
+        elif role == LEVEL1:
+            i = bisect_right(uo0_days, o)
             if i:
-                prior = uo0_days[i - 1]
-                if (day - prior).days <= h.pathway_gap_days:
-                    m.delay[str((day - prior).days)] += 1
-            if _mature(day, h.level2_days, data_end):
+                diff = o - uo0_days[i - 1]
+                if diff <= gap:
+                    m.delay[diff] += 1
+            if mature_l1:
                 m.l1 += 1
-                if not _any_between(l2_days, day, day + timedelta(days=h.level2_days)):
+                i = bisect_left(l2_days, o)
+                if i >= len(l2_days) or l2_days[i] > o + l2_h:
                     m.l1_alone += 1
-        elif role in ("project", "implementation"):
-            if not _any_between(l2_days, day - timedelta(days=h.pathway_gap_days), day, right_open=True):
+        else:
+            # a level-2 start: no level-2 act in [day - gap, day)
+            i = bisect_left(l2_days, o - gap)
+            if i >= len(l2_days) or l2_days[i] >= o:
                 m.l2_starts += 1
-                if role == "implementation" and not _any_between(project_days, date.min, day):
+                if role == IMPLEMENTATION and not (project_days and project_days[0] <= o):
                     m.l2_impl += 1
-            if role == "project":
+            if role == PROJECT:
                 m.project += 1
-                start = all_days[bisect_left(all_days, day - timedelta(days=h.pathway_gap_days))]
-                if (day - start).days < h.short_pathway_days:
+                if o - all_days[bisect_left(all_days, o - gap)] < short_h:
                     m.project_short += 1
-                if _mature(day, h.implementation_days, data_end):
+                if mature_project:
                     m.project_cohort += 1
-                    if _any_between(impl_days, day, day + timedelta(days=h.implementation_days)):
+                    i = bisect_left(impl_days, o)
+                    if i < len(impl_days) and impl_days[i] <= o + impl_h:
                         m.project_followed += 1
 
 
@@ -252,35 +345,36 @@ def csf_by_period(lot_id):
 PROVIDERS["csf"] = csf_by_period
 
 
-def rebuild_lot(lot_id, roles=None):
-    """Replace the lot's aggregates; returns the number of months written."""
-    db.session.flush()
-    roles = roles or uo_roles()
-    reporting = _reporting(lot_id)
-    validated_periods = sorted(p for p, (ok, _) in reporting.items() if ok)
-    data_end = month_end(validated_periods[-1]) if validated_periods else None
-    h = horizons_of(db.session.get(Lot, lot_id))
-    months = compute_lot(lot_id, roles, data_end, h)
-    figures = _figures(lot_id)
+def _extra(lot_id):
     extra = defaultdict(dict)
     for provider in PROVIDERS.values():
         for period, values in provider(lot_id).items():
             extra[period].update(values)
-    periods = set(months) | set(figures) | set(reporting) | set(extra)
-    now = utcnow()
-    rows = []
-    for p in sorted(periods):
+    return extra
+
+
+def _row_mature(period, horizon, data_end):
+    """Is the cohort of ``period`` mature (stored) for ``horizon`` days once ``data_end``…"""
+    return data_end is not None and _mature(month_end(period), horizon, data_end)
+
+
+def _stat_rows(lot_id, months, figures, reporting, extra, data_end, h, now):
+    """{period: row} — the LotMonthStat columns of every period with acts, figures, a
+    submitted report or a provider's value."""
+    rows = {}
+    for p in sorted(set(months) | set(figures) | set(reporting) | set(extra)):
         m = months.get(p) or _Month()
         f = figures.get(p)
         validated, days_late = reporting.get(p, (False, None))
-        mature_uo0 = data_end is not None and _mature(month_end(p), h.information_only_days, data_end)
-        mature_l1 = data_end is not None and _mature(month_end(p), h.level2_days, data_end)
-        mature_project = data_end is not None and _mature(month_end(p), h.implementation_days, data_end)
+        mature_uo0 = _row_mature(p, h.information_only_days, data_end)
+        mature_l1 = _row_mature(p, h.level2_days, data_end)
+        mature_project = _row_mature(p, h.implementation_days, data_end)
         row = {
             "lot_id": lot_id, "period": p, "year": int(p[:4]), "month": int(p[5:7]),
             "acts": m.acts, "acts_by_uo": dict(m.by_uo) or None, "remote_acts": m.remote,
             "beneficiaries": m.bens, "entries": m.entries,
-            "delay_hist": dict(m.delay) or None, "delay_count": sum(m.delay.values()),
+            "delay_hist": {str(k): v for k, v in m.delay.items()} or None,
+            "delay_count": sum(m.delay.values()),
             "uo0_cohort": m.uo0 if mature_uo0 else None,
             "uo0_no_followup": m.uo0_alone if mature_uo0 else None,
             "l1_cohort": m.l1 if mature_l1 else None,
@@ -299,11 +393,197 @@ def rebuild_lot(lot_id, roles=None):
             "validated": validated, "days_late": days_late, "computed_at": now,
         }
         row.update(extra.get(p, {}))
-        rows.append(row)
+        rows[p] = row
+    return rows
+
+
+def _data_end(reporting):
+    validated_periods = sorted(p for p, (ok, _) in reporting.items() if ok)
+    return month_end(validated_periods[-1]) if validated_periods else None
+
+
+def rebuild_lot(lot_id, roles=None):
+    """Replace the lot's aggregates; returns the number of months written."""
+    db.session.flush()
+    roles = roles or uo_roles()
+    reporting = _reporting(lot_id)
+    data_end = _data_end(reporting)
+    h = horizons_of(db.session.get(Lot, lot_id))
+    months = compute_lot(lot_id, roles, data_end, h)
+    rows = _stat_rows(lot_id, months, _figures(lot_id), reporting, _extra(lot_id), data_end, h,
+                      utcnow())
     db.session.execute(sa.delete(LotMonthStat).where(LotMonthStat.lot_id == lot_id))
     if rows:
-        db.session.execute(sa.insert(LotMonthStat), rows)
+        db.session.execute(sa.insert(LotMonthStat), list(rows.values()))
     return len(rows)
+
+
+# --------------------------------------------------------------------------- incremental
+
+#: Additive counters of :class:`_Month` (cohort ones apart: they depend on maturity)
+_PLAIN = ("acts", "remote", "bens", "entries", "l2_starts", "l2_impl", "project",
+          "project_short")
+#: Cohort counters by horizon: (attribute of SteeringTerms, _Month counters, columns)
+_COHORTS = (("information_only_days", ("uo0", "uo0_alone"), ("uo0_cohort", "uo0_no_followup")),
+            ("level2_days", ("l1", "l1_alone"), ("l1_cohort", "l1_no_level2")),
+            ("implementation_days", ("project_cohort", "project_followed"),
+             ("project_cohort", "project_followed")))
+#: Columns compared to decide whether a stored row changed
+_COMPARED = tuple(c.name for c in LotMonthStat.__table__.columns if c.name not in ("id", "computed_at"))
+
+
+class Stale(Exception):
+    """The stored aggregates are not those of the state before the change: rebuild."""
+
+
+def _month_of(row):
+    """A stored LotMonthStat row back as counters (cohorts not stored count 0)."""
+    m = _Month()
+    m.acts, m.remote, m.bens, m.entries = row.acts, row.remote_acts, row.beneficiaries, row.entries
+    m.by_uo = Counter(row.acts_by_uo or {})
+    m.delay = Counter({int(k): v for k, v in (row.delay_hist or {}).items()})
+    m.l2_starts, m.l2_impl = row.l2_starts, row.l2_starts_implementation
+    m.project, m.project_short = row.project_acts, row.project_short
+    for _, counters, columns in _COHORTS:
+        for counter, column in zip(counters, columns):
+            setattr(m, counter, getattr(row, column) or 0)
+    profile = row.profile or {}
+    m.profile = {k: Counter(profile.get(k) or {}) for k in PROFILE_KEYS}
+    return m
+
+
+def _add_counter(target, new, old):
+    for key, value in new.items():
+        target[key] += value
+    for key, value in old.items():
+        target[key] -= value
+    for key in [k for k, v in target.items() if v <= 0]:
+        if target[key] < 0:
+            raise Stale(key)
+        del target[key]
+
+
+def _apply(m, new, old, cohorts):
+    """m += new - old; ``cohorts``: the _Month cohort counters to move too."""
+    for attr in _PLAIN + cohorts:
+        value = getattr(m, attr) + getattr(new, attr) - getattr(old, attr)
+        if value < 0:
+            raise Stale(attr)
+        setattr(m, attr, value)
+    _add_counter(m.by_uo, new.by_uo, old.by_uo)
+    _add_counter(m.delay, new.delay, old.delay)
+    for key in PROFILE_KEYS:
+        _add_counter(m.profile[key], new.profile[key], old.profile[key])
+
+
+def apply_versions(lot_id, added=(), removed=(), roles=None):
+    """Bring the lot's stored aggregates up to date after ``added`` versions were validated
+    and ``removed`` ones superseded (either may be empty: a closed control campaign), without
+    reading the lot's whole history.  The rows written are exactly those of
+    :func:`rebuild_lot`; returns how many rows changed, or None when the stored rows are not
+    those of the state before the change (never built, or stale): rebuild then.
+
+    Every counter of a month is a sum of per-beneficiary contributions, each depending only
+    on that beneficiary's acts: only the beneficiaries with an act in a changed version move,
+    by (their contributions now) − (their contributions before), both folded from their whole
+    history (one indexed query).  A cohort counter is stored only once its month is mature
+    (the month's end plus its horizon reaches the latest validated month): a month that just
+    became mature gets its counter computed from its own acts and those of the horizon after
+    it (cohort rules look forward only, and no further than the horizon).  Lot figures,
+    reporting and providers are re-read (a few rows per month).
+    """
+    db.session.flush()
+    added, removed = set(added), set(removed)
+    try:
+        return _apply_versions(lot_id, added, removed, roles)
+    except Stale:
+        return None
+
+
+def _apply_versions(lot_id, added, removed, roles):
+    table = _role_table(roles or uo_roles())
+    h = horizons_of(db.session.get(Lot, lot_id))
+    stored = {row.period: row for row in db.session.execute(
+        sa.select(LotMonthStat.__table__).where(LotMonthStat.lot_id == lot_id))}
+    # the validated periods before the change, from the versions, must be the stored ones
+    versions = db.session.execute(
+        sa.select(ReportVersion.id, ReportVersion.status, ReportVersion.submitted_at, Report.period)
+        .join(Report, Report.id == ReportVersion.report_id)
+        .where(ReportVersion.lot_id == lot_id,
+               sa.or_(ReportVersion.status == VALIDATED, ReportVersion.id.in_(sorted(added | removed))))).all()
+    now_ids = {v.id for v in versions if v.status == VALIDATED}
+    before_ids = (now_ids - added) | removed
+    before_validated = {v.period for v in versions if v.id in before_ids and v.submitted_at is not None}
+    if before_validated != {p for p, row in stored.items() if row.validated}:
+        raise Stale("validated months")
+    old_end = month_end(max(before_validated)) if before_validated else None
+    reporting = _reporting(lot_id)
+    data_end = _data_end(reporting)
+
+    months = {p: _month_of(row) for p, row in stored.items()}
+    for horizon, counters, columns in _COHORTS:
+        days = getattr(h, horizon)
+        for p, row in stored.items():
+            if _row_mature(p, days, old_end) and getattr(row, columns[0]) is None:
+                raise Stale(columns[0])
+    changed = added | removed
+    if changed:
+        everything = _Days(None, h)
+        before, after = {}, {}
+        stmt = _acts_stmt(lot_id, extra=(Act.version_id,), where=(
+            Act.version_id.in_(sorted(now_ids | removed)),
+            Act.beneficiary_id.in_(sa.select(Act.beneficiary_id)
+                                   .where(Act.version_id.in_(sorted(changed))))))
+        for _, acts in groupby(_rows(stmt), itemgetter(0)):
+            acts = list(acts)
+            _fold([a for a in acts if a[8] not in added], table, before, everything, h)
+            _fold([a for a in acts if a[8] not in removed], table, after, everything, h)
+        empty = _Month()
+        for p in set(before) | set(after):
+            cohorts = tuple(c for horizon, counters, _ in _COHORTS
+                            if _row_mature(p, getattr(h, horizon), old_end)
+                            and _row_mature(p, getattr(h, horizon), data_end) for c in counters)
+            m = months.get(p)
+            if m is None:
+                m = months[p] = _Month()
+            _apply(m, after.get(p, empty), before.get(p, empty), cohorts)
+    for p in [p for p, m in months.items() if not m.acts]:
+        m = months.pop(p)
+        if any(getattr(m, a) for a in _PLAIN) or m.by_uo or m.delay or any(m.profile.values()):
+            raise Stale(p)
+    _mature_now(lot_id, months, old_end, data_end, table, h)
+
+    rows = _stat_rows(lot_id, months, _figures(lot_id), reporting, _extra(lot_id), data_end, h,
+                      utcnow())
+    gone = [row.id for p, row in stored.items()
+            if p not in rows or any(getattr(row, c) != rows[p][c] for c in _COMPARED)]
+    fresh = [row for p, row in rows.items() if p not in stored or stored[p].id in set(gone)]
+    if gone:
+        db.session.execute(sa.delete(LotMonthStat).where(LotMonthStat.id.in_(gone)))
+    if fresh:
+        db.session.execute(sa.insert(LotMonthStat), fresh)
+    return len(set(gone) | {p for p in rows if p not in stored})
+
+
+def _mature_now(lot_id, months, old_end, data_end, table, h):
+    """Cohort counters of the months that became mature since ``old_end``, from scratch."""
+    flipped = []
+    for horizon, counters, _ in _COHORTS:
+        days = getattr(h, horizon)
+        for p in months:
+            if _row_mature(p, days, data_end) and not _row_mature(p, days, old_end):
+                flipped.append((p, days, counters))
+    if not flipped:
+        return
+    low = min(date(int(p[:4]), int(p[5:7]), 1) for p, _, _ in flipped)
+    high = max(month_end(p) + timedelta(days=days) for p, days, _ in flipped)
+    scratch = _fold_all(_rows(_acts_stmt(lot_id, where=(
+        Act.version_id.in_(_validated_versions(lot_id)), Act.act_date >= low,
+        Act.act_date <= high))), table, {}, _Days(None, h), h)
+    for p, _, counters in flipped:
+        fresh = scratch.get(p) or _Month()
+        for counter in counters:
+            setattr(months[p], counter, getattr(fresh, counter))
 
 
 def rebuild_all(lot_ids=None):
