@@ -25,7 +25,7 @@ from fc_market.market.models import FlagRule, Lot, LotTarget
 from fc_market.models_base import utcnow
 from fc_market.market.service import current_market
 from fc_market.market.terms import default_terms, lot_terms
-from fc_market.reporting.models import Report, ReportVersion
+from fc_market.reporting.models import Report, ReportVersion, VersionStatus
 from fc_market.steering import aggregates
 from fc_market.steering.indicators import (INDICATORS, NONE, WINDOW_MONTHS, LotView, NationalView,
                                            Reading, breached,
@@ -573,19 +573,51 @@ def queued_lots():
                               .order_by(Lot.number)).all()
 
 
+def refresh_changes(lot_id, added=(), removed=(), reason="report.validated", today=None):
+    """After ``added`` versions were validated and ``removed`` ones superseded (or a control
+    campaign closed: neither), bring the lot's aggregates up to date from the changed versions
+    only (:func:`aggregates.apply_versions`, inside the caller's transaction) and re-evaluate
+    its flags; a lot waiting for the refresh job, or whose stored aggregates are not those of
+    the state before, is refreshed by :func:`request_refresh` instead.  Returns
+    "incremental", "sync" or "queued"."""
+    db.session.flush()
+    if db.session.scalar(sa.select(SteeringRefresh.id).where(SteeringRefresh.lot_id == lot_id)) is None:
+        if aggregates.apply_versions(lot_id, added, removed) is not None:
+            evaluate(today, [lot_id])
+            return "incremental"
+    return request_refresh(lot_id, reason)
+
+
+#: session.info key: versions superseded by a correction whose own ``report.validated`` is
+#: still to come ({report_id: {version ids}}): both are applied together then
+_SUPERSEDED = "steering.superseded"
+
+
 @events.on("report.validated")
 def _on_report_validated(version):
-    request_refresh(version.lot_id, "report.validated")
+    pending = db.session.info.get(_SUPERSEDED, {}).pop(version.report_id, set())
+    removed = set(db.session.scalars(sa.select(ReportVersion.id).where(
+        ReportVersion.id.in_(sorted(pending)),
+        ReportVersion.status == VersionStatus.SUPERSEDED))) if pending else set()
+    refresh_changes(version.lot_id, [version.id], removed, "report.validated")
 
 
 @events.on("report.superseded")
 def _on_report_superseded(version):
-    request_refresh(version.lot_id, "report.superseded")
+    db.session.flush()
+    replaced = db.session.scalar(sa.select(ReportVersion.id).where(
+        ReportVersion.report_id == version.report_id, ReportVersion.id != version.id,
+        ReportVersion.status == VersionStatus.VALIDATED))
+    if replaced is not None:
+        # its correction is validated in the same unit of work: report.validated follows
+        db.session.info.setdefault(_SUPERSEDED, {}).setdefault(version.report_id, set()).add(version.id)
+        return
+    refresh_changes(version.lot_id, (), [version.id], "report.superseded")
 
 
 @events.on("control.closed")
 def _on_control_closed(campaign):
-    request_refresh(campaign.lot_id, "control.closed")
+    refresh_changes(campaign.lot_id, (), (), "control.closed")
 
 
 # --------------------------------------------------------------------------- packs

@@ -180,8 +180,25 @@ def test_unknown_indicator_is_reported_unavailable(idf, market):
     assert flag_of(idf, "payment_delay_ceiling") is None
 
 
-def test_large_lots_are_queued_for_the_refresh_job(app, idf):
+def test_large_lots_are_refreshed_inline_from_the_changed_version(app, idf):
     from fc_market.steering.models import SteeringRefresh
+    version = make_version(idf, "2025-03", [("A", "UO1", date(2025, 3, 3), "telephone"),
+                                            ("B", "UO1", date(2025, 3, 4), "telephone")])
+    app.config["STEERING_SYNC_MAX_ACTS"] = 1
+    try:
+        events.emit("report.validated", version)
+    finally:
+        app.config.pop("STEERING_SYNC_MAX_ACTS")
+    # the aggregates were up to date (none yet): only the new version's acts were read
+    assert db.session.scalar(sa.select(LotMonthStat.entries)) == 2
+    assert service.queued_lots() == []
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SteeringRefresh)) == 0
+
+
+def test_large_lots_with_stale_aggregates_are_queued_for_the_refresh_job(app, idf):
+    from fc_market.steering.models import SteeringRefresh
+    # validated without its event: the stored aggregates miss February
+    make_version(idf, "2025-02", [("C", "UO1", date(2025, 2, 3), "telephone")])
     version = make_version(idf, "2025-03", [("A", "UO1", date(2025, 3, 3), "telephone"),
                                             ("B", "UO1", date(2025, 3, 4), "telephone")])
     app.config["STEERING_SYNC_MAX_ACTS"] = 1
@@ -192,5 +209,6 @@ def test_large_lots_are_queued_for_the_refresh_job(app, idf):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(LotMonthStat)) == 0
     assert service.queued_lots() == ["IDF"]
     assert service.process_queue(TODAY) == 1
-    assert db.session.scalar(sa.select(LotMonthStat.entries)) == 2
+    assert db.session.scalar(sa.select(LotMonthStat.entries)
+                             .where(LotMonthStat.period == "2025-03")) == 2
     assert db.session.scalar(sa.select(sa.func.count()).select_from(SteeringRefresh)) == 0
