@@ -201,10 +201,11 @@ def _beneficiary(rows, roles, months, data_end, h):
     _fold(rows, _role_table(roles), months, _Days(data_end, h), h)
 
 
-def _fold(rows, table, months, days, h):
+def _fold(rows, table, months, days, h, since=None):
     """Fold one beneficiary's acts (sorted by date) into the monthly counters.
 
     Days are compared as ordinals; ``table``: :func:`_role_table`; ``days``: :class:`_Days`.
+    ``since``: an ordinal; acts before it are history only (they count nowhere).
     """
     info_h, l2_h, gap = h.information_only_days, h.level2_days, h.pathway_gap_days
     short_h, impl_h = h.short_pathway_days, h.implementation_days
@@ -227,6 +228,11 @@ def _fold(rows, table, months, days, h):
     seen_months = set()
     entered_years = set()
     for (o, p, year, mature_uo0, mature_l1, mature_project), code, role, row in acts:
+        if since is not None and o < since:
+            seen_months.add(p)
+            if role != OTHER and role != UO0:
+                entered_years.add(year)
+            continue
         m = months.get(p)
         if m is None:
             m = months[p] = _Month()
@@ -428,6 +434,8 @@ _COHORTS = (("information_only_days", ("uo0", "uo0_alone"), ("uo0_cohort", "uo0_
             ("level2_days", ("l1", "l1_alone"), ("l1_cohort", "l1_no_level2")),
             ("implementation_days", ("project_cohort", "project_followed"),
              ("project_cohort", "project_followed")))
+#: The role of the acts each cohort counts
+_COHORT_ROLES = (UO0, LEVEL1, PROJECT)
 #: Columns compared to decide whether a stored row changed
 _COMPARED = tuple(c.name for c in LotMonthStat.__table__.columns if c.name not in ("id", "computed_at"))
 
@@ -530,14 +538,18 @@ def _apply_versions(lot_id, added, removed, roles):
     if changed:
         everything = _Days(None, h)
         before, after = {}, {}
-        stmt = _acts_stmt(lot_id, extra=(Act.version_id,), where=(
-            Act.version_id.in_(sorted(now_ids | removed)),
-            Act.beneficiary_id.in_(sa.select(Act.beneficiary_id)
-                                   .where(Act.version_id.in_(sorted(changed))))))
-        for _, acts in groupby(_rows(stmt), itemgetter(0)):
+        # an act's contribution looks forward no further than the longest horizon: acts
+        # earlier than that before a beneficiary's first changed act count the same before
+        # and after the change, and only serve as history
+        ahead = max(h.information_only_days, h.level2_days, h.implementation_days)
+        first = db.session.scalar(sa.select(sa.func.min(Act.act_date))
+                                  .where(Act.version_id.in_(sorted(changed))))
+        for _, acts in groupby(_acts_of(lot_id, changed, now_ids | removed, first, ahead, table, h),
+                               itemgetter(0)):
             acts = list(acts)
-            _fold([a for a in acts if a[8] not in added], table, before, everything, h)
-            _fold([a for a in acts if a[8] not in removed], table, after, everything, h)
+            since = min(a[1] for a in acts if a[8] in changed).toordinal() - ahead
+            _fold([a for a in acts if a[8] not in added], table, before, everything, h, since)
+            _fold([a for a in acts if a[8] not in removed], table, after, everything, h, since)
         empty = _Month()
         for p in set(before) | set(after):
             cohorts = tuple(c for horizon, counters, _ in _COHORTS
@@ -565,22 +577,58 @@ def _apply_versions(lot_id, added, removed, roles):
     return len(set(gone) | {p for p in rows if p not in stored})
 
 
+#: Beneficiaries per query when reading some beneficiaries' acts (bound parameters)
+BENEFICIARIES_PER_QUERY = 5_000
+
+
+def _acts_of(lot_id, changed, versions, first, ahead, table, h):
+    """The acts of ``versions`` of every beneficiary with an act in a ``changed`` version,
+    ordered by beneficiary, date and id, with their version id last: the history the fold
+    needs for acts from ``first`` (the earliest changed act) minus ``ahead`` days on — the
+    pathway gap and the calendar year before them, and any project act (an implementation
+    act looks back at them without limit).  Versions are filtered here rather than in SQL:
+    the planner then reads the beneficiaries' acts by index."""
+    beneficiaries = sorted(db.session.scalars(
+        sa.select(Act.beneficiary_id).where(Act.version_id.in_(sorted(changed))).distinct()))
+    if first is None:
+        return
+    since = first - timedelta(days=ahead)
+    bound = min(since - timedelta(days=h.pathway_gap_days), date(since.year, 1, 1))
+    projects = sorted(uo_id for uo_id, (_, role) in table.items() if role == PROJECT)
+    for i in range(0, len(beneficiaries), BENEFICIARIES_PER_QUERY):
+        part = beneficiaries[i:i + BENEFICIARIES_PER_QUERY]
+        for row in _rows(_acts_stmt(lot_id, extra=(Act.version_id,), where=(
+                Act.beneficiary_id.in_(part),
+                sa.or_(Act.act_date >= bound, Act.uo_id.in_(projects))))):
+            if row[8] in versions:
+                yield row
+
+
 def _mature_now(lot_id, months, old_end, data_end, table, h):
-    """Cohort counters of the months that became mature since ``old_end``, from scratch."""
+    """Cohort counters of the months that became mature since ``old_end``, from scratch:
+    the acts from the month's start to its end plus the horizon, of the beneficiaries with
+    an act of the cohort's role in the month (cohort rules look forward only)."""
     flipped = []
-    for horizon, counters, _ in _COHORTS:
+    for (horizon, counters, _), role in zip(_COHORTS, _COHORT_ROLES):
         days = getattr(h, horizon)
         for p in months:
             if _row_mature(p, days, data_end) and not _row_mature(p, days, old_end):
-                flipped.append((p, days, counters))
+                flipped.append((p, days, counters, role))
     if not flipped:
         return
-    low = min(date(int(p[:4]), int(p[5:7]), 1) for p, _, _ in flipped)
-    high = max(month_end(p) + timedelta(days=days) for p, days, _ in flipped)
-    scratch = _fold_all(_rows(_acts_stmt(lot_id, where=(
-        Act.version_id.in_(_validated_versions(lot_id)), Act.act_date >= low,
-        Act.act_date <= high))), table, {}, _Days(None, h), h)
-    for p, _, counters in flipped:
+    start = {p: date(int(p[:4]), int(p[5:7]), 1) for p, *_ in flipped}
+    low = min(start.values())
+    high = max(month_end(p) + timedelta(days=days) for p, days, _, _ in flipped)
+    uo_ids = {role: sorted(uo_id for uo_id, (_, r) in table.items() if r == role)
+              for role in _COHORT_ROLES}
+    cohort = sa.select(Act.beneficiary_id).where(Act.lot_id == lot_id, sa.or_(*(
+        sa.and_(Act.act_date >= start[p], Act.act_date <= month_end(p), Act.uo_id.in_(uo_ids[role]))
+        for p, _, _, role in flipped)))
+    validated = set(db.session.scalars(_validated_versions(lot_id)))
+    rows = _rows(_acts_stmt(lot_id, extra=(Act.version_id,), where=(
+        Act.act_date >= low, Act.act_date <= high, Act.beneficiary_id.in_(cohort))))
+    scratch = _fold_all((row for row in rows if row[8] in validated), table, {}, _Days(None, h), h)
+    for p, _, counters, _ in flipped:
         fresh = scratch.get(p) or _Month()
         for counter in counters:
             setattr(months[p], counter, getattr(fresh, counter))
