@@ -1,9 +1,13 @@
 """Rebuild the per-lot, per-month aggregates (:class:`LotMonthStat`) from validated reporting.
 
 Only acts and lot figures of versions whose status is ``validated`` count (a superseded
-version's acts drop out when its correction is validated).  A lot is rebuilt as a whole —
-entries and pathways depend on each beneficiary's whole history — in one pass over its
-acts ordered by beneficiary and date (about a second for 170,000 acts).
+version's acts drop out when its correction is validated).  :func:`rebuild_lot` rebuilds a
+lot as a whole — entries and pathways depend on each beneficiary's whole history — in one
+pass over its acts ordered by beneficiary, date and id (plain driver tuples; about 2.5 s for
+the 600,000 acts of the largest lot on PostgreSQL).  After a validation,
+:func:`apply_versions` changes only what the changed versions move (the beneficiaries
+concerned, the months that became mature): the same rows as a full rebuild, in a fraction
+of a second.
 
 Definitions (also shown on screen, see :data:`fc_market.steering.indicators.INDICATORS`):
 
@@ -196,11 +200,6 @@ def _fold_all(rows, table, months, days, h):
     return months
 
 
-def _beneficiary(rows, roles, months, data_end, h):
-    """Fold one beneficiary's acts (sorted by date) into ``months`` (a dict of _Month)."""
-    _fold(rows, _role_table(roles), months, _Days(data_end, h), h)
-
-
 def _fold(rows, table, months, days, h, since=None):
     """Fold one beneficiary's acts (sorted by date) into the monthly counters.
 
@@ -295,14 +294,6 @@ def _fold(rows, table, months, days, h, since=None):
 
 def _mature(day, horizon, data_end):
     return data_end is None or month_end(period_of(day)) + timedelta(days=horizon) <= data_end
-
-
-def _any_between(days, low, high, right_open=False):
-    """Is there a day in sorted ``days`` with low <= d <= high (d < high if right_open)?"""
-    i = bisect_left(days, low)
-    if i >= len(days):
-        return False
-    return days[i] < high if right_open else days[i] <= high
 
 
 def _figures(lot_id):
@@ -493,8 +484,8 @@ def apply_versions(lot_id, added=(), removed=(), roles=None):
 
     Every counter of a month is a sum of per-beneficiary contributions, each depending only
     on that beneficiary's acts: only the beneficiaries with an act in a changed version move,
-    by (their contributions now) − (their contributions before), both folded from their whole
-    history (one indexed query).  A cohort counter is stored only once its month is mature
+    by (their contributions now) − (their contributions before), both folded from the part of
+    their history the rules read (:func:`_acts_of`, by index).  A cohort counter is stored only once its month is mature
     (the month's end plus its horizon reaches the latest validated month): a month that just
     became mature gets its counter computed from its own acts and those of the horizon after
     it (cohort rules look forward only, and no further than the horizon).  Lot figures,
@@ -547,7 +538,10 @@ def _apply_versions(lot_id, added, removed, roles):
         for _, acts in groupby(_acts_of(lot_id, changed, now_ids | removed, first, ahead, table, h),
                                itemgetter(0)):
             acts = list(acts)
-            since = min(a[1] for a in acts if a[8] in changed).toordinal() - ahead
+            first_changed = min((a[1] for a in acts if a[8] in changed), default=None)
+            if first_changed is None:        # nothing of theirs changed
+                continue
+            since = first_changed.toordinal() - ahead
             _fold([a for a in acts if a[8] not in added], table, before, everything, h, since)
             _fold([a for a in acts if a[8] not in removed], table, after, everything, h, since)
         empty = _Month()
@@ -569,12 +563,13 @@ def _apply_versions(lot_id, added, removed, roles):
                       utcnow())
     gone = [row.id for p, row in stored.items()
             if p not in rows or any(getattr(row, c) != rows[p][c] for c in _COMPARED)]
-    fresh = [row for p, row in rows.items() if p not in stored or stored[p].id in set(gone)]
+    replaced = set(gone)
+    fresh = [row for p, row in rows.items() if p not in stored or stored[p].id in replaced]
     if gone:
         db.session.execute(sa.delete(LotMonthStat).where(LotMonthStat.id.in_(gone)))
     if fresh:
         db.session.execute(sa.insert(LotMonthStat), fresh)
-    return len(set(gone) | {p for p in rows if p not in stored})
+    return len(gone) + sum(1 for p in rows if p not in stored)
 
 
 #: Beneficiaries per query when reading some beneficiaries' acts (bound parameters)

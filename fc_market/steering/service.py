@@ -1,8 +1,8 @@
 """Steering: indicators per lot and national, flags (open, follow, clear, notify), packs.
 
-Dashboards read the pre-aggregated :class:`LotMonthStat` rows (rebuilt on the
-``report.validated`` / ``report.superseded`` / ``control.closed`` events and by
-``flask steering rebuild``), the coverage of the sites (cached by the territory service) and
+Dashboards read the pre-aggregated :class:`LotMonthStat` rows (updated inside the
+``report.validated`` / ``report.superseded`` / ``control.closed`` events from the changed
+versions only, rebuilt by the nightly job and ``flask steering rebuild``), the coverage of the sites (cached by the territory service) and
 a few small queries; they never scan the acts.
 """
 from __future__ import annotations
@@ -498,8 +498,10 @@ def flags_json(flags):
 
 # --------------------------------------------------------------------------- refresh
 
-#: Lots with at most this many acts are refreshed inside the validating transaction; larger
-#: ones are queued for the ``steering.refresh`` job (every five minutes).
+#: When a lot's aggregates cannot be updated from the changed versions only (stale, or the
+#: lot waits for the job), lots with at most this many acts are rebuilt inside the
+#: validating transaction; larger ones are queued for the ``steering.refresh`` job (every
+#: minute).
 SYNC_MAX_ACTS = 20_000
 
 
