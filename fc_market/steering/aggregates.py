@@ -113,7 +113,10 @@ def _acts_stmt(lot_id, *, extra=(), where=()):
 
 
 def _acts(lot_id):
-    return _rows(_acts_stmt(lot_id, where=(Act.version_id.in_(_validated_versions(lot_id)),)))
+    """The lot's acts of validated versions (the version is checked here: in SQL the planner
+    would read the acts version by version rather than the lot's at once)."""
+    validated = set(db.session.scalars(_validated_versions(lot_id)))
+    return (row for row in _rows(_acts_stmt(lot_id, extra=(Act.version_id,))) if row[8] in validated)
 
 
 def _rows(stmt):
