@@ -488,11 +488,11 @@ def apply_versions(lot_id, added=(), removed=(), roles=None):
     Every counter of a month is a sum of per-beneficiary contributions, each depending only
     on that beneficiary's acts: only the beneficiaries with an act in a changed version move,
     by (their contributions now) − (their contributions before), both folded from the part of
-    their history the rules read (:func:`_acts_of`, by index).  A cohort counter is stored only once its month is mature
-    (the month's end plus its horizon reaches the latest validated month): a month that just
-    became mature gets its counter computed from its own acts and those of the horizon after
-    it (cohort rules look forward only, and no further than the horizon).  Lot figures,
-    reporting and providers are re-read (a few rows per month).
+    their history the rules read (:func:`_acts_of`, by index).  A cohort counter is stored
+    only once its month is mature (the month's end plus its horizon reaches the latest
+    validated month): a month that just became mature gets its counter computed from its own
+    acts and those of the horizon after it (cohort rules look forward only, and no further
+    than the horizon).  Lot figures, reporting and providers are re-read (a few rows a month).
     """
     db.session.flush()
     added, removed = set(added), set(removed)
@@ -512,7 +512,8 @@ def _apply_versions(lot_id, added, removed, roles):
         sa.select(ReportVersion.id, ReportVersion.status, ReportVersion.submitted_at, Report.period)
         .join(Report, Report.id == ReportVersion.report_id)
         .where(ReportVersion.lot_id == lot_id,
-               sa.or_(ReportVersion.status == VALIDATED, ReportVersion.id.in_(sorted(added | removed))))).all()
+               sa.or_(ReportVersion.status == VALIDATED,
+                      ReportVersion.id.in_(sorted(added | removed))))).all()
     now_ids = {v.id for v in versions if v.status == VALIDATED}
     before_ids = (now_ids - added) | removed
     before_validated = {v.period for v in versions if v.id in before_ids and v.submitted_at is not None}

@@ -2,8 +2,9 @@
 
 Dashboards read the pre-aggregated :class:`LotMonthStat` rows (updated inside the
 ``report.validated`` / ``report.superseded`` / ``control.closed`` events from the changed
-versions only, rebuilt by the nightly job and ``flask steering rebuild``), the coverage of the sites (cached by the territory service) and
-a few small queries; they never scan the acts.
+versions only, rebuilt by the nightly job and ``flask steering rebuild``), the coverage of
+the sites (cached by the territory service) and a few small queries; they never scan the
+acts.
 """
 from __future__ import annotations
 
