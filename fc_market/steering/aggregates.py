@@ -585,21 +585,23 @@ def _acts_of(lot_id, changed, versions, first, ahead, table, h):
     ordered by beneficiary, date and id, with their version id last: the history the fold
     needs for acts from ``first`` (the earliest changed act) minus ``ahead`` days on — the
     pathway gap and the calendar year before them, and any project act (an implementation
-    act looks back at them without limit).  Versions are filtered here rather than in SQL:
-    the planner then reads the beneficiaries' acts by index."""
+    act looks back at them without limit).  Lot and versions are checked here rather than in
+    SQL: the planner then reads just the beneficiaries' acts, by their index."""
     beneficiaries = sorted(db.session.scalars(
         sa.select(Act.beneficiary_id).where(Act.version_id.in_(sorted(changed))).distinct()))
-    if first is None:
+    if first is None or not beneficiaries:
         return
     since = first - timedelta(days=ahead)
     bound = min(since - timedelta(days=h.pathway_gap_days), date(since.year, 1, 1))
     projects = sorted(uo_id for uo_id, (_, role) in table.items() if role == PROJECT)
     for i in range(0, len(beneficiaries), BENEFICIARIES_PER_QUERY):
         part = beneficiaries[i:i + BENEFICIARIES_PER_QUERY]
-        for row in _rows(_acts_stmt(lot_id, extra=(Act.version_id,), where=(
-                Act.beneficiary_id.in_(part),
-                sa.or_(Act.act_date >= bound, Act.uo_id.in_(projects))))):
-            if row[8] in versions:
+        stmt = (sa.select(*_ACT_COLUMNS, Act.version_id, Act.lot_id)
+                .where(Act.beneficiary_id.in_(part),
+                       sa.or_(Act.act_date >= bound, Act.uo_id.in_(projects)))
+                .order_by(Act.beneficiary_id, Act.act_date, Act.id))
+        for row in _rows(stmt):
+            if row[9] == lot_id and row[8] in versions:
                 yield row
 
 
