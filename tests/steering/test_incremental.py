@@ -392,3 +392,29 @@ def test_history_read_for_a_change_keeps_old_project_acts(contract_snapshot):
         assert (march["l2_starts"], march["l2_starts_implementation"]) == (2, 1)   # B only
     finally:
         aggregates.horizons_of = horizons
+
+
+def test_reviewer_decisions_refresh_the_lot_from_the_versions_they_change(idf, users, monkeypatch):
+    """Through the reviewer's decision (reporting.decide): a month, then its correction, which
+    supersedes it; each refresh reads only the changed versions and leaves a rebuild's rows."""
+    from fc_market.reporting import service as reporting
+    from tests.steering.conftest import make_version
+    manager = users["manager"]
+    aggregates.rebuild_lot(idf.id)
+    monkeypatch.setattr(aggregates, "rebuild_lot", _no_rebuild)
+    first = make_version(idf, "2025-03", [("A", "UO0", date(2025, 3, 3), "telephone"),
+                                          ("A", "UO1", date(2025, 3, 12), "telephone"),
+                                          ("B", "UO1", date(2025, 3, 4), "visio")],
+                         figures={"l1_respondents": 10, "l1_satisfied": 8}, status="submitted")
+    reporting.decide(first, manager, "validate", None, None)
+    assert_same(stored_rows(idf.id), reference_rows(idf.id))
+    assert stored_rows(idf.id)["2025-03"]["entries"] == 2
+    correction = make_version(idf, "2025-03", [("A", "UO0", date(2025, 3, 3), "telephone"),
+                                               ("C", "UO2.1", date(2025, 3, 20), "visio")],
+                              figures={"l1_respondents": 12, "l1_satisfied": 9}, status="submitted")
+    reporting.decide(correction, manager, "validate", None, None)
+    assert first.status == VersionStatus.SUPERSEDED
+    rows = stored_rows(idf.id)
+    assert_same(rows, reference_rows(idf.id))
+    assert (rows["2025-03"]["acts"], rows["2025-03"]["entries"], rows["2025-03"]["l1_respondents"]) == (2, 1, 12)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SteeringRefresh)) == 0
