@@ -224,8 +224,10 @@ def main(argv=None):
         print(f"data: {n_acts:,} acts, {n_bens:,} beneficiaries, 18 lots × 48 months")
 
         print("aggregates and flags:")
+        cpu = time.process_time()
         _, spent = timed("rebuild the monthly aggregates of all 18 lots", lambda: aggregates.rebuild_all())
-        print(f"    → target {REBUILD_TARGET_S} s: {'OK' if spent <= REBUILD_TARGET_S else 'MISSED'}")
+        print(f"    → target {REBUILD_TARGET_S} s: {'OK' if spent <= REBUILD_TARGET_S else 'MISSED'} "
+              f"(this process's CPU {time.process_time() - cpu:.1f} s)")
         db.session.commit()
         idf = db.session.scalar(sa.select(Lot).where(Lot.code == "IDF"))
         timed("full rebuild and flags of the largest lot (IDF)",
@@ -379,10 +381,13 @@ def refresh_after_validation(lot):
     version = _draft(lot, next_period, 1, a_year_before)
     _copy_acts(db.session.connection(), a_year_before, version.id, shift_days=365)
     _validate(version, datetime(today.year, today.month, 8))
+    cpu = time.process_time()
     how, spent = timed(f"refresh of IDF after validating {next_period} (new month)",
                        lambda: service.refresh_changes(lot.id, [version.id], (), today=today))
-    print(f"    → {how}, target {REFRESH_TARGET_S} s: {'OK' if spent <= REFRESH_TARGET_S else 'MISSED'}; "
-          f"identical to a full rebuild: {'yes' if _same_as_rebuild(lot) else 'NO'}")
+    cpu = time.process_time() - cpu
+    print(f"    → {how}, target {REFRESH_TARGET_S} s: {'OK' if spent <= REFRESH_TARGET_S else 'MISSED'} "
+          f"(CPU {cpu * 1000:.0f} ms); identical to a full rebuild: "
+          f"{'yes' if _same_as_rebuild(lot) else 'NO'}")
     db.session.rollback()
 
     # a correction of the latest month: a few acts dropped, some moved by a day
@@ -396,10 +401,12 @@ def refresh_after_validation(lot):
 
     def correction():
         service._on_report_superseded(old)
-        service._on_report_validated(version)
-        return "incremental"
-    timed(f"refresh of IDF after a correction of {latest.period} (supersedes)", correction)
-    print(f"    → target {REFRESH_TARGET_S} s; identical to a full rebuild: "
+        return service._on_report_validated(version)
+    cpu = time.process_time()
+    how, spent = timed(f"refresh of IDF after a correction of {latest.period} (supersedes)", correction)
+    cpu = time.process_time() - cpu
+    print(f"    → {how}, target {REFRESH_TARGET_S} s: {'OK' if spent <= REFRESH_TARGET_S else 'MISSED'} "
+          f"(CPU {cpu * 1000:.0f} ms); identical to a full rebuild: "
           f"{'yes' if _same_as_rebuild(lot) else 'NO'}")
     db.session.rollback()
 

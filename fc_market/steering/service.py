@@ -602,7 +602,7 @@ def _on_report_validated(version):
     removed = set(db.session.scalars(sa.select(ReportVersion.id).where(
         ReportVersion.id.in_(sorted(pending)),
         ReportVersion.status == VersionStatus.SUPERSEDED))) if pending else set()
-    refresh_changes(version.lot_id, [version.id], removed, "report.validated")
+    return refresh_changes(version.lot_id, [version.id], removed, "report.validated")
 
 
 @events.on("report.superseded")
