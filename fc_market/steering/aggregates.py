@@ -105,7 +105,7 @@ def _validated_versions(lot_id):
 
 
 def _acts_stmt(lot_id, *, extra=(), where=()):
-    """The lot's acts of validated versions, ordered by beneficiary, date and id (the id
+    """The lot's acts (``where``: more conditions), ordered by beneficiary, date and id (the id
     settles acts of the same day: the entry and its profile are always the same act's)."""
     return (sa.select(*_ACT_COLUMNS, *extra)
             .where(Act.lot_id == lot_id, *where)
