@@ -214,6 +214,13 @@ def text_of(value):
 
 #: Fields with their own personal-data rule (identifier) or that cannot hold text (date)
 _OWN_CHECK = ("beneficiary_id", "act_date")
+#: Distinct values the fast path of :meth:`RowChecker.check` remembers (bounded memory)
+_FAST_CACHE_MAX = 4096
+
+
+def _remember(cache, key, value):
+    if len(cache) < _FAST_CACHE_MAX:
+        cache[key] = value
 
 
 class RowChecker:
@@ -244,6 +251,10 @@ class RowChecker:
         self.counts = defaultdict(int)
         self.rows = 0
         self.late_acts = 0
+        #: file rows try the silent fast path first (see :meth:`_fast`)
+        self.fast = not track
+        self._fast_cache = {}
+        self._clean_texts = set()
 
     def add(self, severity, code, message, row=None, column=None, field_name=None, sheet=None):
         if severity == "error":
@@ -279,7 +290,15 @@ class RowChecker:
 
         Every text cell is first searched for personal data (:func:`dd.personal_data_in`;
         the beneficiary id has its own check): such a cell gets that one error, never an
-        error that would repeat its value, and the row is refused."""
+        error that would repeat its value, and the row is refused.
+
+        A file's rows (not tracked) first try :meth:`_fast`, which accepts a row only when
+        every check would pass without a word; any other row takes the full path below,
+        which says why (tests assert both paths give the same act)."""
+        if self.fast:
+            act = self._fast(row, values)
+            if act is not None:
+                return act
         start = len(self.issues)
         personal = set()
         for name, value in values.items():
@@ -295,6 +314,108 @@ class RowChecker:
             self.drop_issues(start, lambda i: i.field in personal and i.code != "personal_data")
             return None
         return act
+
+    def _fast(self, row, values):
+        """The insert dict of a row every check accepts silently, else None (nothing said:
+        the caller then runs the full checks).  Per-value answers are remembered in bounded
+        dictionaries, so a file's repeated codes, dates and labels are resolved once."""
+        get = values.get
+        plain = self._clean_texts
+        for name, value in values.items():
+            if isinstance(value, str) and name not in _OWN_CHECK and name != "proof_ref":
+                if value not in plain:
+                    if dd.personal_data_in(value) is not None:
+                        return None
+                    if len(plain) < _FAST_CACHE_MAX:
+                        plain.add(value)
+        proof = get("proof_ref")
+        if proof is not None and dd.personal_data_in(proof, reference=True) is not None:
+            return None
+        ben, problem = dd.check_beneficiary_id(get("beneficiary_id"))
+        if problem is not None:
+            return None
+        cache = self._fast_cache
+        raw = get("uo_code")
+        key = ("uo", raw.__class__, raw)
+        uo = cache.get(key)
+        if uo is None:
+            uo = None if is_blank(raw) else self.rules.allowed.get(text_of(raw).upper())
+            if uo is None:
+                return None
+            _remember(cache, key, uo)
+        raw = get("act_date")
+        key = ("date", raw.__class__, raw)
+        act_date = cache.get(key)
+        if act_date is None:
+            act_date = self._silent_date(raw)
+            if act_date is None:
+                return None
+            _remember(cache, key, act_date)
+        raw = get("mode")
+        key = ("mode", raw.__class__, raw)
+        mode = cache.get(key)
+        if mode is None:
+            mode = None if is_blank(raw) else dd.code_of("mode", raw)
+            if mode is None:
+                return None
+            _remember(cache, key, mode)
+        raw = get("site_code")
+        if is_blank(raw):
+            if mode == "presentiel":
+                return None
+            site_id = None
+        else:
+            key = ("site", raw.__class__, raw, act_date)
+            site_id = cache.get(key)
+            if site_id is None:
+                site = self.rules.sites.get(dd.leading_code(text_of(raw)))
+                if site is None or not site.open_on(act_date):
+                    return None
+                site_id = site.id
+                _remember(cache, key, site_id)
+        if is_blank(proof):
+            if uo.proof_required:
+                return None
+            proof = None
+        else:
+            proof = text_of(proof)
+            if len(proof) > 100:
+                return None
+        profile = {}
+        missing = False
+        for name in dd.PROFILE_FIELDS:
+            raw = get(name)
+            if raw is None or (isinstance(raw, str) and not raw.strip()):  # is_blank
+                profile[name] = None
+                missing = True
+                continue
+            key = (name, raw.__class__, raw)
+            code = cache.get(key)
+            if code is None:
+                code = dd.code_of(name, raw)
+                if code is None:
+                    return None
+                _remember(cache, key, code)
+            profile[name] = code
+        if missing and (uo.level or 0) >= 1:
+            return None
+        self.rows += 1
+        self.counts[uo.code] += 1
+        return {"beneficiary_id": ben, "uo_id": uo.id, "act_date": act_date, "mode": mode,
+                "site_id": site_id, "proof_ref": proof, "source_row": row, **profile}
+
+    def _silent_date(self, raw):
+        """The act date of a cell the date checks accept without any issue (no late-act
+        warning either), else None."""
+        if is_blank(raw):
+            return None
+        rules = self.rules
+        act_date = to_date(raw)
+        if (act_date is None or act_date > rules.today or act_date > rules.end
+                or act_date < rules.start
+                or (rules.contract_start and act_date < rules.contract_start)):
+            return None
+        return act_date
 
     def drop_issues(self, start, condition):
         """Remove the issues added since index ``start`` that meet ``condition`` (a cell
