@@ -465,6 +465,134 @@ class _SheetScanner:
                        f"puis réessayez.", sheet=self.name)
 
 
+#: Fast path of the worksheet scan (see `_FastSheetScan`)
+_FAST_SML = {ns.encode() for ns in _SML_NAMESPACES}
+_FAST_TAIL_MAX = 4 * MB
+#: a cell followed by its first <v> or <is>, with no other cell in between: its column
+#: letters and row number, or (the usual case: every cell has a value) its row number only
+_FAST_VALUE_CELL = re.compile(rb'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"[^>]*>(?:<is>|<v>|'
+                              rb"[^<]*(?:<(?!c[\s/>]|v[\s/>]|is[\s/>])[^<]*)*<(?:v|is)[\s/>])")
+_FAST_VALUE_ROW = re.compile(rb'<c r="[A-Z]{1,3}([1-9][0-9]{0,6})"[^>]*>(?:<is>|<v>|'
+                             rb"[^<]*(?:<(?!c[\s/>]|v[\s/>]|is[\s/>])[^<]*)*<(?:v|is)[\s/>])")
+_FAST_LETTERS = re.compile(rb'<c r="([A-Z]{1,3})')
+#: what the fast path does not read exactly (each found by a search of its own: one
+#: pattern with alternatives is slower): comment, CDATA, DOCTYPE, processing instruction;
+#: formula; a prefixed element among those it reads; a cell without a plain reference as
+#: its first attribute; a <row> whose attributes hold entities or non-ASCII (expat would
+#: decode them)
+_FAST_ODD = tuple(re.compile(pattern) for pattern in (
+    rb"<[!?]", rb"<f[\s/>]", rb":(?:c|v|is|row|f|dimension)[\s/>]", rb"<c[\t\r\n>/]",
+    rb'<c (?!r="[A-Z]{1,3}[1-9][0-9]{0,6}")',
+    rb"<row\s(?:[^>\"']|\"[^\"&\x80-\xff]*\"|'[^'&\x80-\xff]*')*[\"'][^\"'&\x80-\xff]*[&\x80-\xff]"))
+_FAST_XMLNS = re.compile(rb"xmlns\s*=\s*[\"']([^\"']*)")
+_FAST_DIMENSION = re.compile(rb"<dimension[\s/>]")
+_FAST_PLAIN_DIMENSION = re.compile(rb'<dimension ref="([A-Za-z0-9:$]*)"\s*/>')
+
+
+class _FastSheetScan:
+    """The worksheet scan without a Python call per XML element, for the usual sheet.
+
+    expat still parses every byte (well-formedness, same errors), but with no element
+    handler; the figures `_SheetScanner` computes (extent of the cells holding a value,
+    dimension) are read with compiled regular expressions on blocks of the inflated XML cut
+    at a cell's start, so a cell and its value are always in the same block.  The fast
+    path only answers for a sheet it can read exactly: every cell carries a plain ``r="A1"``
+    reference as first attribute, no comment, CDATA, processing instruction or DOCTYPE,
+    no namespace prefix on the elements the scan reads, no foreign default namespace, no
+    formula, every ``<v>``/``<is>`` follows its cell, plain ``<row>`` attributes and
+    ``<dimension>``.  Anything else, or anything it would refuse, makes `feed` or `close`
+    return False: the caller then scans the part again with `_SheetScanner`, which finds
+    the same figures or raises the same refusal as before.
+    """
+
+    def __init__(self, name: str, limits: _Limits):
+        self.name = name
+        self.limits = limits
+        self.probe = _SheetScanner(name, limits)  # dimension checks, on a scratch copy
+        self.parser = expat.ParserCreate(namespace_separator="}")
+        self.tail = b""
+        self.start = True
+        self.letters: set = set()
+        self.rows: set = set()
+
+    def feed(self, chunk: bytes) -> bool:
+        try:
+            self.parser.Parse(chunk, False)
+        except expat.ExpatError:
+            return False
+        data = self.tail + chunk if self.tail else chunk
+        cut = data.rfind(b"<c")
+        if cut <= 0:
+            self.tail = data
+            return len(data) <= _FAST_TAIL_MAX
+        self.tail = data[cut:]
+        return self._block(data[:cut])
+
+    def close(self) -> bool:
+        try:
+            self.parser.Parse(b"", True)
+        except expat.ExpatError:
+            return False
+        block, self.tail = self.tail, b""
+        if not self._block(block):
+            return False
+        rows = [int(digits) for digits in self.rows]
+        cols = [column_number(letters.decode("ascii")) for letters in self.letters]
+        probe, limits = self.probe, self.limits
+        if rows:
+            probe.min_row, probe.max_row = min(rows), max(rows)
+            probe.min_col, probe.max_col = min(cols), max(cols)
+            if (probe.max_row > limits.max_rows or probe.max_col > limits.max_cols
+                    or (probe.max_row - probe.min_row + 1) * (probe.max_col - probe.min_col + 1)
+                    > limits.max_grid_cells):
+                return False
+        return True
+
+    def _block(self, block: bytes) -> bool:
+        begin = 0
+        if self.start:  # the XML declaration, and only it, may open the part
+            self.start = False
+            begin = block.find(b"<")
+            if block.startswith(b"<?xml", begin):
+                begin = block.find(b"?>", begin)
+                if begin < 0:
+                    return False
+        begin = max(begin, 0)
+        for pattern in _FAST_ODD:
+            if pattern.search(block, begin):
+                return False
+        if any(ns not in _FAST_SML for ns in _FAST_XMLNS.findall(block)):
+            return False
+        if b"<dimension" in block:
+            refs = _FAST_PLAIN_DIMENSION.findall(block)
+            if len(refs) != len(_FAST_DIMENSION.findall(block)):
+                return False
+            try:
+                for ref in refs:
+                    self.probe._check_dimension(ref.decode("ascii"))
+            except UnsafeWorkbook:
+                return False
+        rows = _FAST_VALUE_ROW.findall(block)
+        # every tag named v... or is... is the value of the cell just before it
+        if len(rows) != block.count(b"<v") + block.count(b"<is"):
+            return False
+        if not rows:
+            return True
+        self.rows.update(rows)
+        if len(rows) == block.count(b'<c r="'):  # every cell has a value: their letters
+            self.letters.update(_FAST_LETTERS.findall(block))
+        else:  # some cells have none: the letters of those having one
+            self.letters.update(letters for letters, _ in _FAST_VALUE_CELL.findall(block))
+        return True
+
+    def apply(self, scanner: "_SheetScanner") -> None:
+        """Copy the figures into the scanner the inspection reads (`_Inspector._finish`)."""
+        probe = self.probe
+        scanner.dimension, scanner.declared = probe.dimension, probe.declared
+        scanner.min_row, scanner.max_row = probe.min_row, probe.max_row
+        scanner.min_col, scanner.max_col = probe.min_col, probe.max_col
+
+
 def _inflate_raw(raw: Iterator[bytes], info: zipfile.ZipInfo) -> Iterator[bytes]:
     """Inflate a raw deflate stream, at most `_CHUNK` bytes of output per step."""
     inflater = zlib.decompressobj(-15)
@@ -767,6 +895,8 @@ class _Inspector:
         if key.endswith(".rels"):
             self._read_rels(key)
             return
+        if scanner is not None and self._fast_scan(info, scanner, shared_strings):
+            return
         guard = None
         if referenced or scanner or key.endswith((".xml", ".vml")):
             guard = _XmlGuard(info.filename, info.file_size)
@@ -782,6 +912,26 @@ class _Inspector:
             guard.close()
         if scanner:
             scanner.feed(b"", final=True)
+
+    def _fast_scan(self, info: zipfile.ZipInfo, scanner: _SheetScanner,
+                   shared_strings: bool) -> bool:
+        """A worksheet through `_FastSheetScan`; False when it must be scanned again the
+        usual way (from the start: nothing of this attempt is kept but its refusals, which
+        are the ones that scan raises first too: size, CRC, DOCTYPE, encoding)."""
+        fast = _FastSheetScan(scanner.name, self.limits)
+        guard = _XmlGuard(info.filename, info.file_size)
+        strings = _SharedStringsScanner(info.filename, info.file_size) if shared_strings else None
+        for chunk in self._inflate(info):
+            guard.feed(chunk)
+            if not fast.feed(chunk):
+                return False
+            if strings:
+                strings.feed(chunk)
+        guard.close()
+        if not fast.close():
+            return False
+        fast.apply(scanner)
+        return True
 
     @staticmethod
     def _finish(sheet: SheetInfo, scanners: dict) -> SheetInfo:
