@@ -124,9 +124,10 @@ def versions_of(report):
                               .order_by(ReportVersion.number)).all()
 
 
-def current_draft(report):
+def current_draft(report, *options):
     return db.session.scalar(sa.select(ReportVersion).where(
-        ReportVersion.report_id == report.id, ReportVersion.status == VersionStatus.DRAFT))
+        ReportVersion.report_id == report.id, ReportVersion.status == VersionStatus.DRAFT)
+        .options(*options))
 
 
 def pending_version(report):
@@ -160,9 +161,11 @@ def _correctable(report):
         .order_by(ReportVersion.number.desc()).limit(1))
 
 
-def open_draft(report, user, source="web"):
-    """The report's draft, created if needed.  Refused while a version awaits review."""
-    draft = current_draft(report)
+def open_draft(report, user, source="web", *options):
+    """The report's draft, created if needed.  Refused while a version awaits review.
+    ``options``: loader options for an existing draft (an import defers the warnings it
+    replaces)."""
+    draft = current_draft(report, *options)
     if draft is not None:
         return draft, False
     if pending_version(report) is not None:
@@ -322,7 +325,9 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
     checker = RowChecker(rules, track=False)
     try:
         report = get_or_create_report(lot, period)
-        draft, _ = open_draft(report, user, source="excel")
+        # the previous import's warnings are replaced, never read: not loaded (decoding
+        # thousands of them took longer than checking the rows)
+        draft, _ = open_draft(report, user, "excel", sa.orm.defer(ReportVersion.warnings))
         _clear_draft(draft)
         draft.source = "excel"
         inserted = [0]
