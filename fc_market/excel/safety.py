@@ -536,7 +536,7 @@ class _FastSheetScan:
         block, self.tail = self.tail, b""
         if not self._block(block):
             return False
-        rows = [int(digits) for digits in self.rows]
+        rows = self.rows
         cols = [column_number(letters.decode("ascii")) for letters in self.letters]
         probe, limits = self.probe, self.limits
         if rows:
@@ -578,7 +578,10 @@ class _FastSheetScan:
             return False
         if not rows:
             return True
-        self.rows.update(rows)
+        numbers = [int(digits) for digits in set(rows)]  # min and max only: flat memory
+        self.rows.update((min(numbers), max(numbers)))
+        if len(self.rows) > 2:
+            self.rows = {min(self.rows), max(self.rows)}
         if len(rows) == block.count(b'<c r="'):  # every cell has a value: their letters
             self.letters.update(_FAST_LETTERS.findall(block))
         else:  # some cells have none: the letters of those having one

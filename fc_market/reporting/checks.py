@@ -251,6 +251,8 @@ class RowChecker:
         self.counts = defaultdict(int)
         self.rows = 0
         self.late_acts = 0
+        #: :meth:`compact` sorts and trims the issues once they are this many
+        self.compact_at = 4 * MAX_STORED_ISSUES
         #: file rows try the silent fast path first (see :meth:`_fast`)
         self.fast = not track
         self._fast_cache = {}
@@ -272,6 +274,17 @@ class RowChecker:
 
     def warning(self, code, message, row=None, column=None, field_name=None, sheet=None):
         self.add("warning", code, message, row, column, field_name, sheet)
+
+    def compact(self):
+        """Bound the issues held: keep the first `MAX_STORED_ISSUES` errors and warnings in
+        :func:`sort_issues` order (all that the journal, the screens and the result keep:
+        the same ones as sorting everything at the end, the sort being stable), the counts
+        staying complete.  Called between rows, never inside one (see :meth:`drop_issues`)."""
+        if len(self.issues) <= self.compact_at:
+            return
+        errors = sort_issues(i for i in self.issues if i.severity == "error")
+        warnings = sort_issues(i for i in self.issues if i.severity != "error")
+        self.issues = errors[:MAX_STORED_ISSUES] + warnings[:MAX_STORED_ISSUES]
 
     @property
     def act_total(self):
@@ -584,26 +597,15 @@ class RowChecker:
 
     def check_stored(self, version_id, report_id):
         """The rules across rows for a version's acts already in the database (flushed in
-        this transaction): duplicates in one query, then the window, sequence and
-        double-financing rules a chunk of beneficiaries at a time, each chunk with its
-        history; a duplicate row is reported as such and left out of those rules (they would
-        count the doubled act twice), so its first occurrence still gets them.  Acts
-        typed in the web form (no file row) are named by ``-id``.  Returns the
-        double-financing findings; nothing but a chunk is held in memory."""
+        this transaction), a chunk of beneficiaries at a time, each chunk with its history:
+        duplicates (same beneficiary, UO and date: the act inserted first is the original),
+        then the window, sequence and double-financing rules; a duplicate row is reported as
+        such and left out of those rules (they would count the doubled act twice), so its
+        first occurrence still gets them.  Acts typed in the web form (no file row) are named
+        by ``-id``.  Returns the double-financing findings; nothing but a chunk is held in
+        memory."""
         table = Act.__table__
         where = sa.func.coalesce(table.c.source_row, -table.c.id)
-        key = (table.c.beneficiary_id, table.c.uo_id, table.c.act_date)
-        ranked = (sa.select(where.label("row"),
-                            sa.func.first_value(where).over(partition_by=key, order_by=table.c.id)
-                            .label("first"),
-                            sa.func.row_number().over(partition_by=key, order_by=table.c.id)
-                            .label("n"))
-                  .where(table.c.version_id == version_id).subquery())
-        duplicates = sa.select(ranked.c.row, ranked.c.first).where(ranked.c.n > 1)
-        doubled = set()
-        for row, first in db.session.execute(duplicates.order_by(ranked.c.row)):
-            self._duplicate(row, first)
-            doubled.add(row)
         findings = []
         last = None
         while True:
@@ -615,13 +617,23 @@ class RowChecker:
                                        .limit(HISTORY_CHUNK)).all()
             if not chunk:
                 return findings
-            acts = [a for a in db.session.execute(
-                sa.select(table.c.beneficiary_id, table.c.uo_id, table.c.act_date, where)
-                .where(table.c.version_id == version_id, table.c.beneficiary_id.in_(chunk)))
-                if a[3] not in doubled]
+            acts, first_of, duplicates = [], {}, []
+            for act in db.session.execute(
+                    sa.select(table.c.beneficiary_id, table.c.uo_id, table.c.act_date, where)
+                    .where(table.c.version_id == version_id, table.c.beneficiary_id.in_(chunk))
+                    .order_by(table.c.id)):
+                key = act[:3]
+                if key in first_of:
+                    duplicates.append((act[3], first_of[key]))
+                else:
+                    first_of[key] = act[3]
+                    acts.append(act)
+            for row, first in sorted(duplicates):
+                self._duplicate(row, first)
             findings.extend(self._across(acts, load_history(self.rules, chunk, report_id),
                                          chunk))
             last = chunk[-1]
+            self.compact()
 
     def _across(self, acts, history, beneficiaries):
         """``acts``: (beneficiary, uo_id, act_date, row) of the version checked;

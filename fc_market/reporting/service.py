@@ -367,7 +367,7 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
         if submit:
             _submit(draft, user, today or paris_today(), checker, findings, rules)
         journal = _journal(lot, period, user, channel, file_name, digest, data, True, checker,
-                           draft.id, started)
+                           draft.id, started, warnings=draft.warnings)
     except ReportingError as exc:
         checker.error("refused", exc.message, None, None, None, "")
         return _refused(lot, period, checker, result, user, channel, file_name, digest, data,
@@ -413,22 +413,25 @@ def _is_write_conflict(exc):
 
 
 def _journal(lot, period, user, channel, file_name, digest, data, accepted, checker, version_id,
-             started):
+             started, warnings=None):
     journal = _journal_row(lot, period, user, channel, file_name, digest, data, accepted, checker,
-                           version_id, started)
+                           version_id, started, warnings)
     db.session.add(journal)
     db.session.flush()
     return journal
 
 
 def _journal_row(lot, period, user, channel, file_name, digest, data, accepted, checker,
-                 version_id, started):
+                 version_id, started, warnings=None):
+    """``warnings``: the stored list already built for the draft (the same one, not built
+    twice)."""
     return ReportImport(lot_id=lot.id, period=period, user_id=getattr(user, "id", None),
                            channel=channel, file_name=(file_name or "")[:255] or None,
                            file_sha256=digest, file_size=len(data) if data else 0,
                            accepted=accepted, version_id=version_id, row_count=checker.rows,
                            error_count=checker.error_count, warning_count=checker.warning_count,
-                           errors=_stored(checker.errors), warnings=_stored(checker.warnings),
+                           errors=_stored(checker.errors),
+                           warnings=_stored(checker.warnings) if warnings is None else warnings,
                            duration_ms=int((time.perf_counter() - started) * 1000))
 
 
