@@ -72,3 +72,64 @@ def test_row_checker_fast_path_gives_the_full_checks_result(idf):
     assert (fast.error_count, fast.warning_count, fast.late_acts, dict(fast.counts)) == \
         (slow.error_count, slow.warning_count, slow.late_acts, dict(slow.counts))
     assert sum(a is not None for a in answered) > 10 and fast.error_count > 50
+
+
+def test_duplicates_found_per_chunk_are_those_of_the_whole_version(idf, users, monkeypatch):
+    """Each chunk of beneficiaries finds its own duplicates: the same ones (row, first row)
+    as one window-function pass over the version, which the import used to run."""
+    import sqlalchemy as sa
+
+    from fc_market.extensions import db
+    from fc_market.reporting import checks, service
+    from fc_market.reporting.models import Act
+    from tests.reporting.helpers import make_file, row
+
+    monkeypatch.setattr(checks, "HISTORY_CHUNK", 3)
+    rows = [row(n % 7, day=date(2025, 3, 1 + n % 4), proof=f"DS-{n}") for n in range(40)]
+    seen = {}
+    old_check_stored = RowChecker.check_stored
+
+    def spy(self, version_id, report_id):
+        table = Act.__table__
+        where = sa.func.coalesce(table.c.source_row, -table.c.id)
+        key = (table.c.beneficiary_id, table.c.uo_id, table.c.act_date)
+        ranked = (sa.select(where.label("row"),
+                            sa.func.first_value(where).over(partition_by=key, order_by=table.c.id)
+                            .label("first"),
+                            sa.func.row_number().over(partition_by=key, order_by=table.c.id)
+                            .label("n"))
+                  .where(table.c.version_id == version_id).subquery())
+        seen["old"] = [tuple(r) for r in db.session.execute(
+            sa.select(ranked.c.row, ranked.c.first).where(ranked.c.n > 1).order_by(ranked.c.row))]
+        return old_check_stored(self, version_id, report_id)
+
+    monkeypatch.setattr(RowChecker, "check_stored", spy)
+    result = service.import_file(lot("IDF"), P, make_file("IDF", P, rows), user=users["mandataire"],
+                                 file_name="f.xlsx", today=TODAY)
+    found = sorted((i.row, int(i.message.rsplit("ligne ", 1)[1].rstrip(".")))
+                   for i in result.errors if i.code == "duplicate")
+    assert len(seen["old"]) > 10 and found == seen["old"]
+
+
+def test_compacting_the_issues_keeps_what_sorting_them_all_would(idf, monkeypatch):
+    import random
+
+    from fc_market.reporting import checks
+    from fc_market.reporting.checks import sort_issues
+
+    monkeypatch.setattr(checks, "MAX_STORED_ISSUES", 7)
+    rules = Rules.load(lot("IDF"), P, TODAY)
+    compacted, whole = RowChecker(rules, track=False), RowChecker(rules, track=False)
+    compacted.compact_at, whole.compact_at = 12, 10 ** 9
+    rng = random.Random(16)
+    for n in range(300):
+        severity = rng.choice(["error", "warning"])
+        args = (rng.choice(["a", "b"]), f"message {n}", rng.randint(1, 9), rng.choice([None, "C"]))
+        for checker in (compacted, whole):
+            checker.add(severity, *args)
+            checker.compact()
+    assert len(compacted.issues) <= 2 * 7 + 1  # bounded
+    for kind in ("errors", "warnings"):
+        assert sort_issues(getattr(compacted, kind))[:7] == sort_issues(getattr(whole, kind))[:7]
+    assert (compacted.error_count, compacted.warning_count) == (whole.error_count,
+                                                                whole.warning_count)
