@@ -252,7 +252,7 @@ class RowChecker:
         self.rows = 0
         self.late_acts = 0
         #: :meth:`compact` sorts and trims the issues once they are this many
-        self.compact_at = 4 * MAX_STORED_ISSUES
+        self.compact_at = MAX_STORED_ISSUES + 1000
         #: file rows try the silent fast path first (see :meth:`_fast`)
         self.fast = not track
         self._fast_cache = {}
@@ -618,10 +618,13 @@ class RowChecker:
             if not chunk:
                 return findings
             acts, first_of, duplicates = [], {}, []
+            # the chunk is every beneficiary of the version from its first to its last one:
+            # a range, not a list of 2,000 parameters
             for act in db.session.execute(
                     sa.select(table.c.beneficiary_id, table.c.uo_id, table.c.act_date, where)
-                    .where(table.c.version_id == version_id, table.c.beneficiary_id.in_(chunk))
-                    .order_by(table.c.id)):
+                    .where(table.c.version_id == version_id,
+                           table.c.beneficiary_id.between(chunk[0], chunk[-1]))
+                    .order_by(table.c.id)).all():
                 key = act[:3]
                 if key in first_of:
                     duplicates.append((act[3], first_of[key]))
@@ -777,13 +780,14 @@ def load_history(rules, beneficiaries, report_id):
     live = live_versions_clause()
     ids = sorted(beneficiaries)
     out = []
+    # one statement, its identifier list bound at execution (no parameter object for each)
+    stmt = (sa.select(Act.beneficiary_id, Act.lot_id, Act.uo_id, Act.act_date, Act.version_id)
+            .join(ReportVersion, ReportVersion.id == Act.version_id)
+            .where(Act.beneficiary_id.in_(sa.bindparam("ids", expanding=True)),
+                   Act.act_date.between(low, high),
+                   ReportVersion.report_id != (report_id or -1), live))
     for i in range(0, len(ids), HISTORY_CHUNK):
-        chunk = ids[i:i + HISTORY_CHUNK]
-        stmt = (sa.select(Act.beneficiary_id, Act.lot_id, Act.uo_id, Act.act_date, Act.version_id)
-                .join(ReportVersion, ReportVersion.id == Act.version_id)
-                .where(Act.beneficiary_id.in_(chunk), Act.act_date.between(low, high),
-                       ReportVersion.report_id != (report_id or -1), live))
-        out.extend(db.session.execute(stmt).all())
+        out.extend(db.session.execute(stmt, {"ids": ids[i:i + HISTORY_CHUNK]}).all())
     return out
 
 

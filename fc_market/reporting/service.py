@@ -19,6 +19,7 @@ submitted version of the period (a correction asked by FC does not make a report
 """
 import hashlib
 import time
+from operator import itemgetter
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -284,6 +285,36 @@ def _insert_acts(version, lot_id, batch):
             getters.append((None, fixed[name], None))
         else:
             getters.append((name, None, processors[name]))
+    rows = _driver_rows(batch, getters)
+    for i in range(0, len(rows), INSERT_CHUNK):
+        connection.exec_driver_sql(compiled.string, rows[i:i + INSERT_CHUNK])
+
+
+def _driver_rows(batch, getters, fast=True):
+    """The driver's parameter tuples of a batch: ``getters`` lists, in the statement's
+    order, ``(name, None, processor)`` for an act's value or ``(None, constant, None)``.
+
+    The usual layout (the constants first, then the act's values: the table's column order
+    puts ``version_id`` and ``lot_id`` first) takes each act's values with one ``itemgetter`` call and
+    converts the columns with a processor (dates) alone; any other falls back to the
+    general loop, which gives the same tuples."""
+    names = [name for name, _, _ in getters]
+    constants = [constant for name, constant, _ in getters if name is None]
+    lead = len(constants)
+    if fast and lead and names[:lead] == [None] * lead and None not in names[lead:]:
+        take = itemgetter(*names[lead:]) if len(names) > lead + 1 else \
+            (lambda act, name=names[lead]: (act[name],))
+        converted = [(lead + index, process) for index, (_, _, process)
+                     in enumerate(getters[lead:]) if process is not None]
+        head = tuple(constants)
+        rows = [head + take(act) for act in batch]
+        if converted:
+            for index, process in converted:
+                for number, row in enumerate(rows):
+                    value = row[index]
+                    if value is not None:
+                        rows[number] = row[:index] + (process(value),) + row[index + 1:]
+        return rows
     rows = []
     for act in batch:
         row = []
@@ -294,8 +325,7 @@ def _insert_acts(version, lot_id, batch):
                 value = act[name]
                 row.append(process(value) if process is not None and value is not None else value)
         rows.append(tuple(row))
-    for i in range(0, len(rows), INSERT_CHUNK):
-        connection.exec_driver_sql(compiled.string, rows[i:i + INSERT_CHUNK])
+    return rows
 
 
 def _stored(issues):

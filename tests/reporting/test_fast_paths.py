@@ -133,3 +133,26 @@ def test_compacting_the_issues_keeps_what_sorting_them_all_would(idf, monkeypatc
         assert sort_issues(getattr(compacted, kind))[:7] == sort_issues(getattr(whole, kind))[:7]
     assert (compacted.error_count, compacted.warning_count) == (whole.error_count,
                                                                 whole.warning_count)
+
+
+def test_insert_rows_fast_layout_gives_the_general_loop_tuples(idf):
+    from fc_market.extensions import db
+    from fc_market.reporting import service
+    from fc_market.reporting.models import Act
+
+    rules = Rules.load(lot("IDF"), P, TODAY)
+    checker = RowChecker(rules, track=False)
+    columns = {name: chr(65 + i) for i, name in enumerate(VALUES)}
+    batch = [act for act in (checker.check(n, dict(v), columns) for n, v in enumerate(rows(), 2))
+             if act is not None]
+    assert len(batch) > 10
+    table, dialect = Act.__table__, db.session.connection().dialect
+    names = list(batch[0])
+    compiled = table.insert().compile(dialect=dialect, column_keys=["version_id", "lot_id", *names])
+    fixed = {"version_id": 7, "lot_id": 3}
+    getters = [(None, fixed[n], None) if n in fixed else
+               (n, None, table.c[n].type.bind_processor(dialect)) for n in compiled.positiontup]
+    assert [name for name, _, _ in getters[:2]] == [None, None]  # the fast layout
+    fast = service._driver_rows(batch, getters)
+    assert fast == service._driver_rows(batch, getters, fast=False)
+    assert fast[0][:2] == (7, 3) and len(fast[0]) == len(names) + 2
