@@ -288,17 +288,21 @@ class _XmlGuard:
     (checked on the first 512 bytes, or the whole part when shorter).
     """
 
-    def __init__(self, part: str, size: int):
+    def __init__(self, part: str, size: int, declarations: bool = True):
         self.part = part
         self.head_size = min(512, size)
         self.tail = b""
         self.head: Optional[bytes] = b""
+        #: False: the encoding only (`_FastSheetScan` steps aside on any "<!")
+        self.declarations = declarations
 
     def feed(self, chunk: bytes) -> None:
         if self.head is not None:
             self.head += chunk
             if len(self.head) >= self.head_size:
                 self.close()
+        if not self.declarations:
+            return
         data = self.tail + chunk
         if _DECLARATION.search(data):
             raise _refuse("doctype", part=self.part)
@@ -922,7 +926,8 @@ class _Inspector:
         usual way (from the start: nothing of this attempt is kept but its refusals, which
         are the ones that scan raises first too: size, CRC, DOCTYPE, encoding)."""
         fast = _FastSheetScan(scanner.name, self.limits)
-        guard = _XmlGuard(info.filename, info.file_size)
+        # a DOCTYPE or ENTITY makes the fast scan step aside: the full scan refuses it
+        guard = _XmlGuard(info.filename, info.file_size, declarations=False)
         strings = _SharedStringsScanner(info.filename, info.file_size) if shared_strings else None
         for chunk in self._inflate(info):
             guard.feed(chunk)

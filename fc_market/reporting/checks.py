@@ -620,11 +620,13 @@ class RowChecker:
             acts, first_of, duplicates = [], {}, []
             # the chunk is every beneficiary of the version from its first to its last one:
             # a range, not a list of 2,000 parameters
-            for act in db.session.execute(
-                    sa.select(table.c.beneficiary_id, table.c.uo_id, table.c.act_date, where)
+            for ben, uo_id, act_date, row in db.session.execute(
+                    sa.select(table.c.beneficiary_id, table.c.uo_id, _raw_date(table.c.act_date),
+                              where)
                     .where(table.c.version_id == version_id,
                            table.c.beneficiary_id.between(chunk[0], chunk[-1]))
                     .order_by(table.c.id)).all():
+                act = (ben, uo_id, _as_date(act_date), row)
                 key = act[:3]
                 if key in first_of:
                     duplicates.append((act[3], first_of[key]))
@@ -781,14 +783,41 @@ def load_history(rules, beneficiaries, report_id):
     ids = sorted(beneficiaries)
     out = []
     # one statement, its identifier list bound at execution (no parameter object for each)
-    stmt = (sa.select(Act.beneficiary_id, Act.lot_id, Act.uo_id, Act.act_date, Act.version_id)
+    stmt = (sa.select(Act.beneficiary_id, Act.lot_id, Act.uo_id, _raw_date(Act.act_date),
+                      Act.version_id)
             .join(ReportVersion, ReportVersion.id == Act.version_id)
             .where(Act.beneficiary_id.in_(sa.bindparam("ids", expanding=True)),
                    Act.act_date.between(low, high),
                    ReportVersion.report_id != (report_id or -1), live))
     for i in range(0, len(ids), HISTORY_CHUNK):
-        out.extend(db.session.execute(stmt, {"ids": ids[i:i + HISTORY_CHUNK]}).all())
+        out.extend((ben, lot_id, uo_id, _as_date(day), version_id) for ben, lot_id, uo_id, day,
+                   version_id in db.session.execute(stmt, {"ids": ids[i:i + HISTORY_CHUNK]}))
     return out
+
+
+def _raw_date(column):
+    """A date column as the driver returns it: SQLite's ISO text is turned into a date by
+    :func:`_as_date` (C parsing, once per distinct day) rather than SQLAlchemy's regular
+    expression on every row; PostgreSQL returns dates."""
+    return sa.type_coerce(column, sa.String)
+
+
+_DAYS = {}
+
+
+def _as_date(value):
+    if value is None or isinstance(value, date):
+        return value
+    found = _DAYS.get(value)
+    if found is None:
+        try:
+            found = date.fromisoformat(value)
+        except ValueError:  # not the form SQLAlchemy writes: its own (lenient) parsing
+            from sqlalchemy.dialects import sqlite
+            found = sqlite.DATE().result_processor(sqlite.dialect(), None)(value)
+        if len(_DAYS) < _FAST_CACHE_MAX:
+            _DAYS[value] = found
+    return found
 
 
 def recent_counts(rules, report_id, months=None):
