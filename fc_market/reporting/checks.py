@@ -797,8 +797,8 @@ def load_history(rules, beneficiaries, report_id):
 
 def _raw_date(column):
     """A date column as the driver returns it: SQLite's ISO text is turned into a date by
-    :func:`_as_date` (C parsing, once per distinct day) rather than SQLAlchemy's regular
-    expression on every row; PostgreSQL returns dates."""
+    :func:`_as_date`, once per distinct day rather than on every row; PostgreSQL returns
+    dates."""
     return sa.type_coerce(column, sa.String)
 
 
@@ -810,11 +810,7 @@ def _as_date(value):
         return value
     found = _DAYS.get(value)
     if found is None:
-        try:
-            found = date.fromisoformat(value)
-        except ValueError:  # not the form SQLAlchemy writes: its own (lenient) parsing
-            from sqlalchemy.dialects import sqlite
-            found = sqlite.DATE().result_processor(sqlite.dialect(), None)(value)
+        found = date.fromisoformat(value)  # what SQLAlchemy's SQLite DATE does too
         if len(_DAYS) < _FAST_CACHE_MAX:
             _DAYS[value] = found
     return found

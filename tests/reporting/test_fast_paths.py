@@ -156,3 +156,14 @@ def test_insert_rows_fast_layout_gives_the_general_loop_tuples(idf):
     fast = service._driver_rows(batch, getters)
     assert fast == service._driver_rows(batch, getters, fast=False)
     assert fast[0][:2] == (7, 3) and len(fast[0]) == len(names) + 2
+
+
+def test_dates_read_raw_are_the_dates_sqlalchemy_reads(idf):
+    from sqlalchemy.dialects import sqlite
+
+    from fc_market.reporting.checks import _as_date
+
+    process = sqlite.DATE().result_processor(sqlite.dialect(), None)
+    for text in ("2025-03-01", "2024-02-29", "1999-12-31"):
+        assert _as_date(text) == process(text)
+    assert _as_date(date(2025, 3, 2)) == date(2025, 3, 2) and _as_date(None) is None
