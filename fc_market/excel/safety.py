@@ -480,13 +480,13 @@ _FAST_VALUE_ROW = re.compile(rb'<c r="[A-Z]{1,3}([1-9][0-9]{0,6})"[^>]*>(?:<is>|
                              rb"[^<]*(?:<(?!c[\s/>]|v[\s/>]|is[\s/>])[^<]*)*<(?:v|is)[\s/>])")
 _FAST_LETTERS = re.compile(rb'<c r="([A-Z]{1,3})')
 #: what the fast path does not read exactly (each found by a search of its own: one
-#: pattern with alternatives is slower): comment, CDATA, DOCTYPE, processing instruction;
-#: formula; a prefixed element among those it reads; a cell without a plain reference as
-#: its first attribute; a <row> whose attributes hold entities or non-ASCII (expat would
-#: decode them)
+#: pattern with many alternatives is slower): comment, CDATA, DOCTYPE, processing
+#: instruction or formula; a prefixed element among those it reads; a <row> whose
+#: attributes hold entities or non-ASCII (expat would decode them).  A cell without a
+#: plain reference needs no search: if it holds a value, that value is left out of the
+#: cells matched and the counts differ; if it holds none, it does not count
 _FAST_ODD = tuple(re.compile(pattern) for pattern in (
-    rb"<[!?]", rb"<f[\s/>]", rb":(?:c|v|is|row|f|dimension)[\s/>]", rb"<c[\t\r\n>/]",
-    rb'<c (?!r="[A-Z]{1,3}[1-9][0-9]{0,6}")',
+    rb"<(?:[!?]|f[\s/>])", rb":(?:c|v|is|row|f|dimension)[\s/>]",
     rb"<row\s(?:[^>\"']|\"[^\"&\x80-\xff]*\"|'[^'&\x80-\xff]*')*[\"'][^\"'&\x80-\xff]*[&\x80-\xff]"))
 _FAST_XMLNS = re.compile(rb"xmlns\s*=\s*[\"']([^\"']*)")
 _FAST_DIMENSION = re.compile(rb"<dimension[\s/>]")
@@ -500,8 +500,8 @@ class _FastSheetScan:
     handler; the figures `_SheetScanner` computes (extent of the cells holding a value,
     dimension) are read with compiled regular expressions on blocks of the inflated XML cut
     at a cell's start, so a cell and its value are always in the same block.  The fast
-    path only answers for a sheet it can read exactly: every cell carries a plain ``r="A1"``
-    reference as first attribute, no comment, CDATA, processing instruction or DOCTYPE,
+    path only answers for a sheet it can read exactly: every cell holding a value carries a
+    plain ``r="A1"`` reference as first attribute, no comment, CDATA, processing instruction or DOCTYPE,
     no namespace prefix on the elements the scan reads, no foreign default namespace, no
     formula, every ``<v>``/``<is>`` follows its cell, plain ``<row>`` attributes and
     ``<dimension>``.  Anything else, or anything it would refuse, makes `feed` or `close`

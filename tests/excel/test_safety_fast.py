@@ -79,6 +79,11 @@ BODIES = [
     ('<row r="5"><c r="B5"><v>2</v></c></row><vertAlign/>', "", False),
     ('<row r="5"><c r="B5"><v>2</v></c>', "", False),  # not well-formed
     ("", "", True),
+    # cells without a value count for nothing, whatever their reference looks like
+    ('<row r="5"><c r="B5"><v>2</v></c><c s="1" r="ZZ9"/><c r="zz7" s="1"/><c/><c>\n</c>'
+     '<c r="$Q$9"></c></row>', "", True),
+    ('<row r="5"><c s="1" r="ZZ9"/><c><v>2</v></c></row>', "", False),
+    ('<row r="5"><c s="1" r="B5"><v>2</v></c></row>', "", False),
 ]
 
 
