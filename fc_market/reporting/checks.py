@@ -606,39 +606,39 @@ class RowChecker:
         memory."""
         table = Act.__table__
         where = sa.func.coalesce(table.c.source_row, -table.c.id)
+        # one pass over the version's acts in beneficiary order, streamed (a server-side
+        # cursor on PostgreSQL): cut into chunks of HISTORY_CHUNK beneficiaries
+        stmt = (sa.select(table.c.beneficiary_id, table.c.uo_id, _raw_date(table.c.act_date),
+                          where)
+                .where(table.c.version_id == version_id)
+                .order_by(table.c.beneficiary_id, table.c.id)
+                .execution_options(yield_per=HISTORY_CHUNK))
         findings = []
-        last = None
-        while True:
-            stmt = sa.select(table.c.beneficiary_id).distinct().where(
-                table.c.version_id == version_id)
-            if last is not None:
-                stmt = stmt.where(table.c.beneficiary_id > last)
-            chunk = db.session.scalars(stmt.order_by(table.c.beneficiary_id)
-                                       .limit(HISTORY_CHUNK)).all()
-            if not chunk:
-                return findings
-            acts, first_of, duplicates = [], {}, []
-            # the chunk is every beneficiary of the version from its first to its last one:
-            # a range, not a list of 2,000 parameters
-            for ben, uo_id, act_date, row in db.session.execute(
-                    sa.select(table.c.beneficiary_id, table.c.uo_id, _raw_date(table.c.act_date),
-                              where)
-                    .where(table.c.version_id == version_id,
-                           table.c.beneficiary_id.between(chunk[0], chunk[-1]))
-                    .order_by(table.c.id)).all():
-                act = (ben, uo_id, _as_date(act_date), row)
-                key = act[:3]
-                if key in first_of:
-                    duplicates.append((act[3], first_of[key]))
-                else:
-                    first_of[key] = act[3]
-                    acts.append(act)
-            for row, first in sorted(duplicates):
-                self._duplicate(row, first)
-            findings.extend(self._across(acts, load_history(self.rules, chunk, report_id),
-                                         chunk))
-            last = chunk[-1]
-            self.compact()
+        chunk, acts, first_of, duplicates = [], [], {}, []
+        for ben, uo_id, act_date, row in db.session.execute(stmt):
+            if not chunk or ben != chunk[-1]:
+                if len(chunk) == HISTORY_CHUNK:
+                    findings.extend(self._chunk(chunk, acts, duplicates, report_id))
+                    chunk, acts, first_of, duplicates = [], [], {}, []
+                chunk.append(ben)
+            act = (ben, uo_id, _as_date(act_date), row)
+            key = act[:3]
+            if key in first_of:  # the same act again: the one inserted first is the original
+                duplicates.append((row, first_of[key]))
+            else:
+                first_of[key] = row
+                acts.append(act)
+        if chunk:
+            findings.extend(self._chunk(chunk, acts, duplicates, report_id))
+        return findings
+
+    def _chunk(self, chunk, acts, duplicates, report_id):
+        """The rules across rows for one chunk of beneficiaries (see :meth:`check_stored`)."""
+        for row, first in sorted(duplicates):
+            self._duplicate(row, first)
+        findings = self._across(acts, load_history(self.rules, chunk, report_id), chunk)
+        self.compact()
+        return findings
 
     def _across(self, acts, history, beneficiaries):
         """``acts``: (beneficiary, uo_id, act_date, row) of the version checked;
