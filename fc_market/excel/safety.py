@@ -17,9 +17,13 @@ raises `UnsafeWorkbook` (French ``message``, English ``code``) when the file is:
   rows x columns grid, so two far apart cells exhaust memory and abort the
   process), or a shared-strings ``uniqueCount`` it would pre-allocate.
 
-Worksheets are parsed once, streaming, with expat; the same pass records the
-cells holding formulas (see `SheetInfo.formula_cells` and
-`fc_market.excel.reader.formula_cells`).
+Worksheets are parsed streaming with expat.  A regular sheet (plain cell references, no
+formula, comment or DOCTYPE...) is read by `_FastSheetScan`: expat without element handlers
+checks it is well-formed while compiled byte scans find the extent of its values; any
+other sheet, and any sheet that scan would refuse, is parsed again by `_SheetScanner`, one
+Python call per element, which records the cells holding formulas (see
+`SheetInfo.formula_cells` and `fc_market.excel.reader.formula_cells`) and raises the
+refusal.  Both give the same figures (tests/excel/test_safety_fast.py).
 """
 from __future__ import annotations
 
