@@ -253,6 +253,7 @@ class RowChecker:
         self.late_acts = 0
         #: :meth:`compact` sorts and trims the issues once they are this many
         self.compact_at = MAX_STORED_ISSUES + 1000
+        self.compact_slack = 1000
         #: file rows try the silent fast path first (see :meth:`_fast`)
         self.fast = not track
         self._fast_cache = {}
@@ -285,6 +286,10 @@ class RowChecker:
         errors = sort_issues(i for i in self.issues if i.severity == "error")
         warnings = sort_issues(i for i in self.issues if i.severity != "error")
         self.issues = errors[:MAX_STORED_ISSUES] + warnings[:MAX_STORED_ISSUES]
+        # the next compaction once a fifth more (at least ``compact_slack``) have come: never
+        # one per row, whatever is kept
+        kept = len(self.issues)
+        self.compact_at = max(self.compact_at, kept + max(self.compact_slack, kept // 5))
 
     @property
     def act_total(self):

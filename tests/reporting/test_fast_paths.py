@@ -120,7 +120,10 @@ def test_compacting_the_issues_keeps_what_sorting_them_all_would(idf, monkeypatc
     monkeypatch.setattr(checks, "MAX_STORED_ISSUES", 7)
     rules = Rules.load(lot("IDF"), P, TODAY)
     compacted, whole = RowChecker(rules, track=False), RowChecker(rules, track=False)
-    compacted.compact_at, whole.compact_at = 12, 10 ** 9
+    compacted.compact_at, compacted.compact_slack, whole.compact_at = 12, 3, 10 ** 9
+    sorts = []
+    original_sort = checks.sort_issues
+    monkeypatch.setattr(checks, "sort_issues", lambda issues: sorts.append(1) or original_sort(issues))
     rng = random.Random(16)
     for n in range(300):
         severity = rng.choice(["error", "warning"])
@@ -128,7 +131,8 @@ def test_compacting_the_issues_keeps_what_sorting_them_all_would(idf, monkeypatc
         for checker in (compacted, whole):
             checker.add(severity, *args)
             checker.compact()
-    assert len(compacted.issues) <= 2 * 7 + 1  # bounded
+    assert len(compacted.issues) <= 2 * 7 + 3  # bounded
+    assert 10 < len(sorts) / 2 < 100  # compacted again and again, never on every issue
     for kind in ("errors", "warnings"):
         assert sort_issues(getattr(compacted, kind))[:7] == sort_issues(getattr(whole, kind))[:7]
     assert (compacted.error_count, compacted.warning_count) == (whole.error_count,
