@@ -417,8 +417,10 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
 
 
 def _fill(result, checker, started):
-    result.errors = sort_issues(checker.errors)
-    result.warnings = sort_issues(checker.warnings)
+    # the first MAX_STORED_ISSUES of each, as the journal and the screens (the checker holds
+    # no more for long: see RowChecker.compact); the counts below are complete
+    result.errors = sort_issues(checker.errors)[:MAX_STORED_ISSUES]
+    result.warnings = sort_issues(checker.warnings)[:MAX_STORED_ISSUES]
     result.error_count, result.warning_count = checker.error_count, checker.warning_count
     result.rows = checker.rows
     result.act_count = checker.act_total if not checker.error_count else 0
