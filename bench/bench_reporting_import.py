@@ -130,10 +130,11 @@ def import_once(db, lot, user, data):
 def breakdown(db, lot, user, data):
     """One more import, its stages timed from inside (each counted once, their sum is the
     import): the safety check, calamine and the reader, the row checks, the inserts, the
-    rules across rows (``check_stored``), and the rest (draft, figures, journal, commit)."""
+    rules across rows (``check_stored``), the deletion of the draft's previous acts (the
+    bench imports the same period again), and the rest (report, figures, journal)."""
     from fc_market.excel import reader, safety
     from fc_market.reporting import checks, service, workbook
-    spent = dict.fromkeys(("safety", "read", "checks", "inserts", "across"), 0.0)
+    spent = dict.fromkeys(("safety", "read", "checks", "inserts", "across", "clear"), 0.0)
 
     def timed(owner, name, stage):
         original = getattr(owner, name)
@@ -150,7 +151,8 @@ def breakdown(db, lot, user, data):
     patches = [timed(reader, "check_xlsx", "safety"), timed(workbook, "read_workbook", "read"),
                timed(checks.RowChecker, "check", "checks"),
                timed(service, "_insert_acts", "inserts"),
-               timed(checks.RowChecker, "check_stored", "across")]
+               timed(checks.RowChecker, "check_stored", "across"),
+               timed(service, "_clear_draft", "clear")]
     try:
         total, _ = import_once(db, lot, user, data)
     finally:
@@ -162,7 +164,9 @@ def breakdown(db, lot, user, data):
             "calamine read + reader": read, "row checks (RowChecker.check)": spent["checks"],
             "inserts (executemany)": spent["inserts"],
             "rules across rows (check_stored)": spent["across"],
-            "draft, figures, journal, commit": total - spent["read"] - spent["across"],
+            "draft's previous acts deleted": spent["clear"],
+            "the rest (report, figures, journal)": total - spent["read"] - spent["across"]
+            - spent["clear"],
             "total (this run)": total}
 
 
