@@ -247,15 +247,32 @@ class CheckedWorkbook:
     def _generate(self, sheet_name: str, rows: Iterator, headers: list, header_row: int,
                   max_rows: int) -> Iterator[tuple]:
         number, count = header_row, 0
+        next_row = rows.__next__
+        largest = _MAX_INT_FLOAT
         while True:
-            values = _call(next, rows, None)
-            if values is None:
+            try:
+                values = next_row()
+            except StopIteration:
                 return
+            except (KeyboardInterrupt, SystemExit, MemoryError):
+                raise
+            except BaseException as exc:  # as in _call: calamine errors, Rust panics...
+                raise _unreadable(exc) from exc
             number += 1
             width = len(values)
-            record = {name: _clean(values[index]) if index < width else None
-                      for index, name in headers}
-            if not any(value is not None for value in record.values()):
+            record = {}
+            empty = True
+            for index, name in headers:  # _clean, inlined: this loop runs for every cell
+                value = values[index] if index < width else None
+                kind = value.__class__
+                if kind is str:
+                    value = value.strip() or None
+                elif kind is float and value.is_integer() and -largest <= value <= largest:
+                    value = int(value)
+                if value is not None:
+                    empty = False
+                record[name] = value
+            if empty:
                 continue
             count += 1
             if count > max_rows:

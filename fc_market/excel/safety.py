@@ -17,9 +17,13 @@ raises `UnsafeWorkbook` (French ``message``, English ``code``) when the file is:
   rows x columns grid, so two far apart cells exhaust memory and abort the
   process), or a shared-strings ``uniqueCount`` it would pre-allocate.
 
-Worksheets are parsed once, streaming, with expat; the same pass records the
-cells holding formulas (see `SheetInfo.formula_cells` and
-`fc_market.excel.reader.formula_cells`).
+Worksheets are parsed streaming with expat.  A regular sheet (plain cell references, no
+formula, comment or DOCTYPE...) is read by `_FastSheetScan`: expat without element handlers
+checks it is well-formed while compiled byte scans find the extent of its values; any
+other sheet, and any sheet that scan would refuse, is parsed again by `_SheetScanner`, one
+Python call per element, which records the cells holding formulas (see
+`SheetInfo.formula_cells` and `fc_market.excel.reader.formula_cells`) and raises the
+refusal.  Both give the same figures (tests/excel/test_safety_fast.py).
 """
 from __future__ import annotations
 
@@ -288,17 +292,21 @@ class _XmlGuard:
     (checked on the first 512 bytes, or the whole part when shorter).
     """
 
-    def __init__(self, part: str, size: int):
+    def __init__(self, part: str, size: int, declarations: bool = True):
         self.part = part
         self.head_size = min(512, size)
         self.tail = b""
         self.head: Optional[bytes] = b""
+        #: False: the encoding only (`_FastSheetScan` steps aside on any "<!")
+        self.declarations = declarations
 
     def feed(self, chunk: bytes) -> None:
         if self.head is not None:
             self.head += chunk
             if len(self.head) >= self.head_size:
                 self.close()
+        if not self.declarations:
+            return
         data = self.tail + chunk
         if _DECLARATION.search(data):
             raise _refuse("doctype", part=self.part)
@@ -463,6 +471,137 @@ class _SheetScanner:
                        f"La feuille « {self.name} » est trop grande ({what}, maximum "
                        f"{_fmt(limit)} {unit}). Supprimez les lignes et colonnes inutilisées "
                        f"puis réessayez.", sheet=self.name)
+
+
+#: Fast path of the worksheet scan (see `_FastSheetScan`)
+_FAST_SML = {ns.encode() for ns in _SML_NAMESPACES}
+_FAST_TAIL_MAX = 4 * MB
+#: a cell followed by its first <v> or <is>, with no other cell in between: its column
+#: letters and row number, or (the usual case: every cell has a value) its row number only
+_FAST_VALUE_CELL = re.compile(rb'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"[^>]*>(?:<is>|<v>|'
+                              rb"[^<]*(?:<(?!c[\s/>]|v[\s/>]|is[\s/>])[^<]*)*<(?:v|is)[\s/>])")
+_FAST_VALUE_ROW = re.compile(rb'<c r="[A-Z]{1,3}([1-9][0-9]{0,6})"[^>]*>(?:<is>|<v>|'
+                             rb"[^<]*(?:<(?!c[\s/>]|v[\s/>]|is[\s/>])[^<]*)*<(?:v|is)[\s/>])")
+_FAST_LETTERS = re.compile(rb'<c r="([A-Z]{1,3})')
+#: what the fast path does not read exactly (each found by a search of its own: one
+#: pattern with many alternatives is slower): comment, CDATA, DOCTYPE, processing
+#: instruction or formula; a prefixed element among those it reads; a <row> whose
+#: attributes hold entities or non-ASCII (expat would decode them).  A cell without a
+#: plain reference needs no search: if it holds a value, that value is left out of the
+#: cells matched and the counts differ; if it holds none, it does not count
+_FAST_ODD = tuple(re.compile(pattern) for pattern in (
+    rb"<(?:[!?]|f[\s/>])", rb":(?:c|v|is|row|f|dimension)[\s/>]",
+    rb"<row\s(?:[^>\"']|\"[^\"&\x80-\xff]*\"|'[^'&\x80-\xff]*')*[\"'][^\"'&\x80-\xff]*[&\x80-\xff]"))
+_FAST_XMLNS = re.compile(rb"xmlns\s*=\s*[\"']([^\"']*)")
+_FAST_DIMENSION = re.compile(rb"<dimension[\s/>]")
+_FAST_PLAIN_DIMENSION = re.compile(rb'<dimension ref="([A-Za-z0-9:$]*)"\s*/>')
+
+
+class _FastSheetScan:
+    """The worksheet scan without a Python call per XML element, for the usual sheet.
+
+    expat still parses every byte (well-formedness, same errors), but with no element
+    handler; the figures `_SheetScanner` computes (extent of the cells holding a value,
+    dimension) are read with compiled regular expressions on blocks of the inflated XML cut
+    at a cell's start, so a cell and its value are always in the same block.  The fast
+    path only answers for a sheet it can read exactly: every cell holding a value carries a
+    plain ``r="A1"`` reference as first attribute, no comment, CDATA, processing instruction or DOCTYPE,
+    no namespace prefix on the elements the scan reads, no foreign default namespace, no
+    formula, every ``<v>``/``<is>`` follows its cell, plain ``<row>`` attributes and
+    ``<dimension>``.  Anything else, or anything it would refuse, makes `feed` or `close`
+    return False: the caller then scans the part again with `_SheetScanner`, which finds
+    the same figures or raises the same refusal as before.
+    """
+
+    def __init__(self, name: str, limits: _Limits):
+        self.name = name
+        self.limits = limits
+        self.probe = _SheetScanner(name, limits)  # dimension checks, on a scratch copy
+        self.parser = expat.ParserCreate(namespace_separator="}")
+        self.tail = b""
+        self.start = True
+        self.letters: set = set()
+        self.rows: set = set()
+
+    def feed(self, chunk: bytes) -> bool:
+        try:
+            self.parser.Parse(chunk, False)
+        except expat.ExpatError:
+            return False
+        data = self.tail + chunk if self.tail else chunk
+        cut = data.rfind(b"<c")
+        if cut <= 0:
+            self.tail = data
+            return len(data) <= _FAST_TAIL_MAX
+        self.tail = data[cut:]
+        return self._block(data[:cut])
+
+    def close(self) -> bool:
+        try:
+            self.parser.Parse(b"", True)
+        except expat.ExpatError:
+            return False
+        block, self.tail = self.tail, b""
+        if not self._block(block):
+            return False
+        rows = self.rows
+        cols = [column_number(letters.decode("ascii")) for letters in self.letters]
+        probe, limits = self.probe, self.limits
+        if rows:
+            probe.min_row, probe.max_row = min(rows), max(rows)
+            probe.min_col, probe.max_col = min(cols), max(cols)
+            if (probe.max_row > limits.max_rows or probe.max_col > limits.max_cols
+                    or (probe.max_row - probe.min_row + 1) * (probe.max_col - probe.min_col + 1)
+                    > limits.max_grid_cells):
+                return False
+        return True
+
+    def _block(self, block: bytes) -> bool:
+        begin = 0
+        if self.start:  # the XML declaration, and only it, may open the part
+            self.start = False
+            begin = block.find(b"<")
+            if block.startswith(b"<?xml", begin):
+                begin = block.find(b"?>", begin)
+                if begin < 0:
+                    return False
+        begin = max(begin, 0)
+        for pattern in _FAST_ODD:
+            if pattern.search(block, begin):
+                return False
+        if any(ns not in _FAST_SML for ns in _FAST_XMLNS.findall(block)):
+            return False
+        if b"<dimension" in block:
+            refs = _FAST_PLAIN_DIMENSION.findall(block)
+            if len(refs) != len(_FAST_DIMENSION.findall(block)):
+                return False
+            try:
+                for ref in refs:
+                    self.probe._check_dimension(ref.decode("ascii"))
+            except UnsafeWorkbook:
+                return False
+        rows = _FAST_VALUE_ROW.findall(block)
+        # every tag named v... or is... is the value of the cell just before it
+        if len(rows) != block.count(b"<v") + block.count(b"<is"):
+            return False
+        if not rows:
+            return True
+        numbers = [int(digits) for digits in set(rows)]  # min and max only: flat memory
+        self.rows.update((min(numbers), max(numbers)))
+        if len(self.rows) > 2:
+            self.rows = {min(self.rows), max(self.rows)}
+        if len(rows) == block.count(b'<c r="'):  # every cell has a value: their letters
+            self.letters.update(_FAST_LETTERS.findall(block))
+        else:  # some cells have none: the letters of those having one
+            self.letters.update(letters for letters, _ in _FAST_VALUE_CELL.findall(block))
+        return True
+
+    def apply(self, scanner: "_SheetScanner") -> None:
+        """Copy the figures into the scanner the inspection reads (`_Inspector._finish`)."""
+        probe = self.probe
+        scanner.dimension, scanner.declared = probe.dimension, probe.declared
+        scanner.min_row, scanner.max_row = probe.min_row, probe.max_row
+        scanner.min_col, scanner.max_col = probe.min_col, probe.max_col
 
 
 def _inflate_raw(raw: Iterator[bytes], info: zipfile.ZipInfo) -> Iterator[bytes]:
@@ -767,6 +906,8 @@ class _Inspector:
         if key.endswith(".rels"):
             self._read_rels(key)
             return
+        if scanner is not None and self._fast_scan(info, scanner, shared_strings):
+            return
         guard = None
         if referenced or scanner or key.endswith((".xml", ".vml")):
             guard = _XmlGuard(info.filename, info.file_size)
@@ -782,6 +923,27 @@ class _Inspector:
             guard.close()
         if scanner:
             scanner.feed(b"", final=True)
+
+    def _fast_scan(self, info: zipfile.ZipInfo, scanner: _SheetScanner,
+                   shared_strings: bool) -> bool:
+        """A worksheet through `_FastSheetScan`; False when it must be scanned again the
+        usual way (from the start: nothing of this attempt is kept but its refusals, which
+        are the ones that scan raises first too: size, CRC, DOCTYPE, encoding)."""
+        fast = _FastSheetScan(scanner.name, self.limits)
+        # a DOCTYPE or ENTITY makes the fast scan step aside: the full scan refuses it
+        guard = _XmlGuard(info.filename, info.file_size, declarations=False)
+        strings = _SharedStringsScanner(info.filename, info.file_size) if shared_strings else None
+        for chunk in self._inflate(info):
+            guard.feed(chunk)
+            if not fast.feed(chunk):
+                return False
+            if strings:
+                strings.feed(chunk)
+        guard.close()
+        if not fast.close():
+            return False
+        fast.apply(scanner)
+        return True
 
     @staticmethod
     def _finish(sheet: SheetInfo, scanners: dict) -> SheetInfo:

@@ -214,6 +214,13 @@ def text_of(value):
 
 #: Fields with their own personal-data rule (identifier) or that cannot hold text (date)
 _OWN_CHECK = ("beneficiary_id", "act_date")
+#: Distinct values the fast path of :meth:`RowChecker.check` remembers (bounded memory)
+_FAST_CACHE_MAX = 4096
+
+
+def _remember(cache, key, value):
+    if len(cache) < _FAST_CACHE_MAX:
+        cache[key] = value
 
 
 class RowChecker:
@@ -244,6 +251,13 @@ class RowChecker:
         self.counts = defaultdict(int)
         self.rows = 0
         self.late_acts = 0
+        #: :meth:`compact` sorts and trims the issues once they are this many
+        self.compact_at = MAX_STORED_ISSUES + 1000
+        self.compact_slack = 1000
+        #: file rows try the silent fast path first (see :meth:`_fast`)
+        self.fast = not track
+        self._fast_cache = {}
+        self._clean_texts = set()
 
     def add(self, severity, code, message, row=None, column=None, field_name=None, sheet=None):
         if severity == "error":
@@ -262,6 +276,21 @@ class RowChecker:
     def warning(self, code, message, row=None, column=None, field_name=None, sheet=None):
         self.add("warning", code, message, row, column, field_name, sheet)
 
+    def compact(self):
+        """Bound the issues held: keep the first `MAX_STORED_ISSUES` errors and warnings in
+        :func:`sort_issues` order (all that the journal, the screens and the result keep:
+        the same ones as sorting everything at the end, the sort being stable), the counts
+        staying complete.  Called between rows, never inside one (see :meth:`drop_issues`)."""
+        if len(self.issues) <= self.compact_at:
+            return
+        errors = sort_issues(i for i in self.issues if i.severity == "error")
+        warnings = sort_issues(i for i in self.issues if i.severity != "error")
+        self.issues = errors[:MAX_STORED_ISSUES] + warnings[:MAX_STORED_ISSUES]
+        # the next compaction once a fifth more (at least ``compact_slack``) have come: never
+        # one per row, whatever is kept
+        kept = len(self.issues)
+        self.compact_at = max(self.compact_at, kept + max(self.compact_slack, kept // 5))
+
     @property
     def act_total(self):
         return sum(self.counts.values())
@@ -279,7 +308,15 @@ class RowChecker:
 
         Every text cell is first searched for personal data (:func:`dd.personal_data_in`;
         the beneficiary id has its own check): such a cell gets that one error, never an
-        error that would repeat its value, and the row is refused."""
+        error that would repeat its value, and the row is refused.
+
+        A file's rows (not tracked) first try :meth:`_fast`, which accepts a row only when
+        every check would pass without a word; any other row takes the full path below,
+        which says why (tests assert both paths give the same act)."""
+        if self.fast:
+            act = self._fast(row, values)
+            if act is not None:
+                return act
         start = len(self.issues)
         personal = set()
         for name, value in values.items():
@@ -295,6 +332,108 @@ class RowChecker:
             self.drop_issues(start, lambda i: i.field in personal and i.code != "personal_data")
             return None
         return act
+
+    def _fast(self, row, values):
+        """The insert dict of a row every check accepts silently, else None (nothing said:
+        the caller then runs the full checks).  Per-value answers are remembered in bounded
+        dictionaries, so a file's repeated codes, dates and labels are resolved once."""
+        get = values.get
+        plain = self._clean_texts
+        for name, value in values.items():
+            if isinstance(value, str) and name not in _OWN_CHECK and name != "proof_ref":
+                if value not in plain:
+                    if dd.personal_data_in(value) is not None:
+                        return None
+                    if len(plain) < _FAST_CACHE_MAX:
+                        plain.add(value)
+        proof = get("proof_ref")
+        if proof is not None and dd.personal_data_in(proof, reference=True) is not None:
+            return None
+        ben, problem = dd.check_beneficiary_id(get("beneficiary_id"))
+        if problem is not None:
+            return None
+        cache = self._fast_cache
+        raw = get("uo_code")
+        key = ("uo", raw.__class__, raw)
+        uo = cache.get(key)
+        if uo is None:
+            uo = None if is_blank(raw) else self.rules.allowed.get(text_of(raw).upper())
+            if uo is None:
+                return None
+            _remember(cache, key, uo)
+        raw = get("act_date")
+        key = ("date", raw.__class__, raw)
+        act_date = cache.get(key)
+        if act_date is None:
+            act_date = self._silent_date(raw)
+            if act_date is None:
+                return None
+            _remember(cache, key, act_date)
+        raw = get("mode")
+        key = ("mode", raw.__class__, raw)
+        mode = cache.get(key)
+        if mode is None:
+            mode = None if is_blank(raw) else dd.code_of("mode", raw)
+            if mode is None:
+                return None
+            _remember(cache, key, mode)
+        raw = get("site_code")
+        if is_blank(raw):
+            if mode == "presentiel":
+                return None
+            site_id = None
+        else:
+            key = ("site", raw.__class__, raw, act_date)
+            site_id = cache.get(key)
+            if site_id is None:
+                site = self.rules.sites.get(dd.leading_code(text_of(raw)))
+                if site is None or not site.open_on(act_date):
+                    return None
+                site_id = site.id
+                _remember(cache, key, site_id)
+        if is_blank(proof):
+            if uo.proof_required:
+                return None
+            proof = None
+        else:
+            proof = text_of(proof)
+            if len(proof) > 100:
+                return None
+        profile = {}
+        missing = False
+        for name in dd.PROFILE_FIELDS:
+            raw = get(name)
+            if raw is None or (isinstance(raw, str) and not raw.strip()):  # is_blank
+                profile[name] = None
+                missing = True
+                continue
+            key = (name, raw.__class__, raw)
+            code = cache.get(key)
+            if code is None:
+                code = dd.code_of(name, raw)
+                if code is None:
+                    return None
+                _remember(cache, key, code)
+            profile[name] = code
+        if missing and (uo.level or 0) >= 1:
+            return None
+        self.rows += 1
+        self.counts[uo.code] += 1
+        return {"beneficiary_id": ben, "uo_id": uo.id, "act_date": act_date, "mode": mode,
+                "site_id": site_id, "proof_ref": proof, "source_row": row, **profile}
+
+    def _silent_date(self, raw):
+        """The act date of a cell the date checks accept without any issue (no late-act
+        warning either), else None."""
+        if is_blank(raw):
+            return None
+        rules = self.rules
+        act_date = to_date(raw)
+        if (act_date is None or act_date > rules.today or act_date > rules.end
+                or act_date < rules.start
+                or (rules.contract_start and act_date < rules.contract_start)):
+            return None
+        return act_date
 
     def drop_issues(self, start, condition):
         """Remove the issues added since index ``start`` that meet ``condition`` (a cell
@@ -463,44 +602,48 @@ class RowChecker:
 
     def check_stored(self, version_id, report_id):
         """The rules across rows for a version's acts already in the database (flushed in
-        this transaction): duplicates in one query, then the window, sequence and
-        double-financing rules a chunk of beneficiaries at a time, each chunk with its
-        history; a duplicate row is reported as such and left out of those rules (they would
-        count the doubled act twice), so its first occurrence still gets them.  Acts
-        typed in the web form (no file row) are named by ``-id``.  Returns the
-        double-financing findings; nothing but a chunk is held in memory."""
+        this transaction), a chunk of beneficiaries at a time, each chunk with its history:
+        duplicates (same beneficiary, UO and date: the act inserted first is the original),
+        then the window, sequence and double-financing rules; a duplicate row is reported as
+        such and left out of those rules (they would count the doubled act twice), so its
+        first occurrence still gets them.  Acts typed in the web form (no file row) are named
+        by ``-id``.  Returns the double-financing findings; nothing but a chunk is held in
+        memory."""
         table = Act.__table__
         where = sa.func.coalesce(table.c.source_row, -table.c.id)
-        key = (table.c.beneficiary_id, table.c.uo_id, table.c.act_date)
-        ranked = (sa.select(where.label("row"),
-                            sa.func.first_value(where).over(partition_by=key, order_by=table.c.id)
-                            .label("first"),
-                            sa.func.row_number().over(partition_by=key, order_by=table.c.id)
-                            .label("n"))
-                  .where(table.c.version_id == version_id).subquery())
-        duplicates = sa.select(ranked.c.row, ranked.c.first).where(ranked.c.n > 1)
-        doubled = set()
-        for row, first in db.session.execute(duplicates.order_by(ranked.c.row)):
-            self._duplicate(row, first)
-            doubled.add(row)
+        # one pass over the version's acts in beneficiary order, streamed (a server-side
+        # cursor on PostgreSQL): cut into chunks of HISTORY_CHUNK beneficiaries
+        stmt = (sa.select(table.c.beneficiary_id, table.c.uo_id, _raw_date(table.c.act_date),
+                          where)
+                .where(table.c.version_id == version_id)
+                .order_by(table.c.beneficiary_id, table.c.id)
+                .execution_options(yield_per=HISTORY_CHUNK))
         findings = []
-        last = None
-        while True:
-            stmt = sa.select(table.c.beneficiary_id).distinct().where(
-                table.c.version_id == version_id)
-            if last is not None:
-                stmt = stmt.where(table.c.beneficiary_id > last)
-            chunk = db.session.scalars(stmt.order_by(table.c.beneficiary_id)
-                                       .limit(HISTORY_CHUNK)).all()
-            if not chunk:
-                return findings
-            acts = [a for a in db.session.execute(
-                sa.select(table.c.beneficiary_id, table.c.uo_id, table.c.act_date, where)
-                .where(table.c.version_id == version_id, table.c.beneficiary_id.in_(chunk)))
-                if a[3] not in doubled]
-            findings.extend(self._across(acts, load_history(self.rules, chunk, report_id),
-                                         chunk))
-            last = chunk[-1]
+        chunk, acts, first_of, duplicates = [], [], {}, []
+        for ben, uo_id, act_date, row in db.session.execute(stmt):
+            if not chunk or ben != chunk[-1]:
+                if len(chunk) == HISTORY_CHUNK:
+                    findings.extend(self._chunk(chunk, acts, duplicates, report_id))
+                    chunk, acts, first_of, duplicates = [], [], {}, []
+                chunk.append(ben)
+            act = (ben, uo_id, _as_date(act_date), row)
+            key = act[:3]
+            if key in first_of:  # the same act again: the one inserted first is the original
+                duplicates.append((row, first_of[key]))
+            else:
+                first_of[key] = row
+                acts.append(act)
+        if chunk:
+            findings.extend(self._chunk(chunk, acts, duplicates, report_id))
+        return findings
+
+    def _chunk(self, chunk, acts, duplicates, report_id):
+        """The rules across rows for one chunk of beneficiaries (see :meth:`check_stored`)."""
+        for row, first in sorted(duplicates):
+            self._duplicate(row, first)
+        findings = self._across(acts, load_history(self.rules, chunk, report_id), chunk)
+        self.compact()
+        return findings
 
     def _across(self, acts, history, beneficiaries):
         """``acts``: (beneficiary, uo_id, act_date, row) of the version checked;
@@ -644,14 +787,38 @@ def load_history(rules, beneficiaries, report_id):
     live = live_versions_clause()
     ids = sorted(beneficiaries)
     out = []
+    # one statement, its identifier list bound at execution (no parameter object for each)
+    stmt = (sa.select(Act.beneficiary_id, Act.lot_id, Act.uo_id, _raw_date(Act.act_date),
+                      Act.version_id)
+            .join(ReportVersion, ReportVersion.id == Act.version_id)
+            .where(Act.beneficiary_id.in_(sa.bindparam("ids", expanding=True)),
+                   Act.act_date.between(low, high),
+                   ReportVersion.report_id != (report_id or -1), live))
     for i in range(0, len(ids), HISTORY_CHUNK):
-        chunk = ids[i:i + HISTORY_CHUNK]
-        stmt = (sa.select(Act.beneficiary_id, Act.lot_id, Act.uo_id, Act.act_date, Act.version_id)
-                .join(ReportVersion, ReportVersion.id == Act.version_id)
-                .where(Act.beneficiary_id.in_(chunk), Act.act_date.between(low, high),
-                       ReportVersion.report_id != (report_id or -1), live))
-        out.extend(db.session.execute(stmt).all())
+        out.extend((ben, lot_id, uo_id, _as_date(day), version_id) for ben, lot_id, uo_id, day,
+                   version_id in db.session.execute(stmt, {"ids": ids[i:i + HISTORY_CHUNK]}))
     return out
+
+
+def _raw_date(column):
+    """A date column as the driver returns it: SQLite's ISO text is turned into a date by
+    :func:`_as_date`, once per distinct day rather than on every row; PostgreSQL returns
+    dates."""
+    return sa.type_coerce(column, sa.String)
+
+
+_DAYS = {}
+
+
+def _as_date(value):
+    if value is None or isinstance(value, date):
+        return value
+    found = _DAYS.get(value)
+    if found is None:
+        found = date.fromisoformat(value)  # what SQLAlchemy's SQLite DATE does too
+        if len(_DAYS) < _FAST_CACHE_MAX:
+            _DAYS[value] = found
+    return found
 
 
 def recent_counts(rules, report_id, months=None):

@@ -165,6 +165,8 @@ _NIR_IN = re.compile(r"(?<!\d)[12][\s.]?\d{2}[\s.]?(?:0[1-9]|1[0-2]|[2-9]\d)[\s.
 _LONG_NUMBER = re.compile(r"(?<!\d)\d{9,15}(?!\d)")
 _CIVILITY_NAME = re.compile(r"(?<![\w])(?:M\.|MM\.|Mme|Mmes|Mlle|Melle|Monsieur|Madame|Mademoiselle)"
                             r"\s+[A-ZÀ-Ý][\w'\-]+")
+_NINE_DIGITS = re.compile(r"\d(?:\D*\d){8}")
+_SPACE = re.compile(r"\s")
 _FULL_NAME = re.compile(r"^[A-ZÀ-Ý][a-zà-ÿ'\-]+(?:\s+[A-ZÀ-Ý][A-Za-zà-ÿ'\-]+){1,2}$")
 
 
@@ -202,6 +204,11 @@ def _personal_data_in(value, *, reference=False):
         value = f"{int(value)}" if float(value).is_integer() else str(value)
     text = str(value).strip()
     if not text:
+        return None
+    if "@" not in text and "M" not in text and not _NINE_DIGITS.search(text) \
+            and not (reference and _SPACE.search(text)):
+        # what every pattern below needs: an e-mail its "@", a NIR, a phone number or a
+        # long number at least nine digits, a civility its "M", a full name a space
         return None
     if _EMAIL_IN.search(text):
         return ("contient une adresse électronique : aucune donnée personnelle n'est admise "

@@ -19,6 +19,7 @@ submitted version of the period (a correction asked by FC does not make a report
 """
 import hashlib
 import time
+from operator import itemgetter
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -124,9 +125,10 @@ def versions_of(report):
                               .order_by(ReportVersion.number)).all()
 
 
-def current_draft(report):
+def current_draft(report, *options):
     return db.session.scalar(sa.select(ReportVersion).where(
-        ReportVersion.report_id == report.id, ReportVersion.status == VersionStatus.DRAFT))
+        ReportVersion.report_id == report.id, ReportVersion.status == VersionStatus.DRAFT)
+        .options(*options))
 
 
 def pending_version(report):
@@ -160,9 +162,11 @@ def _correctable(report):
         .order_by(ReportVersion.number.desc()).limit(1))
 
 
-def open_draft(report, user, source="web"):
-    """The report's draft, created if needed.  Refused while a version awaits review."""
-    draft = current_draft(report)
+def open_draft(report, user, source="web", *options):
+    """The report's draft, created if needed.  Refused while a version awaits review.
+    ``options``: loader options for an existing draft (an import defers the warnings it
+    replaces)."""
+    draft = current_draft(report, *options)
     if draft is not None:
         return draft, False
     if pending_version(report) is not None:
@@ -281,6 +285,36 @@ def _insert_acts(version, lot_id, batch):
             getters.append((None, fixed[name], None))
         else:
             getters.append((name, None, processors[name]))
+    rows = _driver_rows(batch, getters)
+    for i in range(0, len(rows), INSERT_CHUNK):
+        connection.exec_driver_sql(compiled.string, rows[i:i + INSERT_CHUNK])
+
+
+def _driver_rows(batch, getters, fast=True):
+    """The driver's parameter tuples of a batch: ``getters`` lists, in the statement's
+    order, ``(name, None, processor)`` for an act's value or ``(None, constant, None)``.
+
+    The usual layout (the constants first, then the act's values: the table's column order
+    puts ``version_id`` and ``lot_id`` first) takes each act's values with one ``itemgetter`` call and
+    converts the columns with a processor (dates) alone; any other falls back to the
+    general loop, which gives the same tuples."""
+    names = [name for name, _, _ in getters]
+    constants = [constant for name, constant, _ in getters if name is None]
+    lead = len(constants)
+    if fast and lead and names[:lead] == [None] * lead and None not in names[lead:]:
+        take = itemgetter(*names[lead:]) if len(names) > lead + 1 else \
+            (lambda act, name=names[lead]: (act[name],))
+        converted = [(lead + index, process) for index, (_, _, process)
+                     in enumerate(getters[lead:]) if process is not None]
+        head = tuple(constants)
+        rows = [head + take(act) for act in batch]
+        if converted:
+            for index, process in converted:
+                for number, row in enumerate(rows):
+                    value = row[index]
+                    if value is not None:
+                        rows[number] = row[:index] + (process(value),) + row[index + 1:]
+        return rows
     rows = []
     for act in batch:
         row = []
@@ -291,8 +325,7 @@ def _insert_acts(version, lot_id, batch):
                 value = act[name]
                 row.append(process(value) if process is not None and value is not None else value)
         rows.append(tuple(row))
-    for i in range(0, len(rows), INSERT_CHUNK):
-        connection.exec_driver_sql(compiled.string, rows[i:i + INSERT_CHUNK])
+    return rows
 
 
 def _stored(issues):
@@ -322,7 +355,9 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
     checker = RowChecker(rules, track=False)
     try:
         report = get_or_create_report(lot, period)
-        draft, _ = open_draft(report, user, source="excel")
+        # the previous import's warnings are replaced, never read: not loaded (decoding
+        # thousands of them took longer than checking the rows)
+        draft, _ = open_draft(report, user, "excel", sa.orm.defer(ReportVersion.warnings))
         _clear_draft(draft)
         draft.source = "excel"
         inserted = [0]
@@ -362,7 +397,7 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
         if submit:
             _submit(draft, user, today or paris_today(), checker, findings, rules)
         journal = _journal(lot, period, user, channel, file_name, digest, data, True, checker,
-                           draft.id, started)
+                           draft.id, started, warnings=draft.warnings)
     except ReportingError as exc:
         checker.error("refused", exc.message, None, None, None, "")
         return _refused(lot, period, checker, result, user, channel, file_name, digest, data,
@@ -382,8 +417,10 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
 
 
 def _fill(result, checker, started):
-    result.errors = sort_issues(checker.errors)
-    result.warnings = sort_issues(checker.warnings)
+    # the first MAX_STORED_ISSUES of each, as the journal and the screens (the checker holds
+    # no more for long: see RowChecker.compact); the counts below are complete
+    result.errors = sort_issues(checker.errors)[:MAX_STORED_ISSUES]
+    result.warnings = sort_issues(checker.warnings)[:MAX_STORED_ISSUES]
     result.error_count, result.warning_count = checker.error_count, checker.warning_count
     result.rows = checker.rows
     result.act_count = checker.act_total if not checker.error_count else 0
@@ -408,22 +445,25 @@ def _is_write_conflict(exc):
 
 
 def _journal(lot, period, user, channel, file_name, digest, data, accepted, checker, version_id,
-             started):
+             started, warnings=None):
     journal = _journal_row(lot, period, user, channel, file_name, digest, data, accepted, checker,
-                           version_id, started)
+                           version_id, started, warnings)
     db.session.add(journal)
     db.session.flush()
     return journal
 
 
 def _journal_row(lot, period, user, channel, file_name, digest, data, accepted, checker,
-                 version_id, started):
+                 version_id, started, warnings=None):
+    """``warnings``: the stored list already built for the draft (the same one, not built
+    twice)."""
     return ReportImport(lot_id=lot.id, period=period, user_id=getattr(user, "id", None),
                            channel=channel, file_name=(file_name or "")[:255] or None,
                            file_sha256=digest, file_size=len(data) if data else 0,
                            accepted=accepted, version_id=version_id, row_count=checker.rows,
                            error_count=checker.error_count, warning_count=checker.warning_count,
-                           errors=_stored(checker.errors), warnings=_stored(checker.warnings),
+                           errors=_stored(checker.errors),
+                           warnings=_stored(checker.warnings) if warnings is None else warnings,
                            duration_ms=int((time.perf_counter() - started) * 1000))
 
 

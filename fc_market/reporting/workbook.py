@@ -288,6 +288,7 @@ def _read_acts(book, checker, sink):
     try:
         for number, record in rows:
             values = {name: record[header] for name, header in pairs}
+            checker.compact()  # between rows: bounded memory whatever the file's issues
             start = len(checker.issues)
             act = check(number, values, letters)
             if number in formulas:

@@ -1,0 +1,174 @@
+"""The import's fast paths give exactly the full checks' result (speed lives in bench/)."""
+import itertools
+from datetime import date, datetime
+
+from fc_market.reporting import dictionary as dd
+from fc_market.reporting.checks import RowChecker, Rules
+from tests.reporting.helpers import ben, lot
+
+P = "2025-03"
+TODAY = date(2025, 3, 20)
+
+SAMPLES = ["DS-1", "DS-000123", "jeanne.martin@example.org", "06 12 34 56 78", "+33 6 12 34 56 78",
+           "1 85 05 78 006 084 36", "2A 123", "185057800608436", "123456789", "12345678",
+           "Mme Dupont", "M. Martin", "Monsieur Jean", "Jeanne Martin", "Jean Paul Martin",
+           "Atelier qualité", "REF 2025-03", "M", "m. martin", "dossier ١٢٣٤٥٦٧٨٩", "", " ",
+           "Réf. Pôle emploi 42", 12345678, 123456789.0, 3.5, True, None, "S001 — Point CEP"]
+
+
+def test_personal_data_prefilter_changes_no_answer(monkeypatch):
+    full = {}
+    for value, reference in itertools.product(SAMPLES, (False, True)):
+        full[(repr(value), reference)] = dd._personal_data_in(value, reference=reference)
+    # without the pre-filter: every pattern is searched
+    monkeypatch.setattr(dd, "_NINE_DIGITS", type("Always", (), {"search": lambda self, t: True})())
+    for value, reference in itertools.product(SAMPLES, (False, True)):
+        assert dd._personal_data_in(value, reference=reference) == full[(repr(value), reference)]
+    assert full[("'DS-1'", True)] is None and full[("'Jeanne Martin'", True)]
+
+
+VALUES = {
+    "beneficiary_id": [ben(1), ben(2).upper(), " " + ben(3), "jean@example.org", None, 123, "abc"],
+    "uo_code": ["UO1", "uo0", "UO2.1", "UO4", "UO9", None, " ", 1],
+    "act_date": [date(2025, 3, 10), datetime(2025, 3, 1, 8), date(2025, 3, 25), date(2025, 2, 27),
+                 date(2025, 1, 2), date(2025, 4, 2), "10/03/2025", "hier", 45726, None],
+    "mode": ["Présentiel", "telephone", "Visio", None, "???"],
+    "site_code": ["S001", "S003", "S002 — Point CEP IDF S002", "S090", "S999", None],
+    "proof_ref": ["DS-1", None, "x" * 101, "jeanne.martin@example.org", "Jeanne Martin", 42],
+    "sex": ["F", None, "Z"],
+    "age_band": ["26-44", None],
+    "csp": ["5 — Employés", "5", None],
+    "employment_status": ["cdi", None, "06 12 34 56 78"],
+    "sector": ["Q", None],
+}
+
+
+def rows():
+    """Every value of each field at least once, combined in many ways (deterministic)."""
+    fields = list(VALUES)
+    base = {name: VALUES[name][0] for name in fields}
+    yield dict(base)
+    for name in fields:
+        for value in VALUES[name]:
+            yield {**base, name: value}
+    for index, combo in enumerate(itertools.product(*(VALUES[n][:3] for n in fields))):
+        if index % 97 == 0:
+            yield dict(zip(fields, combo))
+
+
+def test_row_checker_fast_path_gives_the_full_checks_result(idf):
+    rules = Rules.load(lot("IDF"), P, TODAY)
+    columns = {name: chr(65 + i) for i, name in enumerate(VALUES)}
+    fast, slow = RowChecker(rules, track=False), RowChecker(rules, track=False)
+    slow.fast = False
+    answered = []
+    silent = fast._fast
+    fast._fast = lambda *args: answered.append(silent(*args)) or answered[-1]
+    for number, values in enumerate(rows(), start=2):
+        got = fast.check(number, dict(values), columns)
+        assert got == slow.check(number, dict(values), columns), values
+        assert fast.rows == slow.rows
+    assert [i.as_dict() for i in fast.issues] == [i.as_dict() for i in slow.issues]
+    assert (fast.error_count, fast.warning_count, fast.late_acts, dict(fast.counts)) == \
+        (slow.error_count, slow.warning_count, slow.late_acts, dict(slow.counts))
+    assert sum(a is not None for a in answered) > 10 and fast.error_count > 50
+
+
+def test_duplicates_found_per_chunk_are_those_of_the_whole_version(idf, users, monkeypatch):
+    """Each chunk of beneficiaries finds its own duplicates: the same ones (row, first row)
+    as one window-function pass over the version, which the import used to run."""
+    import sqlalchemy as sa
+
+    from fc_market.extensions import db
+    from fc_market.reporting import checks, service
+    from fc_market.reporting.models import Act
+    from tests.reporting.helpers import make_file, row
+
+    monkeypatch.setattr(checks, "HISTORY_CHUNK", 3)
+    rows = [row(n % 7, day=date(2025, 3, 1 + n % 4), proof=f"DS-{n}") for n in range(40)]
+    seen = {}
+    old_check_stored = RowChecker.check_stored
+
+    def spy(self, version_id, report_id):
+        table = Act.__table__
+        where = sa.func.coalesce(table.c.source_row, -table.c.id)
+        key = (table.c.beneficiary_id, table.c.uo_id, table.c.act_date)
+        ranked = (sa.select(where.label("row"),
+                            sa.func.first_value(where).over(partition_by=key, order_by=table.c.id)
+                            .label("first"),
+                            sa.func.row_number().over(partition_by=key, order_by=table.c.id)
+                            .label("n"))
+                  .where(table.c.version_id == version_id).subquery())
+        seen["old"] = [tuple(r) for r in db.session.execute(
+            sa.select(ranked.c.row, ranked.c.first).where(ranked.c.n > 1).order_by(ranked.c.row))]
+        return old_check_stored(self, version_id, report_id)
+
+    monkeypatch.setattr(RowChecker, "check_stored", spy)
+    result = service.import_file(lot("IDF"), P, make_file("IDF", P, rows), user=users["mandataire"],
+                                 file_name="f.xlsx", today=TODAY)
+    found = sorted((i.row, int(i.message.rsplit("ligne ", 1)[1].rstrip(".")))
+                   for i in result.errors if i.code == "duplicate")
+    assert len(seen["old"]) > 10 and found == seen["old"]
+
+
+def test_compacting_the_issues_keeps_what_sorting_them_all_would(idf, monkeypatch):
+    import random
+
+    from fc_market.reporting import checks
+    from fc_market.reporting.checks import sort_issues
+
+    monkeypatch.setattr(checks, "MAX_STORED_ISSUES", 7)
+    rules = Rules.load(lot("IDF"), P, TODAY)
+    compacted, whole = RowChecker(rules, track=False), RowChecker(rules, track=False)
+    compacted.compact_at, compacted.compact_slack, whole.compact_at = 12, 3, 10 ** 9
+    sorts = []
+    original_sort = checks.sort_issues
+    monkeypatch.setattr(checks, "sort_issues", lambda issues: sorts.append(1) or original_sort(issues))
+    rng = random.Random(16)
+    for n in range(300):
+        severity = rng.choice(["error", "warning"])
+        args = (rng.choice(["a", "b"]), f"message {n}", rng.randint(1, 9), rng.choice([None, "C"]))
+        for checker in (compacted, whole):
+            checker.add(severity, *args)
+            checker.compact()
+    assert len(compacted.issues) <= 2 * 7 + 3  # bounded
+    assert 10 < len(sorts) / 2 < 100  # compacted again and again, never on every issue
+    for kind in ("errors", "warnings"):
+        assert sort_issues(getattr(compacted, kind))[:7] == sort_issues(getattr(whole, kind))[:7]
+    assert (compacted.error_count, compacted.warning_count) == (whole.error_count,
+                                                                whole.warning_count)
+
+
+def test_insert_rows_fast_layout_gives_the_general_loop_tuples(idf):
+    from fc_market.reporting import service
+    from fc_market.reporting.models import Act
+
+    rules = Rules.load(lot("IDF"), P, TODAY)
+    checker = RowChecker(rules, track=False)
+    columns = {name: chr(65 + i) for i, name in enumerate(VALUES)}
+    batch = [act for act in (checker.check(n, dict(v), columns) for n, v in enumerate(rows(), 2))
+             if act is not None]
+    assert len(batch) > 10
+    from sqlalchemy.dialects import sqlite
+
+    table, dialect = Act.__table__, sqlite.dialect()  # the tuples are built on SQLite only
+    names = list(batch[0])
+    compiled = table.insert().compile(dialect=dialect, column_keys=["version_id", "lot_id", *names])
+    fixed = {"version_id": 7, "lot_id": 3}
+    getters = [(None, fixed[n], None) if n in fixed else
+               (n, None, table.c[n].type.bind_processor(dialect)) for n in compiled.positiontup]
+    assert [name for name, _, _ in getters[:2]] == [None, None]  # the fast layout
+    fast = service._driver_rows(batch, getters)
+    assert fast == service._driver_rows(batch, getters, fast=False)
+    assert fast[0][:2] == (7, 3) and len(fast[0]) == len(names) + 2
+
+
+def test_dates_read_raw_are_the_dates_sqlalchemy_reads(idf):
+    from sqlalchemy.dialects import sqlite
+
+    from fc_market.reporting.checks import _as_date
+
+    process = sqlite.DATE().result_processor(sqlite.dialect(), None)
+    for text in ("2025-03-01", "2024-02-29", "1999-12-31"):
+        assert _as_date(text) == process(text)
+    assert _as_date(date(2025, 3, 2)) == date(2025, 3, 2) and _as_date(None) is None
