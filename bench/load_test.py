@@ -2,8 +2,9 @@
 front of a fresh PostgreSQL database, mandataires uploading and submitting their monthly
 reports while market managers and finance read their dashboards.
 
-    .venv/bin/python -m bench.load_test [--duration 60] [--workers 3] [--mandataires 8]
-                                        [--managers 2] [--finance 2] [--max-requests 20000]
+    .venv/bin/python -m bench.load_test [--duration 60] [--workers 3] [--threads 2]
+                                        [--mandataires 8] [--managers 2] [--finance 2]
+                                        [--max-requests 20000] [--timing] [--keep]
 
 What it does:
 
@@ -12,21 +13,33 @@ What it does:
 2. migrates it (``flask db upgrade``), loads the demo contract, and seeds: one account
    per simulated person, ten sites per lot, and two validated months for every lot used (so
    dashboards have something to read);
-3. starts gunicorn with the production settings (FC_ENV=production, CSRF on, scrypt
-   passwords) and waits for ``/health``;
-4. for ``--duration`` seconds (and at most ``--max-requests`` requests), each simulated
-   mandataire logs in like a browser (CSRF token, session cookie) and, for distinct months of
-   its lot, uploads a generated ``.xlsx`` (60 acts), reads the check page and submits the
-   draft; managers read /pilotage, a lot scorecard and the review queue; finance reads
-   /finances, /interets and a lot's finances;
-5. prints requests/s, p50/p95/p99 latency and errors per kind of request;
-6. checks the database: every accepted upload is there exactly once (one report, one
+3. starts gunicorn with the production settings (gunicorn.conf.py, FC_ENV=production, CSRF
+   on, scrypt passwords) and waits for ``/health``;
+4. ramp-up, before the measured window: every simulated person logs in like a browser (login
+   page and CSRF token, login, session cookie, landing redirect), all at once; their
+   latencies are printed in a table of their own (a login hashes its password with scrypt,
+   slow on purpose: ~0.1 s of CPU each, and twelve at once would otherwise compete with the
+   measured requests on a small machine);
+5. the measured window, which starts when everyone is logged in: for ``--duration`` seconds
+   (and at most ``--max-requests`` requests), with no think time, each mandataire uploads,
+   for distinct months of its lot, a generated ``.xlsx`` (60 acts) from the period page,
+   reads the check page and submits the draft; managers read /pilotage, a lot scorecard and
+   the review queue; finance reads /finances, /interets and a lot's finances; the window
+   ends when the mandataires have uploaded all their months;
+6. prints requests/s, p50/p95/p99 latency and errors per kind of request with a verdict
+   against the issue's target (p99 at most ``TARGET_P99_MS``, logins excepted), the CPU
+   used meanwhile by gunicorn, PostgreSQL, the load generator and the rest of the machine,
+   and the load average; with ``--timing``, gunicorn serves ``bench.timed_wsgi:app`` and a
+   second table gives per kind the time inside the application, its CPU, its SQL (count
+   and time) and the wait before the application started the request;
+7. checks the database: every accepted upload is there exactly once (one report, one
    submitted version with its 60 acts and the file's SHA-256, one accepted import journal
    line), and nothing else changed (every other table has the row count it had before the
    load, apart from the audit log, notifications, login journal and login sessions that the
    uploads and logins write; the seeded months are untouched).
 
-Exit code 0 when the checks pass, 1 otherwise.  Only loopback addresses are contacted.
+Exit code 0 when the checks pass, no request failed and every measured p99 meets the target;
+1 otherwise.  Only loopback addresses are contacted.
 """
 import argparse
 import hashlib
@@ -663,7 +676,8 @@ def main(argv=None):
         if args.timing:
             print()
             print(server_report(timing_log))
-        print(f"\nverdict: {'every measured request has p99 ≤ %d ms' % TARGET_P99_MS if not over else 'p99 over %d ms: %s' % (TARGET_P99_MS, ', '.join(over))}")
+        print(f"\nverdict: every measured kind has p99 ≤ {TARGET_P99_MS} ms" if not over else
+              f"\nverdict: p99 over {TARGET_P99_MS} ms for {', '.join(over)}")
         print(f"\naccepted uploads: {len(accepted)} ({sum(a['submitted'] for a in accepted)} submitted)")
 
         after = table_counts(app)
