@@ -496,11 +496,12 @@ def _proc_stat(pid):
 
 
 def cpu_snapshot(server_pid):
-    """CPU seconds used so far by the gunicorn workers, every PostgreSQL process, this load
-    generator and the whole machine (busy and idle), from /proc; {} where /proc is missing."""
+    """CPU seconds used so far by each gunicorn process and each PostgreSQL process (by pid),
+    this load generator and the whole machine (busy and idle), from /proc; {} where /proc is
+    missing."""
     if not os.path.exists("/proc/stat"):
         return {}
-    snap = {"server": 0.0, "postgres": 0.0}
+    snap = {"server": {}, "postgres": {}}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -509,9 +510,9 @@ def cpu_snapshot(server_pid):
             continue
         ppid, comm, seconds = stat
         if ppid == server_pid or int(name) == server_pid:
-            snap["server"] += seconds
+            snap["server"][name] = seconds
         elif comm.startswith("postgres"):
-            snap["postgres"] += seconds
+            snap["postgres"][name] = seconds
     times = os.times()
     snap["client"] = times.user + times.system
     with open("/proc/stat") as fh:
@@ -524,7 +525,9 @@ def cpu_snapshot(server_pid):
 def cpu_report(before, after, elapsed):
     if not before or not after:
         return "CPU: /proc not available"
-    d = {k: after[k] - before[k] for k in before}
+    # per process: one that ended during the window took its CPU with it (counted in the rest)
+    d = {k: (sum(v - before[k].get(pid, 0.0) for pid, v in after[k].items())
+             if isinstance(before[k], dict) else after[k] - before[k]) for k in before}
     rest = d["busy"] - d["server"] - d["postgres"] - d["client"]
     return (f"CPU during the window ({os.cpu_count()} cores × {elapsed:.1f} s): gunicorn "
             f"{d['server']:.1f} s, PostgreSQL (every database) {d['postgres']:.1f} s, load "
