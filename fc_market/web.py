@@ -8,7 +8,7 @@ from flask_login import current_user
 from fc_market import unit_of_work
 from fc_market.access import PUBLIC_ENDPOINTS
 from fc_market.auth import sessions
-from fc_market.auth.models import Role, User
+from fc_market.auth.models import Role
 from fc_market.domains import submodules
 from fc_market.integrity import register_jinja_globals
 from fc_market.extensions import db, login_manager
@@ -140,10 +140,10 @@ def register_web(app):
         user_id, _, session_token = str(token).partition(":")
         if not user_id.isdigit():
             return None
-        user = db.session.get(User, int(user_id))
+        user, row = sessions.user_and_session(int(user_id))  # one query for both
         if user is None or not user.active or user.session_token != session_token:
             return None
-        if not sessions.is_open(user):  # logged out, idle, expired: every copy of the cookie
+        if not sessions.is_open(user, row):  # logged out, idle, expired: every copy of the cookie
             return None
         return user
 
