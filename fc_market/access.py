@@ -8,7 +8,7 @@ with a 404 (no hint that the object exists).
 from functools import wraps
 
 import sqlalchemy as sa
-from flask import abort
+from flask import abort, has_request_context, request
 from flask_login import current_user
 
 from fc_market.auth.models import Role
@@ -76,7 +76,22 @@ def scoped(stmt, lot_column):
 
 def visible_lots():
     """The lots the current user may see, with their contracts (every list of lots reads
-    a contract term)."""
+    a contract term).
+
+    Read once per request: a page and the panels it includes (the national dashboard and
+    its UO4 tile, the review queue and its filters…) each asked for the list, two queries
+    every time.  Each call returns a new list of the same (session) objects."""
+    if not has_request_context():
+        return _visible_lots()
+    user_id = getattr(current_user, "id", None)
+    memo = getattr(request, "_fc_visible_lots", None)
+    if memo is None or memo[0] != user_id:
+        memo = (user_id, _visible_lots())
+        request._fc_visible_lots = memo
+    return list(memo[1])
+
+
+def _visible_lots():
     stmt = scoped(sa.select(Lot).order_by(Lot.number), Lot.id).options(
         sa.orm.selectinload(Lot.contract))
     return db.session.scalars(stmt).all()

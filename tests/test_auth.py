@@ -275,3 +275,31 @@ def test_idle_and_expired_sessions_are_closed_server_side(app, users, login):
     db.session.commit()
     login("mandataire")
     assert db.session.scalar(sa.select(sa.func.count()).select_from(UserSession)) == 1
+
+
+def test_the_user_and_its_session_row_are_read_in_one_query(app, users):
+    """What every request reads (``sessions.user_and_session``): the user and the row of the
+    cookie's session among the user's own sessions only, as the two separate reads gave."""
+    from flask import session as http_session
+
+    from fc_market.auth import sessions
+    from fc_market.auth.models import UserSession
+
+    manager, mandataire = users["manager"], users["mandataire"]
+    with app.test_request_context("/"):
+        sessions.start(manager)
+        db.session.flush()
+        token = http_session[sessions.COOKIE_KEY]
+        row = db.session.scalar(sa.select(UserSession).where(UserSession.user_id == manager.id))
+        assert sessions.user_and_session(manager.id) == (manager, row)
+        assert sessions.is_open(manager, row) and sessions.is_open(manager)
+        # the same token read for another user: no session of theirs
+        assert sessions.user_and_session(mandataire.id) == (mandataire, None)
+        assert not sessions.is_open(mandataire, None) and not sessions.is_open(mandataire)
+        assert sessions.user_and_session(10_000) == (None, None)
+        http_session[sessions.COOKIE_KEY] = token + "x"  # a forged token
+        assert sessions.user_and_session(manager.id) == (manager, None)
+        del http_session[sessions.COOKIE_KEY]  # no token at all
+        assert sessions.user_and_session(manager.id) == (manager, None)
+        assert not sessions.is_open(manager)
+        db.session.rollback()

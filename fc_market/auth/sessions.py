@@ -14,7 +14,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app, session
 
-from fc_market.auth.models import UserSession
+from fc_market.auth.models import User, UserSession
 from fc_market.extensions import db
 from fc_market.unit_of_work import independent_session
 from fc_market.models_base import utcnow
@@ -49,14 +49,37 @@ def _lifetime():
     return current_app.permanent_session_lifetime
 
 
-def is_open(user):
-    """Whether the request's session cookie belongs to an open session of ``user``; an
-    expired or idle one is closed on the way."""
+def _token():
     token = session.get(COOKIE_KEY)
-    if not isinstance(token, str) or not token:
+    return token if isinstance(token, str) and token else None
+
+
+def user_and_session(user_id):
+    """``(user, row)``: the user ``user_id`` (None if unknown) and the row of the request's
+    session among its sessions (None if none), in one query; every request reads both."""
+    token = _token()
+    if token is None:
+        return db.session.get(User, user_id), None
+    found = db.session.execute(
+        sa.select(User, UserSession).outerjoin(UserSession, sa.and_(
+            UserSession.user_id == User.id, UserSession.token_hash == _hash(token)))
+        .where(User.id == user_id)).first()
+    return (found[0], found[1]) if found else (None, None)
+
+
+_READ = object()
+
+
+def is_open(user, row=_READ):
+    """Whether the request's session cookie belongs to an open session of ``user``; an
+    expired or idle one is closed on the way.  ``row``: the session row already read with
+    :func:`user_and_session` (else it is read here)."""
+    token = _token()
+    if token is None:
         return False
-    row = db.session.scalar(sa.select(UserSession).where(UserSession.token_hash == _hash(token),
-                                                         UserSession.user_id == user.id))
+    if row is _READ:
+        row = db.session.scalar(sa.select(UserSession).where(
+            UserSession.token_hash == _hash(token), UserSession.user_id == user.id))
     if row is None:
         return False
     now = utcnow()

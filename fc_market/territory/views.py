@@ -1,4 +1,6 @@
 """Sites screens: list, map and coverage of a lot, requests and FC decisions, import, exports."""
+import threading
+from collections import OrderedDict
 from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -36,7 +38,35 @@ def _change(lot, change_id):
     return change
 
 
+#: SVG maps of lots already drawn by this process, by everything a map is drawn from (see
+#: :func:`lot_map`); a scorecard read drew the same map again on every request
+_MAPS = OrderedDict()
+_MAPS_SIZE = 64
+_MAPS_LOCK = threading.Lock()
+
+
 def lot_map(cov, mode="permanent", sites=None, result=None, id_prefix="lotmap"):
+    if sites is not None or result is not None:  # a what-if map: drawn each time
+        return _draw_lot_map(cov, mode, sites, result, id_prefix)
+    geo_sites = tuple(service._geo_site(s) for s in cov.sites)
+    # the map is a function of these alone: the region's communes and outlines are the
+    # process's reference files, the coverage follows from the sites, kinds and radius
+    key = (cov.lot.region_code, cov.lot.code, cov.lot.name, mode, id_prefix,
+           str(cov.terms.radius), tuple(cov.kinds(mode)), geo_sites)
+    with _MAPS_LOCK:
+        svg = _MAPS.get(key)
+        if svg is not None:
+            _MAPS.move_to_end(key)
+            return svg
+    svg = _draw_lot_map(cov, mode, list(geo_sites), None, id_prefix)
+    with _MAPS_LOCK:
+        _MAPS[key] = svg
+        while len(_MAPS) > _MAPS_SIZE:
+            _MAPS.popitem(last=False)
+    return svg
+
+
+def _draw_lot_map(cov, mode, sites, result, id_prefix):
     return svgmap.render_lot_map(
         load_localities(cov.lot.region_code),
         sites if sites is not None else [service._geo_site(s) for s in cov.sites],
