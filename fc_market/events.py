@@ -9,14 +9,16 @@ the whole action fails and nothing is written.  Events in use:
 - ``report.validated(version)``: a report version was validated (billing recomputes the
   payable statement, steering refreshes its aggregates and flags);
 - ``report.superseded(version)``: a validated version was replaced by a correction;
-- ``control.closed(campaign)``: a service-fait control campaign's outcome is final.
+- ``control.closed(campaign)``: a service-fait control campaign's outcome is final;
+- ``contract.terms_changed(lot_ids)``: loading a contract file changed the steering terms
+  (horizons, indicator window) in force today for these lots (steering rebuilds them).
 """
 from types import FunctionType
 
 from blinker import Namespace
 
 #: Every event of the application
-EVENTS = ("report.validated", "report.superseded", "control.closed")
+EVENTS = ("report.validated", "report.superseded", "control.closed", "contract.terms_changed")
 #: The modules whose marked handlers the factory connects (``fc_market.<module>.service``)
 HANDLER_FILE = "service"
 

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from fc_market import events
 from fc_market.audit import service as audit
 from fc_market.extensions import db
 from fc_market.market.models import (Amendment, FlagRule, Lot, LotContract, LotTarget, Market,
                                      Operator, OperatorMember, Price, UnitOfWork)
 from fc_market.market.siret import is_valid_siret
 from fc_market.territory.population import contract_population_warnings
-from fc_market.market.terms import EXTRA_KEYS, OTHER_REASON, UO4_MARKET_WIDE
+from fc_market.market.terms import EXTRA_KEYS, OTHER_REASON, UO4_MARKET_WIDE, lot_terms
 from fc_market.models_base import utcnow
 
 REGION_CODES = {"11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94",
@@ -789,8 +790,14 @@ def load_spec(spec, *, user=None):
             action="uo", what=f"UO {u['code']}", user=user)
 
     existing_lots = {lot.code: lot for lot in db.session.scalars(sa.select(Lot))}
+    before = {code: _steering_terms(lot) for code, lot in existing_lots.items()}
+    changed = []
     for spec_lot in spec["lots"]:
-        _load_lot(spec_lot, market, existing_lots.get(spec_lot["code"]), units, report, user)
+        lot = _load_lot(spec_lot, market, existing_lots.get(spec_lot["code"]), units, report, user)
+        old = before.get(spec_lot["code"])
+        if old is not None:
+            if _steering_terms(lot) != old:
+                changed.append(lot.id)
 
     rules = {r.code: r for r in market.flag_rules}
     for f in spec["flags"]:
@@ -799,7 +806,15 @@ def load_spec(spec, *, user=None):
                 lambda code=f["code"], **v: FlagRule(market=market, code=code, **v), fields,
                 action="flag_rule", what=f"Règle de signalement {f['code']}", user=user)
     db.session.flush()
+    if changed:
+        events.emit("contract.terms_changed", changed)
     return report
+
+
+def _steering_terms(lot):
+    """The steering terms in force today for ``lot`` (None without a contract): what its
+    stored aggregates were computed with."""
+    return lot_terms(lot).steering if lot.contract is not None else None
 
 
 def _load_lot(spec_lot, market, lot, units, report, user):
@@ -834,6 +849,7 @@ def _load_lot(spec_lot, market, lot, units, report, user):
                 lambda year=year, **f: LotTarget(lot=lot, year=year, **f), t,
                 action="target", what=f"Objectif {year} du lot {lot.code} ({t['entries']} entrées)",
                 **scope)
+    return lot
 
 
 def _load_operator(spec, lot, report, scope):

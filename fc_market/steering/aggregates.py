@@ -164,10 +164,11 @@ class _Month:
         self.profile = {k: Counter() for k in PROFILE_KEYS}
 
 
-def horizons_of(lot):
-    """The lot's steering horizons (:class:`fc_market.market.terms.SteeringTerms`)."""
-    return (lot_terms(lot) if lot is not None and lot.contract is not None
-            else default_terms()).steering
+def horizons_of(lot, day=None):
+    """The lot's steering horizons (:class:`fc_market.market.terms.SteeringTerms`) in force on
+    ``day`` (today by default)."""
+    return (lot_terms(lot, day) if lot is not None and lot.contract is not None
+            else default_terms(day)).steering
 
 
 class _Days(dict):
@@ -504,9 +505,14 @@ def apply_versions(lot_id, added=(), removed=(), roles=None):
 
 def _apply_versions(lot_id, added, removed, roles):
     table = _role_table(roles or uo_roles())
-    h = horizons_of(db.session.get(Lot, lot_id))
+    lot = db.session.get(Lot, lot_id)
+    h = horizons_of(lot)
     stored = {row.period: row for row in db.session.execute(
         sa.select(LotMonthStat.__table__).where(LotMonthStat.lot_id == lot_id))}
+    # the stored rows were folded with the horizons in force on the day they were computed:
+    # a dated change of the contract that came into force since then needs a whole rebuild
+    if stored and horizons_of(lot, min(row.computed_at for row in stored.values()).date()) != h:
+        raise Stale("steering terms")
     # the validated periods before the change, from the versions, must be the stored ones
     versions = db.session.execute(
         sa.select(ReportVersion.id, ReportVersion.status, ReportVersion.submitted_at, Report.period)

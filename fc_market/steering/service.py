@@ -513,14 +513,16 @@ def refresh_lot(lot_id, today=None):
     return evaluate(today, [lot_id])
 
 
-def request_refresh(lot_id, reason):
-    """Refresh now when the lot is small enough, else queue it; returns "sync" or "queued"."""
+def request_refresh(lot_id, reason, queue=False):
+    """Refresh now when the lot is small enough (unless ``queue``), else queue it; returns
+    "sync" or "queued"."""
     from flask import current_app
     from fc_market.reporting.models import Act
     limit = current_app.config.get("STEERING_SYNC_MAX_ACTS", SYNC_MAX_ACTS)
     db.session.flush()
-    count = db.session.scalar(sa.select(sa.func.count()).select_from(Act).where(Act.lot_id == lot_id))
-    if count <= limit:
+    count = 0 if queue else db.session.scalar(
+        sa.select(sa.func.count()).select_from(Act).where(Act.lot_id == lot_id))
+    if not queue and count <= limit:
         refresh_lot(lot_id)
         return "sync"
     if db.session.scalar(sa.select(SteeringRefresh.id).where(SteeringRefresh.lot_id == lot_id)) is None:
@@ -621,6 +623,20 @@ def _on_report_superseded(version):
 @events.on("control.closed")
 def _on_control_closed(campaign):
     refresh_changes(campaign.lot_id, (), (), "control.closed")
+
+
+#: Reason queued when a contract file changes the steering terms of a lot
+TERMS_REASON = "conditions du contrat modifiées"
+
+
+@events.on("contract.terms_changed")
+def _on_terms_changed(lot_ids):
+    """The horizons the stored aggregates were computed with are no longer those in force:
+    the lots are rebuilt whole (queued for the ``steering.refresh`` job)."""
+    for lot_id in lot_ids:
+        if db.session.scalar(sa.select(LotMonthStat.id).where(LotMonthStat.lot_id == lot_id)
+                             .limit(1)) is not None:
+            request_refresh(lot_id, TERMS_REASON, queue=True)
 
 
 # --------------------------------------------------------------------------- packs

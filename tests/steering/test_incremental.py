@@ -322,7 +322,7 @@ def test_incremental_refresh_equals_the_full_rebuild(contract_snapshot, seed, st
     restore(contract_snapshot)
     horizons = aggregates.horizons_of
     if short:
-        aggregates.horizons_of = lambda lot: replace(horizons(lot), **SHORT)
+        aggregates.horizons_of = lambda lot, day=None: replace(horizons(lot, day), **SHORT)
     try:
         run_history(random.Random(seed), steps, via_events=False)
     finally:
@@ -366,6 +366,72 @@ def test_stale_aggregates_are_refused_then_rebuilt(contract_snapshot):
     assert_same(stored_rows(lot.id), reference_rows(lot.id))
 
 
+def test_horizons_changed_since_the_rows_were_computed_force_a_rebuild(contract_snapshot):
+    """A dated change of the contract's steering horizons that came into force after the
+    stored rows were computed: folding a change with the new horizons into rows built with
+    the old ones would mix them, so the lot is rebuilt whole instead."""
+    wipe_database()
+    restore(contract_snapshot)
+    lot = db.session.scalar(sa.select(Lot).where(Lot.code == "IDF"))
+    uos = {u.code: u.id for u in db.session.scalars(sa.select(UnitOfWork))}
+    site_id = _site(lot)
+    rng = random.Random(11)
+    first = _version(lot, "2024-03", _acts(rng, "2024-03", 6), VersionStatus.VALIDATED, uos, site_id)
+    assert aggregates.apply_versions(lot.id, [first.id]) is not None
+    today = date.today()
+    level2 = aggregates.horizons_of(lot).level2_days
+    # the rows were computed ten days ago; a change in force since five days ago
+    db.session.execute(sa.update(LotMonthStat).where(LotMonthStat.lot_id == lot.id)
+                       .values(computed_at=datetime.combine(today - timedelta(days=10), datetime.min.time())))
+    extra = dict(lot.contract.extra_terms or {})
+    extra["changes"] = [{"valid_from": (today - timedelta(days=5)).isoformat(),
+                         "values": {"steering.level2_days": level2 + 30}}]
+    lot.contract.extra_terms = extra
+    db.session.flush()
+    assert aggregates.horizons_of(lot).level2_days == level2 + 30
+    second = _version(lot, "2024-04", _acts(rng, "2024-04", 6), VersionStatus.VALIDATED, uos, site_id)
+    assert aggregates.apply_versions(lot.id, [second.id]) is None
+    assert service.refresh_changes(lot.id, [second.id]) == "sync"
+    assert_same(stored_rows(lot.id), reference_rows(lot.id))
+    # rebuilt today with today's horizons: the next change is incremental again
+    third = _version(lot, "2024-05", _acts(rng, "2024-05", 6), VersionStatus.VALIDATED, uos, site_id)
+    assert service.refresh_changes(lot.id, [third.id]) == "incremental"
+    assert_same(stored_rows(lot.id), reference_rows(lot.id))
+
+
+def test_a_contract_file_changing_the_horizons_queues_the_lots_it_changes(contract_snapshot, tmp_path):
+    from pathlib import Path
+    from fc_market.market.contract_file import load_file
+    from tests.conftest import DEMO_CONTRACT
+    wipe_database()
+    restore(contract_snapshot)
+    lot = db.session.scalar(sa.select(Lot).where(Lot.code == "IDF"))
+    uos = {u.code: u.id for u in db.session.scalars(sa.select(UnitOfWork))}
+    site_id = _site(lot)
+    rng = random.Random(5)
+    first = _version(lot, "2024-03", _acts(rng, "2024-03", 6), VersionStatus.VALIDATED, uos, site_id)
+    assert aggregates.apply_versions(lot.id, [first.id]) is not None
+    text = Path(DEMO_CONTRACT).read_text(encoding="utf-8")
+    # the same file again changes nothing: nothing queued
+    load_file(DEMO_CONTRACT)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SteeringRefresh)) == 0
+    level2 = aggregates.horizons_of(lot).level2_days
+    marker = "[defaults.steering]\n"
+    assert marker in text
+    changed = tmp_path / "contract.toml"
+    if f"level2_days = {level2}" in text:
+        changed.write_text(text.replace(f"level2_days = {level2}", f"level2_days = {level2 + 30}", 1),
+                           encoding="utf-8")
+    else:
+        changed.write_text(text.replace(marker, marker + f"level2_days = {level2 + 30}\n", 1),
+                           encoding="utf-8")
+    load_file(str(changed))
+    assert aggregates.horizons_of(lot).level2_days == level2 + 30
+    queued = db.session.scalars(sa.select(SteeringRefresh)).all()
+    # only the lot with stored aggregates is queued (the others have nothing to rebuild)
+    assert [(r.lot_id, r.reason) for r in queued] == [(lot.id, service.TERMS_REASON)]
+
+
 def test_history_read_for_a_change_keeps_old_project_acts(contract_snapshot):
     """An implementation act with no level-2 act in the pathway gap before it starts level 2
     "at implementation" only if no project act ever came before: the refresh reads that far
@@ -373,7 +439,7 @@ def test_history_read_for_a_change_keeps_old_project_acts(contract_snapshot):
     wipe_database()
     restore(contract_snapshot)
     horizons = aggregates.horizons_of
-    aggregates.horizons_of = lambda lot: replace(horizons(lot), **SHORT)
+    aggregates.horizons_of = lambda lot, day=None: replace(horizons(lot, day), **SHORT)
     try:
         lot = db.session.scalar(sa.select(Lot).where(Lot.code == "IDF"))
         uos = {u.code: u.id for u in db.session.scalars(sa.select(UnitOfWork).where(
