@@ -207,29 +207,6 @@ def campaigns(lots, manager, rng):
     from fc_market.controls.models import ControlCampaign, ControlItem, Verdict
     from fc_market.extensions import db
     reasons = None
-    real_population = service.population
-
-    def population(lot, versions):
-        # the generator may give one beneficiary the same UO twice a day, which a real
-        # import refuses and the draw (keyed by beneficiary, UO, day) rejects: keep one
-        seen, out = set(), []
-        for act in real_population(lot, versions):
-            if act.key not in seen:
-                seen.add(act.key)
-                out.append(act)
-        return out
-    service.population = population
-    try:
-        _campaigns(lots, manager, rng, reasons)
-    finally:
-        service.population = real_population
-
-
-def _campaigns(lots, manager, rng, reasons):
-    from fc_market.auth.models import User
-    from fc_market.controls import service
-    from fc_market.controls.models import ControlCampaign, ControlItem, Verdict
-    from fc_market.extensions import db
     for lot in lots:
         mandataire = db.session.scalar(sa.select(User).where(User.lot_id == lot.id).limit(1))
         for year in (2024, 2025, 2026):
@@ -630,10 +607,25 @@ def main(argv=None):
         def today(cls):
             return TODAY
     steering_service.date = FixedDate
+    # the generator may give a beneficiary the same UO twice a day, a row the reporting
+    # import refuses as a duplicate ("Ligne en double") and the draw, keyed by beneficiary,
+    # UO and day, rejects: the campaigns (drawn, and drawn again on their page) see one
+    from fc_market.controls import service as controls
+    real_population = controls.population
+
+    def population(lot, versions):
+        seen, out = set(), []
+        for act in real_population(lot, versions):
+            if act.key not in seen:
+                seen.add(act.key)
+                out.append(act)
+        return out
+    controls.population = population
     try:
         run(args)
     finally:
         steering_service.date = real_date
+        controls.population = real_population
     return 0
 
 
