@@ -396,7 +396,7 @@ class Table:
         ordered = self._ordered(filtered, column, descending)
         offset = (number - 1) * self.page_size
         if isinstance(ordered, sa.Select):
-            rows = db.session.scalars(ordered.limit(self.page_size).offset(offset)).all()
+            rows = self._fetch(ordered, offset, total)
         else:
             rows = ordered[offset:offset + self.page_size]
         if self.prepare:
@@ -406,6 +406,21 @@ class Table:
         page.fixed_params = kept
         return page
 
+    def _fetch(self, ordered, offset, total):
+        """The rows of one page of a SQL list.  Past the middle of a long list the page is
+        read from the other end (the order reversed, the rows turned back): the same rows
+        as ``LIMIT n OFFSET offset`` without the database stepping over the rows before it.
+        Only with a tiebreak (a unique key closing the order), so the order is total."""
+        limit = self.page_size
+        after = max(total - offset - limit, 0)
+        if self.tiebreak is not None and after < offset:
+            backwards = _reverse_order(ordered, db.session.get_bind().dialect.name)
+            if backwards is not None:
+                rows = db.session.scalars(backwards.limit(max(min(limit, total - offset), 0))
+                                          .offset(after)).all()
+                return rows[::-1]
+        return db.session.scalars(ordered.limit(limit).offset(offset)).all()
+
     def sheet(self, source, args=None, hidden=(), title=None):
         columns = [c.excel_column() for c in self.columns if c.export]
         return Sheet(title or self.sheet_title, columns, self.rows(source, args, hidden))
@@ -413,6 +428,40 @@ class Table:
     def export(self, source, filename, args=None, hidden=(), extra_sheets=()):
         from fc_market.exports import xlsx_response
         return xlsx_response(filename, [self.sheet(source, args, hidden), *extra_sheets])
+
+
+def _reverse_order(stmt, dialect):
+    """*stmt* ordered the other way round (each key's direction and NULL placement
+    reversed), or None when it has no order or a key this cannot read."""
+    from sqlalchemy.sql import operators
+    from sqlalchemy.sql.elements import UnaryExpression
+
+    clauses = list(stmt._order_by_clauses)
+    if not clauses:
+        return None
+    reversed_ = []
+    for clause in clauses:
+        nulls = None
+        if isinstance(clause, UnaryExpression) and clause.modifier in (operators.nulls_first_op,
+                                                                       operators.nulls_last_op):
+            nulls = "first" if clause.modifier is operators.nulls_first_op else "last"
+            clause = clause.element
+        descending = False
+        if isinstance(clause, UnaryExpression) and clause.modifier in (operators.asc_op,
+                                                                       operators.desc_op):
+            descending = clause.modifier is operators.desc_op
+            clause = clause.element
+        if (isinstance(clause, UnaryExpression) and clause.modifier is not None) \
+                or not hasattr(clause, "desc"):
+            return None
+        if nulls is None:
+            # where the database puts NULLs by default: PostgreSQL as the largest value,
+            # SQLite as the smallest
+            largest = dialect != "sqlite"
+            nulls = "last" if largest != descending else "first"
+        key = clause.asc() if descending else clause.desc()
+        reversed_.append(key.nulls_last() if nulls == "first" else key.nulls_first())
+    return stmt.order_by(None).order_by(*reversed_)
 
 
 def _page_number(args):

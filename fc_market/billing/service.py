@@ -1293,8 +1293,8 @@ def settled_on(invoice):
 def payment_term_days(invoice):
     """The contract's payment term for an invoice (R. 2192-10: at most 30 days for FC),
     read through the contract terms in force on its receipt."""
-    from fc_market.market.terms import lot_terms
-    return lot_terms(invoice.lot, invoice.receipt_date).payment_term_days
+    from fc_market.market.terms import payment_term_days as term_days
+    return term_days(invoice.lot, invoice.receipt_date)
 
 
 def payment_clock(invoice, as_of=None):
@@ -1368,8 +1368,9 @@ def interest_owed(as_of=None, lot_ids=None):
             .options(sa.orm.selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
                      sa.orm.selectinload(Invoice.credit_notes),
                      sa.orm.selectinload(Invoice.interruption),
-                     sa.orm.joinedload(Invoice.statement),
-                     sa.orm.joinedload(Invoice.lot).joinedload(Lot.contract))
+                     sa.orm.joinedload(Invoice.statement).defer(PayableStatement.snapshot),
+                     sa.orm.joinedload(Invoice.lot).joinedload(Lot.contract),
+                     sa.orm.defer(Invoice.invoiced_lines))
             .order_by(Invoice.received_on))
     if lot_ids is not None:
         stmt = stmt.where(Invoice.lot_id.in_(lot_ids))
@@ -1497,8 +1498,9 @@ def finance_figures(lot_ids, year, as_of=None):
                Invoice.kind == "invoice", Invoice.status != InvoiceStatus.REJECTED)
         .options(sa.orm.selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
                  sa.orm.selectinload(Invoice.credit_notes), sa.orm.selectinload(Invoice.interruption),
-                 sa.orm.contains_eager(Invoice.statement),
-                 sa.orm.joinedload(Invoice.lot).joinedload(Lot.contract))).all()
+                 sa.orm.contains_eager(Invoice.statement).defer(PayableStatement.snapshot),
+                 sa.orm.joinedload(Invoice.lot).joinedload(Lot.contract),
+                 sa.orm.defer(Invoice.invoiced_lines))).all()
     for inv in invoices:
         f = figures[inv.lot_id]
         terms = invoice_terms(inv)

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import url_for
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import defer, joinedload, selectinload
 
 from fc_market.auth.models import Role, User
 from fc_market.extensions import db
@@ -460,12 +460,14 @@ def _invoices_to_decide():
 
 def _invoices_overdue(today):
     from fc_market.billing import service as billing
-    from fc_market.billing.models import Invoice, InvoiceStatus, Reconciliation
+    from fc_market.billing.models import Invoice, InvoiceStatus, PayableStatement, Reconciliation
     from fc_market.market.models import Lot
     invoices = db.session.scalars(
         sa.select(Invoice).where(Invoice.kind == "invoice", Invoice.status != InvoiceStatus.REJECTED)
         .options(selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
-                 selectinload(Invoice.credit_notes), joinedload(Invoice.lot).joinedload(Lot.contract))
+                 selectinload(Invoice.credit_notes), selectinload(Invoice.interruption),
+                 joinedload(Invoice.statement).defer(PayableStatement.snapshot),
+                 joinedload(Invoice.lot).joinedload(Lot.contract), defer(Invoice.invoiced_lines))
         .order_by(Invoice.received_on)).all()
     section = Section("overdue", "Factures non payées après leur échéance",
                       more_url=url_for("billing.invoices"), more_label="Toutes les factures",
