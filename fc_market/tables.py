@@ -349,8 +349,11 @@ class Table:
         if isinstance(source, sa.Select):
             if column is not None:
                 expression = column.sort
+                key = expression.desc() if descending else expression.asc()
+                # NULLs last; a column that is never NULL is ordered plainly, so that an
+                # index on it serves the order (the same rows: it has no NULL to place)
                 source = source.order_by(None).order_by(
-                    expression.desc().nulls_last() if descending else expression.asc().nulls_last())
+                    key if _never_null(expression, source) else key.nulls_last())
             if self.tiebreak is not None:
                 source = source.order_by(self.tiebreak)
             return source
@@ -414,7 +417,7 @@ class Table:
         limit = self.page_size
         after = max(total - offset - limit, 0)
         if self.tiebreak is not None and after < offset:
-            backwards = _reverse_order(ordered, db.session.get_bind().dialect.name)
+            backwards = _reverse_order(ordered)
             if backwards is not None:
                 rows = db.session.scalars(backwards.limit(max(min(limit, total - offset), 0))
                                           .offset(after)).all()
@@ -430,7 +433,22 @@ class Table:
         return xlsx_response(filename, [self.sheet(source, args, hidden), *extra_sheets])
 
 
-def _reverse_order(stmt, dialect):
+def _never_null(expression, stmt):
+    """True when *expression* is a NOT NULL column of the table *stmt* selects (no join can
+    turn it NULL)."""
+    columns = getattr(getattr(expression, "property", None), "columns", None)
+    if not columns or len(columns) != 1:
+        return False
+    column = columns[0]
+    if not isinstance(column, sa.Column) or column.nullable:
+        return False
+    entity = (stmt.column_descriptions[0].get("entity") if stmt.column_descriptions else None)
+    if entity is None:
+        return False
+    return column.table in sa.inspect(entity).tables
+
+
+def _reverse_order(stmt):
     """*stmt* ordered the other way round (each key's direction and NULL placement
     reversed), or None when it has no order or a key this cannot read."""
     from sqlalchemy.sql import operators
@@ -454,13 +472,13 @@ def _reverse_order(stmt, dialect):
         if (isinstance(clause, UnaryExpression) and clause.modifier is not None) \
                 or not hasattr(clause, "desc"):
             return None
-        if nulls is None:
-            # where the database puts NULLs by default: PostgreSQL as the largest value,
-            # SQLite as the smallest
-            largest = dialect != "sqlite"
-            nulls = "last" if largest != descending else "first"
         key = clause.asc() if descending else clause.desc()
-        reversed_.append(key.nulls_last() if nulls == "first" else key.nulls_first())
+        if nulls is None:
+            # the database's own placement (NULLs as the largest value in PostgreSQL, the
+            # smallest in SQLite) is reversed with the direction
+            reversed_.append(key)
+        else:
+            reversed_.append(key.nulls_last() if nulls == "first" else key.nulls_first())
     return stmt.order_by(None).order_by(*reversed_)
 
 

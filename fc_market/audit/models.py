@@ -28,7 +28,9 @@ class AuditEntry(db.Model):
     user = relationship("User")
     lot = relationship("Lot")
 
-    __table_args__ = (sa.Index("ix_audit_entries_object", "object_type", "object_id"),)
+    __table_args__ = (sa.Index("ix_audit_entries_object", "object_type", "object_id"),
+                      # the log filtered on an action (and dates), or sorted by action
+                      sa.Index("ix_audit_entries_action_at", "action", "at"))
 
 
 class FiguresAudit(db.Model):
