@@ -1390,11 +1390,12 @@ def maybe_owed(lot_ids=None):
             .where(Invoice.kind == "invoice", Invoice.status != InvoiceStatus.REJECTED))
     if lot_ids is not None:
         stmt = stmt.where(Invoice.lot_id.in_(lot_ids))
-    lots = {}
+    rows = db.session.execute(stmt).all()
+    lots = {lot.id: lot for lot in db.session.scalars(
+        sa.select(Lot).where(Lot.id.in_({row.lot_id for row in rows}))
+        .options(sa.orm.selectinload(Lot.contract)))}
     unpaid, late = set(), set()
-    for inv_id, lot_id, incl, deductions, chorus, received, lettered, last in db.session.execute(stmt):
-        if lot_id not in lots:
-            lots[lot_id] = db.session.get(Lot, lot_id)
+    for inv_id, lot_id, incl, deductions, chorus, received, lettered, last in rows:
         if (lettered or ZERO) < incl - deductions:
             unpaid.add(inv_id)
             late.add(inv_id)
