@@ -647,6 +647,11 @@ def run(args):
                      UPLOAD_FOLDER=storage)
     print(f"database: {args.url}")
     with app.app_context():
+        if (database_state(args.url) or (0,))[0]:
+            # a database made before the latest migrations (a copy of fcm_bench) gets them,
+            # as a deployment would: the indexes the pages read
+            from flask_migrate import upgrade
+            upgrade()
         if not args.reuse:
             started = time.perf_counter()
             if not (database_state(args.url) or (0,))[0]:
