@@ -1547,7 +1547,7 @@ def finance_figures(lot_ids, year, as_of=None):
         .options(sa.orm.selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
                  sa.orm.selectinload(Invoice.credit_notes), sa.orm.selectinload(Invoice.interruption),
                  sa.orm.contains_eager(Invoice.statement).defer(PayableStatement.snapshot),
-                 sa.orm.joinedload(Invoice.lot).joinedload(Lot.contract),
+                 sa.orm.selectinload(Invoice.lot).selectinload(Lot.contract),
                  sa.orm.defer(Invoice.invoiced_lines))).all()
     for inv in invoices:
         f = figures[inv.lot_id]
