@@ -663,6 +663,9 @@ def run(args):
         counts = {t: db.session.scalar(sa.text(f"SELECT count(*) FROM {t}")) for t in COUNTED}
         db.session.rollback()
     print("rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+    # what each gunicorn worker does before its first request (gunicorn.conf.py)
+    from fc_market.web import prepare_worker
+    prepare_worker()
 
     time_pages(app, args.repeat, args.only, args.queries)
 
