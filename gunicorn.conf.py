@@ -65,3 +65,10 @@ def _hide_server_banner():
 
 
 _hide_server_banner()
+
+
+def post_worker_init(worker):
+    """The worker's one-time preparation: reference files parsed, long-lived objects out of
+    the garbage collector's way (fc_market.web.prepare_worker)."""
+    from fc_market.web import prepare_worker
+    prepare_worker()

@@ -1,19 +1,20 @@
 """Run the benchmarks, one after the other, printing their figures.
 
-    python -m bench                  # coverage, reporting import, exports, billing, steering
+    python -m bench                  # coverage, reporting import, exports, billing, steering, lists
     python -m bench coverage billing # some of them
     python -m bench load_test        # the gunicorn + PostgreSQL load test (not in the default set)
 
-The steering and load benchmarks need the local PostgreSQL (127.0.0.1:5432).
+The steering, lists and load benchmarks need the local PostgreSQL (127.0.0.1:5432).
 """
 import importlib
 import sys
 import time
 
-DEFAULT = ["coverage", "reporting_import", "exports", "billing", "steering"]
+DEFAULT = ["coverage", "reporting_import", "exports", "billing", "steering", "lists"]
 MODULES = {"coverage": "bench.bench_coverage", "reporting_import": "bench.bench_reporting_import",
            "exports": "bench.bench_exports",
            "billing": "bench.bench_billing", "steering": "bench.bench_steering",
+           "lists": "bench.bench_lists",
            "load_test": "bench.load_test"}
 
 

@@ -349,8 +349,11 @@ class Table:
         if isinstance(source, sa.Select):
             if column is not None:
                 expression = column.sort
+                key = expression.desc() if descending else expression.asc()
+                # NULLs last; a column that is never NULL is ordered plainly, so that an
+                # index on it serves the order (the same rows: it has no NULL to place)
                 source = source.order_by(None).order_by(
-                    expression.desc().nulls_last() if descending else expression.asc().nulls_last())
+                    key if _never_null(expression, source) else key.nulls_last())
             if self.tiebreak is not None:
                 source = source.order_by(self.tiebreak)
             return source
@@ -396,7 +399,7 @@ class Table:
         ordered = self._ordered(filtered, column, descending)
         offset = (number - 1) * self.page_size
         if isinstance(ordered, sa.Select):
-            rows = db.session.scalars(ordered.limit(self.page_size).offset(offset)).all()
+            rows = self._fetch(ordered, offset, total)
         else:
             rows = ordered[offset:offset + self.page_size]
         if self.prepare:
@@ -406,6 +409,21 @@ class Table:
         page.fixed_params = kept
         return page
 
+    def _fetch(self, ordered, offset, total):
+        """The rows of one page of a SQL list.  Past the middle of a long list the page is
+        read from the other end (the order reversed, the rows turned back): the same rows
+        as ``LIMIT n OFFSET offset`` without the database stepping over the rows before it.
+        Only with a tiebreak (a unique key closing the order), so the order is total."""
+        limit = self.page_size
+        after = max(total - offset - limit, 0)
+        if self.tiebreak is not None and after < offset:
+            backwards = _reverse_order(ordered)
+            if backwards is not None:
+                rows = db.session.scalars(backwards.limit(max(min(limit, total - offset), 0))
+                                          .offset(after)).all()
+                return rows[::-1]
+        return db.session.scalars(ordered.limit(limit).offset(offset)).all()
+
     def sheet(self, source, args=None, hidden=(), title=None):
         columns = [c.excel_column() for c in self.columns if c.export]
         return Sheet(title or self.sheet_title, columns, self.rows(source, args, hidden))
@@ -413,6 +431,55 @@ class Table:
     def export(self, source, filename, args=None, hidden=(), extra_sheets=()):
         from fc_market.exports import xlsx_response
         return xlsx_response(filename, [self.sheet(source, args, hidden), *extra_sheets])
+
+
+def _never_null(expression, stmt):
+    """True when *expression* is a NOT NULL column of the table *stmt* selects (no join can
+    turn it NULL)."""
+    columns = getattr(getattr(expression, "property", None), "columns", None)
+    if not columns or len(columns) != 1:
+        return False
+    column = columns[0]
+    if not isinstance(column, sa.Column) or column.nullable:
+        return False
+    entity = (stmt.column_descriptions[0].get("entity") if stmt.column_descriptions else None)
+    if entity is None:
+        return False
+    return column.table in sa.inspect(entity).tables
+
+
+def _reverse_order(stmt):
+    """*stmt* ordered the other way round (each key's direction and NULL placement
+    reversed), or None when it has no order or a key this cannot read."""
+    from sqlalchemy.sql import operators
+    from sqlalchemy.sql.elements import UnaryExpression
+
+    clauses = list(stmt._order_by_clauses)
+    if not clauses:
+        return None
+    reversed_ = []
+    for clause in clauses:
+        nulls = None
+        if isinstance(clause, UnaryExpression) and clause.modifier in (operators.nulls_first_op,
+                                                                       operators.nulls_last_op):
+            nulls = "first" if clause.modifier is operators.nulls_first_op else "last"
+            clause = clause.element
+        descending = False
+        if isinstance(clause, UnaryExpression) and clause.modifier in (operators.asc_op,
+                                                                       operators.desc_op):
+            descending = clause.modifier is operators.desc_op
+            clause = clause.element
+        if (isinstance(clause, UnaryExpression) and clause.modifier is not None) \
+                or not hasattr(clause, "desc"):
+            return None
+        key = clause.asc() if descending else clause.desc()
+        if nulls is None:
+            # the database's own placement (NULLs as the largest value in PostgreSQL, the
+            # smallest in SQLite) is reversed with the direction
+            reversed_.append(key)
+        else:
+            reversed_.append(key.nulls_last() if nulls == "first" else key.nulls_first())
+    return stmt.order_by(None).order_by(*reversed_)
 
 
 def _page_number(args):

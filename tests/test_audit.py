@@ -46,3 +46,31 @@ def test_fc_users_read_the_log_and_filter_it(login):
 
 def test_mandataires_cannot_read_the_log(login):
     assert login("mandataire").get("/audit/").status_code == 403
+
+
+def test_the_search_finds_what_the_single_query_found(app, users):
+    """The log's search looks the authors up first (so PostgreSQL reads every condition
+    from an index): the same entries as the one query with the authors as a subquery."""
+    import sqlalchemy as sa
+
+    from fc_market.audit.models import AuditEntry
+    from fc_market.audit.views import _search
+    from fc_market.auth.models import User
+    from fc_market.extensions import db
+    for index, user in enumerate([None, users["manager"], users["finance"], users["mandataire"]] * 6):
+        db.session.add(AuditEntry(user_id=user.id if user else None, action="user.login",
+                                  object_type="User", object_id=str(index % 5),
+                                  summary=f"Connexion n° {index} — Lot IDF", actor=None))
+    db.session.flush()
+
+    def before(stmt, value):
+        pattern = f"%{value.lower()}%"
+        return stmt.where(sa.or_(sa.func.lower(AuditEntry.summary).like(pattern),
+                                 AuditEntry.object_id == value,
+                                 AuditEntry.user_id.in_(sa.select(User.id).where(
+                                     sa.func.lower(User.email).like(pattern)))))
+    base = sa.select(AuditEntry.id).order_by(AuditEntry.id)
+    for value in ("manager", "TEST.FR", "idf", "3", "n° 1", "personne", "m.bre"):
+        expected = db.session.scalars(before(base, value)).all()
+        assert db.session.scalars(_search(base, value)).all() == expected, value
+    assert db.session.scalars(_search(base, "finance")).all()  # an author's entries

@@ -93,3 +93,36 @@ def test_a_list_source_sorts_and_filters_in_python(app):
         sheet = table.sheet(rows, args=MultiDict({"tri": "amount"}))
         assert [c.header for c in sheet.columns] == ["Nom", "Montant", "État"]
         assert [sheet.columns[2].value(r) for r in sheet.rows][:2] == ["Ouvert", "Fermé"]
+
+
+def test_a_far_page_read_from_the_other_end_holds_the_same_rows(app, market):
+    """Past the middle of a list, a page is read with the order reversed (fast at market
+    scale): every page, for every sort, both directions and NULL keys, is the page that
+    LIMIT/OFFSET in the list's order gives."""
+    from fc_market.market.models import Lot
+    lot_ids = [None] + db.session.scalars(sa.select(Lot.id).order_by(Lot.id).limit(2)).all()
+    for index in range(137):
+        db.session.add(AuditEntry(
+            at=datetime(2026, 3, 1, 8, 0) + timedelta(minutes=index // 3),  # ties on the date
+            action=("billing.payment", "user.login", "site.open")[index % 3],
+            object_type="Payment", object_id=None if index % 4 == 0 else str(index % 17),
+            lot_id=lot_ids[index % len(lot_ids)], summary=f"Entrée {index}", actor="système"))
+    db.session.flush()
+    table = Table("essai", "Essai", [
+        Col("at", "Date", kind="datetime", sort=AuditEntry.at),
+        Col("action", "Action", sort=AuditEntry.action),
+        Col("object_id", "Objet", sort=AuditEntry.object_id),
+        Col("lot", "Lot", sort=AuditEntry.lot_id)],
+        default_sort="-at", tiebreak=AuditEntry.id.desc(), page_size=20)
+    base = sa.select(AuditEntry).where(AuditEntry.summary.like("Entrée %"))
+    for sort in ("at", "-at", "action", "-action", "object_id", "-object_id", "lot", "-lot"):
+        with app.test_request_context(f"/audit/?tri={sort}"):
+            column, descending = table.sort_of(MultiDict({"tri": sort}))
+            ordered = table._ordered(base, column, descending)
+            every = [e.id for e in db.session.scalars(ordered).all()]
+            assert len(every) == 137
+            for number in range(1, 9):
+                with app.test_request_context(f"/audit/?tri={sort}&page={number}"):
+                    page = table.page(base, "audit.entries")
+                expected = every[(page.number - 1) * 20:page.number * 20]
+                assert [e.id for e in page.rows] == expected, (sort, number)

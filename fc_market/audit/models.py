@@ -13,7 +13,7 @@ class AuditEntry(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     #: The acting user; empty for the system (scheduled jobs, command line)
-    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     #: Name of the actor when not a user (e.g. "cli", "scheduler")
     actor: Mapped[str | None] = mapped_column(sa.String(64))
     action: Mapped[str] = mapped_column(sa.String(64))
@@ -28,7 +28,20 @@ class AuditEntry(db.Model):
     user = relationship("User")
     lot = relationship("Lot")
 
-    __table_args__ = (sa.Index("ix_audit_entries_object", "object_type", "object_id"),)
+    __table_args__ = (sa.Index("ix_audit_entries_object", "object_type", "object_id"),
+                      # the log filtered on an action (and dates), or sorted by action
+                      sa.Index("ix_audit_entries_action_at", "action", "at"),
+                      # the log's search: an object's number, whatever its type
+                      sa.Index("ix_audit_entries_object_id", "object_id"))
+
+
+#: The log's search in the summaries (``lower(summary) LIKE '%…%'``) read from a trigram
+#: index (PostgreSQL's pg_trgm extension, created with the schema); SQLite scans
+sa.Index("ix_audit_entries_summary_trgm", sa.func.lower(AuditEntry.summary).label("lower_summary"),
+         postgresql_using="gin", postgresql_ops={"lower_summary": "gin_trgm_ops"}
+         ).ddl_if(dialect="postgresql")
+sa.event.listen(db.metadata, "before_create",
+                sa.DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
 
 
 class FiguresAudit(db.Model):

@@ -1293,8 +1293,8 @@ def settled_on(invoice):
 def payment_term_days(invoice):
     """The contract's payment term for an invoice (R. 2192-10: at most 30 days for FC),
     read through the contract terms in force on its receipt."""
-    from fc_market.market.terms import lot_terms
-    return lot_terms(invoice.lot, invoice.receipt_date).payment_term_days
+    from fc_market.market.terms import payment_term_days as term_days
+    return term_days(invoice.lot, invoice.receipt_date)
 
 
 def payment_clock(invoice, as_of=None):
@@ -1359,23 +1359,72 @@ def interest_deadline(result):
     return interest.interest_deadline(max(p.paid_on for p in result.portions))
 
 
-def interest_owed(as_of=None, lot_ids=None):
-    """[(invoice, result)] for every late invoice (paid late or unpaid past due) whose
-    interest has not been settled yet."""
-    as_of = as_of or date.today()
-    stmt = (sa.select(Invoice).where(Invoice.kind == "invoice", Invoice.status != InvoiceStatus.REJECTED,
-                                     ~Invoice.interest_settlement.has())
+def payable_invoices_query():
+    """The invoices FC may owe money or interest on (not credit notes, not rejected), with
+    what their figures read, oldest receipt first."""
+    return (sa.select(Invoice).where(Invoice.kind == "invoice", Invoice.status != InvoiceStatus.REJECTED)
             .options(sa.orm.selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
                      sa.orm.selectinload(Invoice.credit_notes),
                      sa.orm.selectinload(Invoice.interruption),
-                     sa.orm.joinedload(Invoice.statement),
-                     sa.orm.joinedload(Invoice.lot).joinedload(Lot.contract))
+                     sa.orm.joinedload(Invoice.statement).defer(PayableStatement.snapshot),
+                     sa.orm.selectinload(Invoice.lot).selectinload(Lot.contract),
+                     sa.orm.defer(Invoice.invoiced_lines))
             .order_by(Invoice.received_on))
+
+
+def maybe_owed(lot_ids=None):
+    """``(unpaid, late)``: ids of the invoices of :func:`payable_invoices_query` that may
+    still be owed something (less lettered than claimed net of deductions: every invoice
+    with :func:`outstanding` above zero is there, as FC never owes more than that), and of
+    those that may have been paid late on any day (owed, or a payment after the receipt
+    plus the payment term: an interruption only pushes the due date back).  Read from
+    sums, before loading every invoice with its payments; the callers decide on these."""
+    from fc_market.market.terms import payment_term_days as term_days
+    paid = (sa.select(Reconciliation.invoice_id, sa.func.sum(Reconciliation.amount).label("paid"),
+                      sa.func.max(Payment.paid_on).label("last"))
+            .join(Payment, Payment.id == Reconciliation.payment_id)
+            .group_by(Reconciliation.invoice_id).subquery())
+    stmt = (sa.select(Invoice.id, Invoice.lot_id, Invoice.amount_incl_tax, Invoice.deductions,
+                      Invoice.chorus_received_on, Invoice.received_on, paid.c.paid, paid.c.last)
+            .outerjoin(paid, paid.c.invoice_id == Invoice.id)
+            .where(Invoice.kind == "invoice", Invoice.status != InvoiceStatus.REJECTED))
     if lot_ids is not None:
         stmt = stmt.where(Invoice.lot_id.in_(lot_ids))
+    rows = db.session.execute(stmt).all()
+    lots = {lot.id: lot for lot in db.session.scalars(
+        sa.select(Lot).where(Lot.id.in_({row.lot_id for row in rows}))
+        .options(sa.orm.selectinload(Lot.contract)))}
+    unpaid, late = set(), set()
+    for inv_id, lot_id, incl, deductions, chorus, received, lettered, last in rows:
+        if (lettered or ZERO) < incl - deductions:
+            unpaid.add(inv_id)
+            late.add(inv_id)
+        elif last is not None and last > (chorus or received) + timedelta(
+                days=term_days(lots[lot_id], chorus or received)):
+            late.add(inv_id)
+    return unpaid, late
+
+
+def interest_owed(as_of=None, lot_ids=None, *, invoices=None):
+    """[(invoice, result)] for every late invoice (paid late or unpaid past due) whose
+    interest has not been settled yet.  *invoices*: the rows of
+    :func:`payable_invoices_query` when the caller has read them already (with their
+    ``interest_settlement``), instead of reading them again; else only those
+    :func:`maybe_owed` finds possibly late are read."""
+    as_of = as_of or date.today()
+    if invoices is None:
+        _, late = maybe_owed(lot_ids)
+        stmt = payable_invoices_query().where(~Invoice.interest_settlement.has(),
+                                              Invoice.id.in_(sorted(late)))
+        if lot_ids is not None:
+            stmt = stmt.where(Invoice.lot_id.in_(lot_ids))
+        invoices = db.session.scalars(stmt)
+    else:
+        invoices = [i for i in invoices if i.interest_settlement is None
+                    and (lot_ids is None or i.lot_id in lot_ids)]
     out = []
     rates = ecb_rates()
-    for invoice in db.session.scalars(stmt):
+    for invoice in invoices:
         if invoice.receipt_date + timedelta(days=payment_term_days(invoice)) >= as_of:
             continue  # cannot be late yet (an interruption only pushes the due date back)
         result = late_interest(invoice, as_of, rates)
@@ -1497,8 +1546,9 @@ def finance_figures(lot_ids, year, as_of=None):
                Invoice.kind == "invoice", Invoice.status != InvoiceStatus.REJECTED)
         .options(sa.orm.selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
                  sa.orm.selectinload(Invoice.credit_notes), sa.orm.selectinload(Invoice.interruption),
-                 sa.orm.contains_eager(Invoice.statement),
-                 sa.orm.joinedload(Invoice.lot).joinedload(Lot.contract))).all()
+                 sa.orm.contains_eager(Invoice.statement).defer(PayableStatement.snapshot),
+                 sa.orm.selectinload(Invoice.lot).selectinload(Lot.contract),
+                 sa.orm.defer(Invoice.invoiced_lines))).all()
     for inv in invoices:
         f = figures[inv.lot_id]
         terms = invoice_terms(inv)

@@ -289,9 +289,10 @@ def new_invoice(statement_id):
 
 def _invoices_base():
     return scoped(sa.select(Invoice), Invoice.lot_id).options(
-        sa.orm.joinedload(Invoice.lot).selectinload(Lot.contract), sa.orm.joinedload(Invoice.statement),
+        sa.orm.joinedload(Invoice.lot).selectinload(Lot.contract),
+        sa.orm.joinedload(Invoice.statement).defer(PayableStatement.snapshot),
         sa.orm.selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
-        sa.orm.selectinload(Invoice.credit_notes))
+        sa.orm.selectinload(Invoice.credit_notes), sa.orm.selectinload(Invoice.interruption))
 
 
 def _own_lot_only():

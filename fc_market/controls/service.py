@@ -4,7 +4,7 @@ Domain rules live here as plain functions called by the views, the CLI, the sche
 and the demo seed alike.  The arithmetic is in :mod:`fc_market.controls.sampling`.
 """
 import secrets
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -263,19 +263,59 @@ def open_campaign(lot, periods, user=None, *, seed=None, today=None, note=None):
     return campaign
 
 
-def redraw(campaign):
-    """Draw again from the recorded seed and versions; True when the same items come out.
+#: Samples drawn again by :func:`redraw`, by everything the draw reads.  The acts of a
+#: submitted version are frozen (fc_market.integrity) and the draw is a function of their
+#: keys, the units' codes, the sizes, the seed and the method only: a campaign's page does
+#: not read its months' acts again on every view.  Price lines are only ever added, so a
+#: population once priced stays priced (a refused one is not kept).
+_REDRAWN: OrderedDict = OrderedDict()
+_REDRAWN_MAX = 256
 
-    A campaign keeps the method it was drawn with (v1 campaigns sorted database ids)."""
-    versions = {p.period: p.version for p in campaign.periods}
+
+def _redraw_key(campaign, versions, sizes):
+    """What the draw of *campaign* depends on, or None when a month is still a draft."""
+    if not versions or any(v is None or v.status == VersionStatus.DRAFT for v in versions.values()):
+        return None
+    ids = sorted(v.id for v in versions.values())
+    acts = db.session.execute(sa.select(sa.func.count(), sa.func.min(Act.id), sa.func.max(Act.id),
+                                        sa.func.sum(Act.id)).where(Act.version_id.in_(ids))).one()
+    units = db.session.execute(sa.select(UnitOfWork.id, UnitOfWork.code, UnitOfWork.kind)
+                               .where(UnitOfWork.market_id == campaign.lot.market_id)
+                               .order_by(UnitOfWork.id)).all()
+    return (db.session.get_bind().url.render_as_string(hide_password=True), campaign.lot_id,
+            campaign.method, campaign.seed, tuple(sorted(sizes.items())),
+            tuple(sorted((period, v.id) for period, v in versions.items())),
+            tuple(acts), tuple(tuple(u) for u in units))
+
+
+def _draw_again(campaign, versions, sizes):
+    """The sorted keys (ids for a v1 campaign) the recorded draw selects today."""
     acts = population(campaign.lot, versions)
     v1 = campaign.method == sampling.METHOD_V1
     by_stratum = defaultdict(list)
     for act in acts:
         by_stratum[act.uo_code].append(act.id if v1 else act.key)
-    sizes = {code: info["size"] for code, info in campaign.strata.items()}
     draw = sampling.draw_sample(by_stratum, sizes, campaign.seed, campaign.method)
-    again = sorted(i for ids in draw.selected.values() for i in ids)
+    return sorted(i for ids in draw.selected.values() for i in ids)
+
+
+def redraw(campaign):
+    """Draw again from the recorded seed and versions; True when the same items come out.
+
+    A campaign keeps the method it was drawn with (v1 campaigns sorted database ids)."""
+    versions = {p.period: p.version for p in campaign.periods}
+    sizes = {code: info["size"] for code, info in campaign.strata.items()}
+    key = _redraw_key(campaign, versions, sizes)
+    again = _REDRAWN.get(key) if key is not None else None
+    if again is None:
+        again = _draw_again(campaign, versions, sizes)
+        if key is not None:
+            _REDRAWN[key] = again
+            while len(_REDRAWN) > _REDRAWN_MAX:
+                _REDRAWN.popitem(last=False)
+    else:
+        _REDRAWN.move_to_end(key)
+    v1 = campaign.method == sampling.METHOD_V1
     if v1:
         return again == sorted(item.act_id for item in campaign.items)
     return again == sorted(item_key(item) for item in campaign.items)

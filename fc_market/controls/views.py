@@ -23,7 +23,8 @@ bp = Blueprint("controls", __name__)
 
 def _campaigns(lot_id=None):
     stmt = scoped(service.campaigns_query(lot_id), ControlCampaign.lot_id)
-    return db.session.scalars(stmt.options(sa.orm.joinedload(ControlCampaign.lot))).all()
+    return db.session.scalars(stmt.options(sa.orm.joinedload(ControlCampaign.lot),
+                                           sa.orm.selectinload(ControlCampaign.periods))).all()
 
 
 def _campaign_rows(campaigns):

@@ -421,9 +421,21 @@ def _cases_to_follow(today):
 # ----------------------------------------------------------------------------- finance
 
 def finance_todo(user, today):
+    invoices = _payable_invoices()
     return [s for s in (_statements_to_certify(today), _invoices_to_decide(),
-                        _invoices_overdue(today), _interest_to_pay(today),
+                        _invoices_overdue(today, invoices), _interest_to_pay(today, invoices),
                         _figures_check(), _unread(user)) if s is not None]
+
+
+def _payable_invoices():
+    """The invoices the overdue and interest sections read, once for both: those that may
+    still be owed or have been paid late (:func:`billing.maybe_owed`), the others being
+    neither overdue nor owed interest."""
+    from fc_market.billing import service as billing
+    from fc_market.billing.models import Invoice
+    _, late = billing.maybe_owed()
+    return db.session.scalars(billing.payable_invoices_query().where(Invoice.id.in_(sorted(late)))
+                              .options(selectinload(Invoice.interest_settlement))).all()
 
 
 def _statements_to_certify(today):
@@ -458,15 +470,10 @@ def _invoices_to_decide():
     return section
 
 
-def _invoices_overdue(today):
+def _invoices_overdue(today, invoices=None):
     from fc_market.billing import service as billing
-    from fc_market.billing.models import Invoice, InvoiceStatus, Reconciliation
-    from fc_market.market.models import Lot
-    invoices = db.session.scalars(
-        sa.select(Invoice).where(Invoice.kind == "invoice", Invoice.status != InvoiceStatus.REJECTED)
-        .options(selectinload(Invoice.reconciliations).selectinload(Reconciliation.payment),
-                 selectinload(Invoice.credit_notes), joinedload(Invoice.lot).joinedload(Lot.contract))
-        .order_by(Invoice.received_on)).all()
+    if invoices is None:
+        invoices = _payable_invoices()
     section = Section("overdue", "Factures non payées après leur échéance",
                       more_url=url_for("billing.invoices"), more_label="Toutes les factures",
                       empty="Aucune facture en retard de paiement.")
@@ -491,12 +498,12 @@ def interest_deadline(owed):
     return max(p.paid_on for p in owed.portions) + timedelta(days=INTEREST_PAYMENT_DAYS)
 
 
-def _interest_to_pay(today):
+def _interest_to_pay(today, invoices=None):
     from fc_market.billing import service as billing
     section = Section("interest", "Intérêts moratoires et indemnités à payer",
                       more_url=url_for("billing.interest"), more_label="Intérêts moratoires",
                       empty="Aucun intérêt moratoire à payer.")
-    for invoice, owed in billing.interest_owed(today):
+    for invoice, owed in billing.interest_owed(today, invoices=invoices):
         deadline = interest_deadline(owed)
         if deadline is None:
             continue  # the principal is still owed: the interest runs on

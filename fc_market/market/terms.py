@@ -412,6 +412,18 @@ def lot_terms(lot, day=None) -> LotTerms:
     return terms_of_contract(contract, day, lot_code=lot.code, catalogue=catalogue)
 
 
+def payment_term_days(lot, day=None) -> int:
+    """``lot_terms(lot, day).payment_term_days`` without building every other term: the lists
+    of invoices read it once per invoice.  It is the contract's payment term (R. 2192-10),
+    which no dated change of the extra keys alters (see :func:`terms_of_contract`).
+
+    Raises :class:`NoContract` when the lot has no contract loaded."""
+    contract = lot.contract
+    if contract is None:
+        raise NoContract(f"Le lot {lot.code} n'a pas de contrat chargé.")
+    return contract.payment_term_days
+
+
 def default_terms(day=None, *, lot_code="", catalogue=()) -> LotTerms:
     """The terms a lot without contract falls back to: every key at its default."""
     from fc_market.market.models import LotContract

@@ -121,7 +121,7 @@ class Act(db.Model):
     """One billed act for one pseudonymised beneficiary, as reported."""
     __tablename__ = "acts"
     id: Mapped[int] = mapped_column(primary_key=True)
-    version_id: Mapped[int] = mapped_column(sa.ForeignKey("report_versions.id"), index=True)
+    version_id: Mapped[int] = mapped_column(sa.ForeignKey("report_versions.id"))
     lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"))
     #: Pseudonymised identifier (keyed hash computed by operators); never a name
     beneficiary_id: Mapped[str] = mapped_column(sa.String(64), index=True)
@@ -147,6 +147,9 @@ class Act(db.Model):
         sa.CheckConstraint("mode IN ('presentiel', 'telephone', 'visio')", name="mode"),
         sa.CheckConstraint("mode <> 'presentiel' OR site_id IS NOT NULL", name="site_in_person"),
         sa.Index("ix_acts_lot_date", "lot_id", "act_date"),
+        # a version's acts, and their count by UO read from the index alone (the review
+        # page counts twelve months of a lot and the month of every lot)
+        sa.Index("ix_acts_version_uo", "version_id", "uo_id"),
     )
 
 

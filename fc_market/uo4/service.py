@@ -594,12 +594,15 @@ def paid_by_year(lot_ids, years=None):
     return out
 
 
-def in_force_lines(lot_ids, kind):
-    """{(lot_id, year): version in force} with its lines loaded, for plans or statements."""
+def in_force_lines(lot_ids, kind, years=None):
+    """{(lot_id, year): version in force} with its lines loaded, for plans or statements
+    (of *years* only, when given)."""
     stmt = (sa.select(Uo4Version, Uo4Filing.year).join(Uo4Filing, Uo4Filing.id == Uo4Version.filing_id)
             .where(Uo4Filing.lot_id.in_(lot_ids), Uo4Filing.kind == kind,
                    Uo4Version.status.in_([Uo4Status.ACCEPTED, *UNDER_REVIEW]))
             .options(selectinload(Uo4Version.lines)).order_by(Uo4Version.number))
+    if years is not None:
+        stmt = stmt.where(Uo4Filing.year.in_(sorted(set(years))))
     out = {}
     for version, year in db.session.execute(stmt):
         key = (version.lot_id, year)
@@ -639,8 +642,10 @@ def summaries(lots, years):
     """{(lot_id, year): YearSummary} in five queries."""
     lot_ids = [l.id for l in lots]
     paid = paid_by_year(lot_ids, set(years))
-    plans = in_force_lines(lot_ids, FilingKind.PLAN)
-    statements = in_force_lines(lot_ids, FilingKind.STATEMENT)
+    # the versions of the years shown only: a year's version in force does not depend on
+    # another year's
+    plans = in_force_lines(lot_ids, FilingKind.PLAN, years)
+    statements = in_force_lines(lot_ids, FilingKind.STATEMENT, years)
     out = {}
     for lot in lots:
         terms = uo4_terms(lot)

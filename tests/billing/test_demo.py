@@ -67,3 +67,48 @@ def test_demo_steps_without_reporting(market, users):
     controls_demo.seed(ctx)
     billing_demo.seed(ctx)
     assert any("aucun" in n for n in ctx.notes)
+
+
+def test_what_may_be_owed_is_read_first_and_changes_no_figure(market, users, app):
+    """interest_owed and the finance home read only the invoices maybe_owed finds possibly
+    owed or paid late: the same invoices, amounts and items as reading every invoice."""
+    from fc_market.billing import demo as billing_demo
+    from fc_market.billing import service
+    from fc_market.controls import demo as controls_demo
+    from fc_market.home import service as home
+    today = date(2026, 11, 23)
+    for code in ("IDF", "BRE"):
+        for i, period in enumerate(_months(date(2024, 11, 1), 24)):
+            make_validated(lot(code), period, [("UO1", 3, 6 + i % 3), ("UO2.1", 9, 4)],
+                           days_late=3 if i % 5 == 0 else 0)
+    ctx = SeedContext(today=today, market=market, lots=[lot("IDF"), lot("BRE")])
+    controls_demo.seed(ctx)
+    billing_demo.seed(ctx)
+    db.session.flush()
+    db.session.expire_all()  # as a request reads them: no relationship loaded before
+    every = db.session.scalars(service.payable_invoices_query().options(
+        sa.orm.selectinload(Invoice.interest_settlement))).all()
+    unpaid, late = service.maybe_owed()
+    assert unpaid <= late <= {i.id for i in every} and unpaid and len(late) < len(every)
+    assert {i.id for i in every if service.outstanding(i) > 0} <= unpaid
+
+    def owed(rows):
+        return [(inv.id, res.interest, res.flat_indemnity, res.unpaid, res.due_date)
+                for inv, res in rows]
+    seen = 0
+    for as_of in (today, date(2026, 3, 1), date(2025, 9, 15), date(2025, 4, 30)):
+        for lot_ids in (None, [lot("BRE").id]):
+            full = owed(service.interest_owed(as_of, lot_ids, invoices=every))
+            assert owed(service.interest_owed(as_of, lot_ids)) == full, (as_of, lot_ids)
+            seen += len(full)
+    assert seen > 5
+    items = 0
+    with app.test_request_context():
+        for as_of in (today, date(2026, 3, 1), date(2025, 9, 15)):
+            for section in ("_invoices_overdue", "_interest_to_pay"):
+                fast = getattr(home, section)(as_of, home._payable_invoices())
+                slow = getattr(home, section)(as_of, every)
+                assert [(i.label, i.url, i.due_on, i.detail, i.late) for i in fast.items] == \
+                    [(i.label, i.url, i.due_on, i.detail, i.late) for i in slow.items], (as_of, section)
+                items += len(slow.items)
+    assert items >= 3

@@ -182,3 +182,31 @@ def test_campaign_screens(idf, month, users, login):
     # the mandataire cannot judge
     assert mandataire.post(f"/controles/{campaign.id}/dossiers/{item.id}/avis",
                            data={"verdict": "conforme"}).status_code == 403
+
+
+def test_the_campaign_page_draws_again_once_with_the_same_answer(idf, month, users, monkeypatch):
+    """redraw keeps what it drew (the months' acts are frozen): the same answer as drawing
+    again from the acts, without reading them on every view; a change of the items is
+    still seen, and a different draw (another seed) is not taken for it."""
+    campaign = service.open_campaign(idf, ["2024-05"], users["manager"], seed="cache-1")
+    service._REDRAWN.clear()
+    assert service.redraw(campaign) is True
+    calls = []
+    real = service.population
+    monkeypatch.setattr(service, "population", lambda *a: calls.append(a) or real(*a))
+    assert service.redraw(campaign) is True and calls == []       # kept: no act read again
+    # the items are read each time: a tampered sample is not reproducible, with or without
+    # the kept draw
+    item = campaign.items[0]
+    kept = item.beneficiary_id
+    item.beneficiary_id = "AUTRE-BENEFICIAIRE"
+    assert service.redraw(campaign) is False
+    service._REDRAWN.clear()
+    assert service.redraw(campaign) is False
+    item.beneficiary_id = kept
+    assert service.redraw(campaign) is True
+    # another seed is another draw, kept apart
+    campaign.seed = "cache-2"
+    fresh = service._draw_again(campaign, {p.period: p.version for p in campaign.periods},
+                                {k: v["size"] for k, v in campaign.strata.items()})
+    assert service.redraw(campaign) is (fresh == sorted(service.item_key(i) for i in campaign.items))

@@ -53,3 +53,28 @@ def test_demo_steps(market):
     statuses = sorted(db.session.scalars(sa.select(FlagCase.status)))
     assert statuses == ["closed", "new", "plan_requested", "plan_submitted"]
     assert Decimal(service.in_force(service.find_filing(gap, 2025, "statement")).total) == Decimal("84000.00")
+
+
+def test_summaries_of_some_years_read_only_those_years(market):
+    """summaries reads the versions of the years asked for only: the same versions in force
+    and figures as reading every year."""
+    from fc_market.uo4 import demo as uo4_demo
+    from fc_market.uo4.models import FilingKind
+    today = date(2026, 11, 23)
+    ctx = seed.SeedContext(today=today, market=market, lots=list(market.lots))
+    seed.seed_operators(ctx)
+    seed.seed_users(ctx)
+    uo4_demo.seed(ctx)
+    db.session.flush()
+    lot_ids = [l.id for l in market.lots]
+    for kind in (FilingKind.PLAN, FilingKind.STATEMENT):
+        every = service.in_force_lines(lot_ids, kind)
+        assert {y for _, y in every} >= {2024, 2025}
+        for years in ([2025], [2024, 2026], [2023]):
+            assert service.in_force_lines(lot_ids, kind, years) == \
+                {k: v for k, v in every.items() if k[1] in years}
+    both = service.summaries(list(market.lots), [2024, 2025])
+    for year in (2024, 2025):
+        one = service.summaries(list(market.lots), [year])
+        assert {k: (s.paid, s.plan, s.statement, s.categories) for k, s in one.items()} == \
+            {k: (s.paid, s.plan, s.statement, s.categories) for k, s in both.items() if k[1] == year}
