@@ -66,18 +66,20 @@ def engine_url(url):
 
 
 def database_state(url):
-    """None when the database does not exist, else (acts, audit entries)."""
+    """None when the database does not exist, else (acts, audit entries, control campaigns:
+    none before the volume is added)."""
     try:
         engine = sa.create_engine(engine_url(url))
         with engine.connect() as conn:
             acts = conn.scalar(sa.text("SELECT count(*) FROM acts"))
             audit = conn.scalar(sa.text("SELECT count(*) FROM audit_entries"))
+            campaigns = conn.scalar(sa.text("SELECT count(*) FROM control_campaigns"))
         engine.dispose()
-        return acts, audit
+        return acts, audit, campaigns
     except sa.exc.OperationalError:
         return None
     except sa.exc.ProgrammingError:
-        return 0, 0
+        return 0, 0, 0
 
 
 def copy_template(url, template):
@@ -635,6 +637,10 @@ def run(args):
     from fc_market.extensions import db
 
     state = database_state(args.url)
+    if not args.reuse and not args.template and state is not None and state[2]:
+        print(f"{args.url} already has the volume ({state[0]:,} acts, {state[2]} campaigns): "
+              "timing the pages only (--template fcm_bench for a fresh copy)")
+        args.reuse = True
     if not args.reuse:
         if args.template:
             copy_template(args.url, args.template)
