@@ -431,7 +431,8 @@ def pages(app, client_class, repeat):
         campaign = db.session.scalar(sa.text("SELECT min(id) FROM control_campaigns"))
         counts = {table: db.session.scalar(sa.text(f"SELECT count(*) FROM {table}"))
                   for table in ("invoices", "payments", "audit_entries", "steering_flags", "control_items")}
-    print(f"paginated lists (p95 of {repeat} requests, target {PAGE_TARGET_MS} ms); rows: "
+    print(f"paginated lists on this database's own rows (p95 of {repeat} requests, target "
+          f"{PAGE_TARGET_MS} ms; every page at market volume: bench.bench_lists); rows: "
           + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
     journeys = {
         "finance.bench@example.test": [("invoices /factures", "/factures"),
