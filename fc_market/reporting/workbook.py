@@ -237,7 +237,7 @@ def read_workbook(data, checker, sink, lot_code, period):
     even after an error (the duplicate rule reads them back; the caller rolls a rejected
     file back).  Returns the lot figures dict (or None when absent)."""
     try:
-        book = open_checked(data)
+        book = open_checked(data, prefetch=dd.ACTS_SHEET)
     except WorkbookError as exc:
         workbook_issue(checker, exc, "")
         return None
