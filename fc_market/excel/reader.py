@@ -90,16 +90,29 @@ class SheetRows:
     Rows without any value are skipped; row numbers are the ones Excel shows.
     """
 
-    def __init__(self, sheet: str, headers: list, rows: Iterator, columns: dict):
+    def __init__(self, sheet: str, headers: list, rows: Iterator, columns: dict,
+                 selection: Optional[list] = None):
         self.sheet = sheet
         self.headers = headers
         self.columns = columns
         self._rows = rows
+        self._selection = selection
+        self._started = False
+
+    def select(self, keys: dict) -> "SheetRows":
+        """Before iterating: records hold only the headers of *keys* (``{header: key}``),
+        under their key, in the order of *keys*; a row is still skipped only when every column is
+        empty (the other columns included).  The same values as renaming each record."""
+        if self._started or self._selection is None:
+            raise RuntimeError("select() comes before the first row")
+        self._selection.append(dict(keys))
+        return self
 
     def __iter__(self) -> "SheetRows":
         return self
 
     def __next__(self) -> tuple:
+        self._started = True
         return next(self._rows)
 
 
@@ -170,8 +183,9 @@ class CheckedWorkbook:
                                 f"(ligne d'en-tête {header_row}).", "missing_columns",
                                 details={"missing": missing})
         letters = {name: column_letters(offset + index + 1) for index, name in headers}
-        generator = self._generate(sheet_name, rows, headers, header_row, max_rows)
-        return SheetRows(sheet_name, names, generator, letters)
+        selection: list = []
+        generator = self._generate(sheet_name, rows, headers, header_row, max_rows, selection)
+        return SheetRows(sheet_name, names, generator, letters, selection)
 
     def raw_rows(self, sheet_name: str, *, max_rows: int = DEFAULT_MAX_ROWS,
                  allow_formulas: bool = False) -> Iterator[tuple]:
@@ -278,7 +292,11 @@ class CheckedWorkbook:
         return headers
 
     def _generate(self, sheet_name: str, rows: Iterator, headers: list, header_row: int,
-                  max_rows: int) -> Iterator[tuple]:
+                  max_rows: int, selection: Optional[list] = None) -> Iterator[tuple]:
+        if selection:
+            yield from self._generate_selected(sheet_name, rows, headers, header_row,
+                                               max_rows, selection[-1])
+            return
         number, count = header_row, 0
         next_row = rows.__next__
         largest = _MAX_INT_FLOAT
@@ -307,6 +325,50 @@ class CheckedWorkbook:
                 record[name] = value
             if empty:
                 continue
+            count += 1
+            if count > max_rows:
+                raise self._too_many_rows(sheet_name, count, max_rows)
+            yield number, record
+
+    def _generate_selected(self, sheet_name: str, rows: Iterator, headers: list,
+                           header_row: int, max_rows: int, keys: dict) -> Iterator[tuple]:
+        """`_generate` for `SheetRows.select`: the record of the selected columns only."""
+        number, count = header_row, 0
+        next_row = rows.__next__
+        largest = _MAX_INT_FLOAT
+        position = {name: index for index, name in headers}
+        wanted = [(position[name], key) for name, key in keys.items() if name in position]
+        others = [index for index, name in headers if name not in keys]
+        while True:
+            try:
+                values = next_row()
+            except StopIteration:
+                return
+            except (KeyboardInterrupt, SystemExit, MemoryError):
+                raise
+            except BaseException as exc:  # as in _call: calamine errors, Rust panics...
+                raise _unreadable(exc) from exc
+            number += 1
+            width = len(values)
+            record = {}
+            empty = True
+            for index, key in wanted:  # _clean, inlined
+                value = values[index] if index < width else None
+                kind = value.__class__
+                if kind is str:
+                    value = value.strip() or None
+                elif kind is float and value.is_integer() and -largest <= value <= largest:
+                    value = int(value)
+                if value is not None:
+                    empty = False
+                record[key] = value
+            if empty:
+                for index in others:
+                    if index < width and _clean(values[index]) is not None:
+                        empty = False
+                        break
+                if empty:
+                    continue
             count += 1
             if count > max_rows:
                 raise self._too_many_rows(sheet_name, count, max_rows)

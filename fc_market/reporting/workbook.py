@@ -282,12 +282,12 @@ def _read_acts(book, checker, sink):
         checker.warning("columns_ignored", "Colonne(s) non reconnue(s), ignorée(s) : "
                         f"{', '.join(f'« {h} »' for h in ignored[:10])}.", 1, None)
     letters = {name: letter for name, (_, letter) in columns.items()}
-    pairs = [(name, header) for name, (header, _) in columns.items()]
+    # the records come keyed by field (the reader's own dict: one dict a row)
+    rows.select({header: name for name, (header, _) in columns.items()})
     batch = []
     check = checker.check
     try:
-        for number, record in rows:
-            values = {name: record[header] for name, header in pairs}
+        for number, values in rows:
             checker.compact()  # between rows: bounded memory whatever the file's issues
             start = len(checker.issues)
             act = check(number, values, letters)
