@@ -47,7 +47,7 @@ def files():
     wb = openpyxl.load_workbook(io.BytesIO(plain))
     sheet = wb["Actes"]
     sheet["L1"], sheet["A1"] = "Commentaire", "beneficiary_id"  # an ignored column, a field name
-    sheet["M1"] = "Code UO"  # a second header of the same field: the last one is read
+    sheet["M1"] = "uo_code"  # a second header of the same field: the last one is read
     sheet["L40"], sheet["L3"], sheet["M3"] = "only this cell", "note", "UO0"
     out = io.BytesIO()
     wb.save(out)
