@@ -266,6 +266,7 @@ class RowChecker:
         self._clean_texts = set()
         #: column -> {text: its answer}, texts free of personal data and valid (see _fast)
         self._fast_texts = {name: {} for name in _FAST_FIELDS}
+        self._messages = {}
 
     def add(self, severity, code, message, row=None, column=None, field_name=None, sheet=None):
         if severity == "error":
@@ -275,6 +276,14 @@ class RowChecker:
         sheet = self.sheet if sheet is None else (sheet or None)
         if row is not None and row <= 0:  # acts typed in the web form have no row
             row = None
+        # a message repeated on many rows (sequence warnings...) is held once: memory flat
+        messages = self._messages
+        shared = messages.get(message)
+        if shared is None:
+            if len(messages) < _FAST_CACHE_MAX:
+                messages[message] = message
+        else:
+            message = shared
         self.issues.append(Issue(severity, code, message, sheet, row, column,
                                  dd.ACT_HEADERS.get(field_name, field_name)))
 
