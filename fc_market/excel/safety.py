@@ -616,6 +616,13 @@ class _FastSheetScan:
         if len(self.rows) > 2:
             self.rows = {min(self.rows), max(self.rows)}
         if len(rows) == block.count(b'<c r="'):  # every cell has a value: their letters
+            # (each a plain reference, letters then digits): read only when a cell's letters
+            # are not among those already found, which one search tells
+            if self.letters:
+                others = re.compile(rb'<c r="(?!(?:' + b"|".join(sorted(self.letters))
+                                    + rb")[0-9])")
+                if others.search(block) is None:
+                    return True
             self.letters.update(_FAST_LETTERS.findall(block))
         else:  # some cells have none: the letters of those having one
             self.letters.update(letters for letters, _ in _FAST_VALUE_CELL.findall(block))
