@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from typing import Any, Iterable, Iterator, Optional
 
 from python_calamine import CalamineWorkbook
@@ -89,16 +90,29 @@ class SheetRows:
     Rows without any value are skipped; row numbers are the ones Excel shows.
     """
 
-    def __init__(self, sheet: str, headers: list, rows: Iterator, columns: dict):
+    def __init__(self, sheet: str, headers: list, rows: Iterator, columns: dict,
+                 selection: Optional[list] = None):
         self.sheet = sheet
         self.headers = headers
         self.columns = columns
         self._rows = rows
+        self._selection = selection
+        self._started = False
+
+    def select(self, keys: dict) -> "SheetRows":
+        """Before iterating: records hold only the headers of *keys* (``{header: key}``),
+        under their key, in the order of *keys*; a row is still skipped only when every column is
+        empty (the other columns included).  The same values as renaming each record."""
+        if self._started or self._selection is None:
+            raise RuntimeError("select() comes before the first row")
+        self._selection.append(dict(keys))
+        return self
 
     def __iter__(self) -> "SheetRows":
         return self
 
     def __next__(self) -> tuple:
+        self._started = True
         return next(self._rows)
 
 
@@ -111,6 +125,8 @@ class CheckedWorkbook:
         self._source = source  # bytes or path
         self.info = info
         self._book: Optional[CalamineWorkbook] = None
+        #: `open_checked(prefetch=...)`: the sheet calamine decodes in a thread meanwhile
+        self._prefetch: Optional[_Prefetch] = None
 
     @property
     def sheet_names(self) -> list:
@@ -124,6 +140,9 @@ class CheckedWorkbook:
 
     def close(self) -> None:
         """Release calamine's resources (rows already read stay valid)."""
+        prefetch, self._prefetch = self._prefetch, None
+        if prefetch is not None:  # never used: its workbook too
+            prefetch.discard()
         if self._book is not None:
             book, self._book = self._book, None
             try:
@@ -164,8 +183,9 @@ class CheckedWorkbook:
                                 f"(ligne d'en-tête {header_row}).", "missing_columns",
                                 details={"missing": missing})
         letters = {name: column_letters(offset + index + 1) for index, name in headers}
-        generator = self._generate(sheet_name, rows, headers, header_row, max_rows)
-        return SheetRows(sheet_name, names, generator, letters)
+        selection: list = []
+        generator = self._generate(sheet_name, rows, headers, header_row, max_rows, selection)
+        return SheetRows(sheet_name, names, generator, letters, selection)
 
     def raw_rows(self, sheet_name: str, *, max_rows: int = DEFAULT_MAX_ROWS,
                  allow_formulas: bool = False) -> Iterator[tuple]:
@@ -191,11 +211,38 @@ class CheckedWorkbook:
             raise self._too_many_rows(sheet_name, sheet.max_row - header_row, max_rows)
         if not allow_formulas:
             self._refuse_formulas(sheet, header_row)
+        data = self._settle(sheet_name)
         if self._book is None:
             self._book = self._open()
-        data = _call(self._book.get_sheet_by_name, sheet_name)
+        if data is None:
+            data = _call(self._book.get_sheet_by_name, sheet_name)
         start = _call(getattr, data, "start")
         return _call(data.iter_rows), (start[1] if start else 0)
+
+    def _settle(self, sheet_name: Optional[str] = None) -> Any:
+        """Wait for the prefetch thread, if any, and keep its workbook; the sheet it decoded
+        when it is *sheet_name* (once: a second read decodes it again), else None.  A
+        failure of the thread is raised as calamine's would be (`_unreadable`) when the
+        call that failed is the one asked for (another sheet is read as usual)."""
+        prefetch = self._prefetch
+        if prefetch is None:
+            return None
+        prefetch.thread.join()
+        if prefetch.book is not None and self._book is None:
+            self._book, prefetch.book = prefetch.book, None
+        error = prefetch.error
+        if error is not None and isinstance(error, (KeyboardInterrupt, SystemExit, MemoryError)):
+            self._prefetch = None
+            raise error
+        if self._book is None:  # the workbook did not open: as `_open` would say
+            self._prefetch = None
+            raise _unreadable(error) from error
+        if sheet_name is None or sheet_name != prefetch.sheet:
+            return None
+        self._prefetch = None
+        if error is not None:
+            raise _unreadable(error) from error
+        return prefetch.data
 
     def _open(self) -> CalamineWorkbook:
         if isinstance(self._source, bytes):
@@ -245,7 +292,11 @@ class CheckedWorkbook:
         return headers
 
     def _generate(self, sheet_name: str, rows: Iterator, headers: list, header_row: int,
-                  max_rows: int) -> Iterator[tuple]:
+                  max_rows: int, selection: Optional[list] = None) -> Iterator[tuple]:
+        if selection:
+            yield from self._generate_selected(sheet_name, rows, headers, header_row,
+                                               max_rows, selection[-1])
+            return
         number, count = header_row, 0
         next_row = rows.__next__
         largest = _MAX_INT_FLOAT
@@ -274,6 +325,50 @@ class CheckedWorkbook:
                 record[name] = value
             if empty:
                 continue
+            count += 1
+            if count > max_rows:
+                raise self._too_many_rows(sheet_name, count, max_rows)
+            yield number, record
+
+    def _generate_selected(self, sheet_name: str, rows: Iterator, headers: list,
+                           header_row: int, max_rows: int, keys: dict) -> Iterator[tuple]:
+        """`_generate` for `SheetRows.select`: the record of the selected columns only."""
+        number, count = header_row, 0
+        next_row = rows.__next__
+        largest = _MAX_INT_FLOAT
+        position = {name: index for index, name in headers}
+        wanted = [(position[name], key) for name, key in keys.items() if name in position]
+        others = [index for index, name in headers if name not in keys]
+        while True:
+            try:
+                values = next_row()
+            except StopIteration:
+                return
+            except (KeyboardInterrupt, SystemExit, MemoryError):
+                raise
+            except BaseException as exc:  # as in _call: calamine errors, Rust panics...
+                raise _unreadable(exc) from exc
+            number += 1
+            width = len(values)
+            record = {}
+            empty = True
+            for index, key in wanted:  # _clean, inlined
+                value = values[index] if index < width else None
+                kind = value.__class__
+                if kind is str:
+                    value = value.strip() or None
+                elif kind is float and value.is_integer() and -largest <= value <= largest:
+                    value = int(value)
+                if value is not None:
+                    empty = False
+                record[key] = value
+            if empty:
+                for index in others:
+                    if index < width and _clean(values[index]) is not None:
+                        empty = False
+                        break
+                if empty:
+                    continue
             count += 1
             if count > max_rows:
                 raise self._too_many_rows(sheet_name, count, max_rows)
@@ -310,10 +405,65 @@ def _materialize(source: Source, max_file_size: int) -> Any:
     raise TypeError(f"unsupported workbook source: {type(source).__name__}")
 
 
-def open_checked(source: Source, **limits: Any) -> CheckedWorkbook:
-    """Run `check_xlsx(source, **limits)` and return a reader over the checked file."""
+class _Prefetch:
+    """calamine opening the checked file and decoding one sheet in a thread: both calls
+    release the GIL, so the rest of the safety check (expat) runs meanwhile."""
+
+    def __init__(self, source: Any, sheet: str):
+        self.source = source
+        self.sheet = sheet
+        self.book: Optional[CalamineWorkbook] = None
+        self.data: Any = None
+        self.error: Optional[BaseException] = None
+        self.thread = threading.Thread(target=self._run, name="calamine-prefetch", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            if isinstance(self.source, bytes):
+                self.book = CalamineWorkbook.from_filelike(io.BytesIO(self.source))
+            else:
+                self.book = CalamineWorkbook.from_path(self.source)
+            self.data = self.book.get_sheet_by_name(self.sheet)
+        except BaseException as exc:  # raised in the caller's thread (CheckedWorkbook._settle)
+            self.error = exc
+
+    def discard(self) -> None:
+        self.thread.join()
+        book, self.book, self.data = self.book, None, None
+        if book is not None:
+            try:
+                book.close()
+            except Exception:
+                pass
+
+
+def open_checked(source: Source, prefetch: Optional[str] = None, **limits: Any) -> CheckedWorkbook:
+    """Run `check_xlsx(source, **limits)` and return a reader over the checked file.
+
+    ``prefetch``: a worksheet calamine starts decoding in a thread as soon as the check
+    has proven the file cannot exhaust its memory (`check_xlsx`'s ``on_bounded``), while
+    the rest of the check runs; a refused file's prefetch is discarded.  Same answers and
+    refusals as without it (the sheet is missing or not a worksheet: nothing is started)."""
     data = _materialize(source, limits.get("max_file_size", DEFAULT_MAX_FILE_SIZE))
-    return CheckedWorkbook(data, check_xlsx(data, **limits), _key=_KEY)
+    if prefetch is None:
+        return CheckedWorkbook(data, check_xlsx(data, **limits), _key=_KEY)
+    started = []
+
+    def on_bounded(kinds: dict) -> None:
+        if kinds.get(prefetch) == "worksheet" and not started:
+            job = _Prefetch(data, prefetch)
+            started.append(job)
+            job.thread.start()
+
+    try:
+        info = check_xlsx(data, on_bounded=on_bounded, **limits)
+    except BaseException:
+        for job in started:
+            job.discard()
+        raise
+    book = CheckedWorkbook(data, info, _key=_KEY)
+    book._prefetch = started[0] if started else None
+    return book
 
 
 def iter_sheet_rows(source: Source, sheet_name: str, *, header_row: int = 1,

@@ -36,7 +36,7 @@ import zipfile
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator, Optional, Union
+from typing import BinaryIO, Callable, Iterator, Optional, Union
 from urllib.parse import unquote
 from xml.etree import ElementTree
 from xml.parsers import expat
@@ -205,16 +205,38 @@ def check_xlsx(source: Source, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESS
                max_ratio: float = DEFAULT_MAX_RATIO, max_rows: int = DEFAULT_MAX_ROWS,
                max_cols: int = DEFAULT_MAX_COLS, max_members: int = DEFAULT_MAX_MEMBERS,
                max_file_size: int = DEFAULT_MAX_FILE_SIZE,
-               max_grid_cells: int = DEFAULT_MAX_GRID_CELLS) -> WorkbookInfo:
+               max_grid_cells: int = DEFAULT_MAX_GRID_CELLS,
+               on_bounded: Optional[Callable[[dict], None]] = None) -> WorkbookInfo:
     """Inspect *source* (bytes, path or seekable binary file) and describe its sheets.
 
     Raises `UnsafeWorkbook` when the file must not be handed to a parser.
     ``max_rows``/``max_cols`` bound the last row/column number used by a sheet
     (header included), both declared and real; ``max_grid_cells`` the area of the rectangle
     the values span (declared or real), which is what the reader will hold in memory.
+
+    ``on_bounded({sheet name: kind})`` is called, once, as soon as what protects the
+    reader's memory is proven: the container (member count, declared and real sizes, CRC,
+    ratio, paths, encryption, forbidden parts and relationships), every part but the
+    worksheets' XML well-formedness, the shared strings' ``uniqueCount`` and the sheets'
+    extent (declared and real, grid cells).  The worksheets read by the fast scan are then
+    inflated again and parsed by expat (the check the caller may overlap with calamine,
+    which releases the GIL).  The answer is exactly the one without ``on_bounded``: any
+    refusal, and any sheet expat rejects, makes the whole inspection run again the usual
+    way, whose answer (figures or refusal) is returned.  The caller must not use what it
+    started in ``on_bounded`` when this raises.
     """
     limits = _Limits(max_uncompressed, max_ratio, max_rows, max_cols, max_members, max_file_size,
                      max_grid_cells)
+    if on_bounded is not None:
+        with _open_source(source) as fp:
+            try:
+                info = _Inspector(fp, limits, defer=True).run(on_bounded)
+            except MemoryError:
+                raise
+            except Exception:  # any refusal: the usual inspection says which one
+                info = None
+        if info is not None:
+            return info
     with _open_source(source) as fp:
         try:
             return _Inspector(fp, limits).run()
@@ -513,21 +535,23 @@ class _FastSheetScan:
     the same figures or raises the same refusal as before.
     """
 
-    def __init__(self, name: str, limits: _Limits):
+    def __init__(self, name: str, limits: _Limits, parse: bool = True):
         self.name = name
         self.limits = limits
         self.probe = _SheetScanner(name, limits)  # dimension checks, on a scratch copy
-        self.parser = expat.ParserCreate(namespace_separator="}")
+        #: ``parse=False``: expat's well-formedness is checked later (`_Inspector._verify`)
+        self.parser = expat.ParserCreate(namespace_separator="}") if parse else None
         self.tail = b""
         self.start = True
         self.letters: set = set()
         self.rows: set = set()
 
     def feed(self, chunk: bytes) -> bool:
-        try:
-            self.parser.Parse(chunk, False)
-        except expat.ExpatError:
-            return False
+        if self.parser is not None:
+            try:
+                self.parser.Parse(chunk, False)
+            except expat.ExpatError:
+                return False
         data = self.tail + chunk if self.tail else chunk
         cut = data.rfind(b"<c")
         if cut <= 0:
@@ -537,10 +561,11 @@ class _FastSheetScan:
         return self._block(data[:cut])
 
     def close(self) -> bool:
-        try:
-            self.parser.Parse(b"", True)
-        except expat.ExpatError:
-            return False
+        if self.parser is not None:
+            try:
+                self.parser.Parse(b"", True)
+            except expat.ExpatError:
+                return False
         block, self.tail = self.tail, b""
         if not self._block(block):
             return False
@@ -591,6 +616,13 @@ class _FastSheetScan:
         if len(self.rows) > 2:
             self.rows = {min(self.rows), max(self.rows)}
         if len(rows) == block.count(b'<c r="'):  # every cell has a value: their letters
+            # (each a plain reference, letters then digits): read only when a cell's letters
+            # are not among those already found, which one search tells
+            if self.letters:
+                others = re.compile(rb'<c r="(?!(?:' + b"|".join(sorted(self.letters))
+                                    + rb")[0-9])")
+                if others.search(block) is None:
+                    return True
             self.letters.update(_FAST_LETTERS.findall(block))
         else:  # some cells have none: the letters of those having one
             self.letters.update(letters for letters, _ in _FAST_VALUE_CELL.findall(block))
@@ -707,13 +739,16 @@ def _resolve(base_dir: str, target: str) -> str:
 class _Inspector:
     """One inspection of one archive (see `check_xlsx`)."""
 
-    def __init__(self, fp: BinaryIO, limits: _Limits):
+    def __init__(self, fp: BinaryIO, limits: _Limits, defer: bool = False):
         self.fp = fp
         self.limits = limits
         self.members: dict = {}  # lower-cased name -> ZipInfo
         self.done: set = set()
+        #: ``defer``: the fast scan leaves expat to `_verify` (see `check_xlsx`'s on_bounded)
+        self.defer = defer
+        self.deferred: list = []  # members the fast scan read without expat
 
-    def run(self) -> WorkbookInfo:
+    def run(self, on_bounded: Optional[Callable[[dict], None]] = None) -> WorkbookInfo:
         self._sniff()
         try:
             archive = zipfile.ZipFile(self.fp)
@@ -739,6 +774,10 @@ class _Inspector:
                 if key not in self.done:
                     self._scan_member(key, info, scanners.get(key), key in xml_parts,
                                       key == shared.lower())
+            if on_bounded is not None:
+                on_bounded({sheet.name: sheet.kind for sheet in sheets})
+            if not self._verify():
+                raise _refuse("corrupt")  # check_xlsx then runs the usual inspection
         return WorkbookInfo(tuple(self._finish(sheet, scanners) for sheet in sheets))
 
     # -- container ---------------------------------------------------------
@@ -929,7 +968,7 @@ class _Inspector:
         """A worksheet through `_FastSheetScan`; False when it must be scanned again the
         usual way (from the start: nothing of this attempt is kept but its refusals, which
         are the ones that scan raises first too: size, CRC, DOCTYPE, encoding)."""
-        fast = _FastSheetScan(scanner.name, self.limits)
+        fast = _FastSheetScan(scanner.name, self.limits, parse=not self.defer)
         # a DOCTYPE or ENTITY makes the fast scan step aside: the full scan refuses it
         guard = _XmlGuard(info.filename, info.file_size, declarations=False)
         strings = _SharedStringsScanner(info.filename, info.file_size) if shared_strings else None
@@ -943,6 +982,21 @@ class _Inspector:
         if not fast.close():
             return False
         fast.apply(scanner)
+        if self.defer:
+            self.deferred.append(info)
+        return True
+
+    def _verify(self) -> bool:
+        """expat over the members the fast scan read without it: True when every one is
+        well-formed (the fast scan's answer then stands, as when it parses them itself)."""
+        for info in self.deferred:
+            parser = expat.ParserCreate(namespace_separator="}")
+            try:
+                for chunk in self._inflate(info):
+                    parser.Parse(chunk, False)
+                parser.Parse(b"", True)
+            except expat.ExpatError:
+                return False
         return True
 
     @staticmethod

@@ -358,7 +358,6 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
         # the previous import's warnings are replaced, never read: not loaded (decoding
         # thousands of them took longer than checking the rows)
         draft, _ = open_draft(report, user, "excel", sa.orm.defer(ReportVersion.warnings))
-        _clear_draft(draft)
         draft.source = "excel"
         inserted = [0]
 
@@ -366,7 +365,10 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
             _insert_acts(draft, lot.id, batch)
             inserted[0] += len(batch)
 
-        figures = read_workbook(data, checker, sink, lot.code, period)
+        # the draft's previous acts are deleted once the file is checked, while calamine
+        # decodes it (SQLite and calamine both release the GIL)
+        figures = read_workbook(data, checker, sink, lot.code, period,
+                                before=lambda: _clear_draft(draft))
         findings = []
         if inserted[0]:
             findings = checker.check_stored(draft.id, report.id)

@@ -232,16 +232,24 @@ def workbook_issue(checker, exc, sheet=None):
     checker.error(f"workbook_{exc.code}", exc.message, None, None, None, sheet)
 
 
-def read_workbook(data, checker, sink, lot_code, period):
+def read_workbook(data, checker, sink, lot_code, period, before=None):
     """Stream the acts of ``data`` through ``checker``; valid rows go to ``sink(batch)``,
     even after an error (the duplicate rule reads them back; the caller rolls a rejected
-    file back).  Returns the lot figures dict (or None when absent)."""
+    file back).  Returns the lot figures dict (or None when absent).
+
+    ``before()``: the caller's work to do before any row is read (the draft's previous acts
+    deleted), called once the safety check has answered, before anything is said about the
+    file: while calamine ends decoding the acts sheet in its thread (`open_checked`)."""
     try:
-        book = open_checked(data)
+        book = open_checked(data, prefetch=dd.ACTS_SHEET)
     except WorkbookError as exc:
+        if before is not None:
+            before()
         workbook_issue(checker, exc, "")
         return None
     with book:
+        if before is not None:
+            before()
         names = book.sheet_names
         figures = None
         if dd.FIGURES_SHEET in names:
@@ -282,12 +290,12 @@ def _read_acts(book, checker, sink):
         checker.warning("columns_ignored", "Colonne(s) non reconnue(s), ignorée(s) : "
                         f"{', '.join(f'« {h} »' for h in ignored[:10])}.", 1, None)
     letters = {name: letter for name, (_, letter) in columns.items()}
-    pairs = [(name, header) for name, (header, _) in columns.items()]
+    # the records come keyed by field (the reader's own dict: one dict a row)
+    rows.select({header: name for name, (header, _) in columns.items()})
     batch = []
     check = checker.check
     try:
-        for number, record in rows:
-            values = {name: record[header] for name, header in pairs}
+        for number, values in rows:
             checker.compact()  # between rows: bounded memory whatever the file's issues
             start = len(checker.issues)
             act = check(number, values, letters)

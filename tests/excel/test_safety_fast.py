@@ -128,3 +128,17 @@ def test_a_reporting_file_is_read_by_the_fast_path(monkeypatch):
     got, expected, answered = both_paths(monkeypatch, make_file(300))
     assert answered and got == expected
     assert got[1].sheet("Actes").max_row == 301
+
+
+@pytest.mark.parametrize("late", ["AB", "AA", "B", "D"])
+def test_a_column_first_seen_in_a_later_block(monkeypatch, late):
+    """The letters of a block are read again only when a cell's letters are new: a column
+    first used far down the sheet (``AA`` after ``A``: letters, then digits) still counts."""
+    rows = [f'<row r="{n}"><c r="A{n}"><v>{n}</v></c><c r="C{n}"><v>1</v></c></row>'
+            for n in range(1, 6001)]
+    rows[5000] = f'<row r="5001"><c r="A5001"><v>1</v></c><c r="{late}5001"><v>2</v></c></row>'
+    data = rezip(good_xlsx(), replace={SHEET: sheet_xml("".join(rows))})
+    got, expected, answered = both_paths(monkeypatch, data)
+    assert answered and got == expected
+    sheet = got[1].sheet("Offres")
+    assert (sheet.min_col, sheet.max_col) == (1, {"AB": 28, "AA": 27, "B": 3, "D": 4}[late])

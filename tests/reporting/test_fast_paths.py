@@ -27,6 +27,19 @@ def test_personal_data_prefilter_changes_no_answer(monkeypatch):
     assert full[("'DS-1'", True)] is None and full[("'Jeanne Martin'", True)]
 
 
+def test_plain_reference_is_the_pre_filter(monkeypatch):
+    """`plain_reference` says True only for a text `_personal_data_in` clears by its
+    pre-filter: then its answer is None."""
+    texts = [s for s in SAMPLES if isinstance(s, str)] + [
+        "DS-000123", "ds m", "x@y", "A\tB", "12345678", "1-2-3-4-5-6-7-8-9", "  DS-1  ", "Mé",
+        "réf\u00a02", "١٢٣٤٥٦٧٨٩"]
+    for text in texts:
+        if dd.plain_reference(text):
+            assert dd._personal_data_in(text, reference=True) is None, text
+    assert dd.plain_reference("DS-000123") and not dd.plain_reference("Jeanne Martin")
+    assert not dd.plain_reference("06 12 34 56 78") and not dd.plain_reference("M. X")
+
+
 VALUES = {
     "beneficiary_id": [ben(1), ben(2).upper(), " " + ben(3), "jean@example.org", None, 123, "abc"],
     "uo_code": ["UO1", "uo0", "UO2.1", "UO4", "UO9", None, " ", 1],
@@ -172,3 +185,32 @@ def test_dates_read_raw_are_the_dates_sqlalchemy_reads(idf):
     for text in ("2025-03-01", "2024-02-29", "1999-12-31"):
         assert _as_date(text) == process(text)
     assert _as_date(date(2025, 3, 2)) == date(2025, 3, 2) and _as_date(None) is None
+
+
+class _Text(str):
+    """A str subclass: searched for personal data like any text."""
+
+
+def test_fast_path_per_column_texts_give_the_general_fast_path_answer(idf):
+    """`_fast` (a text cell looked up once per column) answers as `_fast_general` (every text
+    searched for personal data, then resolved) for every row, caches cold or warm, texts,
+    numbers, blanks and str subclasses included; an unknown column takes the general path."""
+    rules = Rules.load(lot("IDF"), P, TODAY)
+    extra = {"site_code": [" ", 1, _Text("S001")], "uo_code": [_Text("UO1"), 1.0, "  "],
+             "mode": [_Text("Téléphone"), 3], "sex": [" ", _Text("F"), 1, True],
+             "proof_ref": [" ", _Text("Jeanne Martin"), 12345678901]}
+    samples = list(rows())
+    for name, values in extra.items():
+        samples += [{**samples[0], name: value} for value in values]
+    samples.append({**samples[0], "note": "jean@example.org"})
+    samples.append({key: value for key, value in samples[0].items() if key != "sector"})
+    for rounds in (1, 2):
+        fast, general = RowChecker(rules, track=False), RowChecker(rules, track=False)
+        accepted = 0
+        for _ in range(rounds):
+            for number, values in enumerate(samples, start=2):
+                got = fast._fast(number, dict(values))
+                assert got == general._fast_general(number, dict(values)), values
+                accepted += got is not None
+        assert (fast.rows, dict(fast.counts)) == (general.rows, dict(general.counts))
+        assert accepted > 10 * rounds and fast.issues == general.issues == []
