@@ -76,8 +76,21 @@ def bare_read(data):
     return sum(1 for row in rows[1:] if row and row[0] not in (None, ""))
 
 
-def setup(tmp):
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/bench.db"
+def setup(tmp, url=None):
+    """The app on a new SQLite file in ``tmp``, or on the PostgreSQL database ``url``
+    (dropped and created again)."""
+    if url:
+        import sqlalchemy as sa
+        base, _, name = url.rpartition("/")
+        admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://") + "/postgres",
+                                 isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        os.environ["DATABASE_URL"] = url
+    else:
+        os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/bench.db"
     os.environ.setdefault("SECRET_KEY", "bench")
     import flask_migrate
     import sqlalchemy as sa
@@ -105,8 +118,10 @@ def setup(tmp):
                     due_on=date(2025, 3, 10))
     db.session.add(report)
     db.session.flush()
-    version = ReportVersion(report_id=report.id, lot_id=lot.id, number=1, status="validated",
-                            source="excel", submitted_at=datetime(2025, 3, 5), act_count=20000)
+    # written as a draft (a validated version's acts are frozen: PostgreSQL's triggers refuse
+    # new ones), then moved through its life cycle below
+    version = ReportVersion(report_id=report.id, lot_id=lot.id, number=1, status="draft",
+                            source="excel", act_count=20000)
     db.session.add(version)
     db.session.flush()
     uo21 = db.session.scalar(sa.select(UnitOfWork.id).where(UnitOfWork.code == "UO2.2"))
@@ -115,6 +130,12 @@ def setup(tmp):
          "uo_id": uo21, "act_date": date(2025, 2, 1 + n % 28), "mode": "telephone",
          "proof_ref": f"DS-{n}"} for n in range(20000)])
     db.session.commit()
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE report_versions SET status = 'submitted', submitted_at = :at "
+                             "WHERE id = :id"), {"at": datetime(2025, 3, 5), "id": version.id})
+        conn.execute(sa.text("UPDATE report_versions SET status = 'validated', decided_at = :at "
+                             "WHERE id = :id"), {"at": datetime(2025, 3, 6), "id": version.id})
+    db.session.expire_all()
     return app, ctx, db, lot, user
 
 
@@ -178,9 +199,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=20000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--url", default=None,
+                    help="a PostgreSQL database to build and use (dropped first) instead of SQLite, "
+                         "e.g. postgresql://127.0.0.1:5432/fcm_bench_import")
     args = ap.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="bench_reporting_")
-    app, ctx, db, lot, user = setup(tmp)
+    app, ctx, db, lot, user = setup(tmp, args.url)
+    print(f"database: {args.url or 'SQLite (temporary file)'}")
 
     t0 = time.perf_counter()
     data = make_file(args.rows)

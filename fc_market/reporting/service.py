@@ -265,6 +265,9 @@ def _insert_acts(version, lot_id, batch):
     table = Act.__table__
     connection = db.session.connection()
     dialect = connection.dialect
+    if dialect.name == "postgresql":
+        _copy_acts(connection, table, version.id, lot_id, batch)
+        return
     if dialect.name != "sqlite":
         for i in range(0, len(batch), INSERT_CHUNK):
             chunk = batch[i:i + INSERT_CHUNK]
@@ -288,6 +291,28 @@ def _insert_acts(version, lot_id, batch):
     rows = _driver_rows(batch, getters)
     for i in range(0, len(rows), INSERT_CHUNK):
         connection.exec_driver_sql(compiled.string, rows[i:i + INSERT_CHUNK])
+
+
+def _copy_acts(connection, table, version_id, lot_id, batch):
+    """PostgreSQL: the batch in one ``COPY … FROM STDIN`` on the unit of work's own connection
+    (same transaction).  An executemany sends one INSERT a row, and each fires the acts'
+    statement-level guard (fc_market.integrity: a query on its transition table): 20,000
+    acts took 1.1 s, most of the import.  COPY fires that guard once per batch, still
+    refusing acts of a frozen version; a refusal is raised as SQLAlchemy's own error, as
+    the INSERT's would be."""
+    import psycopg
+    names = list(batch[0])
+    quote = connection.dialect.identifier_preparer.quote
+    statement = (f"COPY {quote(table.name)} ({', '.join(quote(n) for n in ('version_id', 'lot_id', *names))})"
+                 " FROM STDIN")
+    take = itemgetter(*names) if len(names) > 1 else (lambda act: (act[names[0]],))
+    raw = connection.connection.driver_connection
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for act in batch:
+                copy.write_row((version_id, lot_id, *take(act)))
+    except psycopg.Error as exc:
+        raise sa.exc.DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
 
 
 def _driver_rows(batch, getters, fast=True):

@@ -214,3 +214,48 @@ def test_fast_path_per_column_texts_give_the_general_fast_path_answer(idf):
                 accepted += got is not None
         assert (fast.rows, dict(fast.counts)) == (general.rows, dict(general.counts))
         assert accepted > 10 * rounds and fast.issues == general.issues == []
+
+
+def test_postgresql_copies_the_acts_the_insert_would_store_and_still_refuses_frozen(idf, users):
+    """PostgreSQL: a batch goes in by COPY on the unit of work's connection; the rows stored
+    are those the plain INSERT stores (every column), and acts of a submitted version are
+    still refused by the guard trigger, raised as SQLAlchemy's IntegrityError."""
+    import pytest
+    import sqlalchemy as sa
+
+    from fc_market.extensions import db
+    from fc_market.reporting import service
+    from fc_market.reporting.models import Act, Report, ReportVersion, VersionStatus
+    from tests.billing.helpers import move
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("COPY is the PostgreSQL path")
+    rules = Rules.load(lot("IDF"), P, TODAY)
+    checker = RowChecker(rules, track=False)
+    columns = {name: chr(65 + i) for i, name in enumerate(VALUES)}
+    batch = [act for act in (checker.check(n, dict(v), columns) for n, v in enumerate(rows(), 2))
+             if act is not None]
+    assert len(batch) > 10
+    idf_lot = lot("IDF")
+    report = Report(lot_id=idf_lot.id, period="2024-11", period_start=date(2024, 11, 1),
+                    due_on=date(2024, 12, 10))
+    db.session.add(report)
+    db.session.flush()
+    copied, inserted = (ReportVersion(report_id=report.id, lot_id=idf_lot.id, number=n,
+                                      status=VersionStatus.DRAFT) for n in (1, 2))
+    db.session.add_all([copied, inserted])
+    db.session.flush()
+    service._insert_acts(copied, idf_lot.id, [dict(a) for a in batch])
+    db.session.execute(Act.__table__.insert(), [{**a, "version_id": inserted.id, "lot_id": idf_lot.id}
+                                                for a in batch])
+    compared = [c for c in Act.__table__.c if c.name not in ("id", "version_id")]
+
+    def stored(version):
+        return db.session.execute(sa.select(*compared).where(Act.version_id == version.id)
+                                  .order_by(Act.id)).all()
+    assert stored(copied) == stored(inserted) and len(stored(copied)) == len(batch)
+    copied.submitted_at = datetime(2024, 12, 5)
+    move(copied, VersionStatus.SUBMITTED)
+    with pytest.raises(sa.exc.IntegrityError, match="document figé"):
+        with db.session.begin_nested():
+            service._insert_acts(copied, idf_lot.id, [dict(a) for a in batch[:2]])
