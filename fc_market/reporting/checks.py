@@ -218,12 +218,6 @@ _OWN_CHECK = ("beneficiary_id", "act_date")
 _FAST_CACHE_MAX = 4096
 
 
-#: The columns :meth:`RowChecker._fast` reads itself (a file's act columns)
-_FAST_FIELDS = frozenset(name for name, _, _ in dd.ACT_COLUMNS)
-#: A blank text cell's answer in ``RowChecker._fast_texts``
-_BLANK = object()
-
-
 def _remember(cache, key, value):
     if len(cache) < _FAST_CACHE_MAX:
         cache[key] = value
@@ -265,7 +259,6 @@ class RowChecker:
         self._fast_cache = {}
         self._clean_texts = set()
         #: column -> {text: its answer}, texts free of personal data and valid (see _fast)
-        self._fast_texts = {name: {} for name in _FAST_FIELDS}
         self._messages = {}
 
     def add(self, severity, code, message, row=None, column=None, field_name=None, sheet=None):
@@ -352,170 +345,10 @@ class RowChecker:
 
     def _fast(self, row, values):
         """The insert dict of a row every check accepts silently, else None (nothing said:
-        the caller then runs the full checks).  A row of the act columns only (a file's)
-        looks each text cell up once in a bounded per-column dictionary of the texts already
-        found free of personal data *and* valid (whichever check fails first, the answer is
-        the same None); any other row takes :meth:`_fast_general`.  Both give the same
-        answer (tests/reporting/test_fast_paths.py)."""
-        if not values.keys() <= _FAST_FIELDS:
-            return self._fast_general(row, values)
-        get = values.get
-        texts = self._fast_texts
-        rules = self.rules
-        raw = get("uo_code")
-        if raw.__class__ is str:
-            known = texts["uo_code"]
-            uo = known.get(raw)
-            if uo is None:
-                if dd.personal_data_in(raw) is not None or is_blank(raw):
-                    return None
-                uo = rules.allowed.get(text_of(raw).upper())
-                if uo is None:
-                    return None
-                _remember(known, raw, uo)
-        elif isinstance(raw, str):  # a str subclass: the general path searches it
-            return self._fast_general(row, values)
-        else:
-            uo = self._fast_value("uo", raw)
-            if uo is None:
-                return None
-        raw = get("act_date")  # no personal-data search: the date has its own checks
-        cache = self._fast_cache
-        key = ("date", raw.__class__, raw)
-        act_date = cache.get(key)
-        if act_date is None:
-            act_date = self._silent_date(raw)
-            if act_date is None:
-                return None
-            _remember(cache, key, act_date)
-        raw = get("mode")
-        if raw.__class__ is str:
-            known = texts["mode"]
-            mode = known.get(raw)
-            if mode is None:
-                if dd.personal_data_in(raw) is not None or is_blank(raw):
-                    return None
-                mode = dd.code_of("mode", raw)
-                if mode is None:
-                    return None
-                _remember(known, raw, mode)
-        elif isinstance(raw, str):
-            return self._fast_general(row, values)
-        else:
-            mode = self._fast_value("mode", raw)
-            if mode is None:
-                return None
-        raw = get("site_code")
-        if raw.__class__ is str:
-            known = texts["site_code"]
-            site = known.get(raw)
-            if site is None:
-                if dd.personal_data_in(raw) is not None:
-                    return None
-                site = _BLANK if is_blank(raw) else rules.sites.get(dd.leading_code(text_of(raw)))
-                if site is None:
-                    return None
-                _remember(known, raw, site)
-            if site is _BLANK:
-                if mode == "presentiel":
-                    return None
-                site_id = None
-            elif site.open_on(act_date):
-                site_id = site.id
-            else:
-                return None
-        elif raw is None:
-            if mode == "presentiel":
-                return None
-            site_id = None
-        elif isinstance(raw, str):
-            return self._fast_general(row, values)
-        else:
-            key = ("site", raw.__class__, raw, act_date)
-            site_id = cache.get(key)
-            if site_id is None:
-                site = rules.sites.get(dd.leading_code(text_of(raw)))
-                if site is None or not site.open_on(act_date):
-                    return None
-                site_id = site.id
-                _remember(cache, key, site_id)
-        proof = get("proof_ref")
-        if proof is None:
-            if uo.proof_required:
-                return None
-        else:
-            if not (proof.__class__ is str and dd.plain_reference(proof)) \
-                    and dd.personal_data_in(proof, reference=True) is not None:
-                return None
-            if is_blank(proof):
-                if uo.proof_required:
-                    return None
-                proof = None
-            else:
-                proof = text_of(proof)
-                if len(proof) > 100:
-                    return None
-        profile = {}
-        missing = False
-        for name in dd.PROFILE_FIELDS:
-            raw = get(name)
-            if raw is None:
-                profile[name] = None
-                missing = True
-            elif raw.__class__ is str:
-                known = texts[name]
-                code = known.get(raw)
-                if code is None:
-                    if dd.personal_data_in(raw) is not None:
-                        return None
-                    code = _BLANK if not raw.strip() else dd.code_of(name, raw)
-                    if code is None:
-                        return None
-                    _remember(known, raw, code)
-                if code is _BLANK:
-                    code = None
-                    missing = True
-                profile[name] = code
-            elif isinstance(raw, str):
-                return self._fast_general(row, values)
-            else:
-                key = (name, raw.__class__, raw)
-                code = cache.get(key)
-                if code is None:
-                    code = dd.code_of(name, raw)
-                    if code is None:
-                        return None
-                    _remember(cache, key, code)
-                profile[name] = code
-        if missing and (uo.level or 0) >= 1:
-            return None
-        ben, problem = dd.check_beneficiary_id(get("beneficiary_id"))
-        if problem is not None:
-            return None
-        self.rows += 1
-        self.counts[uo.code] += 1
-        return {"beneficiary_id": ben, "uo_id": uo.id, "act_date": act_date, "mode": mode,
-                "site_id": site_id, "proof_ref": proof, "source_row": row, **profile}
-
-    def _fast_value(self, kind, raw):
-        """The UO or mode of a cell that is not a text (no personal-data search then), as
-        :meth:`_fast_general` resolves it; None when it would not pass silently."""
-        cache = self._fast_cache
-        key = (kind, raw.__class__, raw)
-        found = cache.get(key)
-        if found is None:
-            if is_blank(raw):
-                return None
-            found = (self.rules.allowed.get(text_of(raw).upper()) if kind == "uo"
-                     else dd.code_of("mode", raw))
-            if found is None:
-                return None
-            _remember(cache, key, found)
-        return found
-
-    def _fast_general(self, row, values):
-        """:meth:`_fast` for any row: every text cell searched for personal data first, then
-        each value resolved through ``_fast_cache``."""
+        the caller then runs the full checks).  Every text cell is searched for personal data
+        first (once per distinct text), then each value is resolved through ``_fast_cache``,
+        so a file's repeated codes, dates and labels are resolved once; both paths give the
+        same act (tests/reporting/test_fast_paths.py)."""
         get = values.get
         plain = self._clean_texts
         for name, value in values.items():
@@ -526,7 +359,8 @@ class RowChecker:
                     if len(plain) < _FAST_CACHE_MAX:
                         plain.add(value)
         proof = get("proof_ref")
-        if proof is not None and dd.personal_data_in(proof, reference=True) is not None:
+        if proof is not None and not (proof.__class__ is str and dd.plain_reference(proof)) \
+                and dd.personal_data_in(proof, reference=True) is not None:
             return None
         ben, problem = dd.check_beneficiary_id(get("beneficiary_id"))
         if problem is not None:

@@ -191,31 +191,6 @@ class _Text(str):
     """A str subclass: searched for personal data like any text."""
 
 
-def test_fast_path_per_column_texts_give_the_general_fast_path_answer(idf):
-    """`_fast` (a text cell looked up once per column) answers as `_fast_general` (every text
-    searched for personal data, then resolved) for every row, caches cold or warm, texts,
-    numbers, blanks and str subclasses included; an unknown column takes the general path."""
-    rules = Rules.load(lot("IDF"), P, TODAY)
-    extra = {"site_code": [" ", 1, _Text("S001")], "uo_code": [_Text("UO1"), 1.0, "  "],
-             "mode": [_Text("Téléphone"), 3], "sex": [" ", _Text("F"), 1, True],
-             "proof_ref": [" ", _Text("Jeanne Martin"), 12345678901]}
-    samples = list(rows())
-    for name, values in extra.items():
-        samples += [{**samples[0], name: value} for value in values]
-    samples.append({**samples[0], "note": "jean@example.org"})
-    samples.append({key: value for key, value in samples[0].items() if key != "sector"})
-    for rounds in (1, 2):
-        fast, general = RowChecker(rules, track=False), RowChecker(rules, track=False)
-        accepted = 0
-        for _ in range(rounds):
-            for number, values in enumerate(samples, start=2):
-                got = fast._fast(number, dict(values))
-                assert got == general._fast_general(number, dict(values)), values
-                accepted += got is not None
-        assert (fast.rows, dict(fast.counts)) == (general.rows, dict(general.counts))
-        assert accepted > 10 * rounds and fast.issues == general.issues == []
-
-
 def test_postgresql_copies_the_acts_the_insert_would_store_and_still_refuses_frozen(idf, users):
     """PostgreSQL: a batch goes in by COPY on the unit of work's connection; the rows stored
     are those the plain INSERT stores (every column), and acts of a submitted version are
