@@ -293,46 +293,15 @@ class CheckedWorkbook:
 
     def _generate(self, sheet_name: str, rows: Iterator, headers: list, header_row: int,
                   max_rows: int, selection: Optional[list] = None) -> Iterator[tuple]:
-        if selection:
-            yield from self._generate_selected(sheet_name, rows, headers, header_row,
-                                               max_rows, selection[-1])
-            return
-        number, count = header_row, 0
-        next_row = rows.__next__
-        largest = _MAX_INT_FLOAT
-        while True:
-            try:
-                values = next_row()
-            except StopIteration:
-                return
-            except (KeyboardInterrupt, SystemExit, MemoryError):
-                raise
-            except BaseException as exc:  # as in _call: calamine errors, Rust panics...
-                raise _unreadable(exc) from exc
-            number += 1
-            width = len(values)
-            record = {}
-            empty = True
-            for index, name in headers:  # _clean, inlined: this loop runs for every cell
-                value = values[index] if index < width else None
-                kind = value.__class__
-                if kind is str:
-                    value = value.strip() or None
-                elif kind is float and value.is_integer() and -largest <= value <= largest:
-                    value = int(value)
-                if value is not None:
-                    empty = False
-                record[name] = value
-            if empty:
-                continue
-            count += 1
-            if count > max_rows:
-                raise self._too_many_rows(sheet_name, count, max_rows)
-            yield number, record
+        # a generator: ``selection`` is read at the first row, after `SheetRows.select`
+        keys = selection[-1] if selection else {name: name for _, name in headers}
+        yield from self._generate_selected(sheet_name, rows, headers, header_row, max_rows, keys)
 
     def _generate_selected(self, sheet_name: str, rows: Iterator, headers: list,
                            header_row: int, max_rows: int, keys: dict) -> Iterator[tuple]:
-        """`_generate` for `SheetRows.select`: the record of the selected columns only."""
+        """The rows after the header as ``(row number, record)``: the record maps ``keys``'
+        values (every column's name by default, or the keys given to `SheetRows.select`) to
+        the cleaned cells; a row blank in every column is skipped."""
         number, count = header_row, 0
         next_row = rows.__next__
         largest = _MAX_INT_FLOAT
