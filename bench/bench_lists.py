@@ -43,8 +43,7 @@ import sqlalchemy as sa  # noqa: E402
 from bench import bench_steering as steering  # noqa: E402
 
 TODAY = steering.TODAY
-PASSWORD = "Bench-Password-1"
-MANAGER, FINANCE = "bench@example.test", "finance.bench@example.test"
+MANAGER, FINANCE, PASSWORD = steering.MANAGER, steering.FINANCE, steering.PASSWORD
 #: Target of every page of the browser journeys at p95 (issue 16)
 PAGE_TARGET_MS = 200
 #: Audit entries and notifications per lot and month (plus the FC-wide ones)
@@ -66,16 +65,16 @@ def engine_url(url):
 
 
 def database_state(url):
-    """None when the database does not exist, else (acts, audit entries, control campaigns:
-    none before the volume is added)."""
+    """None when the database does not exist, else (acts, audit entries, import journal rows:
+    the volume's last step, none before it is wholly added)."""
     try:
         engine = sa.create_engine(engine_url(url))
         with engine.connect() as conn:
             acts = conn.scalar(sa.text("SELECT count(*) FROM acts"))
             audit = conn.scalar(sa.text("SELECT count(*) FROM audit_entries"))
-            campaigns = conn.scalar(sa.text("SELECT count(*) FROM control_campaigns"))
+            journal = conn.scalar(sa.text("SELECT count(*) FROM report_imports"))
         engine.dispose()
-        return acts, audit, campaigns
+        return acts, audit, journal
     except sa.exc.OperationalError:
         return None
     except sa.exc.ProgrammingError:
@@ -92,29 +91,11 @@ def copy_template(url, template):
 
 
 def build_base(app, url, beneficiaries):
-    """The steering benchmark's database (same generator, same seed)."""
-    from flask_migrate import upgrade
-
-    from fc_market.auth.service import create_user
-    from fc_market.demo.seed import SeedContext, seed_operators
+    """The steering benchmark's database (same generator, same seed), with its aggregates
+    and the flags open today."""
     from fc_market.extensions import db
-    from fc_market.market.contract_file import load_file
-    from fc_market.market.models import Lot
-    from fc_market.market.service import current_market
     from fc_market.steering import aggregates, service
-    from fc_market.territory import demo as territory_demo
-    upgrade()
-    load_file(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           "contracts", "cep-demo.toml"))
-    db.session.commit()
-    lots = db.session.scalars(sa.select(Lot).order_by(Lot.number)).all()
-    ctx = SeedContext(today=TODAY, market=current_market(), lots=lots)
-    seed_operators(ctx)
-    territory_demo.seed(ctx)
-    create_user(MANAGER, "Bench", "manager", PASSWORD)
-    create_user(FINANCE, "Bench finances", "finance", PASSWORD)
-    db.session.commit()
-    steering.generate(app, beneficiaries)
+    steering.build_market(app, beneficiaries)
     aggregates.rebuild_all()
     db.session.commit()
     service.evaluate(TODAY)
@@ -638,7 +619,8 @@ def run(args):
 
     state = database_state(args.url)
     if not args.reuse and not args.template and state is not None and state[2]:
-        print(f"{args.url} already has the volume ({state[0]:,} acts, {state[2]} campaigns): "
+        print(f"{args.url} already has the volume ({state[0]:,} acts, {state[2]:,} import "
+              "journal rows): "
               "timing the pages only (--template fcm_bench for a fresh copy)")
         args.reuse = True
     if not args.reuse:

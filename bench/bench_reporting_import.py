@@ -84,14 +84,8 @@ def setup(tmp, url=None):
     """The app on a new SQLite file in ``tmp``, or on the PostgreSQL database ``url``
     (dropped and created again)."""
     if url:
-        import sqlalchemy as sa
-        base, _, name = url.rpartition("/")
-        admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://") + "/postgres",
-                                 isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
+        from bench.bench_steering import recreate
+        recreate(url)
         os.environ["DATABASE_URL"] = url
     else:
         os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/bench.db"
