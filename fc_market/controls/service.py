@@ -4,6 +4,7 @@ Domain rules live here as plain functions called by the views, the CLI, the sche
 and the demo seed alike.  The arithmetic is in :mod:`fc_market.controls.sampling`.
 """
 import secrets
+import threading
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -270,6 +271,9 @@ def open_campaign(lot, periods, user=None, *, seed=None, today=None, note=None):
 #: population once priced stays priced (a refused one is not kept).
 _REDRAWN: OrderedDict = OrderedDict()
 _REDRAWN_MAX = 256
+#: A gunicorn worker serves requests on several threads: the cache is read and trimmed under
+#: this lock (an entry evicted between its read and its move would raise KeyError)
+_REDRAWN_LOCK = threading.Lock()
 
 
 def _redraw_key(campaign, versions, sizes):
@@ -306,15 +310,19 @@ def redraw(campaign):
     versions = {p.period: p.version for p in campaign.periods}
     sizes = {code: info["size"] for code, info in campaign.strata.items()}
     key = _redraw_key(campaign, versions, sizes)
-    again = _REDRAWN.get(key) if key is not None else None
+    again = None
+    if key is not None:
+        with _REDRAWN_LOCK:
+            again = _REDRAWN.get(key)
+            if again is not None:
+                _REDRAWN.move_to_end(key)
     if again is None:
         again = _draw_again(campaign, versions, sizes)
         if key is not None:
-            _REDRAWN[key] = again
-            while len(_REDRAWN) > _REDRAWN_MAX:
-                _REDRAWN.popitem(last=False)
-    else:
-        _REDRAWN.move_to_end(key)
+            with _REDRAWN_LOCK:
+                _REDRAWN[key] = again
+                while len(_REDRAWN) > _REDRAWN_MAX:
+                    _REDRAWN.popitem(last=False)
     v1 = campaign.method == sampling.METHOD_V1
     if v1:
         return again == sorted(item.act_id for item in campaign.items)
