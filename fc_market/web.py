@@ -208,21 +208,29 @@ def register_web(app):
     add_nav("Utilisateurs", "admin.users", (Role.ADMIN,), order=95)
 
 
-def warm_up(app):
-    """Do now what each process otherwise does at its first requests: compile every template
-    and parse the territory reference files (communes of every region, ready for the coverage
-    figures, and the outlines of the maps).  The production entry point (``wsgi.py``) calls it
-    once in the gunicorn master before the workers fork (``preload_app``), so the workers share
-    the result and no user's request pays for it (a cold /pilotage took half a second of CPU).
-    Opens no database connection.  Returns the number of templates compiled."""
+def load_reference_files():
+    """Parse the territory reference files every coverage page reads, once per process: the
+    communes (nationally and per region, prepared for the coverage figures), the regional
+    populations and the outlines of the maps.  Opens no database connection."""
     from fc_market.territory import loader, service as territory
-    names = app.jinja_env.list_templates(extensions=("html",))
-    for name in names:
-        app.jinja_env.get_template(name)
+    loader.load_localities()
     for code in loader.REGIONS:
         territory.prepared_localities(code)
         loader.region_population(code)
     loader.load_outlines()
+
+
+def warm_up(app):
+    """Do now what each process otherwise does at its first requests: compile every template
+    and parse the reference files (:func:`load_reference_files`).  The production entry
+    point (``wsgi.py``) calls it once in the gunicorn master before the workers fork
+    (``preload_app``), so the workers share the result and no user's request pays for it (a
+    cold /pilotage took half a second of CPU).  Opens no database connection.  Returns the
+    number of templates compiled."""
+    names = app.jinja_env.list_templates(extensions=("html",))
+    for name in names:
+        app.jinja_env.get_template(name)
+    load_reference_files()
     return len(names)
 
 
@@ -260,19 +268,13 @@ def render_error(code):
 
 def prepare_worker():
     """What a serving process does once, before its first request (gunicorn's
-    ``post_worker_init``): parse the reference files every coverage page reads (35,000
-    communes, the map outlines), then move everything the process holds for good — code,
-    mappings, those files — out of the garbage collector's generations (``gc.freeze``).
+    ``post_worker_init``): the reference files (:func:`load_reference_files`, already parsed
+    when the master preloaded the app), then everything the process holds for good — code,
+    mappings, those files — moved out of the garbage collector's generations (``gc.freeze``).
     A full collection, which Python runs every few requests, then no longer walks these
     ~300,000 objects: it cost ~100 ms of one request in ten on the heaviest pages (issue 16).
     Nothing is frozen that a request would free: this runs before any request."""
     import gc
-
-    from fc_market.territory import loader
-    loader.load_localities()
-    for code in loader.REGIONS:
-        loader.load_localities(code)
-        loader.region_population(code)
-    loader.load_outlines()
+    load_reference_files()
     gc.collect()
     gc.freeze()
