@@ -223,6 +223,13 @@ def _remember(cache, key, value):
         cache[key] = value
 
 
+#: The row of a beneficiary's act from another version in the rules across rows: sorts as
+#: row 0 (before the file's rows of the same day, after the web form's, numbered ``-id``), as
+#: the web form's new act (row 0) does, and is told apart from it by identity only (``is``:
+#: False == 0); the window rule, which compares rows, turns it into None first
+HISTORY = False
+
+
 class RowChecker:
     """Checks rows one at a time.
 
@@ -660,43 +667,75 @@ class RowChecker:
 
     def _across(self, acts, history, beneficiaries):
         """``acts``: (beneficiary, uo_id, act_date, row) of the version checked;
-        ``history``: the same beneficiaries' acts elsewhere (:func:`load_history`)."""
-        rules = self.rules
-        by_id = rules.uos_by_id
-        own = defaultdict(list)      # beneficiary -> [(date, uo_id, row or None)]
-        others = defaultdict(list)   # beneficiary -> [(date, uo_id, lot_id, version_id)]
-        for ben, lot_id, uo_id, act_date, version_id in history:
-            if lot_id == rules.lot_id:
-                own[ben].append((act_date, uo_id, None))
+        ``history``: the same beneficiaries' acts elsewhere (:func:`load_history`).
+
+        A beneficiary's events are ``(date, row, uo_id)``, row `HISTORY` for an act of
+        another version, sorted by date then row; the rules read each UO's figures from
+        `_uo_terms`, computed once per checker."""
+        lot_id = self.rules.lot_id
+        terms = self._uo_terms()
+        own = {}      # beneficiary -> [(date, row or HISTORY, uo_id)]
+        others = {}   # beneficiary -> [(date, uo_id, lot_id, version_id)]
+        for ben, lot, uo_id, act_date, version_id in history:
+            if lot == lot_id:
+                events = own.get(ben)
+                if events is None:
+                    events = own[ben] = []
+                events.append((act_date, HISTORY, uo_id))
             else:
-                others[ben].append((act_date, uo_id, lot_id, version_id))
+                events = others.get(ben)
+                if events is None:
+                    events = others[ben] = []
+                events.append((act_date, uo_id, lot, version_id))
         for ben, uo_id, act_date, row in acts:
-            own[ben].append((act_date, uo_id, row))
+            events = own.get(ben)
+            if events is None:
+                events = own[ben] = []
+            events.append((act_date, row, uo_id))
         findings = []
+        window_rule, sequence = self._window_rule, self._sequence_warnings
         for ben in beneficiaries:
-            events = own[ben]
-            events.sort(key=lambda e: (e[0], e[2] or 0))
-            self._window_rule(events, by_id)
-            self._sequence_warnings(events, by_id)
+            events = own.get(ben)
+            if events is None:
+                continue
+            if len(events) > 1:
+                events.sort()
+                # the window rule counts a UO's acts: only when one comes more than once
+                if len({uo_id for _, _, uo_id in events}) < len(events):
+                    window_rule(events, terms)
+            sequence(events, terms)
             if ben in others:
-                findings.extend(self._cross_lot(ben, events, others[ben], by_id))
+                findings.extend(self._cross_lot(ben, events, others[ben], terms))
         return findings
 
-    def _window_rule(self, events, by_id):
-        per_uo = defaultdict(list)
-        for act_date, uo_id, row in events:
-            per_uo[uo_id].append((act_date, row))
+    def _uo_terms(self):
+        """uo_id -> (UO, level, window_months, max_per_beneficiary, id of the UO expected
+        before it or None), for the rules across rows."""
+        terms = getattr(self, "_terms", None)
+        if terms is None:
+            uos = self.rules.uos
+            terms = self._terms = {}
+            for uo in uos.values():
+                prior = uos.get(uo.expects_prior_code) if uo.expects_prior_code else None
+                terms[uo.id] = (uo, uo.level, uo.window_months, uo.max_per_beneficiary,
+                                prior.id if prior is not None else None)
+        return terms
+
+    def _window_rule(self, events, terms):
+        per_uo = defaultdict(list)  # uo_id -> [(date, row, None for another version's)]
+        for act_date, row, uo_id in events:
+            per_uo[uo_id].append((act_date, None if row is HISTORY else row))
         for uo_id, items in per_uo.items():
-            uo = by_id[uo_id]
-            if not uo.max_per_beneficiary or not uo.window_months or len(items) <= uo.max_per_beneficiary:
+            uo, _, window_months, maximum, _ = terms[uo_id]
+            if not maximum or not window_months or len(items) <= maximum:
                 continue
             flagged = set()
             start = 0
             for end in range(len(items)):
-                while add_months(items[start][0], uo.window_months) <= items[end][0]:
+                while add_months(items[start][0], window_months) <= items[end][0]:
                     start += 1
                 window = items[start:end + 1]
-                if len(window) <= uo.max_per_beneficiary:
+                if len(window) <= maximum:
                     continue
                 file_rows = [row for _, row in window if row is not None]
                 if not file_rows:
@@ -712,49 +751,54 @@ class RowChecker:
                              else "acte déjà déclaré")
                     self.error("window", f"{uo.code} déjà facturé pour ce bénéficiaire le "
                                f"{fr_day(previous[0])} ({where}) : le contrat l'admet "
-                               f"{uo.max_per_beneficiary} fois par période de "
-                               f"{uo.window_months} mois.", target, None, None)
+                               f"{maximum} fois par période de {window_months} mois.",
+                               target, None, None)
 
-    def _sequence_warnings(self, events, by_id):
-        rules = self.rules
-        for act_date, uo_id, row in events:
-            if row is None:
+    def _sequence_warnings(self, events, terms):
+        level2 = None  # the dates of the beneficiary's level 2 acts, once asked
+        for act_date, row, uo_id in events:
+            if row is HISTORY:
                 continue
-            uo = by_id[uo_id]
-            if uo.expects_prior_code:
-                prior = rules.uos.get(uo.expects_prior_code)
-                if prior is not None and not any(u == prior.id and d <= act_date
-                                                 for d, u, _ in events):
-                    self.warning("expects_prior", f"{uo.code} sans {prior.code} préalable pour ce "
-                                 "bénéficiaire (ni dans ce fichier ni dans les mois déclarés).",
-                                 row, None, None)
-            if uo.level == 1:
-                limit = add_months(act_date, -uo.window_months) if uo.window_months else date.min
-                later = [d for d, u, _ in events
-                         if by_id[u].level == 2 and limit < d < act_date]
+            uo, level, window_months, _, prior_id = terms[uo_id]
+            if prior_id is not None:
+                for day, _, other in events:
+                    if other == prior_id and day <= act_date:
+                        break
+                else:
+                    self.warning("expects_prior", f"{uo.code} sans {uo.expects_prior_code} "
+                                 "préalable pour ce bénéficiaire (ni dans ce fichier ni dans les "
+                                 "mois déclarés).", row, None, None)
+            if level == 1:
+                if level2 is None:
+                    level2 = [day for day, _, other in events if terms[other][1] == 2]
+                if not level2:
+                    continue
+                limit = add_months(act_date, -window_months) if window_months else date.min
+                later = [day for day in level2 if limit < day < act_date]
                 if later:
                     self.warning("level1_after_level2", "Niveau 1 déclaré après un niveau 2 "
                                  f"pour le même bénéficiaire (niveau 2 le {fr_day(later[0])}).",
                                  row, None, None)
 
-    def _cross_lot(self, ben, events, other_events, by_id):
+    def _cross_lot(self, ben, events, other_events, terms):
         found = {}
-        for act_date, uo_id, row in events:
-            if row is None:
+        for act_date, row, uo_id in events:
+            if row is HISTORY:
                 continue
-            uo = by_id[uo_id]
-            if not uo.level or uo.level < 1 or not uo.window_months:
+            uo, level, window_months, _, _ = terms[uo_id]
+            if not level or level < 1 or not window_months:
                 continue
             for other_date, other_uo_id, lot_id, version_id in other_events:
-                other = by_id.get(other_uo_id)
-                if other is None or other.level != uo.level:
+                other_terms = terms.get(other_uo_id)
+                if other_terms is None or other_terms[1] != level:
                     continue
-                window = max(uo.window_months, other.window_months or 0)
+                other = other_terms[0]
+                window = max(window_months, other.window_months or 0)
                 if other_date < add_months(act_date, window) and act_date < add_months(other_date, window):
-                    key = (lot_id, uo.level)
+                    key = (lot_id, level)
                     gap = abs((other_date - act_date).days)
                     if key not in found or gap < found[key]["gap"]:
-                        found[key] = {"beneficiary_id": ben, "level": uo.level, "uo_code": uo.code,
+                        found[key] = {"beneficiary_id": ben, "level": level, "uo_code": uo.code,
                                       "act_date": act_date, "row": row, "other_lot_id": lot_id,
                                       "other_version_id": version_id, "other_uo_code": other.code,
                                       "other_act_date": other_date, "window_months": window,

@@ -18,6 +18,8 @@ deadline.  Every submitted version carries it; the late-reporting penalty reads 
 submitted version of the period (a correction asked by FC does not make a report late).
 """
 import hashlib
+import queue
+import threading
 import time
 from operator import itemgetter
 from collections import Counter
@@ -45,7 +47,12 @@ from fc_market.reporting.models import (Act, AlertStatus, DoubleFinancingAlert, 
                                         ReportImport, ReportVersion, VersionStatus)
 
 PARIS = ZoneInfo("Europe/Paris")
-INSERT_CHUNK = 5000
+#: SQLite: acts a multi-row INSERT writes, at most (15 columns x 2,000 rows = 30,000
+#: parameters, within the 32,766 SQLite allows since 3.32; fewer where the library allows
+#: fewer: see `ActWriter._prepare`)
+SQLITE_ROWS_PER_INSERT = 2000
+#: batches waiting for the acts writer's thread (`ActWriter`): memory flat
+WRITER_QUEUE = 2
 FIGURE_FIELDS = [name for name, _, _ in dd.FIGURE_ROWS]
 #: Act columns copied into a correction
 ACT_COPY_COLUMNS = ("lot_id", "beneficiary_id", "uo_id", "act_date", "mode", "site_id", "proof_ref",
@@ -251,106 +258,190 @@ class ImportResult:
                 "duration_ms": self.duration_ms}
 
 
-def _insert_acts(version, lot_id, batch):
-    """Insert a batch of checked acts (dicts of the same keys) into the draft ``version``.
+class ActWriter:
+    """Writes a draft's acts to the database in a thread of its own, while the import's
+    thread reads and checks the next rows.
 
-    One executemany per chunk.  On SQLite the statement is compiled once and the rows go to
-    the driver as tuples, through the columns' own bind processors (dates), which spares
-    SQLAlchemy's per-row parameter handling; elsewhere SQLAlchemy's executemany (batched
-    "insertmanyvalues" on PostgreSQL) is already the fast path.  Either way the statement is
-    a plain INSERT into a draft: PostgreSQL's triggers still refuse acts of a frozen version.
+    The import is Python (the reader, the row checks) and the inserts are the database's
+    work (SQLite's b-trees, PostgreSQL's server): on two cores they overlap.  Each batch is
+    turned into the driver's parameters here, in the caller's thread, then written by the
+    thread on the unit of work's own DBAPI connection, in the same transaction: SQLite by
+    multi-row INSERTs of `SQLITE_ROWS_PER_INSERT` rows (one call into SQLite, which runs
+    without the GIL: an executemany takes it back at each row, and the two threads would then
+    wait for each other), PostgreSQL by ``COPY … FROM STDIN`` (an INSERT a row fires the
+    acts' statement-level guard at each one; COPY once per batch).  Either way PostgreSQL's
+    triggers still refuse acts of a frozen version.
+
+    Jobs run in the order given; at most `WRITER_QUEUE` batches wait (memory stays flat).
+    The first failure stops the rest and is raised in the caller's thread as SQLAlchemy's
+    own error (`IntegrityError`, `OperationalError`…), by the next `write` or by `close`.
+    Until `close` the caller must not use the session: the connection is the writer's, and
+    a statement sent from the caller's thread meanwhile is refused (`RuntimeError`).
+    Other databases: written in the caller's thread, by SQLAlchemy's executemany.
     """
-    if not batch:
-        return
-    table = Act.__table__
-    connection = db.session.connection()
-    dialect = connection.dialect
-    if dialect.name == "postgresql":
-        _copy_acts(connection, table, version.id, lot_id, batch)
-        return
-    if dialect.name != "sqlite":
-        for i in range(0, len(batch), INSERT_CHUNK):
-            chunk = batch[i:i + INSERT_CHUNK]
-            for act in chunk:
-                act["version_id"] = version.id
-                act["lot_id"] = lot_id
-            db.session.execute(table.insert(), chunk)
-        return
-    names = list(batch[0])
-    columns = ["version_id", "lot_id", *names]
-    compiled = table.insert().compile(dialect=dialect, column_keys=columns)
-    order = compiled.positiontup
-    processors = {name: table.c[name].type.bind_processor(dialect) for name in names}
-    fixed = {"version_id": version.id, "lot_id": lot_id}
-    getters = []
-    for name in order:
-        if name in fixed:
-            getters.append((None, fixed[name], None))
-        else:
-            getters.append((name, None, processors[name]))
-    rows = _driver_rows(batch, getters)
-    for i in range(0, len(rows), INSERT_CHUNK):
-        connection.exec_driver_sql(compiled.string, rows[i:i + INSERT_CHUNK])
 
+    def __init__(self, version, lot_id):
+        db.session.flush()  # what the session holds is written before the writer starts
+        self.connection = db.session.connection()
+        self.dialect = self.connection.dialect
+        self.raw = self.connection.connection.driver_connection
+        self.version_id, self.lot_id = version.id, lot_id
+        self.table = Act.__table__
+        self.count = 0
+        self._names = None
+        self._failed = False  # the thread stopped at a failure: every job after it is dropped
+        self._error = None    # that failure, until raised in the caller's thread
+        self._thread = None
+        if self.dialect.name in ("sqlite", "postgresql"):
+            self._jobs = queue.Queue(maxsize=WRITER_QUEUE)
+            sa.event.listen(self.connection, "before_cursor_execute", _writer_owns_connection)
+            self._thread = threading.Thread(target=self._run, name="acts-writer", daemon=True)
+            self._thread.start()
 
-def _copy_acts(connection, table, version_id, lot_id, batch):
-    """PostgreSQL: the batch in one ``COPY … FROM STDIN`` on the unit of work's own connection
-    (same transaction).  An executemany sends one INSERT a row, and each fires the acts'
-    statement-level guard (fc_market.integrity: a query on its transition table): 20,000
-    acts took 1.1 s, most of the import.  COPY fires that guard once per batch, still
-    refusing acts of a frozen version; a refusal is raised as SQLAlchemy's own error, as
-    the INSERT's would be."""
-    import psycopg
-    names = list(batch[0])
-    quote = connection.dialect.identifier_preparer.quote
-    statement = (f"COPY {quote(table.name)} ({', '.join(quote(n) for n in ('version_id', 'lot_id', *names))})"
-                 " FROM STDIN")
-    take = itemgetter(*names) if len(names) > 1 else (lambda act: (act[names[0]],))
-    raw = connection.connection.driver_connection
-    try:
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for act in batch:
-                copy.write_row((version_id, lot_id, *take(act)))
-    except psycopg.Error as exc:
-        raise sa.exc.DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
-
-
-def _driver_rows(batch, getters, fast=True):
-    """The driver's parameter tuples of a batch: ``getters`` lists, in the statement's
-    order, ``(name, None, processor)`` for an act's value or ``(None, constant, None)``.
-
-    The usual layout (the constants first, then the act's values: the table's column order
-    puts ``version_id`` and ``lot_id`` first) takes each act's values with one ``itemgetter`` call and
-    converts the columns with a processor (dates) alone; any other falls back to the
-    general loop, which gives the same tuples."""
-    names = [name for name, _, _ in getters]
-    constants = [constant for name, constant, _ in getters if name is None]
-    lead = len(constants)
-    if fast and lead and names[:lead] == [None] * lead and None not in names[lead:]:
-        take = itemgetter(*names[lead:]) if len(names) > lead + 1 else \
-            (lambda act, name=names[lead]: (act[name],))
-        converted = [(lead + index, process) for index, (_, _, process)
-                     in enumerate(getters[lead:]) if process is not None]
-        head = tuple(constants)
-        rows = [head + take(act) for act in batch]
-        if converted:
-            for index, process in converted:
-                for number, row in enumerate(rows):
-                    value = row[index]
-                    if value is not None:
-                        rows[number] = row[:index] + (process(value),) + row[index + 1:]
-        return rows
-    rows = []
-    for act in batch:
-        row = []
-        for name, constant, process in getters:
-            if name is None:
-                row.append(constant)
+    # -- the caller's thread -------------------------------------------------------------
+    def clear(self):
+        """The draft's previous acts and lot figures deleted (a new file replaces them)."""
+        for model in (Act, LotFigures):
+            statement = sa.delete(model.__table__).where(model.__table__.c.version_id
+                                                         == self.version_id)
+            if self._thread is None:
+                db.session.execute(statement)
             else:
-                value = act[name]
-                row.append(process(value) if process is not None and value is not None else value)
-        rows.append(tuple(row))
-    return rows
+                self._submit(_driver_statement(self.dialect, statement))
+
+    def write(self, batch):
+        """Insert ``batch``: checked acts, dicts of the same keys (`RowChecker.check`)."""
+        if not batch:
+            return
+        self.count += len(batch)
+        if self._names is None:
+            self._prepare(list(batch[0]))
+        if self._thread is None:
+            for act in batch:
+                act["version_id"], act["lot_id"] = self.version_id, self.lot_id
+            db.session.execute(self.table.insert(), batch)
+            return
+        rows = self._rows(batch)
+        if self.dialect.name == "postgresql":
+            self._submit((self._copy, rows))
+            return
+        width = len(self._columns)
+        step = self._per_insert * width
+        for start in range(0, len(rows), step):
+            chunk = rows[start:start + step]
+            self._submit((self._insert_sql(len(chunk) // width), chunk))
+
+    def close(self):
+        """Wait for every write; the first failure, if any, raised here."""
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
+            sa.event.remove(self.connection, "before_cursor_execute", _writer_owns_connection)
+        self._raise()
+
+    def abandon(self):
+        """The caller failed: wait for the thread, without raising its failure (the caller's
+        is the one that counts; the unit of work rolls back)."""
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _submit(self, job):
+        self._raise()
+        self._jobs.put(job)
+
+    def _raise(self):
+        error, self._error = self._error, None
+        if error is not None:
+            statement, exc = error
+            dbapi = self.dialect.loaded_dbapi
+            if isinstance(exc, dbapi.Error):
+                raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
+            raise exc
+
+    def _prepare(self, names):
+        self._names = names
+        self._columns = ["version_id", "lot_id", *names]
+        self._take = itemgetter(*names) if len(names) > 1 else (lambda act: (act[names[0]],))
+        # SQLite stores dates as text: the column's own bind processor (what SQLAlchemy sends)
+        self._convert = [] if self.dialect.name != "sqlite" else [
+            (index, process) for index, name in enumerate(names)
+            if (process := self.table.c[name].type.bind_processor(self.dialect)) is not None]
+        quote = self.dialect.identifier_preparer.quote
+        self._into = f"{quote(self.table.name)} ({', '.join(quote(c) for c in self._columns)})"
+        self._statements = {}
+        if self.dialect.name == "sqlite":
+            import sqlite3
+            limit = (self.raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+                     if hasattr(self.raw, "getlimit") else 999)  # Python < 3.11: the old floor
+            self._per_insert = max(1, min(SQLITE_ROWS_PER_INSERT, limit // len(self._columns)))
+
+    def _rows(self, batch):
+        """PostgreSQL: a tuple a row; SQLite: every row's values one after the other (the
+        parameters of the multi-row INSERT)."""
+        take, convert, head = self._take, self._convert, (self.version_id, self.lot_id)
+        if self.dialect.name == "postgresql":
+            return [head + take(act) for act in batch]
+        flat = []
+        extend = flat.extend
+        for act in batch:
+            values = take(act)
+            if convert:
+                values = list(values)
+                for index, process in convert:
+                    if values[index] is not None:
+                        values[index] = process(values[index])
+            extend(head)
+            extend(values)
+        return flat
+
+    def _insert_sql(self, count):
+        sql = self._statements.get(count)
+        if sql is None:
+            row = "(" + ", ".join("?" * len(self._columns)) + ")"
+            sql = self._statements[count] = (f"INSERT INTO {self._into} VALUES "
+                                             + ", ".join([row] * count))
+        return sql
+
+    def _copy(self, rows):
+        statement = f"COPY {self._into} FROM STDIN"
+        with self.raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    # -- the writer's thread ---------------------------------------------------------------
+    def _run(self):
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            if self._failed:
+                continue  # stopped at the first failure: the rest is dropped
+            first, second = job
+            try:
+                if callable(first):
+                    first(second)
+                else:
+                    self.raw.execute(first, second)
+            except BaseException as exc:  # raised in the caller's thread (_raise)
+                self._error = (first if isinstance(first, str) else
+                               f"COPY {self._into} FROM STDIN", exc)
+                self._failed = True
+
+
+def _writer_owns_connection(*args, **kwargs):
+    raise RuntimeError("the import's acts writer owns the connection until its close()")
+
+
+def _driver_statement(dialect, statement):
+    """``statement`` as the driver takes it: its SQL and parameters (positional or named)."""
+    compiled = statement.compile(dialect=dialect)
+    params = compiled.construct_params()
+    if compiled.positional:
+        return compiled.string, [params[key] for key in compiled.positiontup]
+    return compiled.string, params
 
 
 def _stored(issues):
@@ -384,22 +475,24 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
         # thousands of them took longer than checking the rows)
         draft, _ = open_draft(report, user, "excel", sa.orm.defer(ReportVersion.warnings))
         draft.source = "excel"
-        inserted = [0]
-
-        def sink(batch):
-            _insert_acts(draft, lot.id, batch)
-            inserted[0] += len(batch)
-
-        # the draft's previous acts are deleted once the file is checked, while calamine
-        # decodes it (SQLite and calamine both release the GIL)
-        figures = read_workbook(data, checker, sink, lot.code, period,
-                                before=lambda: _clear_draft(draft))
+        # the acts go to the database in a thread of their own while the rows are read and
+        # checked; the draft's previous acts first (a new file replaces them)
+        writer = ActWriter(draft, lot.id)
+        writer.clear()
+        try:
+            figures = read_workbook(data, checker, writer.write, lot.code, period)
+        except BaseException:
+            writer.abandon()
+            raise
+        writer.close()
+        db.session.expire(draft, ["figures"])
+        inserted = writer.count
         findings = []
-        if inserted[0]:
+        if inserted:
             findings = checker.check_stored(draft.id, report.id)
         if not checker.error_count:
             checker.volume_warnings(recent_counts(rules, report.id))
-            if not inserted[0]:
+            if not inserted:
                 checker.warning("empty", "Aucun acte déclaré pour ce mois.", None, None, None, "")
         if checker.error_count:
             return _refused(lot, period, checker, result, user, channel, file_name, digest, data,
@@ -408,13 +501,13 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
             save_figures_values(draft, figures)
         draft.file_name = (file_name or "")[:255] or None
         draft.file_sha256 = digest
-        draft.act_count = inserted[0]
+        draft.act_count = inserted
         draft.warnings = _stored(checker.warnings)
         draft.warning_count = checker.warning_count
         record("reporting.import", draft, summary=f"Import du reporting {lot.code} {period} "
-               f"(version {draft.number}, {inserted[0]} acte(s), {checker.warning_count} "
+               f"(version {draft.number}, {inserted} acte(s), {checker.warning_count} "
                "avertissement(s))", user=user, actor="ligne de commande" if channel == "cli" else None,
-               changes={"file": file_name, "sha256": digest, "acts": inserted[0]})
+               changes={"file": file_name, "sha256": digest, "acts": inserted})
         if submit and not period_ended(period, today or paris_today()):
             checker.warning("not_submitted", not_ended_message(period) + " Le fichier est "
                             "enregistré en brouillon, non déposé.", None, None, None, "")

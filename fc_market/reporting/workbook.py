@@ -21,7 +21,7 @@ from fc_market.reporting.checks import fr_day, is_blank, text_of
 
 #: Rows of the acts sheet covered by the drop-down lists and date checks
 TEMPLATE_ROWS = 50000
-BATCH = 5000
+BATCH = 2000
 _HEADER_FILL = PatternFill("solid", fgColor="E3E3FD")
 _EPOCH = date(1899, 12, 30)
 
@@ -232,24 +232,17 @@ def workbook_issue(checker, exc, sheet=None):
     checker.error(f"workbook_{exc.code}", exc.message, None, None, None, sheet)
 
 
-def read_workbook(data, checker, sink, lot_code, period, before=None):
+def read_workbook(data, checker, sink, lot_code, period):
     """Stream the acts of ``data`` through ``checker``; valid rows go to ``sink(batch)``,
     even after an error (the duplicate rule reads them back; the caller rolls a rejected
-    file back).  Returns the lot figures dict (or None when absent).
-
-    ``before()``: the caller's work to do before any row is read (the draft's previous acts
-    deleted), called once the safety check has answered, before anything is said about the
-    file: while calamine ends decoding the acts sheet in its thread (`open_checked`)."""
+    file back).  Returns the lot figures dict (or None when absent).  The acts sheet is
+    decoded by calamine in a thread while the safety check ends (`open_checked`)."""
     try:
         book = open_checked(data, prefetch=dd.ACTS_SHEET)
     except WorkbookError as exc:
-        if before is not None:
-            before()
         workbook_issue(checker, exc, "")
         return None
     with book:
-        if before is not None:
-            before()
         names = book.sheet_names
         figures = None
         if dd.FIGURES_SHEET in names:

@@ -152,30 +152,6 @@ def test_compacting_the_issues_keeps_what_sorting_them_all_would(idf, monkeypatc
                                                                 whole.warning_count)
 
 
-def test_insert_rows_fast_layout_gives_the_general_loop_tuples(idf):
-    from fc_market.reporting import service
-    from fc_market.reporting.models import Act
-
-    rules = Rules.load(lot("IDF"), P, TODAY)
-    checker = RowChecker(rules, track=False)
-    columns = {name: chr(65 + i) for i, name in enumerate(VALUES)}
-    batch = [act for act in (checker.check(n, dict(v), columns) for n, v in enumerate(rows(), 2))
-             if act is not None]
-    assert len(batch) > 10
-    from sqlalchemy.dialects import sqlite
-
-    table, dialect = Act.__table__, sqlite.dialect()  # the tuples are built on SQLite only
-    names = list(batch[0])
-    compiled = table.insert().compile(dialect=dialect, column_keys=["version_id", "lot_id", *names])
-    fixed = {"version_id": 7, "lot_id": 3}
-    getters = [(None, fixed[n], None) if n in fixed else
-               (n, None, table.c[n].type.bind_processor(dialect)) for n in compiled.positiontup]
-    assert [name for name, _, _ in getters[:2]] == [None, None]  # the fast layout
-    fast = service._driver_rows(batch, getters)
-    assert fast == service._driver_rows(batch, getters, fast=False)
-    assert fast[0][:2] == (7, 3) and len(fast[0]) == len(names) + 2
-
-
 def test_dates_read_raw_are_the_dates_sqlalchemy_reads(idf):
     from sqlalchemy.dialects import sqlite
 
@@ -220,7 +196,9 @@ def test_postgresql_copies_the_acts_the_insert_would_store_and_still_refuses_fro
                                       status=VersionStatus.DRAFT) for n in (1, 2))
     db.session.add_all([copied, inserted])
     db.session.flush()
-    service._insert_acts(copied, idf_lot.id, [dict(a) for a in batch])
+    writer = service.ActWriter(copied, idf_lot.id)
+    writer.write([dict(a) for a in batch])
+    writer.close()
     db.session.execute(Act.__table__.insert(), [{**a, "version_id": inserted.id, "lot_id": idf_lot.id}
                                                 for a in batch])
     compared = [c for c in Act.__table__.c if c.name not in ("id", "version_id")]
@@ -233,4 +211,6 @@ def test_postgresql_copies_the_acts_the_insert_would_store_and_still_refuses_fro
     move(copied, VersionStatus.SUBMITTED)
     with pytest.raises(sa.exc.IntegrityError, match="document figé"):
         with db.session.begin_nested():
-            service._insert_acts(copied, idf_lot.id, [dict(a) for a in batch[:2]])
+            writer = service.ActWriter(copied, idf_lot.id)
+            writer.write([dict(a) for a in batch[:2]])
+            writer.close()
