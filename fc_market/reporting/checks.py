@@ -16,6 +16,7 @@ blocking), ``proof_required``, ``expects_prior_code`` (warning), and
 ``LotContract.late_acts_grace_days`` (acts dated before the period: warning inside the
 grace, blocking beyond).
 """
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -841,20 +842,29 @@ def load_history(rules, beneficiaries, report_id):
     within the largest UO window of the period: one query per chunk of identifiers."""
     months = rules.max_window or 24
     low, high = add_months(rules.start, -months), add_months(rules.end, months)
-    live = live_versions_clause()
     ids = sorted(beneficiaries)
     out = []
-    # one statement, its identifier list bound at execution (no parameter object for each)
-    stmt = (sa.select(Act.beneficiary_id, Act.lot_id, Act.uo_id, _raw_date(Act.act_date),
+    stmt = _history_statement()
+    for i in range(0, len(ids), HISTORY_CHUNK):
+        params = {"ids": ids[i:i + HISTORY_CHUNK], "low": low, "high": high,
+                  "report_id": report_id or -1}
+        out.extend((ben, lot_id, uo_id, _as_date(day), version_id) for ben, lot_id, uo_id, day,
+                   version_id in db.session.execute(stmt, params))
+    return out
+
+
+@functools.cache
+def _history_statement():
+    """The statement of :func:`load_history`, built once (an import runs it once per chunk),
+    everything bound at execution: the identifiers (an expanding list), the dates, the
+    report left out."""
+    return (sa.select(Act.beneficiary_id, Act.lot_id, Act.uo_id, _raw_date(Act.act_date),
                       Act.version_id)
             .join(ReportVersion, ReportVersion.id == Act.version_id)
             .where(Act.beneficiary_id.in_(sa.bindparam("ids", expanding=True)),
-                   Act.act_date.between(low, high),
-                   ReportVersion.report_id != (report_id or -1), live))
-    for i in range(0, len(ids), HISTORY_CHUNK):
-        out.extend((ben, lot_id, uo_id, _as_date(day), version_id) for ben, lot_id, uo_id, day,
-                   version_id in db.session.execute(stmt, {"ids": ids[i:i + HISTORY_CHUNK]}))
-    return out
+                   Act.act_date.between(sa.bindparam("low"), sa.bindparam("high")),
+                   ReportVersion.report_id != sa.bindparam("report_id"),
+                   live_versions_clause()))
 
 
 def _raw_date(column):

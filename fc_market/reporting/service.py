@@ -268,8 +268,8 @@ class ActWriter:
     thread on the unit of work's own DBAPI connection, in the same transaction: SQLite by
     multi-row INSERTs of `SQLITE_ROWS_PER_INSERT` rows (one call into SQLite, which runs
     without the GIL: an executemany takes it back at each row, and the two threads would then
-    wait for each other), PostgreSQL by ``COPY … FROM STDIN`` (an INSERT a row fires the
-    acts' statement-level guard at each one; COPY once per batch).  Either way PostgreSQL's
+    wait for each other), PostgreSQL by one ``COPY … FROM STDIN`` fed batch after batch (an
+    INSERT a row fires the acts' statement-level guard at each one; COPY once).  Either way PostgreSQL's
     triggers still refuse acts of a frozen version.
 
     Jobs run in the order given; at most `WRITER_QUEUE` batches wait (memory stays flat).
@@ -289,6 +289,9 @@ class ActWriter:
         self.table = Act.__table__
         self.count = 0
         self._names = None
+        #: PostgreSQL's COPY (its context, the copy object, its cursor), open from the first
+        #: batch to the end
+        self._stream = self._copying = self._cursor = None
         self._failed = False  # the thread stopped at a failure: every job after it is dropped
         self._error = None    # that failure, until raised in the caller's thread
         self._thread = None
@@ -406,17 +409,36 @@ class ActWriter:
         return sql
 
     def _copy(self, rows):
-        statement = f"COPY {self._into} FROM STDIN"
-        with self.raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
+        """PostgreSQL: one ``COPY … FROM STDIN`` for the whole import, opened at the first
+        batch and ended by `close` (`_end_copy`): the server stores the rows as they come,
+        while the next ones are checked, and the acts' statement-level guard fires once."""
+        if self._stream is None:
+            self._cursor = self.raw.cursor()
+            self._stream = self._cursor.copy(f"COPY {self._into} FROM STDIN")
+            self._copying = self._stream.__enter__()
+        write = self._copying.write_row
+        for row in rows:
+            write(row)
+
+    def _end_copy(self, failure=None):
+        stream, cursor = self._stream, self._cursor
+        self._stream = self._copying = self._cursor = None
+        if stream is None:
+            return
+        try:
+            if failure is None:
+                stream.__exit__(None, None, None)  # the server's refusal, if any, raised here
+            else:
+                stream.__exit__(type(failure), failure, failure.__traceback__)
+        finally:
+            cursor.close()
 
     # -- the writer's thread ---------------------------------------------------------------
     def _run(self):
         while True:
             job = self._jobs.get()
             if job is None:
-                return
+                break
             if self._failed:
                 continue  # stopped at the first failure: the rest is dropped
             first, second = job
@@ -424,11 +446,20 @@ class ActWriter:
                 if callable(first):
                     first(second)
                 else:
+                    if self._stream is not None:
+                        self._end_copy()
                     self.raw.execute(first, second)
             except BaseException as exc:  # raised in the caller's thread (_raise)
-                self._error = (first if isinstance(first, str) else
-                               f"COPY {self._into} FROM STDIN", exc)
-                self._failed = True
+                self._fail(first, exc)
+        try:
+            self._end_copy(self._error[1] if self._failed and self._error else None)
+        except BaseException as exc:
+            if not self._failed:
+                self._fail(self._end_copy, exc)
+
+    def _fail(self, job, exc):
+        self._error = (job if isinstance(job, str) else f"COPY {self._into} FROM STDIN", exc)
+        self._failed = True
 
 
 def _writer_owns_connection(*args, **kwargs):
