@@ -13,7 +13,8 @@ the commit inside the time measured.
 A temporary SQLite database is built with the migrations; the lot (IDF) gets 10 sites, a
 mandataire, and a validated previous month of 20,000 acts sharing half of the file's
 beneficiaries, so the history preload of the window and double-financing rules has real
-rows to read.  The file is "template-free": generated with openpyxl, without the template's
+rows to read, and a control campaign drawn on that month (its items reference acts: on
+PostgreSQL every act deleted is checked against them).  The file is "template-free": generated with openpyxl, without the template's
 drop-down lists.  Note: tracemalloc sees Python allocations only; calamine's Rust-side
 buffers (the sheet it decodes) are not included.
 """
@@ -134,6 +135,14 @@ def setup(tmp, url=None):
         conn.execute(sa.text("UPDATE report_versions SET status = 'validated', decided_at = :at "
                              "WHERE id = :id"), {"at": datetime(2025, 3, 6), "id": version.id})
     db.session.expire_all()
+    # a control campaign on that month, as FC draws them (its items reference acts: every
+    # act deleted is checked against them on PostgreSQL)
+    from fc_market import unit_of_work
+    from fc_market.controls.service import open_campaign
+    with unit_of_work.unit():
+        campaign = open_campaign(lot, ["2025-02"], seed="bench-16",
+                                 today=date(2025, 3, 20))
+    print(f"control campaign {campaign.reference}: {campaign.sample_size} acts drawn")
     # as a serving process before its first request (gunicorn's post_worker_init): what the
     # process holds for good leaves the garbage collector's generations
     from fc_market.web import prepare_worker

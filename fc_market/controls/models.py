@@ -164,7 +164,7 @@ class ControlItem(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("control_campaigns.id"), index=True)
     lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lots.id"))
-    act_id: Mapped[int] = mapped_column(sa.ForeignKey("acts.id"))
+    act_id: Mapped[int] = mapped_column(sa.ForeignKey("acts.id"), index=True)
     period: Mapped[str] = mapped_column(sa.String(7))
     uo_code: Mapped[str] = mapped_column(sa.String(8))
     #: Copied from the act so the sheet reads without joins (pseudonymised id only)
