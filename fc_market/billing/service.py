@@ -1293,8 +1293,7 @@ def settled_on(invoice):
 def payment_term_days(invoice):
     """The contract's payment term for an invoice (R. 2192-10: at most 30 days for FC),
     read through the contract terms in force on its receipt."""
-    from fc_market.market.terms import payment_term_days as term_days
-    return term_days(invoice.lot, invoice.receipt_date)
+    return lot_terms(invoice.lot, invoice.receipt_date).payment_term_days
 
 
 def payment_clock(invoice, as_of=None):
@@ -1379,7 +1378,6 @@ def maybe_owed(lot_ids=None):
     those that may have been paid late on any day (owed, or a payment after the receipt
     plus the payment term: an interruption only pushes the due date back).  Read from
     sums, before loading every invoice with its payments; the callers decide on these."""
-    from fc_market.market.terms import payment_term_days as term_days
     paid = (sa.select(Reconciliation.invoice_id, sa.func.sum(Reconciliation.amount).label("paid"),
                       sa.func.max(Payment.paid_on).label("last"))
             .join(Payment, Payment.id == Reconciliation.payment_id)
@@ -1400,7 +1398,7 @@ def maybe_owed(lot_ids=None):
             unpaid.add(inv_id)
             late.add(inv_id)
         elif last is not None and last > (chorus or received) + timedelta(
-                days=term_days(lots[lot_id], chorus or received)):
+                days=lot_terms(lots[lot_id], chorus or received).payment_term_days):
             late.add(inv_id)
     return unpaid, late
 

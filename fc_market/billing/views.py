@@ -21,6 +21,7 @@ from fc_market.billing.models import (EcbRate, IndexValue, InterruptionDocument,
 from fc_market.exports import Column, Sheet, xlsx_response, month_column
 from fc_market.extensions import db
 from fc_market.market.models import Lot
+from fc_market.market.terms import lot_terms
 from fc_market.money import D
 from fc_market.formatting import money as fr_money, number as fr_number
 from fc_market.unit_of_work import doom
@@ -107,7 +108,7 @@ def lot_finances(code):
     rows = service.lot_months(lot, year)
     figures = service.dashboard([lot], year)[0]
     return render_template("billing/lot.html", lot=lot, rows=rows, year=year, figures=figures,
-                           delays=service.delay_summary(rows, lot.contract.payment_term_days),
+                           delays=service.delay_summary(rows, lot_terms(lot).payment_term_days),
                            compute_form=ComputeForm(), today=date.today())
 
 
@@ -338,6 +339,7 @@ def _invoice_page(inv, status=200, **forms):
                            owed=owed, terms=service.invoice_terms(inv), due=service.amount_due(inv),
                            paid=service.paid(inv), outstanding=service.outstanding(inv),
                            clock=clock, due_on=clock.due_on if clock else None,
+                           term_days=service.payment_term_days(inv),
                            interruption=interruption,
                            can_interrupt=(inv.kind == "invoice" and interruption is None
                                           and inv.status == InvoiceStatus.RECEIVED

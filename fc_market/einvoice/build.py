@@ -16,6 +16,7 @@ from facturx.generate_xml import generate_xml
 from fc_market.billing.service import three_way
 from fc_market.formatting import month
 from fc_market.market.dates import parse_period
+from fc_market.market.terms import lot_terms
 
 #: EN 16931 codes used (UNTDID 1001 document types, UNECE rec. 20 units, UNTDID 5305 VAT)
 INVOICE_TYPE = "380"
@@ -139,7 +140,8 @@ def expected_invoice(statement, *, number=None, issued_on=None):
         "BT-1": number, "BT-2": issued_on, "BT-3": CREDIT_NOTE_TYPE if credit else INVOICE_TYPE,
         "BT-5": "EUR", "BT-10": statement.number, "BT-12": contract.reference,
         "BT-13": lot_pub["engagement_number"], "BT-24": EN16931,
-        "BT-20": (f"Paiement sous {contract.payment_term_days} jours à compter de la réception de "
+        "BT-20": (f"Paiement sous {lot_terms(lot, issued_on).payment_term_days} jours à compter "
+                  "de la réception de "
                   "la demande de paiement (code de la commande publique, art. R2192-10 à R2192-12)."),
         "BT-72": end, "BT-73": start, "BT-74": end,
         "BG-1": notes,

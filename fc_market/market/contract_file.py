@@ -22,7 +22,8 @@ from fc_market.market.models import (Amendment, FlagRule, Lot, LotContract, LotT
                                      Operator, OperatorMember, Price, UnitOfWork)
 from fc_market.market.siret import is_valid_siret
 from fc_market.territory.population import contract_population_warnings
-from fc_market.market.terms import EXTRA_KEYS, OTHER_REASON, UO4_MARKET_WIDE, lot_terms
+from fc_market.market.terms import (EXTRA_KEYS, OTHER_REASON, UO4_MARKET_WIDE, forget_terms,
+                                     lot_terms)
 from fc_market.models_base import utcnow
 
 REGION_CODES = {"11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94",
@@ -806,6 +807,10 @@ def load_spec(spec, *, user=None):
                 lambda code=f["code"], **v: FlagRule(market=market, code=code, **v), fields,
                 action="flag_rule", what=f"Règle de signalement {f['code']}", user=user)
     db.session.flush()
+    # the terms read from now on see this load, the catalogue of UOs included
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, LotContract):
+            forget_terms(obj)
     if changed:
         events.emit("contract.terms_changed", changed)
     return report

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fc_market.extensions import db
 from fc_market.market.dates import add_months
+from fc_market.market.terms import forget_terms
 from fc_market.models_base import MONEY, RATE, UNIT_PRICE, utcnow
 
 
@@ -150,6 +151,26 @@ class LotContract(db.Model):
     @property
     def end_date(self):
         return add_months(self.start_date, self.duration_months) - timedelta(days=1)
+
+
+
+def _forget_terms(target, *args):
+    """The memo of :func:`fc_market.market.terms.lot_terms` goes with any change of the row:
+    an attribute set, an expiry (every commit), a refresh.  (An expiry may reach a row
+    already garbage-collected: nothing to forget.)"""
+    if target is not None:
+        forget_terms(target)
+
+
+sa.event.listen(LotContract, "expire", _forget_terms)
+sa.event.listen(LotContract, "refresh", _forget_terms)
+sa.event.listen(LotContract, "refresh_flush", _forget_terms)
+
+
+@sa.event.listens_for(LotContract, "mapper_configured")
+def _watch_contract_columns(mapper, cls):
+    for attr in mapper.column_attrs:
+        sa.event.listen(getattr(cls, attr.key), "set", _forget_terms)
 
 
 class Operator(db.Model):

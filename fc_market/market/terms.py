@@ -26,7 +26,8 @@ base values.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -401,27 +402,47 @@ def terms_of_contract(contract, day=None, *, lot_code=None, catalogue=()) -> Lot
 
 
 def lot_terms(lot, day=None) -> LotTerms:
-    """The contract terms of ``lot`` in force on ``day`` (default today).
+    """The contract terms of ``lot`` in force on ``day`` (default today): THE accessor of a
+    lot's terms.
+
+    The terms change only on the dates of the contract's dated changes
+    (``[[lots.contract.changes]]``): they are built once per span between two of them and
+    kept on the contract row (:data:`TERMS_MEMO`), so reading them for each of thousands of
+    invoices costs a lookup.  The memo is dropped whenever the row changes, is expired or
+    refreshed (listeners in :mod:`fc_market.market.models`), and by the contract file's
+    loader (which may also change the catalogue of UOs).
 
     Raises :class:`NoContract` when the lot has no contract loaded."""
     contract = lot.contract
     if contract is None:
         raise NoContract(f"Le lot {lot.code} n'a pas de contrat chargé.")
-    catalogue = [u.code for u in sorted(lot.market.units, key=lambda u: u.sort_order)] \
-        if lot.market is not None else []
-    return terms_of_contract(contract, day, lot_code=lot.code, catalogue=catalogue)
+    day = day or date.today()
+    memo = contract.__dict__.get(TERMS_MEMO)
+    if memo is None:
+        memo = contract.__dict__[TERMS_MEMO] = {"changes": _change_dates(contract.extra_terms)}
+    span = bisect_right(memo["changes"], day)  # how many dated changes are in force
+    terms = memo.get(span)
+    if terms is None:
+        catalogue = [u.code for u in sorted(lot.market.units, key=lambda u: u.sort_order)] \
+            if lot.market is not None else []
+        terms = memo[span] = terms_of_contract(contract, day, lot_code=lot.code,
+                                               catalogue=catalogue)
+    return terms if terms.day == day else replace(terms, day=day)
 
 
-def payment_term_days(lot, day=None) -> int:
-    """``lot_terms(lot, day).payment_term_days`` without building every other term: the lists
-    of invoices read it once per invoice.  It is the contract's payment term (R. 2192-10),
-    which no dated change of the extra keys alters (see :func:`terms_of_contract`).
+#: The key of :func:`lot_terms`'s memo in a contract row's ``__dict__`` (not a column)
+TERMS_MEMO = "_fc_lot_terms"
 
-    Raises :class:`NoContract` when the lot has no contract loaded."""
-    contract = lot.contract
-    if contract is None:
-        raise NoContract(f"Le lot {lot.code} n'a pas de contrat chargé.")
-    return contract.payment_term_days
+
+def forget_terms(contract):
+    """Drop the memo of :func:`lot_terms` kept on ``contract`` (a :class:`LotContract`)."""
+    contract.__dict__.pop(TERMS_MEMO, None)
+
+
+def _change_dates(stored):
+    """The ``valid_from`` dates of the dated changes, sorted (see :func:`extra_at`)."""
+    return sorted(date.fromisoformat(change["valid_from"])
+                  for change in (stored or {}).get("changes") or ())
 
 
 def default_terms(day=None, *, lot_code="", catalogue=()) -> LotTerms:

@@ -191,3 +191,37 @@ def test_a_bad_dated_change_is_refused_with_its_key(tmp_path, change, key, words
         load_file(write(tmp_path, text))
     db.session.rollback()
     assert any(k.startswith(key) and words in m for k, m in exc.value.errors), exc.value.errors
+
+
+def test_the_terms_are_built_once_per_span_and_follow_every_change(tmp_path, monkeypatch):
+    """lot_terms keeps the terms of each span between two dated changes on the contract row
+    (issue 16: thousands of invoices read their payment term); the memo is dropped when the
+    row changes, when it expires (a commit), and when the contract file is loaded again."""
+    from fc_market.market import terms as terms_module
+
+    text = TEXT.replace('reference = "AC-CEP-2024-02"\nmax_amount = "13460000.00"\n',
+                        'reference = "AC-CEP-2024-02"\nmax_amount = "13460000.00"\n'
+                        '[[lots.contract.changes]]\nvalid_from = 2026-01-01\namendment = 3\n'
+                        'steering.level2_days = 90\n', 1)
+    load_file(write(tmp_path, text))
+    db.session.commit()
+    built = []
+    original = terms_module.terms_of_contract
+    monkeypatch.setattr(terms_module, "terms_of_contract",
+                        lambda *a, **k: built.append(a[1]) or original(*a, **k))
+    cvl = lot("CVL")
+    days = [date(2025, 6, 1), date(2025, 12, 31), date(2026, 1, 1), date(2026, 3, 5)]
+    read = [lot_terms(cvl, d) for d in days]
+    assert [t.day for t in read] == days  # each read carries its own day
+    assert [t.steering.level2_days for t in read] == [120, 120, 90, 90]
+    assert len(built) == 2  # one build per span: before and from the change
+    # a column changed in the session: read again at once
+    cvl.contract.payment_term_days = 20
+    assert lot_terms(cvl, days[0]).payment_term_days == 20
+    assert lot_terms(cvl, days[3]).payment_term_days == 20
+    # expired (a commit, here rolled back): read again from the row
+    db.session.rollback()
+    assert lot_terms(cvl, days[0]).payment_term_days == 30
+    # the contract file loaded again without the change: one span again, the old one gone
+    load_file(write(tmp_path, TEXT))
+    assert lot_terms(cvl, days[3]).steering.level2_days == 120
