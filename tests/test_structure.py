@@ -121,3 +121,27 @@ def test_handlers_run_in_the_order_they_were_connected(app):
             events.subscribe("control.closed", handler)
     assert seen == [(n, "campagne") for n in range(6)]
     assert list(signal.receivers.values()) == real
+
+
+def test_the_terms_of_the_contract_are_read_through_one_accessor():
+    """The contract's terms (the columns :class:`fc_market.market.terms.LotTerms` carries) are
+    read through ``lot_terms`` / ``terms_of`` by the code and the templates: nowhere else
+    than where they are stored (the model, the contract file's loader) and the accessor
+    itself does a ``contract.<term>`` appear."""
+    import re
+
+    terms = ("payment_term_days", "vat_rate", "rounding", "price_decimals",
+             "reporting_deadline_day", "reporting_reminder_days", "late_acts_grace_days",
+             "late_reporting_penalty_per_day", "late_reporting_penalty_cap",
+             r"control_[a-z_]+", r"revision_[a-z_]+", "extra_terms")
+    pattern = re.compile(r"contract\.(?:" + "|".join(terms) + r")\b")
+    allowed = {PACKAGE / "market" / "terms.py", PACKAGE / "market" / "models.py",
+               PACKAGE / "market" / "contract_file.py"}
+    found = []
+    for path in sorted(list(PACKAGE.rglob("*.py")) + list((ROOT / "templates").rglob("*.html"))):
+        if path in allowed:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if pattern.search(line):
+                found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:90]}")
+    assert found == []

@@ -24,6 +24,7 @@ from fc_market.billing.models import IndexValue
 from fc_market.demo.pdf import minimal_pdf
 from fc_market.extensions import db
 from fc_market.market.dates import parse_period
+from fc_market.market.terms import lot_terms
 from fc_market.reporting.models import Report, ReportVersion, VersionStatus
 
 #: ECB main refinancing operations rate (percent), effective dates of the decisions
@@ -57,8 +58,8 @@ def seed(ctx):
     for effective_on, rate in ECB_RATES:
         if effective_on <= today:
             service.add_ecb_rate(effective_on, Decimal(rate), finance, source=ECB_SOURCE)
-    index_name = next((l.contract.revision_index_name for l in ctx.lots
-                       if l.contract and l.contract.revision_index_name), None)
+    index_name = next((name for name in (lot_terms(l, today).revision.index_name
+                                         for l in ctx.lots if l.contract) if name), None)
     if index_name:
         for month, value, published in SYNTEC:
             if published <= today and not db.session.scalar(sa.select(IndexValue.id).where(

@@ -306,11 +306,12 @@ def add_index_value(index_name, reference_month, value, published_on, user=None,
     return row
 
 
-def revision_date(contract, period_start):
+def revision_date(clause, period_start):
     """Date of the revision in force for a month: the latest anniversary of the contract's
-    first revision date on or before the month's first day (None before the first one)."""
-    first = contract.revision_first_date
-    if not contract.revision_index_name or first is None or period_start < first:
+    first revision date on or before the month's first day (None before the first one).
+    ``clause``: the lot's revision terms (:class:`fc_market.market.terms.RevisionTerms`)."""
+    first = clause.first_date
+    if not clause.index_name or first is None or period_start < first:
         return None
     years = period_start.year - first.year
     candidate = add_months(first, 12 * years)
@@ -319,10 +320,10 @@ def revision_date(contract, period_start):
     return candidate
 
 
-def index_value_for(contract, on):
-    """The latest index value published on or before ``on``."""
+def index_value_for(clause, on):
+    """The latest value of the revision index of ``clause`` published on or before ``on``."""
     return db.session.scalar(
-        sa.select(IndexValue).where(IndexValue.index_name == contract.revision_index_name,
+        sa.select(IndexValue).where(IndexValue.index_name == clause.index_name,
                                     IndexValue.published_on <= on)
         .order_by(IndexValue.reference_month.desc()).limit(1))
 
@@ -398,32 +399,34 @@ def build_input(lot, period):
     lump = lump_sum_for(lot, start, book)
 
     terms = lot_terms(lot, start)
-    revision, index_row, rev_date = None, None, revision_date(contract, start)
+    clause = terms.revision
+    revision, index_row, rev_date = None, None, revision_date(clause, start)
     if rev_date is not None:
-        index_row = index_value_for(contract, rev_date)
+        index_row = index_value_for(clause, rev_date)
         if index_row is None:
             warnings.append(f"Révision des prix due au {fmt_day(rev_date)} mais aucune valeur de "
-                            f"l'indice {contract.revision_index_name} publiée à cette date n'est "
+                            f"l'indice {terms.revision.index_name} publiée à cette date n'est "
                             "saisie : état calculé aux prix de base (coefficient 1).")
         else:
-            revision = calc.RevisionClause(contract.revision_fixed_part, contract.revision_variable_part,
-                                           contract.revision_base_value, index_row.value,
+            revision = calc.RevisionClause(clause.fixed_part, clause.variable_part,
+                                           clause.base_value, index_row.value,
                                            decimals=terms.revision.coefficient_decimals,
                                            rounding=terms.revision.coefficient_rounding)
             notes.append(
-                f"Révision au {fmt_day(rev_date)} : C = {format_fr(D(contract.revision_fixed_part))} + "
-                f"{format_fr(D(contract.revision_variable_part))} × {format_fr(D(index_row.value))} / "
-                f"{format_fr(D(contract.revision_base_value))} = {format_fr(revision.coefficient)} "
-                f"(indice {contract.revision_index_name} de {period_of(index_row.reference_month)}, "
+                f"Révision au {fmt_day(rev_date)} : C = {format_fr(D(clause.fixed_part))} + "
+                f"{format_fr(D(clause.variable_part))} × {format_fr(D(index_row.value))} / "
+                f"{format_fr(D(clause.base_value))} = {format_fr(revision.coefficient)} "
+                f"(indice {clause.index_name} de {period_of(index_row.reference_month)}, "
                 f"publié le {fmt_day(index_row.published_on)}"
                 + (", valeur illustrative" if index_row.illustrative else "") + ").")
     coefficient = revision.coefficient if revision is not None else Decimal("1")
 
     days_late = first_submission_days_late(version.report_id)
     penalty = None
-    if days_late and D(contract.late_reporting_penalty_per_day) > 0:
-        penalty = calc.LatePenalty(days_late, contract.late_reporting_penalty_per_day,
-                                   cap_amount=contract.late_reporting_penalty_cap)
+    penalties = terms.penalties
+    if days_late and penalties.late_reporting_per_day > 0:
+        penalty = calc.LatePenalty(days_late, penalties.late_reporting_per_day,
+                                   cap_amount=penalties.late_reporting_cap)
 
     withheld_raw, sources, withheld_by_uo = ZERO, [], defaultdict(lambda: ZERO)
     for reference, amount, by_uo in controls.withholdings_for(lot.id, period):
@@ -432,7 +435,8 @@ def build_input(lot, period):
         for code, value in by_uo.items():
             withheld_by_uo[code] += value
     # withheld acts were paid at the revised price: withhold them at the same price
-    withholdings = mul_cents(withheld_raw, coefficient, contract.rounding) if withheld_raw else ZERO
+    withholdings = (mul_cents(withheld_raw, coefficient, terms.rounding.mode) if withheld_raw
+                    else ZERO)
     if withheld_raw:
         notes.append(f"Retenue de contrôle de service fait : {money_fr(withheld_raw)} aux prix "
                      f"contractuels × {format_fr(coefficient)} = {money_fr(withholdings)} HT ("
@@ -444,9 +448,9 @@ def build_input(lot, period):
                         "déjà certifié).")
 
     inp = calc.StatementInput(act_groups=groups, lump_sum=lump, revision=revision, penalty=penalty,
-                              withholdings=withholdings, vat_rate=contract.vat_rate,
-                              rounding=contract.rounding,
-                              penalty_vat_treatment=terms.penalties.vat_treatment,
+                              withholdings=withholdings, vat_rate=terms.vat_rate,
+                              rounding=terms.rounding.mode,
+                              penalty_vat_treatment=penalties.vat_treatment,
                               uo_order=terms.uo_order)
     context = {"version_id": version.id, "version_number": version.number, "days_late": days_late,
                "index_value_id": index_row.id if index_row else None,

@@ -20,8 +20,9 @@ from fc_market.billing.models import (EcbRate, IndexValue, InterruptionDocument,
                                       Payment, PaymentImport, Reconciliation)
 from fc_market.exports import Column, Sheet, xlsx_response, month_column
 from fc_market.extensions import db
+from fc_market.market.dates import parse_period
 from fc_market.market.models import Lot
-from fc_market.market.terms import lot_terms
+from fc_market.market.terms import lot_terms, terms_of
 from fc_market.money import D
 from fc_market.formatting import money as fr_money, number as fr_number
 from fc_market.unit_of_work import doom
@@ -172,6 +173,7 @@ def statement(statement_id):
     st = _load_statement(statement_id)
     others = service.statements_of(st.lot_id, st.period)
     return render_template("billing/statement.html", st=st, lot=st.lot, others=others,
+                           terms=terms_of(st.lot, parse_period(st.period)[0]),
                            rows=service.three_way(st), form=VersionForm(version=st.version_counter),
                            expected=service.expected_totals(st))
 

@@ -191,8 +191,7 @@ def _reference(lot, periods):
 
 def open_campaign(lot, periods, user=None, *, seed=None, today=None, note=None):
     """Draw the sample and open the campaign; one transaction, committed by the caller."""
-    contract = lot.contract
-    if contract is None:
+    if lot.contract is None:
         raise ControlError(f"Le lot {lot.code} n'a pas de contrat enregistré.")
     today = today or date.today()
     versions = check_periods(lot, periods)
@@ -205,19 +204,20 @@ def open_campaign(lot, periods, user=None, *, seed=None, today=None, note=None):
     strata = {code: (len(items), sum((a.value for a in items), ZERO))
               for code, items in sorted(strata_acts.items())}
     p, p_source = expected_rate_for(lot, today)
-    size = sampling.sample_size(len(acts), margin=contract.control_margin,
-                                confidence=contract.control_confidence, expected_rate=p)
-    allocation = sampling.allocate(strata, size.n, contract.control_min_per_stratum)
+    rules = lot_terms(lot, today).controls
+    size = sampling.sample_size(len(acts), margin=rules.margin, confidence=rules.confidence,
+                                expected_rate=p)
+    allocation = sampling.allocate(strata, size.n, rules.min_per_stratum)
     seed = seed or secrets.token_hex(8)
     draw = sampling.draw_sample({code: [a.key for a in items] for code, items in strata_acts.items()},
                                 allocation, seed)
     ordered = sorted(versions)
     campaign = ControlCampaign(
         lot_id=lot.id, reference=_reference(lot, ordered), status=CampaignStatus.OPEN,
-        response_due_on=today + timedelta(days=contract.control_response_days),
-        confidence=D(contract.control_confidence), margin=D(contract.control_margin),
-        expected_rate=p, min_per_stratum=contract.control_min_per_stratum,
-        extrapolate=bool(contract.control_extrapolate), seed=seed, method=draw.method,
+        response_due_on=today + timedelta(days=rules.response_days),
+        confidence=D(rules.confidence), margin=D(rules.margin),
+        expected_rate=p, min_per_stratum=rules.min_per_stratum,
+        extrapolate=rules.extrapolate, seed=seed, method=draw.method,
         python_version=draw.python_version, population=len(acts),
         population_value=sum((v for _, v in strata.values()), ZERO),
         target_size=size.n, sample_size=draw.size,

@@ -16,6 +16,7 @@ from fc_market.exports import Column, Sheet, month_column, xlsx_response
 from fc_market.extensions import db
 from fc_market.controls import tables
 from fc_market.formatting import month
+from fc_market.market.terms import terms_of
 from fc_market.web import add_lot_link, add_nav
 
 bp = Blueprint("controls", __name__)
@@ -67,7 +68,7 @@ def lot_campaigns(code):
     form = _open_form(lot)
     rate_note = service.expected_rate_for(lot)[1] if lot.contract else None
     return render_template("controls/index.html", rows=_campaign_rows(_campaigns(lot.id)), lot=lot,
-                           form=form, rate_note=rate_note)
+                           form=form, rate_note=rate_note, controls=terms_of(lot).controls)
 
 
 def _open_form(lot):

@@ -10,6 +10,7 @@ from fc_market.auth.models import Role, User
 from fc_market.extensions import db
 from fc_market.market.models import Lot, Market, Operator, Price, UnitOfWork
 from fc_market.market.pricing import PriceBook
+from fc_market.market.terms import terms_of
 from fc_market.territory.population import lot_population
 
 
@@ -106,16 +107,16 @@ def lots_json(day=None):
             "contract_end": row["end_date"].isoformat() if row["end_date"] else None,
             "max_amount": str(row["max_amount"]) if row["max_amount"] is not None else None,
             "target": row["target"],
-            "prices": {code: str(unit_price(price, row["contract"]))
+            "prices": {code: str(unit_price(price, terms_of(row["lot"], day)))
                        for code, price in row["prices"].items()},
         })
     return out
 
 
-def unit_price(price, contract):
-    """A unit price shown with the contract's number of decimals (stored with four)."""
-    decimals = contract.price_decimals if contract else 2
-    return price.quantize(Decimal(1).scaleb(-decimals))
+def unit_price(price, terms):
+    """A unit price shown with the contract's number of decimals (stored with four);
+    ``terms``: the lot's (:func:`fc_market.market.terms.terms_of`)."""
+    return price.quantize(Decimal(1).scaleb(-terms.rounding.price_decimals))
 
 
 def price_history(lot):

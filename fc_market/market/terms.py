@@ -430,6 +430,14 @@ def lot_terms(lot, day=None) -> LotTerms:
     return terms if terms.day == day else replace(terms, day=day)
 
 
+def terms_of(lot, day=None) -> LotTerms:
+    """:func:`lot_terms`, or the defaults (:func:`default_terms`) for a lot without contract
+    (or no lot)."""
+    if lot is None or lot.contract is None:
+        return default_terms(day, lot_code=getattr(lot, "code", "") or "")
+    return lot_terms(lot, day)
+
+
 #: The key of :func:`lot_terms`'s memo in a contract row's ``__dict__`` (not a column)
 TERMS_MEMO = "_fc_lot_terms"
 

@@ -153,7 +153,7 @@ class Rules:
         if threshold is None and reporting is not None:
             threshold = reporting.volume_change_threshold
         return cls(lot_id=lot.id, lot_code=lot.code, period=period, start=start, end=end,
-                   grace_days=contract.late_acts_grace_days if contract else 0,
+                   grace_days=reporting.late_acts_grace_days if reporting else 0,
                    contract_start=contract.start_date if contract else None,
                    contract_end=contract.end_date if contract else None,
                    uos=uos, allowed=allowed, sites=sites, other_site_codes=others - set(sites),

@@ -18,14 +18,11 @@ from fc_market.auth.models import Role
 from fc_market.extensions import db
 from fc_market.market.dates import add_months, period_of
 from fc_market.market.models import Lot
+from fc_market.market.terms import lot_terms
 from fc_market.notifications.service import notify, notify_lot_manager
 from fc_market.reporting import service
 from fc_market.reporting.models import Report, ReportVersion
 from fc_market.scheduler.registry import job
-
-def reminder_days(contract):
-    return contract.reporting_reminder_days
-
 
 def _submitted_periods(lot_ids):
     """{(lot_id, period)} of the reports with at least one submitted version."""
@@ -51,7 +48,7 @@ def send_reminders(today):
         if period not in service.contract_periods(lot, today):
             continue
         due = service.deadline(lot, period)
-        days = reminder_days(lot.contract)
+        days = lot_terms(lot, today).reporting.reminder_days
         if not (due - timedelta(days=days) <= today <= due) or (lot.id, period) in submitted:
             continue
         left = (due - today).days
@@ -97,7 +94,7 @@ def mark_late(today):
             record("reporting.late", report, summary=f"Reporting {lot.code} {period} en retard "
                    f"(échéance du {due:%d/%m/%Y} dépassée)", actor="planificateur",
                    lot_id=lot.id)
-            penalty = lot.contract.late_reporting_penalty_per_day
+            penalty = lot_terms(lot, today).penalties.late_reporting_per_day
             notify(kind="reporting.late", audience="mandataire", lot_id=lot.id,
                    subject=f"Reporting {period} en retard",
                    body=f"Le reporting du lot {lot.code} pour {period} était attendu le "

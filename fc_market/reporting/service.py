@@ -38,6 +38,7 @@ from fc_market.extensions import db
 from fc_market.unit_of_work import doom, independent_session
 from fc_market.market.dates import add_months, parse_period
 from fc_market.market.models import Lot
+from fc_market.market.terms import terms_of
 from fc_market.models_base import utcnow
 from fc_market.notifications.service import notify, notify_lot_manager
 from fc_market.reporting import dictionary as dd
@@ -80,7 +81,7 @@ def paris_today():
 def deadline(lot, period):
     """The contract's reporting day of the month following ``period``."""
     start, _ = parse_period(period)
-    day = lot.contract.reporting_deadline_day if lot.contract else 10
+    day = terms_of(lot, start).reporting.deadline_day
     following = add_months(start, 1)
     return following.replace(day=day)
 

@@ -12,6 +12,7 @@ from fc_market.auth.models import Role
 from fc_market.exports import XLSX_MIMETYPE, xlsx_response
 from fc_market.extensions import db
 from fc_market.market.models import Lot
+from fc_market.market.terms import lot_terms
 from fc_market.reporting import dictionary as dd
 from fc_market.reporting import exporting, refused, review, service, tables
 from fc_market.reporting.checks import Rules
@@ -58,7 +59,8 @@ def home():
 def lot_reporting(code):
     lot = lot_by_code(code)
     rows = review.lot_periods(lot, _today())
-    return render_template("reporting/lot.html", lot=lot, rows=rows, contract=lot.contract,
+    return render_template("reporting/lot.html", lot=lot, rows=rows,
+                           terms=lot_terms(lot, _today()) if lot.contract else None,
                            today=_today())
 
 

@@ -46,7 +46,7 @@ import sqlalchemy as sa
 
 from fc_market.extensions import db
 from fc_market.market.models import Lot, UnitOfWork
-from fc_market.market.terms import default_terms, lot_terms
+from fc_market.market.terms import terms_of
 from fc_market.models_base import utcnow
 from fc_market.reporting.models import Act, LotFigures, Report, ReportVersion
 from fc_market.steering.models import LotMonthStat
@@ -167,8 +167,7 @@ class _Month:
 def horizons_of(lot, day=None):
     """The lot's steering horizons (:class:`fc_market.market.terms.SteeringTerms`) in force on
     ``day`` (today by default)."""
-    return (lot_terms(lot, day) if lot is not None and lot.contract is not None
-            else default_terms(day)).steering
+    return terms_of(lot, day).steering
 
 
 class _Days(dict):

@@ -25,7 +25,7 @@ from fc_market.extensions import db
 from fc_market.market.models import FlagRule, Lot, LotTarget
 from fc_market.models_base import utcnow
 from fc_market.market.service import current_market
-from fc_market.market.terms import default_terms, lot_terms
+from fc_market.market.terms import terms_of
 from fc_market.reporting.models import Report, ReportVersion, VersionStatus
 from fc_market.steering import aggregates
 from fc_market.steering.indicators import (INDICATORS, NONE, WINDOW_MONTHS, LotView, NationalView,
@@ -62,11 +62,6 @@ READING_PROVIDERS = {}
 
 
 # --------------------------------------------------------------------------- periods
-
-def terms_of(lot, day=None):
-    """The lot's contract terms, or the defaults for a lot without contract."""
-    return lot_terms(lot, day) if lot.contract is not None else default_terms(day, lot_code=lot.code)
-
 
 def latest_validated_period():
     return db.session.scalar(sa.select(sa.func.max(LotMonthStat.period))
@@ -115,15 +110,10 @@ def months_note(lots, references):
     return " ; ".join(parts)
 
 
-def due_date(period, deadline_day):
-    year, month = int(period[:4]), int(period[5:7])
-    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return date(year, month, deadline_day)
-
-
 def reporting_lateness(lots, today):
     """{lot_id: Reading} days late of the latest report due (today − due date when it is
     still not submitted) and of any report of the last twelve months still missing."""
+    from fc_market.reporting.service import deadline  # the contract's reporting day
     submitted = defaultdict(dict)
     stmt = (sa.select(Report.lot_id, Report.period, sa.func.min(ReportVersion.days_late))
             .join(ReportVersion, ReportVersion.report_id == Report.id)
@@ -140,13 +130,13 @@ def reporting_lateness(lots, today):
             continue
         start = f"{contract.start_date.year:04d}-{contract.start_date.month:02d}"
         due = [p for p in months_back(current, 13)
-               if p >= start and due_date(p, contract.reporting_deadline_day) < today]
+               if p >= start and deadline(lot, p) < today]
         if not due:
             out[lot.id] = Reading(None, None, "aucun reporting encore dû")
             continue
         worst, detail = 0, "à l'heure"
         for p in due:
-            d = due_date(p, contract.reporting_deadline_day)
+            d = deadline(lot, p)
             if p in submitted[lot.id]:
                 late = submitted[lot.id][p] if p == due[-1] else 0
                 what = f"{p} déposé avec {late} jour(s) de retard"

@@ -4,6 +4,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from fc_market.extensions import db
+from fc_market.market.terms import lot_terms
 from fc_market.notifications.models import Notification
 from fc_market.reporting import jobs, service
 from fc_market.reporting.models import Report
@@ -46,10 +47,11 @@ def test_no_reminder_once_submitted(idf, users):
 
 
 def test_reminder_days_come_from_the_contract(idf, users):
-    assert jobs.reminder_days(lot("BRE").contract) == 3  # contracts/cep-demo.toml
+    day = date(2025, 4, 5)
+    assert lot_terms(lot("BRE"), day).reporting.reminder_days == 3  # contracts/cep-demo.toml
     idf.contract.reporting_reminder_days = 5
     db.session.commit()
-    assert jobs.reminder_days(idf.contract) == 5
+    assert lot_terms(idf, day).reporting.reminder_days == 5
     jobs.send_reminders(date(2025, 4, 5))  # deadline 10/04, 5 days before
     assert idf.id in {n.lot_id for n in notes("reporting.reminder") if n.audience == "mandataire"}
 
