@@ -369,70 +369,68 @@ def _field_refusal(inv, form_name, form, exc):
     return _invoice_page(inv, 400, **{form_name: form})
 
 
+def _invoice_form(invoice_id, form_class, form_name, act, done):
+    """One of the invoice page's forms: checked, then ``act(inv, form)`` (the service's
+    write), then back to the invoice with ``done``; a form error or a refusal
+    (:class:`service.BillingError`, a refused file) re-renders the page with it under its
+    field, nothing written."""
+    inv = _load_invoice(invoice_id)
+    form = form_class()
+    if not form.validate_on_submit():
+        return _invoice_page(inv, 400, **{form_name: form})
+    try:
+        act(inv, form)
+    except (service.BillingError, storage.FileRefused) as exc:
+        return _field_refusal(inv, form_name, form, exc)
+    flash(done, "success")
+    return redirect(url_for("billing.invoice", invoice_id=inv.id))
+
+
 @bp.post("/factures/<int:invoice_id>/reception")
 @roles(*FINANCE)
 def receipt_date(invoice_id):
-    inv = _load_invoice(invoice_id)
-    form = ReceiptDateForm()
-    if not form.validate_on_submit():
-        return _invoice_page(inv, 400, receipt_form=form)
-    try:
-        service.set_receipt_date(inv, current_user, form.received_on.data)
-    except service.BillingError as exc:
-        return _field_refusal(inv, "receipt_form", form, exc)
-    flash("Date de réception enregistrée : le délai de paiement court à partir de cette date.", "success")
-    return redirect(url_for("billing.invoice", invoice_id=inv.id))
+    return _invoice_form(
+        invoice_id, ReceiptDateForm, "receipt_form",
+        lambda inv, form: service.set_receipt_date(inv, current_user, form.received_on.data),
+        "Date de réception enregistrée : le délai de paiement court à partir de cette date.")
 
 
 @bp.post("/factures/<int:invoice_id>/interruption")
 @roles(*FINANCE)
 def interrupt(invoice_id):
-    inv = _load_invoice(invoice_id)
-    form = InterruptionForm()
-    if not form.validate_on_submit():
-        return _invoice_page(inv, 400, interruption_form=form)
-    try:
-        service.interrupt(inv, current_user, notified_on=form.notified_on.data,
-                          reasons=form.reasons.data, documents_expected=form.documents_expected.data)
-    except service.BillingError as exc:
-        return _field_refusal(inv, "interruption_form", form, exc)
-    flash("Délai de paiement interrompu : le mandataire est prévenu des pièces à fournir.", "success")
-    return redirect(url_for("billing.invoice", invoice_id=inv.id))
+    return _invoice_form(
+        invoice_id, InterruptionForm, "interruption_form",
+        lambda inv, form: service.interrupt(inv, current_user, notified_on=form.notified_on.data,
+                                            reasons=form.reasons.data,
+                                            documents_expected=form.documents_expected.data),
+        "Délai de paiement interrompu : le mandataire est prévenu des pièces à fournir.")
 
 
 @bp.post("/factures/<int:invoice_id>/interruption/reception")
 @roles(*FINANCE)
 def documents_received(invoice_id):
-    inv = _load_invoice(invoice_id)
-    form = DocumentsReceivedForm()
-    if not form.validate_on_submit():
-        return _invoice_page(inv, 400, received_form=form)
-    try:
-        service.record_documents_received(inv, current_user, form.documents_received_on.data)
-    except service.BillingError as exc:
-        return _field_refusal(inv, "received_form", form, exc)
-    flash("Réception des pièces enregistrée : un nouveau délai de paiement court.", "success")
-    return redirect(url_for("billing.invoice", invoice_id=inv.id))
+    return _invoice_form(
+        invoice_id, DocumentsReceivedForm, "received_form",
+        lambda inv, form: service.record_documents_received(inv, current_user,
+                                                            form.documents_received_on.data),
+        "Réception des pièces enregistrée : un nouveau délai de paiement court.")
 
 
-@bp.post("/factures/<int:invoice_id>/interruption/pieces")
-@roles(Role.MANDATAIRE)
-def interruption_document(invoice_id):
-    inv = _load_invoice(invoice_id)
-    form = InterruptionDocumentForm()
-    if not form.validate_on_submit():
-        return _invoice_page(inv, 400, document_form=form)
+def _add_document(inv, form):
     f = request.files.get("file")
     upload = (f.filename, f.read(storage.MAX_FILE_BYTES + 1)) if f and f.filename else None
     try:
         service.add_interruption_document(inv, current_user, upload, comment=form.comment.data)
     except storage.FileRefused as exc:
         exc.field = "file"
-        return _field_refusal(inv, "document_form", form, exc)
-    except service.BillingError as exc:
-        return _field_refusal(inv, "document_form", form, exc)
-    flash("Pièce déposée : France compétences en est prévenue.", "success")
-    return redirect(url_for("billing.invoice", invoice_id=inv.id))
+        raise
+
+
+@bp.post("/factures/<int:invoice_id>/interruption/pieces")
+@roles(Role.MANDATAIRE)
+def interruption_document(invoice_id):
+    return _invoice_form(invoice_id, InterruptionDocumentForm, "document_form", _add_document,
+                         "Pièce déposée : France compétences en est prévenue.")
 
 
 @bp.get("/factures/<int:invoice_id>/interruption/pieces/<int:document_id>")

@@ -282,37 +282,41 @@ def submit(uo4_version_id):
     return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
 
 
+def _version_form(uo4_version_id, form_class, missing, act, done):
+    """One of the version page's forms: checked (else ``missing`` is flashed), then
+    ``act(version, form)``, then back to the version with ``done``, or the refusal
+    (:class:`Uo4Error`) flashed, nothing written."""
+    version = _version(uo4_version_id)
+    form = form_class()
+    if not form.validate_on_submit():
+        flash(missing, "error")
+    else:
+        try:
+            act(version, form)
+            flash(done, "success")
+        except Uo4Error as exc:
+            flash(exc.message, "error")
+    return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
+
+
 @bp.post("/versions/<int:uo4_version_id>/decision")
 @roles(*REVIEWERS)
 def decide(uo4_version_id):
-    version = _version(uo4_version_id)
-    form = DecisionForm()
-    if not form.validate_on_submit():
-        flash("Choisissez une décision.", "error")
-        return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
-    try:
-        service.decide(version, current_user, form.decision.data, form.comment.data,
-                       int(form.counter.data) if form.counter.data.isdigit() else None)
-        flash("Décision enregistrée ; le mandataire est notifié.", "success")
-    except Uo4Error as exc:
-        flash(exc.message, "error")
-    return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
+    return _version_form(
+        uo4_version_id, DecisionForm, "Choisissez une décision.",
+        lambda version, form: service.decide(
+            version, current_user, form.decision.data, form.comment.data,
+            int(form.counter.data) if form.counter.data.isdigit() else None),
+        "Décision enregistrée ; le mandataire est notifié.")
 
 
 @bp.post("/versions/<int:uo4_version_id>/reponse")
 @roles(*SUBMITTERS)
 def answer(uo4_version_id):
-    version = _version(uo4_version_id)
-    form = AnswerForm()
-    if not form.validate_on_submit():
-        flash("Écrivez votre réponse.", "error")
-        return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
-    try:
-        service.answer(version, current_user, form.body.data)
-        flash("Réponse envoyée à France compétences.", "success")
-    except Uo4Error as exc:
-        flash(exc.message, "error")
-    return redirect(url_for("uo4.version_page", uo4_version_id=version.id))
+    return _version_form(
+        uo4_version_id, AnswerForm, "Écrivez votre réponse.",
+        lambda version, form: service.answer(version, current_user, form.body.data),
+        "Réponse envoyée à France compétences.")
 
 
 @bp.post("/lots/<code>/<int:year>/<slug>/nouvelle-version")
