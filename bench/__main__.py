@@ -27,9 +27,7 @@ def main(argv):
         print(f"\n=== {name}", flush=True)
         started = time.perf_counter()
         module = importlib.import_module(MODULES[name])
-        if name == "billing":
-            module.main()
-        elif name == "lists" and "steering" in names[:i]:
+        if name == "lists" and "steering" in names[:i]:
             # a fresh copy of the market the steering benchmark has just built, then the
             # volume of the other lists
             module.main(["--template", "fcm_bench"])

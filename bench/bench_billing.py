@@ -20,11 +20,11 @@ from datetime import date, datetime
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--scale", type=float, default=1.0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="fc_bench_billing_")
     os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/bench.db"
     os.environ["UPLOAD_FOLDER"] = os.path.join(tmp, "files")
@@ -33,9 +33,13 @@ def main():
     import flask_migrate
     import sqlalchemy as sa
 
+    import config
     from fc_market import create_app
     from fc_market.extensions import db
-    app = create_app()
+    # the database and files given to the factory: the configuration read the environment
+    # when it was first imported (by another benchmark of the same run, maybe)
+    app = create_app(config.Config, SQLALCHEMY_DATABASE_URI=os.environ["DATABASE_URL"],
+                     UPLOAD_FOLDER=os.environ["UPLOAD_FOLDER"])
     with app.app_context():
         flask_migrate.upgrade()
         from fc_market.demo.seed import SeedContext, seed_operators, seed_users
@@ -69,8 +73,12 @@ def main():
                                 due_on=add_months(start, 1).replace(day=10))
                 db.session.add(report)
                 db.session.flush()
+                # a validated version is frozen (fc_market.integrity): its act count is
+                # given when it is created
+                count = sum(int(per_month * share) for share in split.values())
                 version = ReportVersion(report_id=report.id, lot_id=lot.id, number=1, status="validated",
-                                        submitted_at=datetime(2025, 1, 1), days_late=(m % 7 == 0) * 3)
+                                        submitted_at=datetime(2025, 1, 1), days_late=(m % 7 == 0) * 3,
+                                        act_count=count)
                 db.session.add(version)
                 db.session.flush()
                 rows = []
@@ -81,7 +89,7 @@ def main():
                                      "uo_id": units[code], "act_date": start.replace(day=1 + i % 28),
                                      "mode": "telephone"})
                 db.session.execute(sa.insert(Act), rows)
-                version.act_count = len(rows)
+                assert len(rows) == count
                 acts_total += len(rows)
         db.session.commit()
         print(f"setup: {len(lots)} lots x {args.months} validated months, {acts_total:,} acts "

@@ -93,9 +93,14 @@ def setup(tmp, url=None):
     os.environ.setdefault("SECRET_KEY", "bench")
     import flask_migrate
     import sqlalchemy as sa
+
+    import config
     from fc_market import create_app
     from fc_market.extensions import db
-    app = create_app()
+    # the database given to the factory: the configuration read the environment when it was
+    # first imported (by another benchmark of the same run, maybe)
+    app = create_app(config.Config, SQLALCHEMY_DATABASE_URI=config.normalise_database_url(
+        os.environ["DATABASE_URL"]))
     ctx = app.app_context()
     ctx.push()
     flask_migrate.upgrade()
