@@ -303,6 +303,11 @@ def main(argv=None):
         pages(app, Client, args.page_repeat)
     finally:
         steering_service.date = steering_service_date
+        # the connections closed: the lists benchmark, next in make bench, copies this
+        # database as its template (PostgreSQL refuses while a session is open on it)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
     return 0
 
 
