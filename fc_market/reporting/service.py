@@ -208,12 +208,6 @@ def _refresh_count(version):
                                           .where(Act.version_id == version.id))
 
 
-def _clear_draft(draft):
-    db.session.execute(sa.delete(Act).where(Act.version_id == draft.id))
-    db.session.execute(sa.delete(LotFigures).where(LotFigures.version_id == draft.id))
-    db.session.expire(draft, ["figures"])
-
-
 def save_figures_values(version, values):
     figures = db.session.scalar(sa.select(LotFigures).where(LotFigures.version_id == version.id))
     if figures is None:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from fc_market.market.dates import add_months
 from fc_market.reporting.checks import RowChecker, Rules, fr_day
-from tests.reporting.helpers import ben, lot
+from tests.reporting.helpers import ben as beneficiary, lot
 
 P = "2025-03"
 TODAY = date(2025, 3, 20)
@@ -134,8 +134,8 @@ def _case(draw_rows, rules, other_lot_id):
     form's 0 and -id)."""
     acts, history = draw_rows
     uo_ids = sorted(uo.id for uo in rules.uos.values())
-    return ([(ben(b), uo_ids[u % len(uo_ids)], DAYS[d % len(DAYS)], r) for b, u, d, r in acts],
-            [(ben(b), rules.lot_id if mine else other_lot_id, uo_ids[u % len(uo_ids)],
+    return ([(beneficiary(b), uo_ids[u % len(uo_ids)], DAYS[d % len(DAYS)], r) for b, u, d, r in acts],
+            [(beneficiary(b), rules.lot_id if mine else other_lot_id, uo_ids[u % len(uo_ids)],
               DAYS[d % len(DAYS)], 100 + v) for b, mine, u, d, v in history])
 
 
@@ -174,11 +174,11 @@ def test_the_oracle_and_the_rules_do_say_something(idf):
     level1 = next(u for u in uos.values() if u.level == 1 and u.window_months)
     level2 = next(u for u in uos.values() if u.level == 2)
     prior = next(u for u in uos.values() if u.expects_prior_code)
-    acts = [(ben(1), level1.id, date(2025, 3, 3), 2), (ben(1), level1.id, date(2025, 3, 4), 3),
-            (ben(2), prior.id, date(2025, 3, 5), 4),
-            (ben(3), level1.id, date(2025, 3, 20), 5)]
-    history = [(ben(3), rules.lot_id, level2.id, date(2025, 3, 1), 100),
-               (ben(1), bre, level1.id, date(2025, 2, 1), 101)]
+    acts = [(beneficiary(1), level1.id, date(2025, 3, 3), 2), (beneficiary(1), level1.id, date(2025, 3, 4), 3),
+            (beneficiary(2), prior.id, date(2025, 3, 5), 4),
+            (beneficiary(3), level1.id, date(2025, 3, 20), 5)]
+    history = [(beneficiary(3), rules.lot_id, level2.id, date(2025, 3, 1), 100),
+               (beneficiary(1), bre, level1.id, date(2025, 2, 1), 101)]
     new = RowChecker(rules)
     findings = new._across(acts, history, sorted({a[0] for a in acts}))
     codes = {i.code for i in new.issues}
