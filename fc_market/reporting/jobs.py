@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 from fc_market.audit.service import record
 from fc_market.auth.models import Role
 from fc_market.extensions import db
+from fc_market.formatting import money, month
 from fc_market.market.dates import add_months, period_of
 from fc_market.market.models import Lot
 from fc_market.market.terms import lot_terms
@@ -54,8 +55,8 @@ def send_reminders(today):
         left = (due - today).days
         when = "aujourd'hui" if left == 0 else f"dans {left} jour(s), le {due:%d/%m/%Y}"
         note = notify(kind="reporting.reminder", audience="mandataire", lot_id=lot.id,
-                      subject=f"Rappel : reporting {period} à déposer avant le {due:%d/%m/%Y}",
-                      body=f"Le reporting mensuel du lot {lot.code} pour {period} est attendu "
+                      subject=f"Rappel : reporting {month(period)} à déposer avant le {due:%d/%m/%Y}",
+                      body=f"Le reporting mensuel du lot {lot.code} pour {month(period)} est attendu "
                            f"{when}. Téléchargez le modèle, remplissez-le et déposez-le sur "
                            "fc_market (ou saisissez-le dans le formulaire web).",
                       link=f"/lots/{lot.code}/reporting/{period}",
@@ -65,7 +66,7 @@ def send_reminders(today):
     if reminded:
         period = period_of(add_months(today.replace(day=1), -1))
         notify(kind="reporting.reminder", audience="fc", role=Role.MANAGER,
-               subject=f"Reporting {period} : {len(reminded)} lot(s) n'ont pas encore déposé",
+               subject=f"Reporting {month(period)} : {len(reminded)} lot(s) n'ont pas encore déposé",
                body="Rappel envoyé aux mandataires des lots " + ", ".join(reminded) + ".",
                link="/reporting/examen", dedup_key=f"reporting.reminder.fc:{period}:{today.isoformat()}")
     return len(reminded)
@@ -91,21 +92,21 @@ def mark_late(today):
                 continue
             report.late_since = due + timedelta(days=1)
             marked += 1
-            record("reporting.late", report, summary=f"Reporting {lot.code} {period} en retard "
+            record("reporting.late", report, summary=f"Reporting {lot.code} {month(period)} en retard "
                    f"(échéance du {due:%d/%m/%Y} dépassée)", actor="planificateur",
                    lot_id=lot.id)
             penalty = lot_terms(lot, today).penalties.late_reporting_per_day
             notify(kind="reporting.late", audience="mandataire", lot_id=lot.id,
-                   subject=f"Reporting {period} en retard",
-                   body=f"Le reporting du lot {lot.code} pour {period} était attendu le "
+                   subject=f"Reporting {month(period)} en retard",
+                   body=f"Le reporting du lot {lot.code} pour {month(period)} était attendu le "
                         f"{due:%d/%m/%Y}. Chaque jour de retard peut donner lieu à la pénalité "
-                        f"prévue au contrat ({penalty} € par jour). Déposez-le dès que possible.",
+                        f"prévue au contrat ({money(penalty)} par jour). Déposez-le dès que possible.",
                    link=f"/lots/{lot.code}/reporting/{period}",
                    dedup_key=f"reporting.late:{lot.code}:{period}")
             notify_lot_manager(lot, kind="reporting.late",
-                   subject=f"Reporting {lot.code} {period} en retard",
+                   subject=f"Reporting {lot.code} {month(period)} en retard",
                    body=f"Le mandataire du lot {lot.code} n'a pas déposé le reporting de "
-                        f"{period}, attendu le {due:%d/%m/%Y}.",
+                        f"{month(period)}, attendu le {due:%d/%m/%Y}.",
                    link=f"/lots/{lot.code}/reporting/{period}",
                    dedup_key=f"reporting.late.fc:{lot.code}:{period}")
     db.session.flush()
