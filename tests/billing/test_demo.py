@@ -16,17 +16,24 @@ def _months(first, count):
     return [period_of(add_months(first, i)) for i in range(count)]
 
 
-def test_demo_steps(market, users):
+def _seed_two_lots(market):
+    """IDF and BRE: 24 validated months each (one in five late), then the controls and
+    billing demo steps on 23 November 2026; returns the seed context."""
     from fc_market.billing import demo as billing_demo
     from fc_market.controls import demo as controls_demo
-    today = date(2026, 11, 23)
     for code in ("IDF", "BRE"):
         for i, period in enumerate(_months(date(2024, 11, 1), 24)):
             make_validated(lot(code), period, [("UO1", 3, 6 + i % 3), ("UO2.1", 9, 4)],
                            days_late=3 if i % 5 == 0 else 0)
-    ctx = SeedContext(today=today, market=market, lots=[lot("IDF"), lot("BRE")])
+    ctx = SeedContext(today=date(2026, 11, 23), market=market, lots=[lot("IDF"), lot("BRE")])
     controls_demo.seed(ctx)
     billing_demo.seed(ctx)
+    return ctx
+
+
+def test_demo_steps(market, users):
+    ctx = _seed_two_lots(market)
+    today = ctx.today
     db.session.commit()
     campaigns = db.session.scalars(sa.select(ControlCampaign)).all()
     assert {c.status for c in campaigns} == {"open", "closed"}
@@ -72,18 +79,9 @@ def test_demo_steps_without_reporting(market, users):
 def test_what_may_be_owed_is_read_first_and_changes_no_figure(market, users, app):
     """interest_owed and the finance home read only the invoices maybe_owed finds possibly
     owed or paid late: the same invoices, amounts and items as reading every invoice."""
-    from fc_market.billing import demo as billing_demo
     from fc_market.billing import service
-    from fc_market.controls import demo as controls_demo
     from fc_market.home import service as home
-    today = date(2026, 11, 23)
-    for code in ("IDF", "BRE"):
-        for i, period in enumerate(_months(date(2024, 11, 1), 24)):
-            make_validated(lot(code), period, [("UO1", 3, 6 + i % 3), ("UO2.1", 9, 4)],
-                           days_late=3 if i % 5 == 0 else 0)
-    ctx = SeedContext(today=today, market=market, lots=[lot("IDF"), lot("BRE")])
-    controls_demo.seed(ctx)
-    billing_demo.seed(ctx)
+    today = _seed_two_lots(market).today
     db.session.flush()
     db.session.expire_all()  # as a request reads them: no relationship loaded before
     every = db.session.scalars(service.payable_invoices_query().options(
