@@ -28,7 +28,6 @@ Each page: p50 / p95 of ``--repeat`` requests through the test client, against t
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import random
 import statistics
@@ -581,15 +580,6 @@ def main(argv=None):
     ap.add_argument("--queries", action="store_true", help="count the SQL queries of each page")
     args = ap.parse_args(argv)
 
-    # the steering service dates flags by the machine's clock: the bench's day instead
-    import fc_market.steering.service as steering_service
-    real_date = steering_service.date
-
-    class FixedDate(date):
-        @classmethod
-        def today(cls):
-            return TODAY
-    steering_service.date = FixedDate
     # the generator may give a beneficiary the same UO twice a day, a row the reporting
     # import refuses as a duplicate ("Ligne en double") and the draw, keyed by beneficiary,
     # UO and day, rejects: the campaigns (drawn, and drawn again on their page) see one
@@ -605,9 +595,9 @@ def main(argv=None):
         return out
     controls.population = population
     try:
-        run(args)
+        with steering.bench_day(TODAY):  # the flags dated by the bench's day
+            run(args)
     finally:
-        steering_service.date = real_date
         controls.population = real_population
     return 0
 

@@ -29,6 +29,7 @@ import random
 import statistics
 import sys
 import time
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -37,6 +38,24 @@ import sqlalchemy as sa  # noqa: E402
 
 MONTHS = [(y, m) for y in range(2024, 2028) for m in range(1, 13)]
 TODAY = date(2028, 1, 20)
+
+
+@contextmanager
+def bench_day(day=TODAY):
+    """The steering service dates its flags by the machine's clock: ``day`` instead, for the
+    block (this benchmark's screens, the lists benchmark)."""
+    import fc_market.steering.service as steering_service
+    real = steering_service.date
+
+    class FixedDate(date):
+        @classmethod
+        def today(cls):
+            return day
+    steering_service.date = FixedDate
+    try:
+        yield
+    finally:
+        steering_service.date = real
 CSP = "123456"
 SECTORS = "CFGHIJKMNOPQS"
 AGES = ("<26", "26-44", "45-54", "55+")
@@ -225,7 +244,6 @@ def main(argv=None):
     app = create_app(config.Config, SQLALCHEMY_DATABASE_URI=config.normalise_database_url(args.url),
                      WTF_CSRF_ENABLED=False, PASSWORD_HASH_METHOD="pbkdf2:sha256:1000")
     with app.app_context():
-        from fc_market.auth.service import create_user
         from fc_market.market.models import Lot
         from fc_market.steering import aggregates, service
         from fc_market.territory import service as territory
@@ -280,29 +298,21 @@ def main(argv=None):
     client = app.test_client()
     assert client.post("/connexion", data={"email": MANAGER, "password": PASSWORD}
                        ).status_code == 302
-    import fc_market.steering.service as steering_service
-    steering_service_date = steering_service.date
-
-    class FixedDate(date):
-        @classmethod
-        def today(cls):
-            return TODAY
-    steering_service.date = FixedDate
     try:
-        print("screens (HTTP through the test client, PostgreSQL):")
-        for label, url in (("national dashboard /pilotage", "/pilotage"),
-                           ("lot scorecard /pilotage/lots/ARA", "/pilotage/lots/ARA"),
-                           ("lot scorecard /pilotage/lots/IDF", "/pilotage/lots/IDF"),
-                           ("sites and coverage /lots/NAQ/sites", "/lots/NAQ/sites")):
-            def get(url=url):
-                response = client.get(url)
-                assert response.status_code == 200, (url, response.status_code)
-                return response
-            timed(f"{label} (first request)", get)
-            timed(f"{label} (warm)", get, repeat=args.repeat)
-        pages(app, Client, args.page_repeat)
+        with bench_day():
+            print("screens (HTTP through the test client, PostgreSQL):")
+            for label, url in (("national dashboard /pilotage", "/pilotage"),
+                               ("lot scorecard /pilotage/lots/ARA", "/pilotage/lots/ARA"),
+                               ("lot scorecard /pilotage/lots/IDF", "/pilotage/lots/IDF"),
+                               ("sites and coverage /lots/NAQ/sites", "/lots/NAQ/sites")):
+                def get(url=url):
+                    response = client.get(url)
+                    assert response.status_code == 200, (url, response.status_code)
+                    return response
+                timed(f"{label} (first request)", get)
+                timed(f"{label} (warm)", get, repeat=args.repeat)
+            pages(app, Client, args.page_repeat)
     finally:
-        steering_service.date = steering_service_date
         # the connections closed: the lists benchmark, next in make bench, copies this
         # database as its template (PostgreSQL refuses while a session is open on it)
         with app.app_context():
