@@ -38,6 +38,9 @@ import sqlalchemy as sa  # noqa: E402
 
 MONTHS = [(y, m) for y in range(2024, 2028) for m in range(1, 13)]
 TODAY = date(2028, 1, 20)
+CSP = "123456"
+SECTORS = "CFGHIJKMNOPQS"
+AGES = ("<26", "26-44", "45-54", "55+")
 
 
 @contextmanager
@@ -56,9 +59,6 @@ def bench_day(day=TODAY):
         yield
     finally:
         steering_service.date = real
-CSP = "123456"
-SECTORS = "CFGHIJKMNOPQS"
-AGES = ("<26", "26-44", "45-54", "55+")
 
 
 def recreate(url):
