@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+from itertools import compress, islice
 from typing import Any, Iterable, Iterator, Optional
 
 from python_calamine import CalamineWorkbook
@@ -34,7 +35,7 @@ from .safety import (DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_ROWS, Source, WorkbookEr
                      WorkbookInfo, check_xlsx, column_letters, parse_cell_ref)
 
 __all__ = ["CheckedWorkbook", "SheetRows", "open_checked", "iter_sheet_rows", "iter_raw_rows",
-           "formula_cells"]
+           "formula_cells", "map_distinct"]
 
 _CORRUPT = ("Le fichier Excel n'a pas pu être lu : il est endommagé ou son contenu est invalide. "
             "Ouvrez-le dans Excel, enregistrez-le à nouveau puis réessayez.")
@@ -65,6 +66,32 @@ def _clean(value: Any) -> Any:
     return value
 
 
+#: Types whose values may be equal across types (1 == 1.0 == True)
+_NUMERIC_TYPES = frozenset((int, float, bool))
+
+
+def map_distinct(values: Any, function: Any) -> list:
+    """``[function(value) for value in values]``, calling *function* once per distinct value
+    when no two distinct values can be equal: a column mixing ``1``, ``1.0`` or ``True`` (or
+    holding an unhashable value) is mapped value by value.  A file's columns repeat a few
+    codes, dates and labels on every row."""
+    if len(set(map(type, values)) & _NUMERIC_TYPES) > 1:
+        return [function(value) for value in values]
+    try:
+        found = {value: function(value) for value in set(values)}
+    except TypeError:  # an unhashable value: not a cell's
+        return [function(value) for value in values]
+    return list(map(found.__getitem__, values))
+
+
+def _clean_column(values: Any) -> list:
+    """``[_clean(value) for value in values]``: a column of texts (calamine's empty cell is
+    ``""``) stripped in one pass, any other through `map_distinct`."""
+    if set(map(type, values)) == {str}:
+        return [value.strip() or None for value in values]
+    return map_distinct(values, _clean)
+
+
 def _header_name(value: Any) -> Optional[str]:
     value = _clean(value)
     if value is None:
@@ -91,12 +118,13 @@ class SheetRows:
     """
 
     def __init__(self, sheet: str, headers: list, rows: Iterator, columns: dict,
-                 selection: Optional[list] = None):
+                 selection: Optional[list] = None, chunked: Optional[Any] = None):
         self.sheet = sheet
         self.headers = headers
         self.columns = columns
         self._rows = rows
         self._selection = selection
+        self._chunked = chunked
         self._started = False
 
     def select(self, keys: dict) -> "SheetRows":
@@ -114,6 +142,15 @@ class SheetRows:
     def __next__(self) -> tuple:
         self._started = True
         return next(self._rows)
+
+    def chunks(self, size: int) -> Iterator[tuple]:
+        """Instead of iterating: ``(row numbers, {key: [values]})`` for up to *size* rows
+        at a time, a column per key (see `select`): the same rows, numbers and values as
+        iterating, by column (a file's repeated values are cleaned once per chunk)."""
+        if self._started or self._chunked is None:
+            raise RuntimeError("chunks() replaces iterating, from the first row")
+        self._started = True
+        return self._chunked(size)
 
 
 class CheckedWorkbook:
@@ -185,7 +222,12 @@ class CheckedWorkbook:
         letters = {name: column_letters(offset + index + 1) for index, name in headers}
         selection: list = []
         generator = self._generate(sheet_name, rows, headers, header_row, max_rows, selection)
-        return SheetRows(sheet_name, names, generator, letters, selection)
+
+        def chunked(size: int) -> Iterator[tuple]:
+            keys = selection[-1] if selection else {name: name for _, name in headers}
+            return self._generate_chunks(sheet_name, rows, headers, header_row, max_rows, keys,
+                                         size)
+        return SheetRows(sheet_name, names, generator, letters, selection, chunked)
 
     def raw_rows(self, sheet_name: str, *, max_rows: int = DEFAULT_MAX_ROWS,
                  allow_formulas: bool = False) -> Iterator[tuple]:
@@ -207,7 +249,7 @@ class CheckedWorkbook:
         if sheet.kind != "worksheet":
             raise WorkbookError(f"La feuille « {sheet_name} » n'est pas une feuille de données.",
                                 "not_a_worksheet")
-        if sheet.max_row - header_row > max_rows:
+        if sheet.exact and sheet.max_row - header_row > max_rows:
             raise self._too_many_rows(sheet_name, sheet.max_row - header_row, max_rows)
         if not allow_formulas:
             self._refuse_formulas(sheet, header_row)
@@ -216,6 +258,11 @@ class CheckedWorkbook:
             self._book = self._open()
         if data is None:
             data = _call(self._book.get_sheet_by_name, sheet_name)
+        if not sheet.exact:  # the check bounded the extent: the real one is calamine's grid
+            end = _call(getattr, data, "end")
+            last = end[0] + 1 if end else 0
+            if last - header_row > max_rows:
+                raise self._too_many_rows(sheet_name, last - header_row, max_rows)
         start = _call(getattr, data, "start")
         return _call(data.iter_rows), (start[1] if start else 0)
 
@@ -343,6 +390,59 @@ class CheckedWorkbook:
                 raise self._too_many_rows(sheet_name, count, max_rows)
             yield number, record
 
+    def _generate_chunks(self, sheet_name: str, rows: Iterator, headers: list,
+                         header_row: int, max_rows: int, keys: dict,
+                         size: int) -> Iterator[tuple]:
+        """`_generate_selected` by chunks of *size* calamine rows, by column: ``(numbers,
+        {key: [cleaned values]})`` of the chunk's non-blank rows (`_clean_column`)."""
+        number, count = header_row, 0
+        position = {name: index for index, name in headers}
+        wanted = [(position[name], key) for name, key in keys.items() if name in position]
+        others = [index for index, name in headers if name not in keys]
+        while True:
+            try:
+                chunk = list(islice(rows, size))
+            except (KeyboardInterrupt, SystemExit, MemoryError):
+                raise
+            except BaseException as exc:  # as in _call: calamine errors, Rust panics...
+                raise _unreadable(exc) from exc
+            if not chunk:
+                return
+            first, number = number + 1, number + len(chunk)
+            width = min(map(len, chunk))
+            if width == max(map(len, chunk)):  # calamine's rows: all as wide as the range
+                by_index = list(zip(*chunk)) if width else []
+                columns = {key: _clean_column(by_index[index]) if index < width
+                           else [None] * len(chunk) for index, key in wanted}
+            else:
+                columns = {key: [_clean(row[index]) if index < len(row) else None
+                                 for row in chunk] for index, key in wanted}
+            numbers = list(range(first, number + 1))
+            # a row blank in every column is skipped: only a row whose first column is
+            # blank may be one
+            lead = next(iter(columns.values()), None)
+            candidates = (range(len(chunk)) if lead is None
+                          else [i for i, value in enumerate(lead) if value is None])
+            skipped = [i for i in candidates
+                       if all(values[i] is None for values in columns.values())
+                       and all(_clean(chunk[i][index]) is None for index in others
+                               if index < len(chunk[i]))]
+            if skipped:
+                kept = [True] * len(chunk)
+                for i in skipped:
+                    kept[i] = False
+                numbers = list(compress(numbers, kept))
+                columns = {key: list(compress(values, kept)) for key, values in columns.items()}
+            count += len(numbers)
+            if count > max_rows:  # the rows up to the limit, then the refusal
+                allowed = len(numbers) - (count - max_rows)
+                if allowed > 0:
+                    yield numbers[:allowed], {key: values[:allowed]
+                                              for key, values in columns.items()}
+                raise self._too_many_rows(sheet_name, max_rows + 1, max_rows)
+            if numbers:
+                yield numbers, columns
+
     def _generate_raw(self, sheet_name: str, rows: Iterator, offset: int,
                       max_rows: int) -> Iterator[tuple]:
         number, count, padding = 0, 0, [None] * offset
@@ -425,7 +525,8 @@ def open_checked(source: Source, prefetch: Optional[str] = None, **limits: Any) 
             job.thread.start()
 
     try:
-        info = check_xlsx(data, on_bounded=on_bounded, **limits)
+        # the extent the reader needs is the grid calamine decodes (`CheckedWorkbook._load`)
+        info = check_xlsx(data, on_bounded=on_bounded, exact=False, **limits)
     except BaseException:
         for job in started:
             job.discard()

@@ -161,6 +161,10 @@ class SheetInfo:
     #: Top-left corner of the cells holding a value (0 when the sheet has none)
     min_row: int = 0
     min_col: int = 0
+    #: False (``check_xlsx(exact=False)``): the extent was bounded, not read (see
+    #: `_SheetBound`): ``max_row``/``max_col`` are the bound, ``min_row``/``min_col`` 1; the
+    #: reader takes the real extent from calamine's grid
+    exact: bool = True
 
     @property
     def grid_cells(self) -> int:
@@ -206,7 +210,8 @@ def check_xlsx(source: Source, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESS
                max_cols: int = DEFAULT_MAX_COLS, max_members: int = DEFAULT_MAX_MEMBERS,
                max_file_size: int = DEFAULT_MAX_FILE_SIZE,
                max_grid_cells: int = DEFAULT_MAX_GRID_CELLS,
-               on_bounded: Optional[Callable[[dict], None]] = None) -> WorkbookInfo:
+               on_bounded: Optional[Callable[[dict], None]] = None,
+               exact: bool = True) -> WorkbookInfo:
     """Inspect *source* (bytes, path or seekable binary file) and describe its sheets.
 
     Raises `UnsafeWorkbook` when the file must not be handed to a parser.
@@ -224,13 +229,20 @@ def check_xlsx(source: Source, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESS
     refusal, and any sheet expat rejects, makes the whole inspection run again the usual
     way, whose answer (figures or refusal) is returned.  The caller must not use what it
     started in ``on_bounded`` when this raises.
+
+    With ``on_bounded``, a worksheet's extent is first bounded by one cheap pass
+    (`_SheetBound`: columns A to Z, rows up to 99,999, within the limits), so calamine starts
+    sooner; its exact figures are then read with expat.  ``exact=False`` (a caller reading
+    the extent from calamine's grid instead, see `CheckedWorkbook`) skips them: such a sheet
+    comes back with ``exact`` False and the bound as its extent; a sheet holding a formula
+    is still read exactly (its cells are named).
     """
     limits = _Limits(max_uncompressed, max_ratio, max_rows, max_cols, max_members, max_file_size,
                      max_grid_cells)
     if on_bounded is not None:
         with _open_source(source) as fp:
             try:
-                info = _Inspector(fp, limits, defer=True).run(on_bounded)
+                info = _Inspector(fp, limits, defer=True, exact=exact).run(on_bounded)
             except MemoryError:
                 raise
             except Exception:  # any refusal: the usual inspection says which one
@@ -372,6 +384,7 @@ class _SheetScanner:
         self.min_row = self.min_col = 0
         self.formulas: list = []
         self.formula_count = 0
+        self.exact = True  # False: the extent is `_SheetBound`'s
         self.parser = expat.ParserCreate(namespace_separator="}")
         self.parser.StartElementHandler = self._start
         self.parser.StartDoctypeDeclHandler = self._doctype
@@ -636,6 +649,77 @@ class _FastSheetScan:
         scanner.min_col, scanner.max_col = probe.min_col, probe.max_col
 
 
+#: The bound `_SheetBound` proves: columns A to Z, rows 1 to 99,999 (one letter, at most five
+#: digits), within the default limits
+_BOUND_COLS, _BOUND_ROWS = 26, 99_999
+#: a cell element (name ``c`` then a space, "/" or ">") not opening with a plain ``r`` of one
+#: letter and at most five digits, followed by unprefixed attributes other than ``r`` only
+_BOUND_ODD_CELL = re.compile(rb'<c(?=[\s/>])(?! r="[A-Z][0-9]{1,5}"'
+                             rb'(?: (?!r=)[A-Za-z][A-Za-z0-9]*="[^"<>&]*")*/?>)')
+_BOUND_PREFIXED = re.compile(rb":(?:c|f|dimension)[\s/>]")
+#: a formula element (``exact=False``: a sheet holding one is read exactly, see
+#: `_Inspector._well_formed`)
+_BOUND_FORMULA = re.compile(rb"<f[\s/>]")
+
+
+class _SheetBound:
+    """A worksheet's extent bounded in one cheap pass, before calamine may start (see
+    `check_xlsx`'s ``on_bounded``): every cell element opens with a plain ``r`` of one letter
+    and at most five digits (`_BOUND_ODD_CELL`: calamine takes a cell's place from it, the
+    file's only way to make it hold a larger grid), no prefixed cell or dimension (calamine
+    reads local names), every ``<dimension>`` plain and within the limits (calamine reserves
+    what it declares).  The search is on raw bytes: a ``<c`` inside a comment, a CDATA
+    section or a text can only make it answer False.  False: the sheet is read by
+    `_FastSheetScan` first, as without the bound; True: its exact figures are read after
+    calamine has started (`_Inspector._verify`), in the same pass as expat."""
+
+    def __init__(self, name: str, limits: _Limits):
+        self.probe = _SheetScanner(name, limits)  # dimension checks, on a scratch copy
+        self.tail = b""
+
+    @staticmethod
+    def applies(limits: _Limits) -> bool:
+        """The bound proves the extent only within limits at least as wide."""
+        return (limits.max_cols >= _BOUND_COLS and limits.max_rows >= _BOUND_ROWS
+                and limits.max_grid_cells >= _BOUND_COLS * _BOUND_ROWS)
+
+    def feed(self, chunk: bytes) -> bool:
+        data = self.tail + chunk if self.tail else chunk
+        cut = data.rfind(b"<")  # every tag before the last "<" is whole
+        if cut < 0:
+            self.tail = data
+            return len(data) <= _FAST_TAIL_MAX
+        self.tail = data[cut:]
+        return len(self.tail) <= _FAST_TAIL_MAX and self._block(data[:cut])
+
+    def close(self) -> bool:
+        block, self.tail = self.tail, b""
+        return self._block(block)
+
+    def apply(self, scanner: "_SheetScanner") -> None:
+        """The bound as the scanner's figures (``check_xlsx(exact=False)``): the declared
+        dimension as read, the extent the bound's."""
+        probe = self.probe
+        scanner.dimension, scanner.declared = probe.dimension, probe.declared
+        scanner.min_row = scanner.min_col = 1
+        scanner.max_row, scanner.max_col = _BOUND_ROWS, _BOUND_COLS
+        scanner.exact = False
+
+    def _block(self, block: bytes) -> bool:
+        if _BOUND_ODD_CELL.search(block) or _BOUND_PREFIXED.search(block):
+            return False
+        if b"<dimension" in block:
+            refs = _FAST_PLAIN_DIMENSION.findall(block)
+            if len(refs) != len(_FAST_DIMENSION.findall(block)):
+                return False
+            try:
+                for ref in refs:
+                    self.probe._check_dimension(ref.decode("ascii"))
+            except UnsafeWorkbook:
+                return False
+        return True
+
+
 def _inflate_raw(raw: Iterator[bytes], info: zipfile.ZipInfo) -> Iterator[bytes]:
     """Inflate a raw deflate stream, at most `_CHUNK` bytes of output per step."""
     inflater = zlib.decompressobj(-15)
@@ -739,9 +823,12 @@ def _resolve(base_dir: str, target: str) -> str:
 class _Inspector:
     """One inspection of one archive (see `check_xlsx`)."""
 
-    def __init__(self, fp: BinaryIO, limits: _Limits, defer: bool = False):
+    def __init__(self, fp: BinaryIO, limits: _Limits, defer: bool = False,
+                 exact: bool = True):
         self.fp = fp
         self.limits = limits
+        #: False: a sheet `_SheetBound` bounds keeps the bound as its extent (`check_xlsx`)
+        self.exact = exact
         self.members: dict = {}  # lower-cased name -> ZipInfo
         self.done: set = set()
         #: ``defer``: the fast scan leaves expat to `_verify` (see `check_xlsx`'s on_bounded)
@@ -945,6 +1032,10 @@ class _Inspector:
         if key.endswith(".rels"):
             self._read_rels(key)
             return
+        if scanner is not None and self.defer and _SheetBound.applies(self.limits) \
+                and self._bound_scan(info, scanner, shared_strings):
+            self.deferred.append((info, scanner))  # exact figures and expat: `_verify`
+            return
         if scanner is not None and self._fast_scan(info, scanner, shared_strings):
             return
         guard = None
@@ -983,21 +1074,79 @@ class _Inspector:
             return False
         fast.apply(scanner)
         if self.defer:
-            self.deferred.append(info)
+            self.deferred.append((info, None))  # expat: `_verify`
+        return True
+
+    def _bound_scan(self, info: zipfile.ZipInfo, scanner: _SheetScanner,
+                    shared_strings: bool) -> bool:
+        """A worksheet's extent bounded by `_SheetBound`; False when it must be read by
+        `_fast_scan` first (its refusals are the ones that scan raises first too: size,
+        CRC, DOCTYPE, encoding)."""
+        bound = _SheetBound(scanner.name, self.limits)
+        guard = _XmlGuard(info.filename, info.file_size)
+        strings = _SharedStringsScanner(info.filename, info.file_size) if shared_strings else None
+        for chunk in self._inflate(info):
+            guard.feed(chunk)
+            if not bound.feed(chunk):
+                return False
+            if strings:
+                strings.feed(chunk)
+        guard.close()
+        if not bound.close():
+            return False
+        if not self.exact:
+            bound.apply(scanner)
         return True
 
     def _verify(self) -> bool:
-        """expat over the members the fast scan read without it: True when every one is
-        well-formed (the fast scan's answer then stands, as when it parses them itself)."""
-        for info in self.deferred:
-            parser = expat.ParserCreate(namespace_separator="}")
-            try:
+        """The members the first pass left to this one, after calamine may have started:
+        expat over those `_fast_scan` read without it, expat and the exact figures
+        (`_FastSheetScan`) over those `_SheetBound` bounded.  True when every one is
+        well-formed and read exactly (the answer then stands, as when the first pass reads
+        them so); False: the usual inspection answers."""
+        for info, scanner in self.deferred:
+            if scanner is not None and not self.exact:
+                if not self._well_formed(info, bounded=True):
+                    return False
+                continue
+            if scanner is not None:
+                fast = _FastSheetScan(scanner.name, self.limits)
                 for chunk in self._inflate(info):
-                    parser.Parse(chunk, False)
-                parser.Parse(b"", True)
-            except expat.ExpatError:
+                    if not fast.feed(chunk):
+                        return False
+                if not fast.close():
+                    return False
+                fast.apply(scanner)
+                continue
+            if not self._well_formed(info):
                 return False
         return True
+
+    def _well_formed(self, info: zipfile.ZipInfo, bounded: bool = False) -> bool:
+        """expat over a member: True when well-formed.  ``bounded`` (a sheet
+        ``exact=False`` keeps bounded): also False for a sheet holding a formula (its cells
+        are named: read exactly) or a ``<row>`` whose attributes expat decodes (entities,
+        non-ASCII: `_FAST_ODD`'s last pattern), the only sheets the exact reading could
+        refuse once the bound holds; the usual inspection then answers."""
+        parser = expat.ParserCreate(namespace_separator="}")
+        tail = b""
+        try:
+            for chunk in self._inflate(info):
+                parser.Parse(chunk, False)
+                if bounded:
+                    data = tail + chunk if tail else chunk
+                    cut = data.rfind(b"<")  # every tag before the last "<" is whole
+                    block, tail = (data[:cut], data[cut:]) if cut >= 0 else (b"", data)
+                    if len(tail) > _FAST_TAIL_MAX or not self._plain(block):
+                        return False
+            parser.Parse(b"", True)
+        except expat.ExpatError:
+            return False
+        return not bounded or self._plain(tail)
+
+    @staticmethod
+    def _plain(block: bytes) -> bool:
+        return _BOUND_FORMULA.search(block) is None and _FAST_ODD[2].search(block) is None
 
     @staticmethod
     def _finish(sheet: SheetInfo, scanners: dict) -> SheetInfo:
@@ -1010,4 +1159,5 @@ class _Inspector:
                          max_row=scanner.max_row, max_col=scanner.max_col,
                          formula_cells=tuple(scanner.formulas),
                          formula_count=scanner.formula_count,
-                         min_row=scanner.min_row, min_col=scanner.min_col)
+                         min_row=scanner.min_row, min_col=scanner.min_col,
+                         exact=scanner.exact)

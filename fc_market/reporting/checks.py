@@ -4,8 +4,9 @@ Everything a check needs is loaded once per file (:class:`Rules`: the lot's cont
 catalogue and sites; :func:`load_history`: the acts of the file's beneficiaries, one query
 per chunk of identifiers), so validating 20,000 rows runs no per-row query.
 
-A file's rows are checked one at a time and the valid ones inserted in batches into the
-draft, inside the import's transaction; the rules across rows (duplicates, the UO window,
+A file's rows are checked a chunk at a time, column by column (each distinct value of a
+column resolved once), and the valid ones inserted in batches into the draft, inside the
+import's transaction; the rules across rows (duplicates, the UO window,
 the sequence warnings, double financing) then read those acts back from the database a chunk
 of beneficiaries at a time (:meth:`RowChecker.check_stored`), so the memory a file needs does
 not grow with its number of rows.  A rejected file is rolled back.
@@ -17,13 +18,16 @@ blocking), ``proof_required``, ``expects_prior_code`` (warning), and
 grace, blocking beyond).
 """
 import functools
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from fc_market.excel.reader import map_distinct
 from fc_market.extensions import db
 from fc_market.market.dates import add_months, parse_period
 from fc_market.market.models import FlagRule, Price, UnitOfWork
@@ -215,13 +219,46 @@ def text_of(value):
 
 #: Fields with their own personal-data rule (identifier) or that cannot hold text (date)
 _OWN_CHECK = ("beneficiary_id", "act_date")
-#: Distinct values the fast path of :meth:`RowChecker.check` remembers (bounded memory)
+#: Distinct texts :meth:`RowChecker.check_columns` remembers as free of personal data
+#: (bounded memory)
 _FAST_CACHE_MAX = 4096
 
 
-def _remember(cache, key, value):
-    if len(cache) < _FAST_CACHE_MAX:
-        cache[key] = value
+#: The fields of an act as the checks give it and the writer inserts it
+ACT_FIELDS = ("beneficiary_id", "uo_id", "act_date", "mode", "site_id", "proof_ref",
+              "source_row", *dd.PROFILE_FIELDS)
+#: The fields of a file's columns :meth:`RowChecker.check_columns` resolves
+_COLUMN_FIELDS = frozenset(name for name, _, _ in dd.ACT_COLUMNS)
+#: A cell value some check would speak about (:meth:`RowChecker.check_columns`)
+_FAIL = object()
+_CODE, _ID = attrgetter("code"), attrgetter("id")
+#: Identifiers already normalised, one a line (`_all_hex_ids`)
+_HEX_IDS = re.compile(r"[0-9a-f]{64}(?:\n[0-9a-f]{64})*")
+#: References `dd.plain_reference` clears, at most 100 characters, one a line: no white
+#: space, "@" nor "M", and no line with nine digits (`_NINE_DIGITS_LINE`)
+_PLAIN_PROOFS = re.compile(r"[^\s@M]{1,100}(?:\n[^\s@M]{1,100})*")
+_NINE_DIGITS_LINE = re.compile(r"^[^\d\n]*(?:\d[^\d\n]*){9}", re.M)
+
+
+def _all_hex_ids(values):
+    """True when every value is a ``str`` already a normalised identifier (64 lower-case
+    hexadecimal characters: `dd.check_beneficiary_id` returns it unchanged): one search."""
+    try:
+        text = "\n".join(values)
+    except TypeError:  # a value that is not a str
+        return False
+    return len(text) == 65 * len(values) - 1 and _HEX_IDS.fullmatch(text) is not None
+
+
+def _all_plain_proofs(values):
+    """True when every value is a ``str`` the proof checks accept unchanged and silently
+    (see `_PLAIN_PROOFS`): two searches over the column."""
+    try:
+        text = "\n".join(values)
+    except TypeError:  # a blank (None) or a number
+        return False
+    return (text.count("\n") == len(values) - 1 and _PLAIN_PROOFS.fullmatch(text) is not None
+            and _NINE_DIGITS_LINE.search(text) is None)
 
 
 #: The row of a beneficiary's act from another version in the rules across rows: sorts as
@@ -232,7 +269,8 @@ HISTORY = False
 
 
 class RowChecker:
-    """Checks rows one at a time.
+    """Checks rows: a file's by chunks, column by column (:meth:`check_columns`), the web
+    form's one at a time.
 
     ``check(row_number, values, columns)`` returns the insert dict of a valid row (or None)
     and appends its issues to ``self.issues``.  The rules across rows and against the
@@ -262,11 +300,12 @@ class RowChecker:
         #: :meth:`compact` sorts and trims the issues once they are this many
         self.compact_at = MAX_STORED_ISSUES + 1000
         self.compact_slack = 1000
-        #: file rows try the silent fast path first (see :meth:`_fast`)
-        self.fast = not track
-        self._fast_cache = {}
+        #: text cells found free of personal data (:meth:`check_columns`)
         self._clean_texts = set()
-        #: column -> {text: its answer}, texts free of personal data and valid (see _fast)
+        #: the versions whose acts count, once asked, and the version checked
+        #: (:meth:`check_stored`)
+        self._live = self._version_id = None
+        #: message -> the same string: a message repeated on many rows is held once
         self._messages = {}
 
     def add(self, severity, code, message, row=None, column=None, field_name=None, sheet=None):
@@ -294,12 +333,14 @@ class RowChecker:
     def warning(self, code, message, row=None, column=None, field_name=None, sheet=None):
         self.add("warning", code, message, row, column, field_name, sheet)
 
-    def compact(self):
+    def compact(self, final=False):
         """Bound the issues held: keep the first `MAX_STORED_ISSUES` errors and warnings in
         :func:`sort_issues` order (all that the journal, the screens and the result keep:
         the same ones as sorting everything at the end, the sort being stable), the counts
-        staying complete.  Called between rows, never inside one (see :meth:`drop_issues`)."""
-        if len(self.issues) <= self.compact_at:
+        staying complete.  Called between rows, never inside one (see :meth:`drop_issues`);
+        ``final`` once every row and rule has spoken: exactly the issues kept, without the
+        slack kept between rows (the end of an import then holds no more)."""
+        if len(self.issues) <= (MAX_STORED_ISSUES if final else self.compact_at):
             return
         errors = sort_issues(i for i in self.issues if i.severity == "error")
         warnings = sort_issues(i for i in self.issues if i.severity != "error")
@@ -326,15 +367,9 @@ class RowChecker:
 
         Every text cell is first searched for personal data (:func:`dd.personal_data_in`;
         the beneficiary id has its own check): such a cell gets that one error, never an
-        error that would repeat its value, and the row is refused.
-
-        A file's rows (not tracked) first try :meth:`_fast`, which accepts a row only when
-        every check would pass without a word; any other row takes the full path below,
-        which says why (tests assert both paths give the same act)."""
-        if self.fast:
-            act = self._fast(row, values)
-            if act is not None:
-                return act
+        error that would repeat its value, and the row is refused.  A file's rows come by
+        chunks through :meth:`check_columns`, which runs this only for the rows it cannot
+        accept silently."""
         start = len(self.issues)
         personal = set()
         for name, value in values.items():
@@ -351,97 +386,144 @@ class RowChecker:
             return None
         return act
 
-    def _fast(self, row, values):
-        """The insert dict of a row every check accepts silently, else None (nothing said:
-        the caller then runs the full checks).  Every text cell is searched for personal data
-        first (once per distinct text), then each value is resolved through ``_fast_cache``,
-        so a file's repeated codes, dates and labels are resolved once; both paths give the
-        same act (tests/reporting/test_fast_paths.py)."""
-        get = values.get
-        plain = self._clean_texts
-        for name, value in values.items():
-            if isinstance(value, str) and name not in _OWN_CHECK and name != "proof_ref":
-                if value not in plain:
-                    if dd.personal_data_in(value) is not None:
-                        return None
-                    if len(plain) < _FAST_CACHE_MAX:
-                        plain.add(value)
-        proof = get("proof_ref")
+    def check_columns(self, numbers, columns, letters, formulas=None):
+        """A chunk of a file's rows, by column: ``numbers`` their row numbers, ``columns``
+        field -> [raw cell values] (`SheetRows.chunks`), ``letters`` field -> column letter,
+        ``formulas`` row number -> {letters of its cells holding a formula}.  Returns the
+        acts accepted as ``{field: [values]}`` in `ACT_FIELDS` order, in row order.
+
+        Each column's distinct values are resolved once (the silent answer of every check
+        on that cell, or `_FAIL`), then the rules joining cells (site open on the date, site
+        of a face-to-face act, proof the UO requires, profile of a level 1 or 2 act); a row
+        any check would speak about, and a row holding a formula, takes :meth:`check`, which
+        says why (tests assert both ways give the same acts and issues).  A formula cell's
+        cached value is not a value the mandataire typed: nothing else is said about that
+        cell (already reported), and the row is kept out."""
+        formulas = formulas or {}
+        count = len(numbers)
+        absent = [None] * count
+
+        def column(name):
+            values = columns.get(name)
+            return absent if values is None else values
+
+        texts = self._silent_text
+        bens = column("beneficiary_id")
+        if not (bens.__class__ is list and _all_hex_ids(bens)):
+            bens = map_distinct(bens, self._silent_beneficiary)
+        uos = map_distinct(column("uo_code"), lambda raw: self._silent_code(raw, self._silent_uo))
+        dates = map_distinct(column("act_date"), self._silent_day)
+        modes = map_distinct(column("mode"), lambda raw: self._silent_code(raw, self._silent_mode))
+        sites = map_distinct(column("site_code"),
+                          lambda raw: self._silent_code(raw, self._silent_site, blank=None))
+        proofs = column("proof_ref")
+        if not _all_plain_proofs(proofs):
+            proofs = map_distinct(proofs, self._silent_proof)
+        profiles = {name: map_distinct(column(name), functools.partial(
+            self._silent_code, resolve=functools.partial(self._silent_profile, name), blank=None))
+            for name in dd.PROFILE_FIELDS}
+        bad = {i for i, number in enumerate(numbers) if number in formulas} if formulas else set()
+        for name, values in columns.items():  # a field no silent rule knows: said by check
+            if name not in _COLUMN_FIELDS:
+                bad.update(i for i, ok in enumerate(map_distinct(values, texts)) if not ok)
+        for values in (bens, uos, dates, modes, sites, proofs, *profiles.values()):
+            if _FAIL in values:
+                bad.update(i for i, value in enumerate(values) if value is _FAIL)
+        site_ids = [site if site is None or site is _FAIL
+                    else (site.id if day is not _FAIL and site.open_on(day) else _FAIL)
+                    for site, day in zip(sites, dates)]
+        bad.update(i for i, (site, mode) in enumerate(zip(site_ids, modes))
+                   if site is _FAIL or (site is None and mode == "presentiel"))
+        if None in proofs:
+            bad.update(i for i, (proof, uo) in enumerate(zip(proofs, uos))
+                       if proof is None and uo is not _FAIL and uo.proof_required)
+        for values in profiles.values():
+            if None in values:
+                bad.update(i for i, (value, uo) in enumerate(zip(values, uos))
+                           if value is None and uo is not _FAIL and (uo.level or 0) >= 1)
+        if not bad:
+            self.rows += count
+            for code, found in Counter(map(_CODE, uos)).items():
+                self.counts[code] += found
+            return {"beneficiary_id": bens, "uo_id": list(map(_ID, uos)), "act_date": dates,
+                    "mode": modes, "site_id": site_ids, "proof_ref": proofs,
+                    "source_row": list(numbers), **profiles}
+        out = {name: [] for name in ACT_FIELDS}
+        appends = [out[name].append for name in ACT_FIELDS]
+        silent = zip(bens, uos, dates, modes, site_ids, proofs, numbers, *profiles.values())
+        for index, act in enumerate(silent):
+            if index in bad:
+                self.compact()  # between rows: bounded memory whatever the file's issues
+                number = numbers[index]
+                record = {name: values[index] for name, values in columns.items()}
+                start = len(self.issues)
+                found = self.check(number, record, letters)
+                if number in formulas:
+                    cells = formulas[number]
+                    self.drop_issues(start, lambda i: i.column in cells)
+                    found = None
+                if found is None:
+                    continue
+                act = [found[name] for name in ACT_FIELDS]
+            else:
+                self.rows += 1
+                self.counts[act[1].code] += 1
+                act = list(act)
+                act[1] = act[1].id
+            for append, value in zip(appends, act):
+                append(value)
+        return out
+
+    def _silent_beneficiary(self, raw):
+        ben, problem = dd.check_beneficiary_id(raw)
+        return _FAIL if problem is not None else ben
+
+    def _silent_code(self, raw, resolve, blank=_FAIL):
+        """A code cell's silent answer: `_FAIL` if it holds personal data (or ``blank``
+        when blank is not accepted silently), ``blank`` when blank, else ``resolve(raw)``."""
+        if not self._silent_text(raw):
+            return _FAIL
+        if raw is None or (isinstance(raw, str) and not raw.strip()):  # is_blank
+            return blank
+        return resolve(raw)
+
+    def _silent_text(self, value):
+        """False when ``value``, a text cell, holds personal data (each text asked once)."""
+        if isinstance(value, str) and value not in self._clean_texts:
+            if dd.personal_data_in(value) is not None:
+                return False
+            if len(self._clean_texts) < _FAST_CACHE_MAX:
+                self._clean_texts.add(value)
+        return True
+
+    def _silent_uo(self, raw):
+        uo = self.rules.allowed.get(text_of(raw).upper())
+        return _FAIL if uo is None else uo
+
+    def _silent_mode(self, raw):
+        mode = dd.code_of("mode", raw)
+        return _FAIL if mode is None else mode
+
+    def _silent_site(self, raw):
+        site = self.rules.sites.get(dd.leading_code(text_of(raw)))
+        return _FAIL if site is None else site
+
+    def _silent_profile(self, name, raw):
+        code = dd.code_of(name, raw)
+        return _FAIL if code is None else code
+
+    def _silent_proof(self, proof):
         if proof is not None and not (proof.__class__ is str and dd.plain_reference(proof)) \
                 and dd.personal_data_in(proof, reference=True) is not None:
-            return None
-        ben, problem = dd.check_beneficiary_id(get("beneficiary_id"))
-        if problem is not None:
-            return None
-        cache = self._fast_cache
-        raw = get("uo_code")
-        key = ("uo", raw.__class__, raw)
-        uo = cache.get(key)
-        if uo is None:
-            uo = None if is_blank(raw) else self.rules.allowed.get(text_of(raw).upper())
-            if uo is None:
-                return None
-            _remember(cache, key, uo)
-        raw = get("act_date")
-        key = ("date", raw.__class__, raw)
-        act_date = cache.get(key)
-        if act_date is None:
-            act_date = self._silent_date(raw)
-            if act_date is None:
-                return None
-            _remember(cache, key, act_date)
-        raw = get("mode")
-        key = ("mode", raw.__class__, raw)
-        mode = cache.get(key)
-        if mode is None:
-            mode = None if is_blank(raw) else dd.code_of("mode", raw)
-            if mode is None:
-                return None
-            _remember(cache, key, mode)
-        raw = get("site_code")
-        if is_blank(raw):
-            if mode == "presentiel":
-                return None
-            site_id = None
-        else:
-            key = ("site", raw.__class__, raw, act_date)
-            site_id = cache.get(key)
-            if site_id is None:
-                site = self.rules.sites.get(dd.leading_code(text_of(raw)))
-                if site is None or not site.open_on(act_date):
-                    return None
-                site_id = site.id
-                _remember(cache, key, site_id)
+            return _FAIL
         if is_blank(proof):
-            if uo.proof_required:
-                return None
-            proof = None
-        else:
-            proof = text_of(proof)
-            if len(proof) > 100:
-                return None
-        profile = {}
-        missing = False
-        for name in dd.PROFILE_FIELDS:
-            raw = get(name)
-            if raw is None or (isinstance(raw, str) and not raw.strip()):  # is_blank
-                profile[name] = None
-                missing = True
-                continue
-            key = (name, raw.__class__, raw)
-            code = cache.get(key)
-            if code is None:
-                code = dd.code_of(name, raw)
-                if code is None:
-                    return None
-                _remember(cache, key, code)
-            profile[name] = code
-        if missing and (uo.level or 0) >= 1:
             return None
-        self.rows += 1
-        self.counts[uo.code] += 1
-        return {"beneficiary_id": ben, "uo_id": uo.id, "act_date": act_date, "mode": mode,
-                "site_id": site_id, "proof_ref": proof, "source_row": row, **profile}
+        proof = text_of(proof)
+        return _FAIL if len(proof) > 100 else proof
+
+    def _silent_day(self, raw):
+        act_date = self._silent_date(raw)
+        return _FAIL if act_date is None else act_date
 
     def _silent_date(self, raw):
         """The act date of a cell the date checks accept without any issue (no late-act
@@ -630,24 +712,18 @@ class RowChecker:
         first occurrence still gets them.  Acts typed in the web form (no file row) are named
         by ``-id``.  Returns the double-financing findings; nothing but a chunk is held in
         memory."""
-        table = Act.__table__
-        where = sa.func.coalesce(table.c.source_row, -table.c.id)
-        # one pass over the version's acts in beneficiary order, streamed (a server-side
-        # cursor on PostgreSQL): cut into chunks of HISTORY_CHUNK beneficiaries
-        stmt = (sa.select(table.c.beneficiary_id, table.c.uo_id, _raw_date(table.c.act_date),
-                          where)
-                .where(table.c.version_id == version_id)
-                .order_by(table.c.beneficiary_id, table.c.id)
-                .execution_options(yield_per=HISTORY_CHUNK))
+        self._version_id = version_id
         findings = []
         chunk, acts, first_of, duplicates = [], [], {}, []
-        for ben, uo_id, act_date, row in db.session.execute(stmt):
+        days = _DAYS
+        for ben, uo_id, act_date, row in _driver_rows(_stored_acts_statement(),
+                                                      {"version_id": version_id}):
             if not chunk or ben != chunk[-1]:
                 if len(chunk) == HISTORY_CHUNK:
                     findings.extend(self._chunk(chunk, acts, duplicates, report_id))
                     chunk, acts, first_of, duplicates = [], [], {}, []
                 chunk.append(ben)
-            act = (ben, uo_id, _as_date(act_date), row)
+            act = (ben, uo_id, days.get(act_date) or _as_date(act_date), row)
             key = act[:3]
             if key in first_of:  # the same act again: the one inserted first is the original
                 duplicates.append((row, first_of[key]))
@@ -662,7 +738,10 @@ class RowChecker:
         """The rules across rows for one chunk of beneficiaries (see :meth:`check_stored`)."""
         for row, first in sorted(duplicates):
             self._duplicate(row, first)
-        findings = self._across(acts, load_history(self.rules, chunk, report_id), chunk)
+        if self._live is None:
+            self._live = live_version_ids(report_id)
+        findings = self._across(acts, load_history(self.rules, chunk, report_id, self._live,
+                                                   self._version_id), chunk)
         self.compact()
         return findings
 
@@ -837,34 +916,84 @@ def live_versions_clause():
                   sa.and_(ReportVersion.status == VersionStatus.VALIDATED, ~pending))
 
 
-def load_history(rules, beneficiaries, report_id):
+def load_history(rules, beneficiaries, report_id, live=None, version_id=None):
     """Acts of these beneficiaries in every lot's live versions, except this report's, dated
-    within the largest UO window of the period: one query per chunk of identifiers."""
+    within the largest UO window of the period: one query per chunk of identifiers, the
+    versions checked here against ``live`` (:func:`live_version_ids`, asked once by a caller
+    with many chunks): joined in SQL, each act would be checked against its version.
+    ``version_id``: the version checked, whose acts the query leaves out at once."""
     months = rules.max_window or 24
     low, high = add_months(rules.start, -months), add_months(rules.end, months)
+    if live is None:
+        live = live_version_ids(report_id)
+    conn = db.session.connection()
+    sqlite = conn.dialect.name == "sqlite"
     ids = sorted(beneficiaries)
     out = []
-    stmt = _history_statement()
+    days = _DAYS
     for i in range(0, len(ids), HISTORY_CHUNK):
-        params = {"ids": ids[i:i + HISTORY_CHUNK], "low": low, "high": high,
-                  "report_id": report_id or -1}
-        out.extend((ben, lot_id, uo_id, _as_date(day), version_id) for ben, lot_id, uo_id, day,
-                   version_id in db.session.execute(stmt, params))
+        chunk = ids[i:i + HISTORY_CHUNK]
+        if sqlite:  # dates are ISO text there, compared and read as text (`_as_date`)
+            sql = _HISTORY_SQL.format(ids=", ".join("?" * len(chunk)), mark="?")
+            params = [*chunk, low.isoformat(), high.isoformat(), version_id or -1]
+        else:
+            sql = _HISTORY_SQL.format(ids="SELECT unnest(%s::varchar[])", mark="%s")
+            params = [chunk, low, high, version_id or -1]
+        out.extend((ben, lot_id, uo_id, days.get(day) or _as_date(day), version)
+                   for ben, lot_id, uo_id, day, version in _driver_rows(sql, params)
+                   if version in live)
     return out
 
 
+#: :func:`load_history`'s query, in the driver's own SQL: the identifiers are a list of
+#: parameters (SQLite) or one array (PostgreSQL)
+_HISTORY_SQL = ("SELECT beneficiary_id, lot_id, uo_id, act_date, version_id FROM acts "
+                "WHERE beneficiary_id IN ({ids}) AND act_date BETWEEN {mark} AND {mark} "
+                "AND version_id <> {mark}")
+
+
+def live_version_ids(report_id):
+    """The ids of the versions whose acts count (`live_versions_clause`), this report's left
+    out."""
+    return frozenset(db.session.scalars(sa.select(ReportVersion.id).where(
+        ReportVersion.report_id != (report_id or -1), live_versions_clause())))
+
+
 @functools.cache
-def _history_statement():
-    """The statement of :func:`load_history`, built once (an import runs it once per chunk),
-    everything bound at execution: the identifiers (an expanding list), the dates, the
-    report left out."""
-    return (sa.select(Act.beneficiary_id, Act.lot_id, Act.uo_id, _raw_date(Act.act_date),
-                      Act.version_id)
-            .join(ReportVersion, ReportVersion.id == Act.version_id)
-            .where(Act.beneficiary_id.in_(sa.bindparam("ids", expanding=True)),
-                   Act.act_date.between(sa.bindparam("low"), sa.bindparam("high")),
-                   ReportVersion.report_id != sa.bindparam("report_id"),
-                   live_versions_clause()))
+def _stored_acts_statement():
+    """A version's acts in beneficiary order, then as inserted (:meth:`RowChecker.check_stored`):
+    the act's file row, or ``-id`` for an act typed in the web form."""
+    table = Act.__table__
+    return (sa.select(table.c.beneficiary_id, table.c.uo_id, _raw_date(table.c.act_date),
+                      sa.func.coalesce(table.c.source_row, -table.c.id))
+            .where(table.c.version_id == sa.bindparam("version_id"))
+            .order_by(table.c.beneficiary_id, table.c.id))
+
+
+def _driver_rows(stmt, params=None):
+    """The rows of ``stmt`` (a Core statement, or SQL text with its driver's parameters) as
+    the driver's plain tuples, a chunk fetched at a time (no SQLAlchemy row per act): for
+    statements whose parameters the driver takes as they are (integers, texts; ``params``
+    for the bound ones).  PostgreSQL's client-side cursor holds the result in libpq's
+    memory."""
+    db.session.flush()  # as the session's own execute would (acts of the web form)
+    conn = db.session.connection()
+    if not isinstance(stmt, str):
+        compiled = stmt.compile(dialect=conn.dialect)
+        params = {**compiled.params, **(params or {})}
+        if compiled.positiontup is not None:  # SQLite's "?"
+            params = [params[name] for name in compiled.positiontup]
+        stmt = str(compiled)
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(stmt, params)
+        while True:
+            rows = cursor.fetchmany(HISTORY_CHUNK)
+            if not rows:
+                return
+            yield from rows
+    finally:
+        cursor.close()
 
 
 def _raw_date(column):

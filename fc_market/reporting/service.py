@@ -21,8 +21,8 @@ import hashlib
 import queue
 import threading
 import time
-from operator import itemgetter
 from collections import Counter
+from itertools import chain, repeat
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -33,6 +33,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from fc_market import events
 from fc_market.audit.service import record
+from fc_market.excel.reader import map_distinct
 from fc_market.auth.models import Role, User
 from fc_market.extensions import db
 from fc_market.unit_of_work import doom, independent_session
@@ -309,24 +310,39 @@ class ActWriter:
 
     def write(self, batch):
         """Insert ``batch``: checked acts, dicts of the same keys (`RowChecker.check`)."""
-        if not batch:
+        if batch:
+            self.write_columns({name: [act[name] for act in batch] for name in batch[0]})
+
+    def write_columns(self, acts):
+        """Insert ``acts``: ``{field: [values]}``, every list as long, the same fields at
+        every call (`RowChecker.check_columns`)."""
+        names = list(acts)
+        count = len(acts[names[0]]) if names else 0
+        if not count:
             return
-        self.count += len(batch)
         if self._names is None:
-            self._prepare(list(batch[0]))
+            self._prepare(names)
+        elif names != self._names:
+            raise ValueError(f"acts written with other fields: {names} (first {self._names})")
+        self.count += count
         if self._thread is None:
-            for act in batch:
-                act["version_id"], act["lot_id"] = self.version_id, self.lot_id
-            db.session.execute(self.table.insert(), batch)
+            db.session.execute(self.table.insert(), [
+                {"version_id": self.version_id, "lot_id": self.lot_id, **dict(zip(names, row))}
+                for row in zip(*acts.values())])
             return
-        rows = self._rows(batch)
+        columns = [acts[name] for name in names]
+        for index, process in self._convert:  # each distinct value converted once
+            columns[index] = map_distinct(
+                columns[index], lambda value: None if value is None else process(value))
+        rows = zip(repeat(self.version_id, count), repeat(self.lot_id, count), *columns)
         if self.dialect.name == "postgresql":
-            self._submit((self._copy, rows))
+            self._submit((self._copy, list(rows)))
             return
+        flat = list(chain.from_iterable(rows))  # the multi-row INSERT's parameters
         width = len(self._columns)
         step = self._per_insert * width
-        for start in range(0, len(rows), step):
-            chunk = rows[start:start + step]
+        for start in range(0, len(flat), step):
+            chunk = flat[start:start + step]
             self._submit((self._insert_sql(len(chunk) // width), chunk))
 
     def close(self):
@@ -362,7 +378,6 @@ class ActWriter:
     def _prepare(self, names):
         self._names = names
         self._columns = ["version_id", "lot_id", *names]
-        self._take = itemgetter(*names) if len(names) > 1 else (lambda act: (act[names[0]],))
         # SQLite stores dates as text: the column's own bind processor (what SQLAlchemy sends)
         self._convert = [] if self.dialect.name != "sqlite" else [
             (index, process) for index, name in enumerate(names)
@@ -375,25 +390,6 @@ class ActWriter:
             limit = (self.raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
                      if hasattr(self.raw, "getlimit") else 999)  # Python < 3.11: the old floor
             self._per_insert = max(1, min(SQLITE_ROWS_PER_INSERT, limit // len(self._columns)))
-
-    def _rows(self, batch):
-        """PostgreSQL: a tuple a row; SQLite: every row's values one after the other (the
-        parameters of the multi-row INSERT)."""
-        take, convert, head = self._take, self._convert, (self.version_id, self.lot_id)
-        if self.dialect.name == "postgresql":
-            return [head + take(act) for act in batch]
-        flat = []
-        extend = flat.extend
-        for act in batch:
-            values = take(act)
-            if convert:
-                values = list(values)
-                for index, process in convert:
-                    if values[index] is not None:
-                        values[index] = process(values[index])
-            extend(head)
-            extend(values)
-        return flat
 
     def _insert_sql(self, count):
         sql = self._statements.get(count)
@@ -506,7 +502,7 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
         writer = ActWriter(draft, lot.id)
         writer.clear()
         try:
-            figures = read_workbook(data, checker, writer.write, lot.code, period)
+            figures = read_workbook(data, checker, writer.write_columns, lot.code, period)
         except BaseException:
             writer.abandon()
             raise
@@ -520,6 +516,7 @@ def import_file(lot, period, data, *, user, file_name=None, channel="web", submi
             checker.volume_warnings(recent_counts(rules, report.id))
             if not inserted:
                 checker.warning("empty", "Aucun acte déclaré pour ce mois.", None, None, None, "")
+        checker.compact(final=True)
         if checker.error_count:
             return _refused(lot, period, checker, result, user, channel, file_name, digest, data,
                             started)

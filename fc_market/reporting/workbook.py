@@ -21,7 +21,7 @@ from fc_market.reporting.checks import fr_day, is_blank, text_of
 
 #: Rows of the acts sheet covered by the drop-down lists and date checks
 TEMPLATE_ROWS = 50000
-BATCH = 2000
+BATCH = 500
 _HEADER_FILL = PatternFill("solid", fgColor="E3E3FD")
 _EPOCH = date(1899, 12, 30)
 
@@ -233,8 +233,9 @@ def workbook_issue(checker, exc, sheet=None):
 
 
 def read_workbook(data, checker, sink, lot_code, period):
-    """Stream the acts of ``data`` through ``checker``; valid rows go to ``sink(batch)``,
-    even after an error (the duplicate rule reads them back; the caller rolls a rejected
+    """Stream the acts of ``data`` through ``checker``; valid rows go to ``sink(acts)``
+    (``{field: [values]}``, see `RowChecker.check_columns`) a chunk at a time, even after an
+    error (the duplicate rule reads them back; the caller rolls a rejected
     file back).  Returns the lot figures dict (or None when absent).  The acts sheet is
     decoded by calamine in a thread while the safety check ends (`open_checked`)."""
     try:
@@ -283,30 +284,16 @@ def _read_acts(book, checker, sink):
         checker.warning("columns_ignored", "Colonne(s) non reconnue(s), ignorée(s) : "
                         f"{', '.join(f'« {h} »' for h in ignored[:10])}.", 1, None)
     letters = {name: letter for name, (_, letter) in columns.items()}
-    # the records come keyed by field (the reader's own dict: one dict a row)
+    # the rows come by chunks, a column per field
     rows.select({header: name for name, (header, _) in columns.items()})
-    batch = []
-    check = checker.check
     try:
-        for number, values in rows:
-            checker.compact()  # between rows: bounded memory whatever the file's issues
-            start = len(checker.issues)
-            act = check(number, values, letters)
-            if number in formulas:
-                # the formula's cell is already reported; its cached value is not a value
-                # the mandataire typed: nothing else is said about that cell, the row is kept out
-                cells = formulas[number]
-                checker.drop_issues(start, lambda i: i.column in cells)
-                act = None
-            if act is not None:
-                batch.append(act)
-                if len(batch) >= BATCH:
-                    sink(batch)
-                    batch = []
+        for numbers, values in rows.chunks(BATCH):
+            checker.compact()  # between chunks: bounded memory whatever the file's issues
+            acts = checker.check_columns(numbers, values, letters, formulas)
+            if acts["source_row"]:
+                sink(acts)
     except WorkbookError as exc:
         workbook_issue(checker, exc, dd.ACTS_SHEET)
-    if batch:
-        sink(batch)
 
 
 def _read_figures(book, checker, lot_code, period):

@@ -1,7 +1,10 @@
 """check_xlsx with ``on_bounded`` (the worksheets' expat pass after the extent is proven, so
 calamine can start meanwhile) gives exactly the answer without it: every test of
 test_safety.py and test_safety_fast.py runs again here, each check done both ways and compared;
-``on_bounded`` is called at most once, never for a file the sheets' extent refuses."""
+``on_bounded`` is called at most once, never for a file the sheets' extent refuses.  With
+``exact=False`` too: the same answer, but the bound as the extent of the sheets it bounded."""
+from dataclasses import replace
+
 import pytest
 
 from fc_market.excel import safety
@@ -17,6 +20,7 @@ from .test_safety_fast import (test_a_reporting_file_is_read_by_the_fast_path,  
 
 _plain = safety.check_xlsx
 CALLS = []
+BOUNDED = []  # sheets ``exact=False`` kept bounded
 
 
 def _answer(source, **limits):
@@ -26,11 +30,31 @@ def _answer(source, **limits):
         return "refused", (type(exc), exc.code, exc.message, exc.details), exc
 
 
+def _same_but_the_bound(got, expected):
+    """``exact=False``: the same answer, but a sheet the bound read keeps the bound as its
+    extent, which holds the real one."""
+    if got[0] != "ok" or expected[0] != "ok":
+        return got[:2] == expected[:2]
+    pairs = list(zip(got[1].sheets, expected[1].sheets))
+    for bounded, sheet in pairs:
+        if not bounded.exact:
+            assert sheet.formula_count == 0 and bounded.formula_cells == ()
+            assert bounded.min_row == bounded.min_col == 1 and sheet.max_row <= bounded.max_row \
+                and sheet.max_col <= bounded.max_col
+            BOUNDED.append(bounded.name)
+    return len(got[1].sheets) == len(expected[1].sheets) and all(
+        replace(bounded, exact=True, min_row=sheet.min_row, min_col=sheet.min_col,
+                max_row=sheet.max_row, max_col=sheet.max_col) == sheet
+        for bounded, sheet in pairs)
+
+
 def _both_ways(source, **limits):
     bounded = []
     expected = _answer(source, **limits)
     got = _answer(source, on_bounded=bounded.append, **limits)
     assert got[:2] == expected[:2]
+    assert _same_but_the_bound(_answer(source, on_bounded=lambda kinds: None, exact=False,
+                                       **limits), expected)
     assert len(bounded) <= 1
     if bounded:
         assert set(bounded[0]) == set(sheet.name for sheet in (got[1].sheets if got[0] == "ok"
@@ -56,3 +80,4 @@ def test_zz_both_ways_were_compared():
     without calamine allowed to start"""
     assert len(CALLS) > 50
     assert ("ok", True) in CALLS and ("refused", True) in CALLS and ("refused", False) in CALLS
+    assert len(BOUNDED) > 10  # and exact=False kept the bound of many

@@ -3,7 +3,7 @@ import itertools
 from datetime import date, datetime
 
 from fc_market.reporting import dictionary as dd
-from fc_market.reporting.checks import RowChecker, Rules
+from fc_market.reporting.checks import ACT_FIELDS, RowChecker, Rules
 from tests.reporting.helpers import ben, lot
 
 P = "2025-03"
@@ -69,22 +69,61 @@ def rows():
             yield dict(zip(fields, combo))
 
 
-def test_row_checker_fast_path_gives_the_full_checks_result(idf):
+def test_check_columns_gives_the_full_checks_result(idf):
+    """By chunks of any size, by column: the same acts, issues and counts as the full checks
+    row by row (a formula's row kept out, nothing more said about its cell)."""
     rules = Rules.load(lot("IDF"), P, TODAY)
-    columns = {name: chr(65 + i) for i, name in enumerate(VALUES)}
-    fast, slow = RowChecker(rules, track=False), RowChecker(rules, track=False)
-    slow.fast = False
-    answered = []
-    silent = fast._fast
-    fast._fast = lambda *args: answered.append(silent(*args)) or answered[-1]
-    for number, values in enumerate(rows(), start=2):
-        got = fast.check(number, dict(values), columns)
-        assert got == slow.check(number, dict(values), columns), values
-        assert fast.rows == slow.rows
-    assert [i.as_dict() for i in fast.issues] == [i.as_dict() for i in slow.issues]
-    assert (fast.error_count, fast.warning_count, fast.late_acts, dict(fast.counts)) == \
-        (slow.error_count, slow.warning_count, slow.late_acts, dict(slow.counts))
-    assert sum(a is not None for a in answered) > 10 and fast.error_count > 50
+    letters = {name: chr(65 + i) for i, name in enumerate(VALUES)}
+    records = list(rows())
+    formulas = {5: {"B"}, 40: {"E", "F"}}
+    for size in (1, 7, 64, len(records)):
+        by_columns, by_rows = RowChecker(rules, track=False), RowChecker(rules, track=False)
+        full = []
+        checked = by_columns.check
+        by_columns.check = lambda *args: full.append(args[0]) or checked(*args)
+        got, expected = [], []
+        for first in range(0, len(records), size):
+            part = records[first:first + size]
+            numbers = list(range(first + 2, first + 2 + len(part)))
+            acts = by_columns.check_columns(
+                numbers, {name: [r[name] for r in part] for name in VALUES}, letters, formulas)
+            assert list(acts) == list(ACT_FIELDS)
+            got.extend(dict(zip(ACT_FIELDS, act)) for act in zip(*acts.values()))
+            for number, record in zip(numbers, part):
+                start = len(by_rows.issues)
+                act = by_rows.check(number, dict(record), letters)
+                if number in formulas:
+                    by_rows.drop_issues(start, lambda i: i.column in formulas[number])
+                    act = None
+                if act is not None:
+                    expected.append(act)
+        assert got == expected
+        assert [i.as_dict() for i in by_columns.issues] == [i.as_dict() for i in by_rows.issues]
+        assert (by_columns.error_count, by_columns.warning_count, by_columns.late_acts,
+                by_columns.rows, dict(by_columns.counts)) == \
+            (by_rows.error_count, by_rows.warning_count, by_rows.late_acts, by_rows.rows,
+             dict(by_rows.counts))
+        # most rows say something; those that do not were accepted without the full checks
+        silent = len(records) - len(full)
+        assert silent > 10 and len(expected) > silent and by_rows.error_count > 50
+        assert 5 in full and 40 in full
+
+
+def test_check_columns_tells_equal_values_of_other_types_apart(idf):
+    """1, 1.0 and True are equal in Python: a column mixing them is resolved value by value
+    (True is no profile code, 1 and 1.0 are)."""
+    rules = Rules.load(lot("IDF"), P, TODAY)
+    letters = {name: chr(65 + i) for i, name in enumerate(VALUES)}
+    base = {name: VALUES[name][0] for name in VALUES}
+    records = [{**base, "csp": value} for value in (1, 1.0, True, "1", 1, True)]
+    by_columns, by_rows = RowChecker(rules, track=False), RowChecker(rules, track=False)
+    acts = by_columns.check_columns(list(range(2, 8)), {
+        name: [r[name] for r in records] for name in VALUES}, letters)
+    expected = [by_rows.check(n, dict(r), letters) for n, r in enumerate(records, start=2)]
+    assert [dict(zip(ACT_FIELDS, a)) for a in zip(*acts.values())] == \
+        [a for a in expected if a is not None]
+    assert [i.as_dict() for i in by_columns.issues] == [i.as_dict() for i in by_rows.issues]
+    assert len(by_rows.issues) == 2 and acts["source_row"] == [2, 3, 5, 6]
 
 
 def test_duplicates_found_per_chunk_are_those_of_the_whole_version(idf, users, monkeypatch):

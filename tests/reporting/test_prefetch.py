@@ -1,7 +1,7 @@
 """Reading a filled-in file with calamine decoding the acts sheet in a thread while the
-safety check ends (``open_checked(prefetch=...)``), and with records keyed by field
-(``SheetRows.select``), gives exactly the previous reading: the same issues in the same
-order, the same figures, the same rows handed to the sink."""
+safety check ends (``open_checked(prefetch=...)``) gives exactly the reading without it:
+the same issues in the same order, the same figures, the same acts handed to the sink.
+(Chunks by column against rows: tests/excel/test_reader.py and test_fast_paths.py.)"""
 import io
 
 import openpyxl
@@ -76,19 +76,10 @@ def _read(data, prefetch, monkeypatch):
             original = reader.open_checked
             patch.setattr(workbook, "open_checked",
                           lambda data, prefetch=None, **limits: original(data, **limits))
-            patch.setattr(reader.SheetRows, "select", _renaming_select)
-        figures = workbook.read_workbook(data, checker, lambda batch: batches.append(
-            [dict(act) for act in batch]), "IDF", P)
+        figures = workbook.read_workbook(data, checker, lambda acts: batches.append(
+            {field: list(values) for field, values in acts.items()}), "IDF", P)
     return ([i.as_dict() for i in checker.issues], checker.error_count, checker.warning_count,
             checker.rows, dict(checker.counts), figures, batches)
-
-
-def _renaming_select(self, keys):
-    """The previous reading: the reader's records by header, renamed afterwards."""
-    rows, pairs = self._rows, [(key, header) for header, key in keys.items()]
-    self._rows = ((number, {key: record[header] for key, header in pairs})
-                  for number, record in rows)
-    return self
 
 
 @pytest.mark.parametrize("kind", KINDS)
