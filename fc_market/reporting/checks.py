@@ -307,6 +307,9 @@ class RowChecker:
         self._live = self._version_id = None
         #: message -> the same string: a message repeated on many rows is held once
         self._messages = {}
+        #: the rules across rows: (day, months) -> the day months before; level 2 day -> the
+        #: message of a level 1 act after it
+        self._before, self._level1_messages = {}, {}
 
     def add(self, severity, code, message, row=None, column=None, field_name=None, sheet=None):
         if severity == "error":
@@ -853,12 +856,26 @@ class RowChecker:
                     level2 = [day for day, _, other in events if terms[other][1] == 2]
                 if not level2:
                     continue
-                limit = add_months(act_date, -window_months) if window_months else date.min
+                limit = self._months_before(act_date, window_months)
                 later = [day for day in level2 if limit < day < act_date]
                 if later:
-                    self.warning("level1_after_level2", "Niveau 1 déclaré après un niveau 2 "
-                                 f"pour le même bénéficiaire (niveau 2 le {fr_day(later[0])}).",
-                                 row, None, None)
+                    message = self._level1_messages.get(later[0])
+                    if message is None:
+                        message = self._level1_messages[later[0]] = (
+                            "Niveau 1 déclaré après un niveau 2 pour le même bénéficiaire "
+                            f"(niveau 2 le {fr_day(later[0])}).")
+                    self.warning("level1_after_level2", message, row, None, None)
+
+    def _months_before(self, day, months):
+        """``add_months(day, -months)`` (``date.min`` without a window), once per day: a file's
+        acts fall on a month's thirty-odd days."""
+        if not months:
+            return date.min
+        key = (day, months)
+        found = self._before.get(key)
+        if found is None:
+            found = self._before[key] = add_months(day, -months)
+        return found
 
     def _cross_lot(self, ben, events, other_events, terms):
         found = {}

@@ -270,7 +270,7 @@ class ActWriter:
 
     Jobs run in the order given; at most `WRITER_QUEUE` batches wait (memory stays flat).
     The first failure stops the rest and is raised in the caller's thread as SQLAlchemy's
-    own error (`IntegrityError`, `OperationalError`…), by the next `write` or by `close`.
+    own error (`IntegrityError`, `OperationalError`…), by the next write or by `close`.
     Until `close` the caller must not use the session: the connection is the writer's, and
     a statement sent from the caller's thread meanwhile is refused (`RuntimeError`).
     Other databases: written in the caller's thread, by SQLAlchemy's executemany.
