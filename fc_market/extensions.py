@@ -33,11 +33,13 @@ csrf = CSRFProtect()
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
-    """The embedded SQLite: write-ahead log (readers never wait for a writer, one sync per
-    commit) and a page cache an import's transaction fits in (no spill to the file before
-    its commit)."""
+    """The embedded SQLite: foreign keys checked (SQLite's default is not to, PostgreSQL
+    always does), write-ahead log (readers never wait for a writer, one sync per commit)
+    and a page cache an import's transaction fits in (no spill to the file before its
+    commit).  The migrations turn the foreign keys off while they run (migrations/env.py)."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         cursor.close()

@@ -68,3 +68,34 @@ def test_migrations_have_a_single_head():
                         os.path.join(os.path.dirname(__file__), "..", "migrations"))
     heads = ScriptDirectory.from_config(cfg).get_heads()
     assert len(heads) == 1, f"several migration heads: {heads}"
+
+
+def test_foreign_keys_are_checked_on_both_databases(market):
+    """SQLite checks the foreign keys as PostgreSQL does (its default is not to); the
+    migrations turn them off while they run and back on."""
+    from datetime import date
+
+    from fc_market.reporting.models import Act
+    from tests.conftest import lot
+    idf = lot("IDF")
+    conn = db.session.connection()
+    if conn.dialect.name == "sqlite":
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    with pytest.raises(sa.exc.IntegrityError):
+        with db.session.begin_nested():
+            db.session.execute(Act.__table__.insert(), [{
+                "version_id": 999_999, "lot_id": idf.id, "beneficiary_id": "0" * 64, "uo_id": 1,
+                "act_date": date(2025, 3, 1), "mode": "telephone"}])
+
+
+def test_migrations_leave_the_foreign_keys_on(fresh_database_url):
+    migr_app = create_app(config.TestConfig, SQLALCHEMY_DATABASE_URI=fresh_database_url)
+    with migr_app.app_context():
+        flask_migrate.upgrade()
+        with db.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+                assert conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
+        db.session.remove()
+        db.engine.dispose()
