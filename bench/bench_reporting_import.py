@@ -4,7 +4,7 @@ with), and measure the Python memory peak (tracemalloc) for 20,000 and 40,000 ac
 
 Target (issue 16): the import end to end at most 3x the bare read, measured in the same run.
 
-    .venv/bin/python -m bench.bench_reporting_import [--rows 20000] [--repeat 3]
+    .venv/bin/python -m bench.bench_reporting_import [--rows 20000] [--repeat 5]
         [--url postgresql://127.0.0.1:5432/fcm_bench_import]   # on PostgreSQL (dropped first)
 
 Each import runs as a request or a command runs it: one unit of work, committed at its end,
@@ -236,7 +236,7 @@ MEMORY_RUNS = 3
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=20000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--url", default=None,
                     help="a PostgreSQL database to build and use (dropped first) instead of SQLite, "
                          "e.g. postgresql://127.0.0.1:5432/fcm_bench_import")

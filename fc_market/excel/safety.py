@@ -654,8 +654,9 @@ class _FastSheetScan:
 _BOUND_COLS, _BOUND_ROWS = 26, 99_999
 #: a cell element (name ``c`` then a space, "/" or ">") not opening with a plain ``r`` of one
 #: letter and at most five digits, followed by unprefixed attributes other than ``r`` only
-_BOUND_ODD_CELL = re.compile(rb'<c(?=[\s/>])(?! r="[A-Z][0-9]{1,5}"'
-                             rb'(?: (?!r=)[A-Za-z][A-Za-z0-9]*="[^"<>&]*")*/?>)')
+#: (possessive: nothing to give back, searched a fifth faster)
+_BOUND_ODD_CELL = re.compile(rb'<c(?! r="[A-Z][0-9]{1,5}+"'
+                             rb'(?: (?!r=)[A-Za-z][A-Za-z0-9]*+="[^"<>&]*+")*+/?>)(?=[\s/>])')
 _BOUND_PREFIXED = re.compile(rb":(?:c|f|dimension)[\s/>]")
 #: a formula element (``exact=False``: a sheet holding one is read exactly, see
 #: `_Inspector._well_formed`)

@@ -142,3 +142,24 @@ def test_a_column_first_seen_in_a_later_block(monkeypatch, late):
     assert answered and got == expected
     sheet = got[1].sheet("Offres")
     assert (sheet.min_col, sheet.max_col) == (1, {"AB": 28, "AA": 27, "B": 3, "D": 4}[late])
+
+
+@pytest.mark.parametrize("cell, bounded", [
+    ('<c r="A1" s="1" t="n"><v>1</v></c>', True), ('<c r="Z99999"/>', True),
+    ('<c r="B2" t="inlineStr"><is><t>x</t></is></c>', True),
+    ('<c r="AA1"><v>1</v></c>', False), ('<c r="A100000"><v>1</v></c>', False),
+    ('<c><v>1</v></c>', False), ('<c s="1" r="A1"><v>1</v></c>', False),
+    ('<c r="A1" r="XFD1048576"><v>1</v></c>', False), ('<c r="A1"\tr="ZZ9"><v>1</v></c>', False),
+    ('<c\tr="A1"><v>1</v></c>', False), ('<x:c r="A1"><v>1</v></x:c>', False),
+    ('<c r="a1"><v>1</v></c>', False), ('<c r="A1" x:r="ZZ9"><v>1</v></c>', False),
+    ('<row r="1"><c r="A1"/></row><dimension ref="A1:XFD1048576"/>', False),
+    ('<cols><col min="1" max="16384"/></cols>', True)])
+def test_the_bound_accepts_only_plain_small_references(cell, bounded):
+    """`_SheetBound`: a cell whose place calamine could read far away (no reference, two
+    letters, six digits, a second ``r``, a prefix) leaves the bound; the others pass."""
+    bound = safety._SheetBound("Feuille", safety._Limits(
+        safety.DEFAULT_MAX_UNCOMPRESSED, safety.DEFAULT_MAX_RATIO, safety.DEFAULT_MAX_ROWS,
+        safety.DEFAULT_MAX_COLS, safety.DEFAULT_MAX_MEMBERS, safety.DEFAULT_MAX_FILE_SIZE))
+    xml = f'<worksheet><sheetData><row r="1">{cell}</row></sheetData></worksheet>'.encode()
+    middle = len(xml) // 2  # cut anywhere: the same answer
+    assert (bound.feed(xml[:middle]) and bound.feed(xml[middle:]) and bound.close()) is bounded
