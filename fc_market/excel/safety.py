@@ -532,6 +532,21 @@ _FAST_DIMENSION = re.compile(rb"<dimension[\s/>]")
 _FAST_PLAIN_DIMENSION = re.compile(rb'<dimension ref="([A-Za-z0-9:$]*)"\s*/>')
 
 
+def _plain_dimensions(block: bytes, probe: "_SheetScanner") -> bool:
+    """True when every ``<dimension>`` of *block* is a plain ``ref`` the limits admit
+    (checked on *probe*, which keeps the declared corner); False: read the sheet the usual
+    way, which says why."""
+    refs = _FAST_PLAIN_DIMENSION.findall(block)
+    if len(refs) != len(_FAST_DIMENSION.findall(block)):
+        return False
+    try:
+        for ref in refs:
+            probe._check_dimension(ref.decode("ascii"))
+    except UnsafeWorkbook:
+        return False
+    return True
+
+
 class _FastSheetScan:
     """The worksheet scan without a Python call per XML element, for the usual sheet.
 
@@ -609,15 +624,8 @@ class _FastSheetScan:
                 return False
         if any(ns not in _FAST_SML for ns in _FAST_XMLNS.findall(block)):
             return False
-        if b"<dimension" in block:
-            refs = _FAST_PLAIN_DIMENSION.findall(block)
-            if len(refs) != len(_FAST_DIMENSION.findall(block)):
-                return False
-            try:
-                for ref in refs:
-                    self.probe._check_dimension(ref.decode("ascii"))
-            except UnsafeWorkbook:
-                return False
+        if b"<dimension" in block and not _plain_dimensions(block, self.probe):
+            return False
         rows = _FAST_VALUE_ROW.findall(block)
         # every tag named v... or is... is the value of the cell just before it
         if len(rows) != block.count(b"<v") + block.count(b"<is"):
@@ -709,15 +717,8 @@ class _SheetBound:
     def _block(self, block: bytes) -> bool:
         if _BOUND_ODD_CELL.search(block) or _BOUND_PREFIXED.search(block):
             return False
-        if b"<dimension" in block:
-            refs = _FAST_PLAIN_DIMENSION.findall(block)
-            if len(refs) != len(_FAST_DIMENSION.findall(block)):
-                return False
-            try:
-                for ref in refs:
-                    self.probe._check_dimension(ref.decode("ascii"))
-            except UnsafeWorkbook:
-                return False
+        if b"<dimension" in block and not _plain_dimensions(block, self.probe):
+            return False
         return True
 
 

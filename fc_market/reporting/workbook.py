@@ -21,6 +21,8 @@ from fc_market.reporting.checks import fr_day, is_blank, text_of
 
 #: Rows of the acts sheet covered by the drop-down lists and date checks
 TEMPLATE_ROWS = 50000
+#: Rows of a file read, checked and handed to the writer's thread at a time: the writer starts
+#: early and its last batch is short (memory holds a chunk)
 BATCH = 500
 _HEADER_FILL = PatternFill("solid", fgColor="E3E3FD")
 _EPOCH = date(1899, 12, 30)
