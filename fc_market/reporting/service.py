@@ -308,11 +308,6 @@ class ActWriter:
             else:
                 self._submit(_driver_statement(self.dialect, statement))
 
-    def write(self, batch):
-        """Insert ``batch``: checked acts, dicts of the same keys (`RowChecker.check`)."""
-        if batch:
-            self.write_columns({name: [act[name] for act in batch] for name in batch[0]})
-
     def write_columns(self, acts):
         """Insert ``acts``: ``{field: [values]}``, every list as long, the same fields at
         every call (`RowChecker.check_columns`)."""

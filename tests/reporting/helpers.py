@@ -97,3 +97,8 @@ def validated(code, period, rows, user, today=None):
     service.decide(version, user, "validate", None, None)
     db.session.commit()
     return version
+
+
+def by_column(acts):
+    """Acts (dicts of the same fields) as `ActWriter.write_columns` takes them."""
+    return {name: [act[name] for act in acts] for name in acts[0]} if acts else {}

@@ -12,7 +12,7 @@ from fc_market.market.models import UnitOfWork
 from fc_market.reporting import service
 from fc_market.reporting.models import Act, LotFigures, ReportVersion
 from fc_market.territory.models import Site
-from tests.reporting.helpers import ben
+from tests.reporting.helpers import ben, by_column
 
 COLUMNS = ("lot_id", "beneficiary_id", "uo_id", "act_date", "mode", "site_id", "proof_ref",
            "sex", "age_band", "csp", "employment_status", "sector", "source_row")
@@ -69,9 +69,9 @@ def test_writer_writes_the_same_acts_as_sqlalchemy(idf, drafts, monkeypatch, per
     monkeypatch.setattr(service, "SQLITE_ROWS_PER_INSERT", per_insert)
     first, second = _batch(idf), _batch(idf, first_row=5)[:1]
     writer = service.ActWriter(draft, idf.id)
-    writer.write(first)
-    writer.write(second)
-    writer.write([])  # nothing to do
+    writer.write_columns(by_column(first))
+    writer.write_columns(by_column(second))
+    writer.write_columns(by_column([]))  # nothing to do
     writer.close()
     assert writer.count == 4
     reference = [dict(a, version_id=other.id, lot_id=idf.id)
@@ -100,7 +100,7 @@ def test_writer_clears_the_drafts_previous_acts_and_figures_only(idf, drafts):
     batch = _batch(idf, first_row=10)[:1]
     writer = service.ActWriter(draft, idf.id)
     writer.clear()
-    writer.write(batch)
+    writer.write_columns(by_column(batch))
     writer.close()
     assert [a[-1] for a in _acts(draft.id)] == [10]
     assert len(_acts(other.id)) == 3
@@ -112,7 +112,7 @@ def test_the_session_is_refused_while_the_writer_owns_the_connection(idf, drafts
     draft, _ = drafts
     batch = _batch(idf)
     writer = service.ActWriter(draft, idf.id)
-    writer.write(batch)
+    writer.write_columns(by_column(batch))
     with pytest.raises(RuntimeError, match="owns the connection"):
         db.session.execute(sa.select(sa.func.count()).select_from(Act))
     writer.close()
@@ -127,10 +127,10 @@ def test_a_failed_write_is_raised_as_sqlalchemys_error_and_stops_the_rest(idf, d
     bad, good = _batch(idf), _batch(idf, first_row=20)
     bad[1]["mode"] = None  # NOT NULL
     writer = service.ActWriter(draft, idf.id)
-    writer.write(bad)
+    writer.write_columns(by_column(bad))
     with pytest.raises(sa.exc.IntegrityError):
         for _ in range(50):  # raised by a later write, or at the latest by close()
-            writer.write([dict(a) for a in good])
+            writer.write_columns(by_column([dict(a) for a in good]))
         writer.close()
     writer.close()  # once raised, closing again says nothing more
     db.session.rollback()
@@ -142,7 +142,7 @@ def test_abandon_waits_for_the_thread_and_keeps_the_callers_failure(idf, drafts)
     bad = _batch(idf)
     bad[0]["mode"] = None
     writer = service.ActWriter(draft, idf.id)
-    writer.write(bad)
+    writer.write_columns(by_column(bad))
     writer.abandon()  # no exception: the caller raises its own
     assert writer._thread is None
     db.session.rollback()

@@ -4,7 +4,7 @@ from datetime import date, datetime
 
 from fc_market.reporting import dictionary as dd
 from fc_market.reporting.checks import ACT_FIELDS, RowChecker, Rules
-from tests.reporting.helpers import ben, lot
+from tests.reporting.helpers import ben, by_column, lot
 
 P = "2025-03"
 TODAY = date(2025, 3, 20)
@@ -236,7 +236,7 @@ def test_postgresql_copies_the_acts_the_insert_would_store_and_still_refuses_fro
     db.session.add_all([copied, inserted])
     db.session.flush()
     writer = service.ActWriter(copied, idf_lot.id)
-    writer.write([dict(a) for a in batch])
+    writer.write_columns(by_column([dict(a) for a in batch]))
     writer.close()
     db.session.execute(Act.__table__.insert(), [{**a, "version_id": inserted.id, "lot_id": idf_lot.id}
                                                 for a in batch])
@@ -251,5 +251,5 @@ def test_postgresql_copies_the_acts_the_insert_would_store_and_still_refuses_fro
     with pytest.raises(sa.exc.IntegrityError, match="document figé"):
         with db.session.begin_nested():
             writer = service.ActWriter(copied, idf_lot.id)
-            writer.write([dict(a) for a in batch[:2]])
+            writer.write_columns(by_column([dict(a) for a in batch[:2]]))
             writer.close()
